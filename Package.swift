@@ -1,0 +1,25 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Unroll",
+    products: [
+        .library(name: "Graph", targets: ["Graph"]),
+        .library(name: "Layers", targets: ["Layers"]),
+        .library(name: "Train", targets: ["Train"]),
+        .executable(name: "unroll", targets: ["unroll"]),
+    ],
+    targets: [
+        // SIMD kernels: AVX2/FMA versions chosen at run time after a CPU check, portable fallbacks otherwise.
+        .target(name: "Kernels"),
+        .target(name: "Graph", dependencies: ["Kernels"]),
+        .target(name: "Layers", dependencies: ["Graph"]),
+        .target(name: "Train", dependencies: ["Layers"]),
+        .executableTarget(name: "unroll", dependencies: ["Train"]),
+        .target(name: "TestSupport", dependencies: ["Graph"], path: "Tests/TestSupport"),
+        .testTarget(name: "GraphTests", dependencies: ["Graph", "TestSupport"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,54 @@
+import Dispatch
+import Foundation
+import Kernels
+
+/// Raw pointers that the GEMM's worker threads share; each thread writes a disjoint block of `c`.
+private struct GEMMOperands: @unchecked Sendable {
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+}
+
+/// Computes `C[m,n] = alpha * op(A) op(B) + beta * C` (row-major), on both cores when it pays.
+///
+/// `op(A)` is `A` (`[m, k]`) or, with `transposeA`, `Aᵀ` where `A` is stored `[k, m]`; likewise for `B`.
+/// The work is split into a fixed number of blocks, so the result is bitwise the same on every run.
+func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+          a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let flops = 2 * m * n * k
+    let threads = flops >= 4_000_000 ? GEMMThreads.count : 1
+    if threads == 1 {
+        unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    }
+    let operands = GEMMOperands(a: a, b: b, c: c)
+    // Split the wider of M and N; N in multiples of 16 to keep whole micro-panels per thread.
+    let splitN = n >= m
+    let granule = splitN ? 16 : 6
+    let total = splitN ? n : m
+    let chunk = ((total + threads - 1) / threads + granule - 1) / granule * granule
+    DispatchQueue.concurrentPerform(iterations: threads) { part in
+        let start = part * chunk
+        let end = Swift.min(total, start + chunk)
+        guard start < end else { return }
+        if splitN {
+            let bPart = transposeB ? operands.b + start * ldb : operands.b + start
+            unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, end - start, k, alpha,
+                         operands.a, lda, bPart, ldb, beta, operands.c + start, ldc)
+        } else {
+            let aPart = transposeA ? operands.a + start : operands.a + start * lda
+            unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, end - start, n, k, alpha,
+                         aPart, lda, operands.b, ldb, beta, operands.c + start * ldc, ldc)
+        }
+    }
+}
+
+/// How many threads large matrix products use.
+public enum GEMMThreads {
+    /// The `UNROLL_THREADS` environment variable when set, else the number of active processors.
+    public static let count: Int = {
+        if let text = ProcessInfo.processInfo.environment["UNROLL_THREADS"], let value = Int(text), value >= 1 {
+            return value
+        }
+        return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }()
+}

@@ -1,0 +1,54 @@
+/// A value computed by an operation, and where it was recorded.
+///
+/// Operations on nodes (`+`, `matmul`, `tanh`, `slice`, ...) compute their value at once. When an
+/// input lives on a ``Tape`` the operation is recorded there for ``Tape/backward(from:seed:)``;
+/// when no input does, nothing is recorded and intermediate values are freed as soon as they are
+/// unused (inference in flat memory).
+public struct Node {
+    /// The computed value.
+    public let value: Tensor
+    /// The tape this node is recorded on, or `nil` for an untaped value.
+    public let tape: Tape?
+    /// The node's position on its tape (meaningless when untaped).
+    public let index: Int
+
+    init(value: Tensor, tape: Tape?, index: Int) {
+        self.value = value
+        self.tape = tape
+        self.index = index
+    }
+
+    /// Creates an untaped node (inference, or a constant that joins a tape when combined with taped nodes).
+    public init(_ value: Tensor) {
+        self.init(value: value, tape: nil, index: -1)
+    }
+
+    /// The shape of the value.
+    public var shape: [Int] { value.shape }
+
+    /// Returns the node for `parameter` on this node's tape, or an untaped node of its value.
+    ///
+    /// Layers call this so that the same code records when training and runs untaped in inference.
+    public func lift(_ parameter: Parameter) -> Node {
+        tape?.parameter(parameter) ?? Node(parameter.value)
+    }
+
+    /// Returns `value` as a node on this node's tape (as a constant), or untaped.
+    public func lift(_ value: Tensor) -> Node {
+        tape?.constant(value) ?? Node(value)
+    }
+
+    /// Records `op` on the tape of the first taped input, or returns an untaped node.
+    static func make(_ op: Op, _ inputs: [Node], _ value: Tensor) -> Node {
+        for input in inputs {
+            if let tape = input.tape { return tape.record(op, inputs, value: value) }
+        }
+        return Node(value)
+    }
+}
+
+/// Runs `body` with the nodes it records labelled by `name` (when `node` is on a tape).
+public func withScope<R>(_ name: String, on node: Node, _ body: () throws -> R) rethrows -> R {
+    if let tape = node.tape { return try tape.withScope(name, body) }
+    return try body()
+}

@@ -1,0 +1,194 @@
+/// An append-only record of the operations run on ``Node``s, for reverse-mode differentiation.
+///
+/// Operations record in the order they run, which is already a topological order, so
+/// ``backward(from:seed:)`` is one reverse loop over the records: no recursion and no hashing,
+/// however many time steps a network unrolls into.
+///
+/// ```swift
+/// let tape = Tape()
+/// let x = tape.variable(Tensor([[1, 2]]))
+/// let w = tape.parameter(weight)
+/// let loss = (tanh(matmul(x, w))).sum()
+/// tape.backward(from: loss)          // weight.gradient now holds dloss/dweight
+/// ```
+public final class Tape {
+    struct Record {
+        let op: Op
+        let inputs: [Int]
+        let value: Tensor
+        let needsGradient: Bool
+        let scope: String
+        let parameter: Parameter?
+    }
+
+    private(set) var records: [Record] = []
+    private var parameterIndices: [ObjectIdentifier: Int] = [:]
+    private var scopes: [String] = []
+    private var currentScope = ""
+    private var retained: Set<Int> = []
+    var gradients: [Tensor?] = []
+
+    /// Whether layers behave as in training (dropout active). Inference runs without a tape.
+    public var isTraining: Bool
+
+    /// Creates an empty tape.
+    public init(isTraining: Bool = true) {
+        self.isTraining = isTraining
+    }
+
+    /// The number of recorded nodes.
+    public var count: Int { records.count }
+
+    // MARK: Leaves
+
+    /// Records data that receives no gradient.
+    public func constant(_ value: Tensor) -> Node {
+        append(.constant, inputs: [], value: value, needsGradient: false)
+    }
+
+    /// Records data whose gradient ``gradient(of:)`` returns after ``backward(from:seed:)``.
+    public func variable(_ value: Tensor) -> Node {
+        append(.variable, inputs: [], value: value, needsGradient: true)
+    }
+
+    /// Records a parameter (once per tape: later calls return the same node).
+    public func parameter(_ parameter: Parameter) -> Node {
+        let key = ObjectIdentifier(parameter)
+        if let index = parameterIndices[key] { return Node(value: records[index].value, tape: self, index: index) }
+        let node = append(.parameter, inputs: [], value: parameter.value,
+                          needsGradient: parameter.isTrainable, parameter: parameter)
+        parameterIndices[key] = node.index
+        return node
+    }
+
+    // MARK: Recording
+
+    func append(_ op: Op, inputs: [Int], value: Tensor, needsGradient: Bool, parameter: Parameter? = nil) -> Node {
+        let index = records.count
+        records.append(Record(op: op, inputs: inputs, value: value, needsGradient: needsGradient,
+                              scope: currentScope, parameter: parameter))
+        return Node(value: value, tape: self, index: index)
+    }
+
+    /// Records `op` with `inputs`, all of which must be on this tape or untaped (recorded as constants).
+    func record(_ op: Op, _ inputs: [Node], value: Tensor) -> Node {
+        var indices = [Int]()
+        indices.reserveCapacity(inputs.count)
+        var needsGradient = false
+        for input in inputs {
+            let index: Int
+            if let tape = input.tape {
+                precondition(tape === self, "\(op.name): inputs are recorded on different tapes")
+                index = input.index
+            } else {
+                index = constant(input.value).index
+            }
+            indices.append(index)
+            needsGradient = needsGradient || records[index].needsGradient
+        }
+        if case .stopGradient = op { needsGradient = false }
+        return append(op, inputs: indices, value: value, needsGradient: needsGradient)
+    }
+
+    // MARK: Scopes
+
+    /// Runs `body` with nodes labelled by `name`, nested under the enclosing scopes (`"lstm/t3"`).
+    public func withScope<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+        scopes.append(name)
+        currentScope = scopes.joined(separator: "/")
+        defer {
+            scopes.removeLast()
+            currentScope = scopes.joined(separator: "/")
+        }
+        return try body()
+    }
+
+    // MARK: Backward
+
+    /// Keeps the gradient of an intermediate node after backward, for ``gradient(of:)``.
+    public func retainGradient(of node: Node) {
+        precondition(node.tape === self, "retainGradient(of:): the node is not on this tape")
+        retained.insert(node.index)
+    }
+
+    /// Propagates gradients from `root` to every node it depends on, in one reverse sweep.
+    ///
+    /// The seed defaults to ones (the usual choice for a scalar loss). Parameters receive their
+    /// gradients (added to any they already hold); variables and retained nodes keep theirs for
+    /// ``gradient(of:)``; all other intermediate gradients are freed as soon as they are used.
+    public func backward(from root: Node, seed: Tensor? = nil) {
+        precondition(root.tape === self, "backward(from:): the root is not on this tape")
+        let seed = seed ?? Tensor(shape: root.shape, repeating: 1)
+        precondition(seed.shape == root.shape, "backward(from:): seed shape \(seed.shape) differs from root \(root.shape)")
+        gradients = Array(repeating: nil, count: records.count)
+        gradients[root.index] = seed
+        for index in stride(from: root.index, through: 0, by: -1) {
+            guard let gradient = gradients[index] else { continue }
+            let record = records[index]
+            if record.op.isLeaf {
+                if let parameter = record.parameter, record.needsGradient {
+                    parameter.accumulateGradient(gradient)
+                    gradients[index] = nil
+                }
+                continue
+            }
+            if record.needsGradient { propagate(index, gradient) }
+            if !retained.contains(index) { gradients[index] = nil }
+        }
+    }
+
+    /// Returns the gradient of a variable or retained node from the last backward pass (zeros if none flowed).
+    public func gradient(of node: Node) -> Tensor {
+        precondition(node.tape === self, "gradient(of:): the node is not on this tape")
+        if node.index < gradients.count, let gradient = gradients[node.index] { return gradient }
+        return Tensor.zeros(node.shape)
+    }
+
+    /// Adds `gradient` into the gradient of node `index`, summing it back to the node's shape first
+    /// when the node was broadcast: the one place broadcasting is undone.
+    func accumulate(_ gradient: Tensor, into index: Int) {
+        let record = records[index]
+        guard record.needsGradient else { return }
+        let reduced = gradient.shape == record.value.shape ? gradient : gradient.sum(toShape: record.value.shape)
+        if gradients[index] == nil {
+            gradients[index] = reduced
+        } else {
+            gradients[index]!.add(reduced)
+        }
+    }
+
+    /// Whether node `index` wants a gradient.
+    func wantsGradient(_ index: Int) -> Bool { records[index].needsGradient }
+
+    /// Adds `op(a) · op(b)` into node `index`'s gradient, in place when it already has one.
+    func accumulateMatmul(_ a: Tensor, _ b: Tensor, transposingA: Bool, transposingB: Bool, into index: Int) {
+        guard records[index].needsGradient else { return }
+        if gradients[index] == nil {
+            gradients[index] = a.matmul(b, transposingSelf: transposingA, transposingOther: transposingB)
+        } else {
+            var target = gradients[index]!
+            gradients[index] = nil
+            target.addMatmul(a, b, transposingA: transposingA, transposingB: transposingB)
+            gradients[index] = target
+        }
+    }
+
+    /// Adds `gradient` into the region `range` along `axis` of node `index`'s gradient.
+    func accumulateSlice(_ gradient: Tensor, axis: Int, range: Range<Int>, into index: Int) {
+        guard records[index].needsGradient else { return }
+        let shape = records[index].value.shape
+        var target = gradients[index] ?? Tensor.zeros(shape)
+        gradients[index] = nil
+        let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
+        let rowIn = shape[axis] * inner, rowOut = range.count * inner
+        let source = gradient.base
+        target.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress! + range.lowerBound * inner
+            for o in 0..<outer {
+                let y = base + o * rowIn, x = source + o * rowOut
+                for i in 0..<rowOut { y[i] += x[i] }
+            }
+        }
+        gradients[index] = target
+    }
+}

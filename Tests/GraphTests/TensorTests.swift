@@ -1,0 +1,119 @@
+import Graph
+import TestSupport
+import XCTest
+
+/// Known answers for the tensor kernels.
+final class TensorTests: XCTestCase {
+    func testCreationAndAccess() {
+        let t = Tensor([[1, 2, 3], [4, 5, 6]])
+        XCTAssertEqual(t.shape, [2, 3])
+        XCTAssertEqual(t[1, 2], 6)
+        XCTAssertEqual(Tensor.zeros([2, 2]).scalars, [0, 0, 0, 0])
+        XCTAssertEqual(Tensor.ones([3]).scalars, [1, 1, 1])
+        XCTAssertEqual(Tensor(scalar: 4).shape, [])
+    }
+
+    func testValueSemantics() {
+        let a = Tensor([1, 2, 3])
+        var b = a
+        b[0] = 9
+        XCTAssertEqual(a.scalars, [1, 2, 3])
+        XCTAssertEqual(b.scalars, [9, 2, 3])
+        var view = Tensor([[1, 2], [3, 4]]).slice(along: 0, 1..<2)
+        view[0, 1] = 7
+        XCTAssertEqual(view.scalars, [3, 7])
+    }
+
+    func testSeededRandomIsReproducible() {
+        let a = Tensor.randomUniform([100], in: -1...1, seed: 42)
+        XCTAssertEqual(a, Tensor.randomUniform([100], in: -1...1, seed: 42))
+        XCTAssertNotEqual(a, Tensor.randomUniform([100], in: -1...1, seed: 43))
+        XCTAssertTrue(a.scalars.allSatisfy { $0 >= -1 && $0 <= 1 })
+        // SplitMix64's published first output for seed 0.
+        var generator = SeededGenerator(seed: 0)
+        XCTAssertEqual(generator.next(), 0xE220_A839_7B1D_CDAF)
+        let normal = Tensor.randomNormal([20000], seed: 1).scalars
+        let mean = normal.reduce(0, +) / Float(normal.count)
+        let variance = normal.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(normal.count)
+        XCTAssertEqual(mean, 0, accuracy: 0.03)
+        XCTAssertEqual(variance, 1, accuracy: 0.05)
+    }
+
+    func testBroadcastingArithmetic() {
+        let a = Tensor([[1, 2, 3], [4, 5, 6]])
+        XCTAssertEqual((a + Tensor([10, 20, 30])).scalars, [11, 22, 33, 14, 25, 36])
+        XCTAssertEqual((a * Tensor([[2], [3]])).scalars, [2, 4, 6, 12, 15, 18])
+        XCTAssertEqual((a - 1).scalars, [0, 1, 2, 3, 4, 5])
+        XCTAssertEqual((2 / Tensor([1, 4])).scalars, [2, 0.5])
+        XCTAssertEqual((-a).scalars, [-1, -2, -3, -4, -5, -6])
+    }
+
+    func testMatmulAndTranspose() {
+        let a = Tensor([[1, 2], [3, 4], [5, 6]])
+        let b = Tensor([[1, 0, 2], [0, 1, 3]])
+        XCTAssertEqual(a.matmul(b).scalars, [1, 2, 8, 3, 4, 18, 5, 6, 28])
+        XCTAssertEqual(a.transposed().scalars, [1, 3, 5, 2, 4, 6])
+        XCTAssertEqual(a.matmul(a, transposingSelf: true), Tensor([[35, 44], [44, 56]]))
+        XCTAssertEqual(b.matmul(b, transposingOther: true), Tensor([[5, 6], [6, 10]]))
+        let batched = matmul(Tensor(shape: [2, 1, 2], scalars: [1, 2, 3, 4]), Tensor([[1, 1], [0, 1]]))
+        XCTAssertEqual(batched.shape, [2, 1, 2])
+        XCTAssertEqual(batched.scalars, [1, 3, 3, 7])
+    }
+
+    func testLargeMatmulMatchesNaiveProduct() {
+        let a = Tensor.randomUniform([67, 131], in: -1...1, seed: 1), b = Tensor.randomUniform([131, 45], in: -1...1, seed: 2)
+        let x = a.scalars, y = b.scalars
+        var expected = [Float](repeating: 0, count: 67 * 45)
+        for i in 0..<67 { for j in 0..<45 { var s: Double = 0; for p in 0..<131 { s += Double(x[i * 131 + p] * y[p * 45 + j]) }; expected[i * 45 + j] = Float(s) } }
+        assertClose(a.matmul(b), shape: [67, 45], expected, tolerance: 1e-5, "67x131x45")
+        assertClose(a.transposed().matmul(b, transposingSelf: true), shape: [67, 45], expected, tolerance: 1e-5, "Aᵀ")
+        assertClose(a.matmul(b.transposed(), transposingOther: true), shape: [67, 45], expected, tolerance: 1e-5, "Bᵀ")
+    }
+
+    func testShapeOps() {
+        let t = Tensor(shape: [2, 3, 2], scalars: (0..<12).map(Float.init))
+        XCTAssertEqual(t.reshaped(to: [3, -1]).shape, [3, 4])
+        XCTAssertEqual(t.slice(along: 1, 1..<2).scalars, [2, 3, 8, 9])
+        XCTAssertEqual(t.slice(along: 0, 1..<2).scalars, [6, 7, 8, 9, 10, 11])
+        XCTAssertEqual(t.transposed(permutation: [1, 0, 2]).scalars, [0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11])
+        let joined = Tensor.concatenate([Tensor([[1], [2]]), Tensor([[3, 4], [5, 6]])], along: 1)
+        XCTAssertEqual(joined.scalars, [1, 3, 4, 2, 5, 6])
+    }
+
+    func testReductions() {
+        let t = Tensor([[1, 2, 3], [4, 5, 6]])
+        XCTAssertEqual(t.sum(alongAxes: [0]).scalars, [5, 7, 9])
+        XCTAssertEqual(t.sum(alongAxes: [1], keepingDimensions: true).shape, [2, 1])
+        XCTAssertEqual(t.sum(alongAxes: [1]).scalars, [6, 15])
+        XCTAssertEqual(t.sum().scalar, 21)
+        XCTAssertEqual(t.mean().scalar, 3.5)
+        XCTAssertEqual(t.max(alongAxis: 1).scalars, [3, 6])
+        XCTAssertEqual(Tensor([[1, 9, 3], [7, 5, 6]]).argmax(alongAxis: 1), [1, 0])
+        XCTAssertEqual(t.sum(toShape: [1, 3]).scalars, [5, 7, 9])
+    }
+
+    func testStableSoftmax() {
+        let t = Tensor([[1000, 1001, 1002], [-5, 0, 5]])
+        let s = t.softmax(alongAxis: 1)
+        assertClose(s, shape: [2, 3], [0.09003057, 0.24472847, 0.66524096, 4.5094e-5, 0.0066925, 0.9932621], tolerance: 1e-5)
+        assertClose(t.logSoftmax(alongAxis: 1), shape: [2, 3], [-2.4076061, -1.4076061, -0.4076061, -10.006715, -5.006715, -0.006715], tolerance: 1e-5)
+    }
+
+    func testTranscendentalsMatchLibm() {
+        let x = Tensor((0..<2001).map { Float($0 - 1000) / 50 })
+        let values = x.scalars
+        for (name, tensor, reference) in [
+            ("exp", x.exp(), values.map { Foundation.exp(Double($0)) }),
+            ("tanh", x.tanh(), values.map { Foundation.tanh(Double($0)) }),
+            ("sigmoid", x.sigmoid(), values.map { 1 / (1 + Foundation.exp(-Double($0))) }),
+        ] {
+            for (i, value) in tensor.scalars.enumerated() {
+                let expected = reference[i]
+                XCTAssertLessThanOrEqual(Swift.abs(Double(value) - expected), 1e-6 * max(Swift.abs(expected), 1e-1), "\(name)(\(values[i]))")
+            }
+        }
+        XCTAssertEqual(Tensor([-30, 30]).tanh().scalars, [-1, 1])
+        XCTAssertEqual(Tensor([-200, 200]).sigmoid().scalars, [0, 1])
+        XCTAssertTrue(Tensor([Float.nan]).tanh().scalar.isNaN)
+    }
+}
