@@ -1,8 +1,196 @@
-// Portable reference transcendentals. To be replaced by SIMD polynomial versions.
+// Vectorised transcendentals: exp, tanh, sigmoid.
+//
+// exp: Cephes-style. n = round(x / ln2), r = x - n ln2 (two-part ln2, with FMA), exp(r) from a degree-5
+// polynomial, then scaled by 2^n as two factors 2^(n/2) * 2^(n - n/2) so that results that overflow give +inf
+// and results below FLT_MIN come out as correctly scaled subnormals (then 0 below about -103.9).
+// tanh: |x| < 0.625 -> odd polynomial x + x^3 P(x^2) (Cephes tanhf); otherwise (1 - t) / (1 + t) with
+// t = exp(-2|x|), sign restored. Saturates to exactly +-1 for |x| > ~9.
+// sigmoid: with e = exp(-|x|): 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0; -> 0 and 1 at the ends
+// without NaN, subnormal results kept.
+// NaN in gives NaN out. AVX2 + FMA versions (8 lanes, masked tails) are chosen at run time.
 #include "Kernels.h"
-#include <math.h>
+#include "kernels_internal.h"
 
-void unroll_vexp(const float *x, float *y, long n) { for (long i = 0; i < n; i++) y[i] = expf(x[i]); }
-void unroll_vtanh(const float *x, float *y, long n) { for (long i = 0; i < n; i++) y[i] = tanhf(x[i]); }
-void unroll_vsigmoid(const float *x, float *y, long n) { for (long i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i])); }
-int unroll_has_avx2_fma(void) { return 0; }
+#include <stdint.h>
+#include <string.h>
+
+#if UNROLL_X86
+#include <immintrin.h>
+#endif
+
+#define EXP_HI 89.0f
+#define EXP_LO -104.0f
+#define LOG2E 1.44269504088896341f
+#define LN2_HI 0.693145751953125f
+#define LN2_LO 1.428606765330187045e-06f
+#define EP0 1.9875691500E-4f
+#define EP1 1.3981999507E-3f
+#define EP2 8.3334519073E-3f
+#define EP3 4.1665795894E-2f
+#define EP4 1.6666665459E-1f
+#define EP5 5.0000001201E-1f
+#define TP0 -5.70498872745E-3f
+#define TP1 2.06390887954E-2f
+#define TP2 -5.37397155531E-2f
+#define TP3 1.33314422036E-1f
+#define TP4 -3.33332819422E-1f
+#define TANH_SMALL 0.625f
+
+// ---------------------------------------------------------------------------------------------------------
+// Portable scalar versions (same algorithms).
+
+static float pow2i(int n) {  // 2^n for -126 <= n <= 127
+    uint32_t bits = (uint32_t)(n + 127) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static float exp_scalar(float x) {
+    if (x != x) return x;
+    if (x > EXP_HI) x = EXP_HI;
+    if (x < EXP_LO) x = EXP_LO;
+    float t = x * LOG2E;
+    float n = (t + 12582912.0f) - 12582912.0f;  // round to nearest (|t| < 2^22)
+    float r = x - n * LN2_HI;
+    r = r - n * LN2_LO;
+    float z = r * r;
+    float y = ((((EP0 * r + EP1) * r + EP2) * r + EP3) * r + EP4) * r + EP5;
+    y = y * z + r + 1.0f;
+    int ni = (int)n;
+    int n1 = ni >> 1;
+    return y * pow2i(n1) * pow2i(ni - n1);
+}
+
+static float tanh_scalar(float x) {
+    float ax = x < 0 ? -x : x;
+    if (ax < TANH_SMALL) {
+        float z = x * x;
+        float p = (((TP0 * z + TP1) * z + TP2) * z + TP3) * z + TP4;
+        return x + x * z * p;
+    }
+    float t = exp_scalar(-2.0f * ax);
+    float y = (1.0f - t) / (1.0f + t);
+    return x < 0 ? -y : y;  // NaN: y is NaN
+}
+
+static float sigmoid_scalar(float x) {
+    float e = exp_scalar(x < 0 ? x : -x);  // exp(-|x|) <= 1, NaN stays NaN
+    return (x >= 0 ? 1.0f : e) / (1.0f + e);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// AVX2 + FMA versions.
+
+#if UNROLL_X86
+
+UNROLL_AVX2
+static inline __m256 exp8(__m256 x) {
+    // min/max return their second operand when one is NaN: x stays NaN.
+    x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
+    x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x);
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
+    __m256 z = _mm256_mul_ps(r, r);
+    __m256 y = _mm256_set1_ps(EP0);
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP1));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP2));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP3));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP4));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP5));
+    y = _mm256_fmadd_ps(y, z, r);
+    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1);
+    __m256i n2 = _mm256_sub_epi32(ni, n1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(y, s1), s2);
+}
+
+UNROLL_AVX2
+static inline __m256 tanh8(__m256 x) {
+    __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 ax = _mm256_andnot_ps(sign, x);
+    __m256 z = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(TP0);
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(TP1));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(TP2));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(TP3));
+    p = _mm256_fmadd_ps(p, z, _mm256_set1_ps(TP4));
+    __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), x, x);
+    __m256 one = _mm256_set1_ps(1.0f);
+    __m256 t = exp8(_mm256_mul_ps(_mm256_set1_ps(-2.0f), ax));
+    __m256 big = _mm256_div_ps(_mm256_sub_ps(one, t), _mm256_add_ps(one, t));
+    big = _mm256_or_ps(big, _mm256_and_ps(sign, x));
+    __m256 is_small = _mm256_cmp_ps(ax, _mm256_set1_ps(TANH_SMALL), _CMP_LT_OQ);  // false for NaN
+    return _mm256_blendv_ps(big, small, is_small);
+}
+
+UNROLL_AVX2
+static inline __m256 sigmoid8(__m256 x) {
+    // e = exp(-|x|) never overflows; sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0 (keeps the
+    // tiny results of very negative x, down to subnormals, instead of flushing them to 0).
+    __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = exp8(_mm256_or_ps(x, _mm256_set1_ps(-0.0f)));
+    __m256 num = _mm256_blendv_ps(e, one, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ));
+    return _mm256_div_ps(num, _mm256_add_ps(one, e));
+}
+
+UNROLL_AVX2
+static inline __m256i vm_tail_mask(long n) {  // lanes 0 .. n-1 set, 0 <= n <= 8
+    static const int32_t bits[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256((const __m256i *)(bits + 8 - n));
+}
+
+#define VMATH_LOOP(fn)                                                                    \
+    long i = 0;                                                                           \
+    for (; i + 16 <= n; i += 16) {                                                        \
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);                \
+        _mm256_storeu_ps(y + i, fn(a));                                                   \
+        _mm256_storeu_ps(y + i + 8, fn(b));                                               \
+    }                                                                                     \
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, fn(_mm256_loadu_ps(x + i)));       \
+    if (i < n) {                                                                          \
+        __m256i m = vm_tail_mask(n - i);                                                  \
+        _mm256_maskstore_ps(y + i, m, fn(_mm256_maskload_ps(x + i, m)));                  \
+    }
+
+UNROLL_AVX2 static void vexp_avx2(const float *x, float *y, long n) { VMATH_LOOP(exp8) }
+UNROLL_AVX2 static void vtanh_avx2(const float *x, float *y, long n) { VMATH_LOOP(tanh8) }
+UNROLL_AVX2 static void vsigmoid_avx2(const float *x, float *y, long n) { VMATH_LOOP(sigmoid8) }
+
+#endif  // UNROLL_X86
+
+void unroll_vexp(const float *x, float *y, long n) {
+#if UNROLL_X86
+    if (unroll_kernels_use_avx2()) {
+        vexp_avx2(x, y, n);
+        return;
+    }
+#endif
+    for (long i = 0; i < n; i++) y[i] = exp_scalar(x[i]);
+}
+
+void unroll_vtanh(const float *x, float *y, long n) {
+#if UNROLL_X86
+    if (unroll_kernels_use_avx2()) {
+        vtanh_avx2(x, y, n);
+        return;
+    }
+#endif
+    for (long i = 0; i < n; i++) y[i] = tanh_scalar(x[i]);
+}
+
+void unroll_vsigmoid(const float *x, float *y, long n) {
+#if UNROLL_X86
+    if (unroll_kernels_use_avx2()) {
+        vsigmoid_avx2(x, y, n);
+        return;
+    }
+#endif
+    for (long i = 0; i < n; i++) y[i] = sigmoid_scalar(x[i]);
+}

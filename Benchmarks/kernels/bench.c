@@ -1,0 +1,441 @@
+// Standalone test + benchmark for Sources/Kernels (GEMM and vmath). See README.md for the build line.
+//   ./kbench            run all tests, then the benchmarks
+//   ./kbench test       tests only
+//   ./kbench bench      benchmarks only
+#define _GNU_SOURCE
+#include "Kernels.h"
+#include "../../Sources/Kernels/kernels_internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float frand(void) {  // uniform in [-1, 1)
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 16777216.0) * 2.0 - 1.0);
+}
+
+static int failures = 0;
+
+// ------------------------------------------------------------------------------------------------
+// GEMM correctness.
+
+/// Checks one call against a double-precision reference. Matrices get padded strides.
+static int check_gemm(int tA, int tB, long M, long N, long K, float alpha, float beta, long pad) {
+    long arows = tA ? K : M, acols = tA ? M : K;
+    long brows = tB ? N : K, bcols = tB ? K : N;
+    long lda = acols + pad, ldb = bcols + pad, ldc = N + pad;
+    if (lda < 1) lda = 1;
+    if (ldb < 1) ldb = 1;
+    float *A = malloc(sizeof(float) * (arows * lda + 1));
+    float *B = malloc(sizeof(float) * (brows * ldb + 1));
+    float *C = malloc(sizeof(float) * (M * ldc + 1));
+    float *C0 = malloc(sizeof(float) * (M * ldc + 1));
+    for (long i = 0; i < arows * lda; i++) A[i] = frand();
+    for (long i = 0; i < brows * ldb; i++) B[i] = frand();
+    for (long i = 0; i < M * ldc; i++) C0[i] = beta == 0.0f ? NAN : frand();
+    // Sentinels in the padding columns of C must survive.
+    for (long i = 0; i < M; i++)
+        for (long j = N; j < ldc; j++) C0[i * ldc + j] = 12345.0f;
+    memcpy(C, C0, sizeof(float) * M * ldc);
+    unroll_sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    int bad = 0;
+    double worst = 0;
+    for (long i = 0; i < M && !bad; i++) {
+        for (long j = 0; j < ldc; j++) {
+            float got = C[i * ldc + j];
+            if (j >= N) {
+                if (got != 12345.0f) { bad = 1; printf("  padding overwritten at %ld,%ld\n", i, j); break; }
+                continue;
+            }
+            double s = 0, mag = 0;
+            for (long p = 0; p < K; p++) {
+                double a = tA ? A[p * lda + i] : A[i * lda + p];
+                double b = tB ? B[j * ldb + p] : B[p * ldb + j];
+                s += a * b;
+                mag += fabs(a * b);
+            }
+            double ref = alpha * s, bound = fabs(alpha) * mag;
+            if (beta != 0.0f) {
+                ref += beta * (double)C0[i * ldc + j];
+                bound += fabs(beta * (double)C0[i * ldc + j]);
+            }
+            double err = fabs(got - ref);
+            double tol = 4e-7 * (K + 4) * (bound + 1e-30);
+            if (!(err <= tol)) {
+                printf("  mismatch at (%ld,%ld): got %g ref %g\n", i, j, got, ref);
+                bad = 1;
+                break;
+            }
+            if (bound > 0 && err / bound > worst) worst = err / bound;
+        }
+    }
+    if (bad) {
+        printf("FAIL sgemm tA=%d tB=%d M=%ld N=%ld K=%ld alpha=%g beta=%g pad=%ld\n", tA, tB, M, N, K, alpha,
+               beta, pad);
+        failures++;
+    }
+    free(A); free(B); free(C); free(C0);
+    return !bad;
+}
+
+static void test_gemm(const char *label) {
+    int before = failures;
+    long count = 0;
+    const float alphas[] = {1.0f, -1.5f};
+    const float betas[] = {0.0f, 1.0f, 0.5f};
+    for (int tA = 0; tA < 2; tA++)
+        for (int tB = 0; tB < 2; tB++) {
+            // Every M, N in 1..33 with a few K; every K in 1..33 with a few M, N.
+            const long ks[] = {1, 3, 8, 17, 33};
+            for (long M = 1; M <= 33; M++)
+                for (long N = 1; N <= 33; N++)
+                    for (int q = 0; q < 5; q++) {
+                        long K = ks[q];
+                        int v = (int)(M * 7 + N * 3 + q);
+                        check_gemm(tA, tB, M, N, K, alphas[v % 2], betas[v % 3], v % 4 == 0 ? 0 : v % 5);
+                        count++;
+                    }
+            const long mn[] = {1, 5, 6, 7, 16, 23, 33};
+            for (long K = 0; K <= 33; K++)
+                for (int a = 0; a < 7; a++)
+                    for (int b = 0; b < 7; b++) {
+                        int v = (int)(K + a * 5 + b);
+                        check_gemm(tA, tB, mn[a], mn[b], K, alphas[v % 2], betas[v % 3], v % 3);
+                        count++;
+                    }
+            // Larger shapes crossing the MC / KC / NC block boundaries, and skinny ones (direct paths).
+            const long big[][3] = {{150, 70, 300},  {145, 2100, 20}, {37, 49, 520},  {200, 33, 257},
+                                   {2, 1000, 300},  {4, 77, 700},    {5, 300, 90},   {300, 1, 100},
+                                   {300, 3, 70},    {1, 1, 2000},    {64, 64, 64},   {128, 160, 400},
+                                   {13, 16, 1},     {288, 48, 513},  {7, 4100, 9},   {100, 17, 1000}};
+            for (int s = 0; s < (int)(sizeof big / sizeof big[0]); s++)
+                for (int b = 0; b < 3; b++) {
+                    check_gemm(tA, tB, big[s][0], big[s][1], big[s][2], alphas[(s + b) % 2], betas[b], (s + b) % 3 * 5);
+                    count++;
+                }
+        }
+    printf("sgemm %-9s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
+}
+
+// Two threads writing disjoint halves of C at the same time, many times.
+typedef struct {
+    int tA, tB;
+    long M, N, K;
+    const float *A, *B;
+    long lda, ldb;
+    float *C;
+    long ldc;
+} gemm_job;
+
+static void run_job(const gemm_job *j) {
+    unroll_sgemm(j->tA, j->tB, j->M, j->N, j->K, 1.0f, j->A, j->lda, j->B, j->ldb, 0.0f, j->C, j->ldc);
+}
+
+/// Splits one GEMM into 2 jobs: N in multiples of 16 when N >= M, else M in multiples of 6.
+static void split2(int tA, int tB, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                   float *C, long ldc, gemm_job out[2]) {
+    int splitN = N >= M;
+    long total = splitN ? N : M, g = splitN ? 16 : 6;
+    long chunk = ((total + 1) / 2 + g - 1) / g * g;
+    if (chunk > total) chunk = total;
+    for (int t = 0; t < 2; t++) {
+        long s = t * chunk, e = t == 0 ? chunk : total;
+        gemm_job j = {tA, tB, M, N, K, A, B, lda, ldb, C, ldc};
+        if (splitN) {
+            j.N = e - s;
+            j.B = tB ? B + s * ldb : B + s;
+            j.C = C + s;
+        } else {
+            j.M = e - s;
+            j.A = tA ? A + s : A + s * lda;
+            j.C = C + s * ldc;
+        }
+        out[t] = j;
+    }
+}
+
+// A persistent second worker, woken by a generation counter (spin wait) so timings exclude thread start.
+static gemm_job worker_job;
+static volatile int worker_gen = 0, worker_done = 0, worker_quit = 0;
+static void *worker_main(void *arg) {
+    (void)arg;
+    int seen = 0;
+    for (;;) {
+        while (__atomic_load_n(&worker_gen, __ATOMIC_ACQUIRE) == seen) {
+            if (__atomic_load_n(&worker_quit, __ATOMIC_ACQUIRE)) return NULL;
+            __builtin_ia32_pause();
+        }
+        seen = __atomic_load_n(&worker_gen, __ATOMIC_ACQUIRE);
+        run_job(&worker_job);
+        __atomic_store_n(&worker_done, seen, __ATOMIC_RELEASE);
+    }
+}
+static pthread_t worker;
+static void run2(const gemm_job jobs[2]) {
+    worker_job = jobs[1];
+    int g = worker_gen + 1;
+    __atomic_store_n(&worker_gen, g, __ATOMIC_RELEASE);
+    run_job(&jobs[0]);
+    while (__atomic_load_n(&worker_done, __ATOMIC_ACQUIRE) != g) __builtin_ia32_pause();
+}
+
+static void test_threads(void) {
+    const long shapes[][5] = {{0, 0, 128, 1600, 400}, {1, 0, 400, 1600, 128}, {0, 1, 128, 400, 1600},
+                              {1, 1, 150, 70, 300}, {0, 0, 7, 3, 50}};
+    int ok = 1;
+    for (int s = 0; s < 5; s++) {
+        int tA = (int)shapes[s][0], tB = (int)shapes[s][1];
+        long M = shapes[s][2], N = shapes[s][3], K = shapes[s][4];
+        long lda = tA ? M : K, ldb = tB ? K : N;
+        float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+        float *C1 = malloc(sizeof(float) * M * N), *C2 = malloc(sizeof(float) * M * N);
+        for (long i = 0; i < M * K; i++) A[i] = frand();
+        for (long i = 0; i < K * N; i++) B[i] = frand();
+        unroll_sgemm(tA, tB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C1, N);
+        gemm_job jobs[2];
+        split2(tA, tB, M, N, K, A, lda, B, ldb, C2, N, jobs);
+        for (int rep = 0; rep < 20; rep++) {
+            for (long i = 0; i < M * N; i++) C2[i] = NAN;
+            run2(jobs);
+            for (long i = 0; i < M * N; i++) {
+                // Same blocking per column/row block, so results must agree closely (bitwise when N is split).
+                if (!(fabsf(C1[i] - C2[i]) <= 1e-4f * (1 + fabsf(C1[i])))) { ok = 0; break; }
+            }
+        }
+        free(A); free(B); free(C1); free(C2);
+    }
+    if (!ok) failures++;
+    printf("sgemm 2 threads: %s\n", ok ? "passed" : "FAILED");
+}
+
+// ------------------------------------------------------------------------------------------------
+// vmath accuracy.
+
+typedef void (*vfun)(const float *, float *, long);
+static double ref_exp(double x) { return exp(x); }
+static double ref_tanh(double x) { return tanh(x); }
+static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+static void test_vmath_one(const char *name, vfun f, double (*ref)(double), double lo, double hi) {
+    const long n = 1 << 22;
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+    double worst_rel = 0, worst_at = 0, worst_abs_small = 0;
+    // Dense sweep of [lo, hi] plus random points.
+    for (int pass = 0; pass < 2; pass++) {
+        for (long i = 0; i < n; i++)
+            x[i] = pass == 0 ? (float)(lo + (hi - lo) * (double)i / (n - 1)) : (float)(lo + (hi - lo) * (frand() + 1) / 2);
+        f(x, y, n);
+        for (long i = 0; i < n; i++) {
+            double r = ref((double)x[i]);
+            double e = fabs(y[i] - r);
+            double rel = r != 0 ? e / fabs(r) : e;
+            if (rel > worst_rel) { worst_rel = rel; worst_at = x[i]; }
+            if (fabs(x[i]) < 0.01 && e > worst_abs_small) worst_abs_small = e;
+        }
+    }
+    // All floats near 0 for tanh / sigmoid (relative error at tiny inputs).
+    long m = 0;
+    for (float v = 1e-30f; v < 1.0f && m < n - 1; v *= 1.0001f) { x[m++] = v; x[m++] = -v; }
+    f(x, y, m);
+    for (long i = 0; i < m; i++) {
+        double r = ref((double)x[i]);
+        double rel = fabs(y[i] - r) / fabs(r);
+        if (rel > worst_rel) { worst_rel = rel; worst_at = x[i]; }
+    }
+    printf("  %-8s max rel err %.3g (at x=%.6g) over [%g,%g] and tiny |x|\n", name, worst_rel, worst_at, lo, hi);
+    if (worst_rel > 3e-7) { printf("FAIL %s accuracy\n", name); failures++; }
+    free(x); free(y);
+}
+
+static void test_vmath_specials(void) {
+    float in[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 88.0f, 88.7f, 88.8f, 89.5f, 100.0f, 1e30f,
+                  -87.0f, -88.0f, -95.0f, -100.0f, -103.0f, -104.0f, -110.0f, -1e30f, 9.0f, -9.0f, 9.5f,
+                  -12.0f, 30.0f, -30.0f, 1e-40f, -1e-40f};
+    long n = sizeof in / sizeof in[0];
+    float out[64];
+    int ok = 1;
+    unroll_vexp(in, out, n);
+    for (long i = 0; i < n; i++) {
+        float r = expf(in[i]);
+        int good = isnan(r) ? isnan(out[i])
+                   : isinf(r) ? out[i] == r
+                   : r < 1.17549435e-38f ? fabsf(out[i] - r) <= 3e-45f + 3e-7f * r
+                   : fabsf(out[i] - r) <= 3e-7f * r;
+        if (!good) { printf("  exp(%g) = %g, libm %g\n", in[i], out[i], r); ok = 0; }
+    }
+    unroll_vtanh(in, out, n);
+    for (long i = 0; i < n; i++) {
+        float r = tanhf(in[i]);
+        double rd = tanh((double)in[i]);
+        int good = isnan(r) ? isnan(out[i])
+                   : fabsf(in[i]) > 9.1f ? out[i] == (in[i] > 0 ? 1.0f : -1.0f)  // exact saturation
+                   : fabs(out[i] - rd) <= 3e-7 * fabs(rd);
+        if (!good) { printf("  tanh(%g) = %.9g, libm %.9g\n", in[i], out[i], r); ok = 0; }
+    }
+    unroll_vsigmoid(in, out, n);
+    for (long i = 0; i < n; i++) {
+        double r = ref_sigmoid(in[i]);
+        int good = isnan(r) ? isnan(out[i]) : (fabs(out[i] - r) <= 3e-7 * r || fabs(out[i] - r) < 1e-44);
+        if (!good) { printf("  sigmoid(%g) = %.9g, ref %.9g\n", in[i], out[i], r); ok = 0; }
+    }
+    // Tails and in-place: n = 0 .. 40, compare against the full-array result, never write past n.
+    float buf[64], ref[64], big[64];
+    for (int i = 0; i < 48; i++) big[i] = frand() * 10;
+    vfun fs[3] = {unroll_vexp, unroll_vtanh, unroll_vsigmoid};
+    for (int k = 0; k < 3; k++) {
+        fs[k](big, ref, 48);
+        for (long len = 0; len <= 40; len++) {
+            for (int i = 0; i < 64; i++) buf[i] = i < 48 ? big[i] : -7.0f;
+            for (int i = (int)len; i < 64; i++) buf[i] = 77.0f;
+            memcpy(buf, big, sizeof(float) * len);
+            fs[k](buf, buf, len);  // in place
+            for (long i = 0; i < 64; i++) {
+                float want = i < len ? ref[i] : 77.0f;
+                if (buf[i] != want) { ok = 0; printf("  tail error f%d len %ld at %ld\n", k, len, i); break; }
+            }
+        }
+    }
+    if (!ok) failures++;
+    printf("  specials / tails / NaN: %s\n", ok ? "passed" : "FAILED");
+}
+
+static void test_vmath(const char *label) {
+    printf("vmath %s:\n", label);
+    test_vmath_one("exp", unroll_vexp, ref_exp, -20, 20);
+    test_vmath_one("exp", unroll_vexp, ref_exp, -87, 88.7);
+    test_vmath_one("tanh", unroll_vtanh, ref_tanh, -20, 20);
+    test_vmath_one("sigmoid", unroll_vsigmoid, ref_sigmoid, -20, 20);
+    test_vmath_specials();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Benchmarks.
+
+static void bench_gemm(int tA, int tB, long M, long N, long K) {
+    long lda = tA ? M : K, ldb = tB ? K : N;
+    float *A = aligned_alloc(64, sizeof(float) * (M * K + 16));
+    float *B = aligned_alloc(64, sizeof(float) * (K * N + 16));
+    float *C = aligned_alloc(64, sizeof(float) * (M * N + 16));
+    for (long i = 0; i < M * K; i++) A[i] = frand();
+    for (long i = 0; i < K * N; i++) B[i] = frand();
+    double flops = 2.0 * M * N * K;
+    int reps = (int)(2e9 / flops);  // ~20 ms per timing at 100 GFLOP/s
+    if (reps < 1) reps = 1;
+    if (reps > 20000) reps = 20000;
+    double best1 = 1e30, best2 = 1e30;
+    gemm_job jobs[2];
+    split2(tA, tB, M, N, K, A, lda, B, ldb, C, N, jobs);
+    for (int trial = 0; trial < 7; trial++) {
+        double t0 = now();
+        for (int r = 0; r < reps; r++) unroll_sgemm(tA, tB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+        double t = (now() - t0) / reps;
+        if (t < best1) best1 = t;
+        t0 = now();
+        for (int r = 0; r < reps; r++) run2(jobs);
+        t = (now() - t0) / reps;
+        if (t < best2) best2 = t;
+    }
+    printf("  %s%s M=%4ld N=%4ld K=%4ld : 1T %6.1f GFLOP/s (%4.0f%%)  %8.1f us | 2T %6.1f GFLOP/s (%4.0f%% of 2 cores) split %s\n",
+           tA ? "T" : "N", tB ? "T" : "N", M, N, K, flops / best1 * 1e-9, flops / best1 * 1e-9 / 1.03,
+           best1 * 1e6, flops / best2 * 1e-9, flops / best2 * 1e-9 / 2.05, N >= M ? "N" : "M");
+    free(A); free(B); free(C);
+}
+
+static void bench_vmath(void) {
+    const long sizes[] = {4096, 204800};
+    const char *names[] = {"exp", "tanh", "sigmoid"};
+    vfun fs[3] = {unroll_vexp, unroll_vtanh, unroll_vsigmoid};
+    for (int s = 0; s < 2; s++) {
+        long n = sizes[s];
+        float *x = aligned_alloc(64, sizeof(float) * n), *y = aligned_alloc(64, sizeof(float) * n);
+        for (long i = 0; i < n; i++) x[i] = frand() * 10;
+        for (int k = 0; k < 3; k++) {
+            int reps = (int)(2e7 / n) + 1;
+            double best = 1e30;
+            for (int t = 0; t < 7; t++) {
+                double t0 = now();
+                for (int r = 0; r < reps; r++) fs[k](x, y, n);
+                double dt = (now() - t0) / reps;
+                if (dt < best) best = dt;
+            }
+            printf("  %-8s n=%7ld : %.3f ns/element\n", names[k], n, best / n * 1e9);
+        }
+        free(x); free(y);
+    }
+}
+
+static void bench_all(const char *label) {
+    printf("sgemm benchmarks (%s):\n", label);
+    bench_gemm(0, 0, 128, 1600, 400);
+    bench_gemm(1, 0, 400, 1600, 128);
+    bench_gemm(0, 1, 128, 400, 1600);
+    bench_gemm(1, 1, 128, 1600, 400);
+    bench_gemm(0, 0, 16, 384, 128);
+    bench_gemm(0, 0, 128, 1024, 256);
+    bench_gemm(0, 0, 512, 512, 512);
+    bench_gemm(0, 0, 1, 1600, 400);
+    bench_gemm(0, 1, 1, 400, 1600);
+    bench_gemm(0, 0, 13, 16, 1);
+    printf("vmath benchmarks (%s):\n", label);
+    bench_vmath();
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 7 && strcmp(argv[1], "one") == 0) {  // ./kbench one tA tB M N K [seconds]: loop for profiling
+        int tA = atoi(argv[2]), tB = atoi(argv[3]);
+        long M = atol(argv[4]), N = atol(argv[5]), K = atol(argv[6]);
+        double secs = argc >= 8 ? atof(argv[7]) : 3.0;
+        float *A = calloc(M * K + 16, sizeof(float)), *B = calloc(K * N + 16, sizeof(float));
+        float *C = calloc(M * N + 16, sizeof(float));
+        long calls = 0;
+        double t0 = now();
+        while (now() - t0 < secs) {
+            unroll_sgemm(tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C, N);
+            calls++;
+        }
+        printf("%.1f GFLOP/s\n", 2.0 * M * N * K * calls / (now() - t0) * 1e-9);
+        return 0;
+    }
+    int do_test = argc < 2 || strcmp(argv[1], "bench") != 0;
+    int do_bench = argc < 2 || strcmp(argv[1], "test") != 0;
+    int portable_too = argc >= 3 && strcmp(argv[2], "portable") == 0;
+    pthread_create(&worker, NULL, worker_main, NULL);
+    printf("unroll_has_avx2_fma() = %d\n", unroll_has_avx2_fma());
+    if (do_test) {
+        if (unroll_has_avx2_fma()) {
+            test_gemm("avx2");
+            test_threads();
+            test_vmath("avx2");
+        }
+        unroll_kernels_force_portable(1);
+        test_gemm("portable");
+        test_vmath("portable");
+        unroll_kernels_force_portable(0);
+        printf(failures ? "%d FAILURES\n" : "all tests passed\n", failures);
+    }
+    if (do_bench) {
+        bench_all(unroll_has_avx2_fma() ? "avx2" : "portable");
+        if (portable_too) {
+            unroll_kernels_force_portable(1);
+            bench_all("portable");
+            unroll_kernels_force_portable(0);
+        }
+    }
+    __atomic_store_n(&worker_quit, 1, __ATOMIC_RELEASE);
+    pthread_join(worker, NULL);
+    return failures ? 1 : 0;
+}

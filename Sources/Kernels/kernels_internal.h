@@ -1,0 +1,23 @@
+// Private declarations shared by the kernel sources (not part of the public module interface).
+#ifndef UNROLL_KERNELS_INTERNAL_H
+#define UNROLL_KERNELS_INTERNAL_H
+
+#if defined(__x86_64__) || defined(__i386__)
+#define UNROLL_X86 1
+#else
+#define UNROLL_X86 0
+#endif
+
+#if defined(__clang__) || defined(__GNUC__)
+#define UNROLL_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define UNROLL_AVX2
+#endif
+
+/// 1 when the AVX2 + FMA paths are taken (CPU check cached; honours the test override below).
+int unroll_kernels_use_avx2(void);
+
+/// Test hook: a non-zero value forces the portable fallbacks (for the C harness only; not thread-safe).
+void unroll_kernels_force_portable(int force);
+
+#endif

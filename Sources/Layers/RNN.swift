@@ -1,0 +1,184 @@
+import Graph
+
+/// Runs a ``RecurrentCell`` over the time axis of `[batch, time, features]` inputs.
+///
+/// This is the one time loop of the framework. The input projection of every step is one matrix
+/// product before the loop (time-major, so each step's slice is a view); each step's nodes carry a
+/// scope label (`"lstm/t3"`) for graph inspection; the loop itself is ordinary recorded nodes, so
+/// backpropagation through time needs no code of its own.
+///
+/// `LSTM`, `GRU`, `SimpleRNN`, `PeepholeLSTM` and `IndRNN` are this type with a built-in cell.
+public final class RNN<Cell: RecurrentCell>: Layer {
+    /// The cell run at every step.
+    public let cell: Cell
+    /// Whether the output is every step's output `[batch, time, hidden]` rather than the last `[batch, hidden]`.
+    public let returnSequences: Bool
+    /// Whether the sequence is processed from its last step to its first (the output keeps that order, as in Keras).
+    public internal(set) var goBackwards: Bool
+    /// Whether the final state of one batch is the initial state of the next (until ``resetStates()``).
+    public let isStateful: Bool
+    /// The input shape given at creation.
+    public let declaredInputShape: [Int]?
+    /// The label of this layer's nodes on a tape.
+    public var scopeName: String
+    private var carriedState: [Tensor]?
+
+    /// Creates a recurrent layer from a cell.
+    public init(_ cell: Cell, returnSequences: Bool = false, goBackwards: Bool = false, isStateful: Bool = false,
+                inputShape: [Int]? = nil) {
+        self.cell = cell
+        self.returnSequences = returnSequences
+        self.goBackwards = goBackwards
+        self.isStateful = isStateful
+        self.declaredInputShape = inputShape
+        self.scopeName = cell.typeName.lowercased()
+        if let inputShape, inputShape.count == 2 { cell.build(inputSize: inputShape[1]) }
+    }
+
+    /// The cell's kind (`"LSTM"`).
+    public var typeName: String { cell.typeName }
+    /// The cell's parameters.
+    public var parameters: [Parameter] { cell.parameters }
+
+    /// `[time, hidden]` with `returnSequences`, else `[hidden]`.
+    public func outputShape(forInputShape shape: [Int]) throws -> [Int] {
+        guard shape.count == 2 else {
+            throw ShapeError(layer: typeName, message: "expects input [time, features], got \(shape)")
+        }
+        if let inputSize = cell.inputSize, inputSize != shape[1] {
+            throw ShapeError(layer: typeName, message: "built for \(inputSize) features, got \(shape[1])")
+        }
+        return returnSequences ? [shape[0], cell.hiddenSize] : [cell.hiddenSize]
+    }
+
+    /// Builds the cell for the input's feature count.
+    public func build(inputShape: [Int]) throws {
+        _ = try outputShape(forInputShape: inputShape)
+        cell.build(inputSize: inputShape[1])
+    }
+
+    /// Runs the sequence and returns every step's output (in processing order) and the final state.
+    ///
+    /// `initialState` defaults to the carried state of a stateful layer, else zeros.
+    public func run(_ input: Node, initialState: Cell.State? = nil) -> (outputs: [Node], finalState: Cell.State) {
+        precondition(input.shape.count == 3, "\(typeName): expects [batch, time, features], got \(input.shape)")
+        let (batch, steps, features) = (input.shape[0], input.shape[1], input.shape[2])
+        if cell.inputSize == nil { cell.build(inputSize: features) }
+        precondition(cell.inputSize == features, "\(typeName): built for \(cell.inputSize!) features, got \(features)")
+        return withScope(scopeName, on: input) {
+            var state: Cell.State
+            if let initialState {
+                state = initialState
+            } else if isStateful, let carriedState, carriedState.first?.shape.first == batch {
+                state = Cell.State(nodes: carriedState.map { input.lift($0) })
+            } else {
+                state = Cell.State(nodes: cell.zeroState(batchSize: batch).nodes.map { input.lift($0.value) })
+            }
+            let timeMajor = input.transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
+            let projected = cell.projectInput(timeMajor)
+            let width = projected.shape[1]
+            var outputs: [Node] = []
+            outputs.reserveCapacity(steps)
+            for k in 0..<steps {
+                let t = goBackwards ? steps - 1 - k : k
+                let (output, next) = withScope("t\(t)", on: input) {
+                    cell(projected.slice(along: 0, (t * batch)..<((t + 1) * batch)).reshaped(to: [batch, width]),
+                         state: state)
+                }
+                outputs.append(output)
+                state = next
+            }
+            if isStateful { carriedState = state.nodes.map(\.value) }
+            return (outputs, state)
+        }
+    }
+
+    /// Returns the output sequence `[batch, time, hidden]` (or the last output `[batch, hidden]`).
+    public func callAsFunction(_ input: Node) -> Node {
+        let (outputs, _) = run(input)
+        return returnSequences ? RNN.stack(outputs) : outputs.last!
+    }
+
+    /// Returns the output and the final state, like Keras' `return_state=True`.
+    public func callAsFunction(_ input: Node, initialState: Cell.State?) -> (output: Node, state: Cell.State) {
+        let (outputs, state) = run(input, initialState: initialState)
+        return (returnSequences ? RNN.stack(outputs) : outputs.last!, state)
+    }
+
+    /// Forgets the state carried by a stateful layer.
+    public func resetStates() { carriedState = nil }
+
+    /// Applies the cell's constraints.
+    public func applyConstraints() { cell.applyConstraints() }
+
+    /// Stacks `[batch, hidden]` step outputs into `[batch, time, hidden]`.
+    static func stack(_ steps: [Node]) -> Node {
+        let (batch, hidden) = (steps[0].shape[0], steps[0].shape[1])
+        return concatenate(steps, along: 0).reshaped(to: [steps.count, batch, hidden]).transposed(permutation: [1, 0, 2])
+    }
+}
+
+/// A Keras-style LSTM layer: `LSTM(hiddenSize: 400, inputShape: [pastSteps, 1])`.
+public typealias LSTM = RNN<LSTMCell>
+/// A Keras-style GRU layer.
+public typealias GRU = RNN<GRUCell>
+/// A Keras-style fully connected recurrent layer.
+public typealias SimpleRNN = RNN<SimpleRNNCell>
+/// An LSTM layer with peephole connections.
+public typealias PeepholeLSTM = RNN<PeepholeLSTMCell>
+/// An independently recurrent layer.
+public typealias IndRNN = RNN<IndRNNCell>
+
+extension RNN where Cell == LSTMCell {
+    /// Creates an LSTM layer (Keras: `LSTM(units, input_shape=..., return_sequences=...)`).
+    public convenience init(hiddenSize: Int, inputShape: [Int]? = nil, returnSequences: Bool = false,
+                            goBackwards: Bool = false, isStateful: Bool = false, unitForgetBias: Bool = true,
+                            seed: UInt64? = nil) {
+        self.init(LSTMCell(hiddenSize: hiddenSize, unitForgetBias: unitForgetBias, seed: seed),
+                  returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
+                  inputShape: inputShape)
+    }
+}
+
+extension RNN where Cell == GRUCell {
+    /// Creates a GRU layer (`resetAfter: true` by default, as in Keras and PyTorch).
+    public convenience init(hiddenSize: Int, inputShape: [Int]? = nil, returnSequences: Bool = false,
+                            goBackwards: Bool = false, isStateful: Bool = false, resetAfter: Bool = true,
+                            seed: UInt64? = nil) {
+        self.init(GRUCell(hiddenSize: hiddenSize, resetAfter: resetAfter, seed: seed),
+                  returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
+                  inputShape: inputShape)
+    }
+}
+
+extension RNN where Cell == SimpleRNNCell {
+    /// Creates a fully connected recurrent layer (`tanh` by default, or `relu`).
+    public convenience init(hiddenSize: Int, activation: Activation = .tanh, inputShape: [Int]? = nil,
+                            returnSequences: Bool = false, goBackwards: Bool = false, isStateful: Bool = false,
+                            seed: UInt64? = nil) {
+        self.init(SimpleRNNCell(hiddenSize: hiddenSize, activation: activation, seed: seed),
+                  returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
+                  inputShape: inputShape)
+    }
+}
+
+extension RNN where Cell == PeepholeLSTMCell {
+    /// Creates an LSTM layer with peephole connections.
+    public convenience init(hiddenSize: Int, inputShape: [Int]? = nil, returnSequences: Bool = false,
+                            goBackwards: Bool = false, isStateful: Bool = false, seed: UInt64? = nil) {
+        self.init(PeepholeLSTMCell(hiddenSize: hiddenSize, seed: seed), returnSequences: returnSequences,
+                  goBackwards: goBackwards, isStateful: isStateful, inputShape: inputShape)
+    }
+}
+
+extension RNN where Cell == IndRNNCell {
+    /// Creates an independently recurrent layer; the recurrent bound defaults to `2^(1/time)` from `inputShape`.
+    public convenience init(hiddenSize: Int, inputShape: [Int]? = nil, returnSequences: Bool = false,
+                            goBackwards: Bool = false, isStateful: Bool = false, recurrentBound: Float? = nil,
+                            seed: UInt64? = nil) {
+        self.init(IndRNNCell(hiddenSize: hiddenSize, recurrentBound: recurrentBound,
+                             timeSteps: inputShape?.first, seed: seed),
+                  returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
+                  inputShape: inputShape)
+    }
+}

@@ -1,0 +1,103 @@
+import Graph
+
+/// The state a recurrent cell carries from one time step to the next, as a list of nodes.
+public protocol RecurrentState {
+    /// The state's nodes in a fixed order (`[h]`, or `[h, c]` for an LSTM).
+    var nodes: [Node] { get }
+    /// Rebuilds a state from nodes in the order of ``nodes``.
+    init(nodes: [Node])
+    /// How many nodes a state holds.
+    static var nodeCount: Int { get }
+}
+
+extension Node: RecurrentState {
+    /// A single hidden state: `[self]`.
+    public var nodes: [Node] { [self] }
+    /// Takes the only node.
+    public init(nodes: [Node]) { self = nodes[0] }
+    /// One.
+    public static var nodeCount: Int { 1 }
+}
+
+/// One time step of a recurrent network, written with graph nodes.
+///
+/// ``RNN`` runs a cell over time. It first calls ``projectInput(_:)`` once on all time steps
+/// together (`[batch × time, inputSize]`, one large matrix product for the built-in cells), then
+/// ``callAsFunction(_:state:)`` once per step with that step's slice of the projection. A custom
+/// cell may leave the projection as the identity and do everything in its step; because it records
+/// the same nodes as the built-in cells, it gets backpropagation through time and the same speed.
+public protocol RecurrentCell: AnyObject {
+    /// The state type: a hidden node, or a struct of nodes.
+    associatedtype State: RecurrentState
+    /// The cell's kind as Keras prints it (`"LSTM"`).
+    var typeName: String { get }
+    /// The size of the output at each step (Keras' *units*).
+    var hiddenSize: Int { get }
+    /// The cell's parameters in a fixed order (empty until built).
+    var parameters: [Parameter] { get }
+    /// The input size the cell was built for, or `nil` before ``build(inputSize:)``.
+    var inputSize: Int? { get }
+    /// Creates the parameters for an input size if they do not exist yet.
+    func build(inputSize: Int)
+    /// Returns the part of the step that depends only on the input, for all steps at once:
+    /// `[n, inputSize]` → `[n, projectedSize]`.
+    func projectInput(_ input: Node) -> Node
+    /// Returns the zero state for a batch (untaped).
+    func zeroState(batchSize: Int) -> State
+    /// Returns one step's output `[batch, hiddenSize]` and the next state, from the step's projected input.
+    func callAsFunction(_ projectedInput: Node, state: State) -> (output: Node, state: State)
+    /// Clamps parameters that have a constraint.
+    func applyConstraints()
+}
+
+extension RecurrentCell {
+    /// The identity: the step receives the raw input.
+    public func projectInput(_ input: Node) -> Node { input }
+    /// No constraints by default.
+    public func applyConstraints() {}
+}
+
+/// The state of an LSTM: the hidden state `h` and the cell state `c`.
+public struct LSTMState: RecurrentState {
+    /// The hidden state (the output), `[batch, hiddenSize]`.
+    public var hidden: Node
+    /// The cell state, `[batch, hiddenSize]`.
+    public var cell: Node
+
+    /// Creates a state from its two parts.
+    public init(hidden: Node, cell: Node) {
+        self.hidden = hidden
+        self.cell = cell
+    }
+
+    /// `[hidden, cell]`.
+    public var nodes: [Node] { [hidden, cell] }
+    /// From `[hidden, cell]`.
+    public init(nodes: [Node]) { self.init(hidden: nodes[0], cell: nodes[1]) }
+    /// Two.
+    public static var nodeCount: Int { 2 }
+}
+
+/// The input kernel, recurrent kernel and bias of a cell whose gates are one fused matrix.
+///
+/// Keras' layout: `kernel` is `[inputSize, gates × hiddenSize]`, `recurrentKernel`
+/// `[hiddenSize, gates × hiddenSize]`, gates side by side in the cell's documented order.
+struct FusedGateWeights {
+    let kernel: Parameter
+    let recurrentKernel: Parameter
+    let bias: Parameter
+
+    init(inputSize: Int, hiddenSize: Int, gates: Int, bias: Tensor, seed: UInt64) {
+        kernel = Parameter("kernel", Initializers.glorotUniform([inputSize, gates * hiddenSize], seed: seed))
+        // Keras initialises each gate's recurrent block with its own orthogonal matrix.
+        let blocks = (0..<gates).map { Initializers.orthogonal([hiddenSize, hiddenSize], seed: seed &+ 1 &+ UInt64($0)) }
+        recurrentKernel = Parameter("recurrent_kernel", Tensor.concatenate(blocks, along: 1))
+        self.bias = Parameter("bias", bias)
+    }
+}
+
+/// Returns gate `k` of `count` equal blocks along the last axis of `[batch, count × size]`.
+@inline(__always)
+func gate(_ gates: Node, _ k: Int, size: Int) -> Node {
+    gates.slice(along: 1, (k * size)..<((k + 1) * size))
+}
