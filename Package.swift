@@ -13,7 +13,7 @@ let package = Package(
         // SIMD kernels: AVX2/FMA versions chosen at run time after a CPU check, portable fallbacks otherwise.
         .target(name: "Kernels"),
         .target(name: "Graph", dependencies: ["Kernels"]),
-        .target(name: "Layers", dependencies: ["Graph"]),
+        .target(name: "Layers", dependencies: ["Graph", "Kernels"]),
         .target(name: "Train", dependencies: ["Layers"]),
         .executableTarget(name: "unroll", dependencies: ["Train"]),
         .target(name: "TestSupport", dependencies: ["Graph"], path: "Tests/TestSupport"),

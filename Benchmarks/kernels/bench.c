@@ -395,19 +395,25 @@ static void bench_all(const char *label) {
 }
 
 int main(int argc, char **argv) {
+    if (getenv("KB_UNPACKED_MAX_M")) unroll_gemm_unpacked_max_m = atol(getenv("KB_UNPACKED_MAX_M"));
     if (argc >= 7 && strcmp(argv[1], "one") == 0) {  // ./kbench one tA tB M N K [seconds]: loop for profiling
         int tA = atoi(argv[2]), tB = atoi(argv[3]);
         long M = atol(argv[4]), N = atol(argv[5]), K = atol(argv[6]);
         double secs = argc >= 8 ? atof(argv[7]) : 3.0;
         float *A = calloc(M * K + 16, sizeof(float)), *B = calloc(K * N + 16, sizeof(float));
         float *C = calloc(M * N + 16, sizeof(float));
-        long calls = 0;
-        double t0 = now();
+        double best = 0, t0 = now();  // best of many ~20 ms windows (the machine is shared)
         while (now() - t0 < secs) {
-            unroll_sgemm(tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C, N);
-            calls++;
+            long calls = 0;
+            double t1 = now();
+            do {
+                unroll_sgemm(tA, tB, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C, N);
+                calls++;
+            } while (now() - t1 < 0.02);
+            double g = 2.0 * M * N * K * calls / (now() - t1) * 1e-9;
+            if (g > best) best = g;
         }
-        printf("%.1f GFLOP/s\n", 2.0 * M * N * K * calls / (now() - t0) * 1e-9);
+        printf("%.1f GFLOP/s\n", best);
         return 0;
     }
     int do_test = argc < 2 || strcmp(argv[1], "bench") != 0;

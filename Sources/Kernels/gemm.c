@@ -155,21 +155,21 @@ static void pack_b_portable(int transB, const float *B, long ldb, long p0, long 
     }
 }
 
-/// Portable 6x16 micro-kernel: C = alpha * Apanel * Bpanel + beta * C (beta == 0: C not read).
-static void ukernel_portable(long kc, const float *a, const float *b, float *c, long ldc, float alpha,
-                             float beta) {
+/// Portable R x 16 micro-kernel (R <= 6): C = alpha * Apanel * Bpanel + beta * C (beta == 0: C not read).
+static inline void ukernel_portable(int R, long kc, const float *a, const float *b, long ldbk, float *c,
+                                    long ldc, float alpha, float beta) {
     float acc[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) acc[i][j] = 0.0f;
     for (long p = 0; p < kc; p++) {
-        const float *bp = b + p * NR;
+        const float *bp = b + p * ldbk;
         const float *ap = a + p * MR;
         for (int i = 0; i < MR; i++) {
             float ai = ap[i];
             for (int j = 0; j < NR; j++) acc[i][j] += ai * bp[j];
         }
     }
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < R; i++) {
         float *ci = c + i * ldc;
         if (beta == 0.0f) {
             for (int j = 0; j < NR; j++) ci[j] = alpha * acc[i][j];
@@ -178,6 +178,34 @@ static void ukernel_portable(long kc, const float *a, const float *b, float *c, 
         }
     }
 }
+
+#define DEFINE_UKERNEL_PORTABLE(R)                                                                         \
+    static void ukernel_portable_##R(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, \
+                                     float alpha, float beta) {                                           \
+        ukernel_portable(R, kc, a, b, ldbk, c, ldc, alpha, beta);                                         \
+    }
+DEFINE_UKERNEL_PORTABLE(1)
+DEFINE_UKERNEL_PORTABLE(2)
+DEFINE_UKERNEL_PORTABLE(3)
+DEFINE_UKERNEL_PORTABLE(4)
+DEFINE_UKERNEL_PORTABLE(5)
+DEFINE_UKERNEL_PORTABLE(6)
+
+typedef void (*ukernel_t)(long, const float *, const float *, long, float *, long, float, float);
+typedef void (*pack_a_t)(int, const float *, long, long, long, long, long, float *);
+typedef void (*pack_b_t)(int, const float *, long, long, long, long, long, float *);
+
+/// One implementation of the blocked algorithm: micro-kernels by row count (index 1..MR) and packers.
+typedef struct {
+    ukernel_t kern[MR + 1];
+    pack_a_t pack_a;
+    pack_b_t pack_b;
+} kernel_set;
+
+static const kernel_set portable_set = {
+    {NULL, ukernel_portable_1, ukernel_portable_2, ukernel_portable_3, ukernel_portable_4, ukernel_portable_5,
+     ukernel_portable_6},
+    pack_a_portable, pack_b_portable};
 
 /// Direct (unpacked) GEMM for small problems, portable. Requires K >= 1.
 static void direct_portable(int transA, int transB, long M, long N, long K, float alpha, const float *A,
@@ -313,74 +341,75 @@ static void pack_b_avx2(int transB, const float *B, long ldb, long p0, long kc, 
     }
 }
 
-#define UK_STEP(off)                                                                      \
+// Micro-kernels: R x 16 tile (R = 1..6 rows of the packed A panel; R = 6 is the main kernel) with
+// 2R ymm accumulators. B rows are `ldbk` floats apart: NR for a packed panel, ldb when B is read in place.
+#define UK_ROW(r, off)                                                                    \
+    if (UK_R > r) {                                                                        \
+        __m256 av = _mm256_broadcast_ss(a + (off) * MR + r);                              \
+        c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);                                       \
+        c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);                                       \
+    }
+#define UK_STEP(off, boff)                                                                \
     do {                                                                                  \
-        __m256 b0 = _mm256_load_ps(b + (off) * NR), b1 = _mm256_load_ps(b + (off) * NR + 8); \
-        __m256 av;                                                                        \
-        av = _mm256_broadcast_ss(a + (off) * MR + 0);                                     \
-        c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);          \
-        av = _mm256_broadcast_ss(a + (off) * MR + 1);                                     \
-        c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);          \
-        av = _mm256_broadcast_ss(a + (off) * MR + 2);                                     \
-        c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);          \
-        av = _mm256_broadcast_ss(a + (off) * MR + 3);                                     \
-        c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);          \
-        av = _mm256_broadcast_ss(a + (off) * MR + 4);                                     \
-        c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);          \
-        av = _mm256_broadcast_ss(a + (off) * MR + 5);                                     \
-        c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);          \
+        __m256 b0 = _mm256_loadu_ps(b + (boff)), b1 = _mm256_loadu_ps(b + (boff) + 8);    \
+        UK_ROW(0, off) UK_ROW(1, off) UK_ROW(2, off) UK_ROW(3, off) UK_ROW(4, off) UK_ROW(5, off) \
     } while (0)
-
-#define UK_STORE_ROW(i, x0, x1)                                                           \
-    do {                                                                                  \
-        float *ci = c + (i) * ldc;                                                        \
+#define UK_STORE_ROW(r)                                                                   \
+    if (UK_R > r) {                                                                        \
+        float *ci = c + (r) * ldc;                                                        \
         if (beta == 0.0f) {                                                               \
-            _mm256_storeu_ps(ci, _mm256_mul_ps(va, x0));                                  \
-            _mm256_storeu_ps(ci + 8, _mm256_mul_ps(va, x1));                              \
+            _mm256_storeu_ps(ci, _mm256_mul_ps(va, c##r##0));                             \
+            _mm256_storeu_ps(ci + 8, _mm256_mul_ps(va, c##r##1));                         \
         } else {                                                                          \
-            _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, x0, _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));         \
-            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, x1, _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8)))); \
+            _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, c##r##0, _mm256_mul_ps(vb, _mm256_loadu_ps(ci))));         \
+            _mm256_storeu_ps(ci + 8, _mm256_fmadd_ps(va, c##r##1, _mm256_mul_ps(vb, _mm256_loadu_ps(ci + 8)))); \
         }                                                                                 \
-    } while (0)
+    }
 
-/// 6x16 micro-kernel: C[6,16] = alpha * A(6 x kc panel) * B(kc x 16 panel) + beta * C.
-UNROLL_AVX2
-static void ukernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, float alpha,
-                         float beta) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
-    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
-    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-    for (int i = 0; i < MR; i++) {
-        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T0);
+/// C[R,16] = alpha * A(R rows of a 6 x kc panel) * B(kc x 16, rows ldbk apart) + beta * C (beta 0: not read).
+#define DEFINE_UKERNEL(R)                                                                 \
+    UNROLL_AVX2 static void ukernel_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *c, \
+                                             long ldc, float alpha, float beta) {        \
+        enum { UK_R = R };                                                                \
+        __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();                      \
+        __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();                      \
+        __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();                      \
+        __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();                      \
+        __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();                      \
+        __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();                      \
+        for (int i = 0; i < UK_R; i++) {                                                  \
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);                       \
+            _mm_prefetch((const char *)(c + i * ldc + 15), _MM_HINT_T0);                  \
+        }                                                                                 \
+        long k = kc;                                                                      \
+        while (k >= 4) {                                                                  \
+            UK_STEP(0, 0);                                                                \
+            UK_STEP(1, ldbk);                                                             \
+            UK_STEP(2, 2 * ldbk);                                                         \
+            UK_STEP(3, 3 * ldbk);                                                         \
+            a += 4 * MR;                                                                  \
+            b += 4 * ldbk;                                                                \
+            k -= 4;                                                                       \
+        }                                                                                 \
+        while (k > 0) {                                                                   \
+            UK_STEP(0, 0);                                                                \
+            a += MR;                                                                      \
+            b += ldbk;                                                                    \
+            k--;                                                                          \
+        }                                                                                 \
+        __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                     \
+        UK_STORE_ROW(0) UK_STORE_ROW(1) UK_STORE_ROW(2) UK_STORE_ROW(3) UK_STORE_ROW(4) UK_STORE_ROW(5) \
+        (void)c01; (void)c11; (void)c21; (void)c31; (void)c41; (void)c51;                 \
+        (void)c00; (void)c10; (void)c20; (void)c30; (void)c40; (void)c50;                 \
     }
-    long k = kc;
-    while (k >= 4) {
-        UK_STEP(0);
-        UK_STEP(1);
-        UK_STEP(2);
-        UK_STEP(3);
-        a += 4 * MR;
-        b += 4 * NR;
-        k -= 4;
-    }
-    while (k > 0) {
-        UK_STEP(0);
-        a += MR;
-        b += NR;
-        k--;
-    }
-    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-    UK_STORE_ROW(0, c00, c01);
-    UK_STORE_ROW(1, c10, c11);
-    UK_STORE_ROW(2, c20, c21);
-    UK_STORE_ROW(3, c30, c31);
-    UK_STORE_ROW(4, c40, c41);
-    UK_STORE_ROW(5, c50, c51);
-}
+
+DEFINE_UKERNEL(1)
+DEFINE_UKERNEL(2)
+DEFINE_UKERNEL(3)
+DEFINE_UKERNEL(4)
+DEFINE_UKERNEL(5)
+DEFINE_UKERNEL(6)
+
 
 UNROLL_AVX2
 static inline __m256i tail_mask(long n) {  // lanes 0 .. n-1 set, 0 <= n <= 8
@@ -497,20 +526,20 @@ static void direct_nt_avx2(long M, long N, long K, float alpha, const float *A, 
     }
 }
 
+static const kernel_set avx2_set = {
+    {NULL, ukernel_avx2_1, ukernel_avx2_2, ukernel_avx2_3, ukernel_avx2_4, ukernel_avx2_5, ukernel_avx2_6},
+    pack_a_avx2, pack_b_avx2};
 #endif  // UNROLL_X86
 
 // ---------------------------------------------------------------------------------------------------------
 // Blocked driver.
 
-typedef void (*ukernel_t)(long, const float *, const float *, float *, long, float, float);
-typedef void (*pack_a_t)(int, const float *, long, long, long, long, long, float *);
-typedef void (*pack_b_t)(int, const float *, long, long, long, long, long, float *);
-
 static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 
-static int packed_gemm(ukernel_t kern, pack_a_t pack_a, pack_b_t pack_b, int transA, int transB, long M,
-                       long N, long K, float alpha, const float *A, long lda, const float *B, long ldb,
-                       float beta, float *C, long ldc) {
+long unroll_gemm_unpacked_max_m = 24;  // tuning knob (see below); in kernels_internal.h for the harness
+
+static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, long N, long K, float alpha,
+                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
     // Even splits of K and M so that no block is a tiny remainder.
     long kc_blocks = ceil_div(K, KC_MAX);
     long kc_size = ceil_div(K, kc_blocks);
@@ -518,7 +547,10 @@ static int packed_gemm(ukernel_t kern, pack_a_t pack_a, pack_b_t pack_b, int tra
     long mc_size = ceil_div(ceil_div(M, mc_blocks), MR) * MR;
     long nc_blocks = ceil_div(N, NC_MAX);
     long nc_size = ceil_div(ceil_div(N, nc_blocks), NR) * NR;
-    workspace *ws = get_ws((size_t)mc_size * kc_size, (size_t)kc_size * nc_size);
+    // With few rows, each packed element of B would be used only a few times: read B in place instead
+    // (non-transposed B only; a ragged last panel is still packed so that nothing past column N is read).
+    int b_in_place = !transB && M <= unroll_gemm_unpacked_max_m;
+    workspace *ws = get_ws((size_t)mc_size * kc_size, (size_t)kc_size * (b_in_place ? NR : nc_size));
     if (!ws) return 0;
     float *ap = ws->a, *bp = ws->b;
     _Alignas(64) float tile[MR * NR];
@@ -528,21 +560,31 @@ static int packed_gemm(ukernel_t kern, pack_a_t pack_a, pack_b_t pack_b, int tra
         for (long pc = 0; pc < K; pc += kc_size) {
             long kc = K - pc < kc_size ? K - pc : kc_size;
             float beta_eff = pc == 0 ? beta : 1.0f;
-            pack_b(transB, B, ldb, pc, kc, jc, nc, bp);
+            if (!b_in_place) ks->pack_b(transB, B, ldb, pc, kc, jc, nc, bp);
             for (long ic = 0; ic < M; ic += mc_size) {
                 long mc = M - ic < mc_size ? M - ic : mc_size;
-                pack_a(transA, A, lda, ic, mc, pc, kc, ap);
+                ks->pack_a(transA, A, lda, ic, mc, pc, kc, ap);
                 for (long jr = 0; jr < nc; jr += NR) {
                     long nr = nc - jr < NR ? nc - jr : NR;
-                    const float *bpanel = bp + jr * kc;
+                    const float *bpanel;
+                    long ldbk = NR;
+                    if (!b_in_place) {
+                        bpanel = bp + jr * kc;
+                    } else if (nr == NR) {
+                        bpanel = B + pc * ldb + jc + jr;
+                        ldbk = ldb;
+                    } else {
+                        pack_b_portable(0, B, ldb, pc, kc, jc + jr, nr, bp);
+                        bpanel = bp;
+                    }
                     for (long ir = 0; ir < mc; ir += MR) {
                         long mr = mc - ir < MR ? mc - ir : MR;
                         const float *apanel = ap + ir * kc;
                         float *cptr = C + (ic + ir) * ldc + jc + jr;
-                        if (mr == MR && nr == NR) {
-                            kern(kc, apanel, bpanel, cptr, ldc, alpha, beta_eff);
+                        if (nr == NR) {
+                            ks->kern[mr](kc, apanel, bpanel, ldbk, cptr, ldc, alpha, beta_eff);
                         } else {
-                            kern(kc, apanel, bpanel, tile, NR, 1.0f, 0.0f);
+                            ks->kern[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
                             store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
                         }
                     }
@@ -577,7 +619,7 @@ void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
             direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
             return;
         }
-        if (packed_gemm(ukernel_avx2, pack_a_avx2, pack_b_avx2, transA, transB, M, N, K, alpha, A, lda,
+        if (packed_gemm(&avx2_set, transA, transB, M, N, K, alpha, A, lda,
                         B, ldb, beta, C, ldc))
             return;
         // Out of memory for the workspace: fall through to the direct loop.
@@ -586,7 +628,7 @@ void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
     }
 #endif
     if (small || M <= 2 ||
-        !packed_gemm(ukernel_portable, pack_a_portable, pack_b_portable, transA, transB, M, N, K, alpha, A,
+        !packed_gemm(&portable_set, transA, transB, M, N, K, alpha, A,
                      lda, B, ldb, beta, C, ldc))
         direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -20,4 +20,7 @@ int unroll_kernels_use_avx2(void);
 /// Test hook: a non-zero value forces the portable fallbacks (for the C harness only; not thread-safe).
 void unroll_kernels_force_portable(int force);
 
+/// GEMM tuning knob: non-transposed B is read in place (not packed) when M <= this value.
+extern long unroll_gemm_unpacked_max_m;
+
 #endif

@@ -1,4 +1,5 @@
 import Graph
+import Kernels
 import Synchronization
 
 /// Weight initializers with Keras' definitions, drawn from ``SeededGenerator``.
@@ -29,23 +30,14 @@ public enum Initializers {
     public static func orthogonal(_ shape: [Int], seed: UInt64, gain: Float = 1) -> Tensor {
         precondition(shape.count == 2, "orthogonal: needs a rank-2 shape, got \(shape)")
         let rows = shape[0], columns = shape[1]
-        // Orthonormalise the columns of a tall [long, short] normal matrix with modified Gram-Schmidt,
-        // in Double for accuracy, then transpose if the requested matrix is wide.
+        // Orthonormalise `short` random normal vectors of length `long` (the columns of a tall matrix),
+        // then transpose if the requested matrix is wide.
         let long = max(rows, columns), short = min(rows, columns)
         var generator = SeededGenerator(seed: seed)
-        var q = (0..<(long * short)).map { _ in Double(generator.nextNormal()) }
-        for j in 0..<short {
-            for k in 0..<j {
-                var dot = 0.0
-                for i in 0..<long { dot += q[i * short + j] * q[i * short + k] }
-                for i in 0..<long { q[i * short + j] -= dot * q[i * short + k] }
-            }
-            var norm = 0.0
-            for i in 0..<long { norm += q[i * short + j] * q[i * short + j] }
-            norm = norm.squareRoot()
-            for i in 0..<long { q[i * short + j] /= norm }
-        }
-        let tall = Tensor(shape: [long, short], scalars: q.map { Float($0) * gain })
-        return rows >= columns ? tall : tall.transposed()
+        var vectors = (0..<(long * short)).map { _ in Double(generator.nextNormal()) }
+        let status = vectors.withUnsafeMutableBufferPointer { unroll_orthonormalize($0.baseAddress!, short, long) }
+        precondition(status == 0, "orthogonal: random matrix was singular")
+        let columnsFirst = Tensor(shape: [short, long], scalars: vectors.map { Float($0) * gain })
+        return rows >= columns ? columnsFirst.transposed() : columnsFirst
     }
 }
