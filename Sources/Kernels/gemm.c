@@ -198,6 +198,7 @@ typedef void (*pack_b_t)(int, const float *, long, long, long, long, long, float
 /// One implementation of the blocked algorithm: micro-kernels by row count (index 1..MR) and packers.
 typedef struct {
     ukernel_t kern[MR + 1];
+    ukernel_t kern8[MR + 1];  // 8-column variants (optional: NULL entries fall back to kern)
     pack_a_t pack_a;
     pack_b_t pack_b;
 } kernel_set;
@@ -205,6 +206,7 @@ typedef struct {
 static const kernel_set portable_set = {
     {NULL, ukernel_portable_1, ukernel_portable_2, ukernel_portable_3, ukernel_portable_4, ukernel_portable_5,
      ukernel_portable_6},
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     pack_a_portable, pack_b_portable};
 
 /// Direct (unpacked) GEMM for small problems, portable. Requires K >= 1.
@@ -526,8 +528,59 @@ static void direct_nt_avx2(long M, long N, long K, float alpha, const float *A, 
     }
 }
 
+// R x 8 variants for ragged last panels with at most 8 columns (half the work of a 16-wide tile).
+#define UK8_ROW(r, off)                                                                   \
+    if (UK_R > r) c##r##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + (off) * MR + r), b0, c##r##0);
+#define UK8_STEP(off, boff)                                                               \
+    do {                                                                                  \
+        __m256 b0 = _mm256_loadu_ps(b + (boff));                                          \
+        UK8_ROW(0, off) UK8_ROW(1, off) UK8_ROW(2, off) UK8_ROW(3, off) UK8_ROW(4, off) UK8_ROW(5, off) \
+    } while (0)
+#define UK8_STORE_ROW(r)                                                                  \
+    if (UK_R > r) {                                                                       \
+        float *ci = c + (r) * ldc;                                                        \
+        if (beta == 0.0f)                                                                 \
+            _mm256_storeu_ps(ci, _mm256_mul_ps(va, c##r##0));                             \
+        else                                                                              \
+            _mm256_storeu_ps(ci, _mm256_fmadd_ps(va, c##r##0, _mm256_mul_ps(vb, _mm256_loadu_ps(ci)))); \
+    }
+#define DEFINE_UKERNEL8(R)                                                                \
+    UNROLL_AVX2 static void ukernel8_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *c, \
+                                              long ldc, float alpha, float beta) {       \
+        enum { UK_R = R };                                                                \
+        __m256 c00 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(); \
+        __m256 c30 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(); \
+        long k = kc;                                                                      \
+        while (k >= 4) {                                                                  \
+            UK8_STEP(0, 0);                                                               \
+            UK8_STEP(1, ldbk);                                                            \
+            UK8_STEP(2, 2 * ldbk);                                                        \
+            UK8_STEP(3, 3 * ldbk);                                                        \
+            a += 4 * MR;                                                                  \
+            b += 4 * ldbk;                                                                \
+            k -= 4;                                                                       \
+        }                                                                                 \
+        while (k > 0) {                                                                   \
+            UK8_STEP(0, 0);                                                               \
+            a += MR;                                                                      \
+            b += ldbk;                                                                    \
+            k--;                                                                          \
+        }                                                                                 \
+        __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                     \
+        UK8_STORE_ROW(0) UK8_STORE_ROW(1) UK8_STORE_ROW(2) UK8_STORE_ROW(3) UK8_STORE_ROW(4) UK8_STORE_ROW(5) \
+        (void)c00; (void)c10; (void)c20; (void)c30; (void)c40; (void)c50;                 \
+    }
+
+DEFINE_UKERNEL8(1)
+DEFINE_UKERNEL8(2)
+DEFINE_UKERNEL8(3)
+DEFINE_UKERNEL8(4)
+DEFINE_UKERNEL8(5)
+DEFINE_UKERNEL8(6)
+
 static const kernel_set avx2_set = {
     {NULL, ukernel_avx2_1, ukernel_avx2_2, ukernel_avx2_3, ukernel_avx2_4, ukernel_avx2_5, ukernel_avx2_6},
+    {NULL, ukernel8_avx2_1, ukernel8_avx2_2, ukernel8_avx2_3, ukernel8_avx2_4, ukernel8_avx2_5, ukernel8_avx2_6},
     pack_a_avx2, pack_b_avx2};
 #endif  // UNROLL_X86
 
@@ -583,6 +636,9 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
                         float *cptr = C + (ic + ir) * ldc + jc + jr;
                         if (nr == NR) {
                             ks->kern[mr](kc, apanel, bpanel, ldbk, cptr, ldc, alpha, beta_eff);
+                        } else if (nr <= 8 && ks->kern8[mr]) {
+                            ks->kern8[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
+                            store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
                         } else {
                             ks->kern[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
                             store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);

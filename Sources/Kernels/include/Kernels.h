@@ -2,6 +2,7 @@
 #define UNROLL_KERNELS_H
 
 #include <stddef.h>
+#include "Linalg.h"
 
 #ifdef __cplusplus
 extern "C" {
