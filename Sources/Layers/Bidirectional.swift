@@ -5,7 +5,7 @@ import Graph
 /// `Bidirectional(LSTM(hiddenSize: 8, returnSequences: true))` evaluates its argument twice, so the
 /// two directions get independent weights. The backward direction's outputs are put back in time
 /// order before merging (as Keras and PyTorch do), so step `t` of the output sees the whole sequence.
-public final class Bidirectional<Cell: RecurrentCell>: Layer {
+public final class Bidirectional<Cell: RecurrentCell>: WholeSequenceLayer {
     /// How the two directions' outputs are combined.
     public enum MergeMode: String, Sendable {
         /// Concatenated on the feature axis, forward first (the default).

@@ -8,7 +8,7 @@ import Graph
 /// backpropagation through time needs no code of its own.
 ///
 /// `LSTM`, `GRU`, `SimpleRNN`, `PeepholeLSTM` and `IndRNN` are this type with a built-in cell.
-public final class RNN<Cell: RecurrentCell>: Layer {
+public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     /// The cell run at every step.
     public let cell: Cell
     /// Whether the output is every step's output `[batch, time, hidden]` rather than the last `[batch, hidden]`.
@@ -16,7 +16,7 @@ public final class RNN<Cell: RecurrentCell>: Layer {
     /// Whether the sequence is processed from its last step to its first (the output keeps that order, as in Keras).
     public internal(set) var goBackwards: Bool
     /// Whether the final state of one batch is the initial state of the next (until ``resetStates()``).
-    public let isStateful: Bool
+    public var isStateful: Bool
     /// The input shape given at creation.
     public let declaredInputShape: [Int]?
     /// The label of this layer's nodes on a tape.
@@ -182,3 +182,13 @@ extension RNN where Cell == IndRNNCell {
                   inputShape: inputShape)
     }
 }
+
+/// A recurrent layer that can carry its final state into the next call (truncated backpropagation
+/// through time and stateful prediction use this).
+public protocol StatefulRecurrentLayer: Layer {
+    /// Whether the final state of one call is the initial state of the next (until `resetStates()`).
+    var isStateful: Bool { get set }
+}
+
+/// A layer that must see a whole sequence at once (it cannot run on consecutive chunks).
+public protocol WholeSequenceLayer: Layer {}

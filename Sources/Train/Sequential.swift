@@ -1,0 +1,174 @@
+import Foundation
+import Graph
+import Layers
+
+/// A linear stack of layers with Keras' workflow: `add`, `compile`, `fit`, `predict`, `evaluate`, `summary`.
+///
+/// ```swift
+/// let model = Sequential()
+/// model.add(LSTM(hiddenSize: 400, inputShape: [pastSteps, 1]))
+/// model.add(Dense(outputSize: futureSteps))
+/// try model.compile(loss: .meanSquaredError, optimizer: Adam())
+/// print(model.summary())
+/// let history = try model.fit(x, y, epochs: 200, batchSize: 128)
+/// ```
+/// Shapes leave out the batch axis. They are inferred layer by layer from the first layer's input
+/// shape; an incompatible stack throws at `compile` naming both layers and the shape between them.
+public final class Sequential {
+    /// The layers, first to last.
+    public private(set) var layers: [Layer]
+    /// The loss set by `compile`.
+    public private(set) var loss: Loss?
+    /// The optimizer set by `compile`.
+    public private(set) var optimizer: (any Optimizer)?
+    /// The metrics set by `compile`.
+    public private(set) var metrics: [Metric] = []
+    /// The model's name in summaries.
+    public var name: String
+    private let explicitInputShape: [Int]?
+    /// The number of nodes the last training step recorded on its tape (graph inspection of memory use).
+    public internal(set) var lastTapeNodeCount = 0
+    /// The number of scalars the last training step's tape held for the backward pass.
+    public internal(set) var lastTapeScalarCount = 0
+
+    /// Creates a model, optionally with its input shape (otherwise the first layer's `inputShape:` is used).
+    public init(_ layers: [Layer] = [], inputShape: [Int]? = nil, name: String = "sequential") {
+        self.layers = layers
+        self.explicitInputShape = inputShape
+        self.name = name
+    }
+
+    /// Appends a layer.
+    public func add(_ layer: Layer) {
+        layers.append(layer)
+    }
+
+    /// The input shape: given to the model, else to its first layer.
+    public var inputShape: [Int]? { explicitInputShape ?? layers.first?.declaredInputShape }
+
+    /// Sets the loss, optimizer and metrics, and builds every layer, checking that the shapes fit.
+    public func compile(loss: Loss, optimizer: any Optimizer, metrics: [Metric] = []) throws {
+        _ = try layerShapes()
+        self.loss = loss
+        self.optimizer = optimizer
+        self.metrics = metrics
+    }
+
+    /// Returns the output shape of every layer, building the layers on the way.
+    func layerShapes() throws -> [[Int]] {
+        guard let first = layers.first else { throw TrainingError.noLayers }
+        guard var shape = inputShape else { throw TrainingError.missingInputShape(layer: first.typeName) }
+        var shapes: [[Int]] = []
+        var previous = "input"
+        for (layer, name) in zip(layers, layerNames) {
+            do {
+                try layer.build(inputShape: shape)
+                shape = try layer.outputShape(forInputShape: shape)
+            } catch let error as ShapeError {
+                throw TrainingError.incompatibleLayers(previous: previous, next: "\(name) (\(layer.typeName))",
+                                                       shape: shape, reason: error.message)
+            }
+            shapes.append(shape)
+            previous = "\(name) (\(layer.typeName))"
+        }
+        return shapes
+    }
+
+    /// The output shape of the model (without the batch axis).
+    public var outputShape: [Int]? { try? layerShapes().last }
+
+    /// Keras-style layer names: the type in snake case, numbered from the second of a kind (`lstm`, `lstm_1`).
+    public var layerNames: [String] {
+        var seen: [String: Int] = [:]
+        return layers.map { layer in
+            let base = Sequential.snakeCase(layer.typeName)
+            let count = seen[base, default: 0]
+            seen[base] = count + 1
+            return count == 0 ? base : "\(base)_\(count)"
+        }
+    }
+
+    static func snakeCase(_ name: String) -> String {
+        var result = ""
+        let characters = Array(name)
+        for (i, character) in characters.enumerated() {
+            if character.isUppercase, i > 0,
+               characters[i - 1].isLowercase || (i + 1 < characters.count && characters[i + 1].isLowercase && characters[i - 1].isUppercase) {
+                result += "_"
+            }
+            result += character.lowercased()
+        }
+        return result
+    }
+
+    /// Every parameter of every layer, in layer order.
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+
+    /// Parameters with unique names (`lstm/kernel`, `bidirectional/kernel_1`), the keys of weight files.
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        var result: [(String, Parameter)] = []
+        for (layer, layerName) in zip(layers, layerNames) {
+            var seen: [String: Int] = [:]
+            for parameter in layer.parameters {
+                let count = seen[parameter.name, default: 0]
+                seen[parameter.name] = count + 1
+                result.append(("\(layerName)/\(parameter.name)" + (count == 0 ? "" : "_\(count)"), parameter))
+            }
+        }
+        return result
+    }
+
+    /// The current values of all parameters, in order.
+    public var weights: [Tensor] { parameters.map(\.value) }
+
+    /// Sets all parameters from values in the order of ``weights`` (shapes must match).
+    public func setWeights(_ values: [Tensor]) {
+        let parameters = self.parameters
+        precondition(values.count == parameters.count, "setWeights: \(values.count) values for \(parameters.count) parameters")
+        for (parameter, value) in zip(parameters, values) {
+            precondition(parameter.shape == value.shape, "setWeights: \(parameter.name) expects \(parameter.shape), got \(value.shape)")
+            parameter.value = value
+        }
+    }
+
+    /// Returns the model's output for a batch, recording onto the input's tape if it has one.
+    public func callAsFunction(_ input: Node) -> Node {
+        layers.reduce(input) { $1($0) }
+    }
+
+    /// Writes the weights to a safetensors file (atomically), named as in ``namedParameters``.
+    public func saveWeights(to url: URL, metadata: [String: String] = [:]) throws {
+        _ = try layerShapes()
+        var tensors: [String: Tensor] = [:]
+        for (name, parameter) in namedParameters { tensors[name] = parameter.value }
+        try SafeTensors.write(tensors, metadata: metadata, to: url)
+    }
+
+    /// Reads weights written by ``saveWeights(to:metadata:)``; every name must be present with its shape.
+    public func loadWeights(from url: URL) throws {
+        _ = try layerShapes()
+        let (tensors, _) = try SafeTensors.read(from: url)
+        try setWeights(named: tensors, source: url.path)
+    }
+
+    /// Sets every parameter from a dictionary keyed as ``namedParameters``, checking names and shapes first.
+    public func setWeights(named tensors: [String: Tensor], source: String = "weights") throws {
+        let named = namedParameters
+        for (name, parameter) in named {
+            guard let tensor = tensors[name] else {
+                throw WeightError.missing(name: "\(name) (in \(source))")
+            }
+            guard tensor.shape == parameter.shape else {
+                throw WeightError.shapeMismatch(name: "\(name) (in \(source))", expected: parameter.shape, actual: tensor.shape)
+            }
+        }
+        for (name, parameter) in named { parameter.value = tensors[name]! }
+    }
+
+    /// Clears the carried state of every stateful layer.
+    public func resetStates() { layers.forEach { $0.resetStates() } }
+
+    static func format(_ shape: [Int]) -> String {
+        "(None" + shape.map { ", \($0)" }.joined() + ")"
+    }
+}
