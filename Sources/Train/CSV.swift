@@ -1,0 +1,252 @@
+import Foundation
+import Graph
+
+/// A table read from comma-separated text with a header row, whose columns are pulled out by name.
+///
+/// The format is RFC 4180 with the leniencies of spreadsheet exports: fields are trimmed of spaces and
+/// tabs; a field in double quotes may hold commas, line breaks and doubled quotes (`""` for `"`); lines
+/// end in LF, CRLF or CR; a leading UTF-8 byte-order mark and blank lines (such as a trailing one) are
+/// skipped. Every data row must have as many fields as the header.
+///
+/// Parsing records where each field lies in the text; ``numericColumns(_:)`` converts only the columns
+/// asked for, and reports a bad cell with its file, line and column name.
+public struct CSVTable: Sendable {
+    /// Where the text came from: the file's path, or `"<string>"`.
+    public let source: String
+    /// The header's field names, in file order.
+    public let columnNames: [String]
+    /// The number of data rows (the header and blank lines excluded).
+    public var rowCount: Int { rowLines.count }
+
+    private let bytes: [UInt8]
+    /// Row-major, `rowCount * columnNames.count`.
+    private let cells: [Cell]
+    /// The 1-based line on which each data row starts.
+    private let rowLines: [Int]
+
+    /// Where one field's text lies in `bytes`, quotes excluded.
+    private struct Cell: Sendable {
+        var start: Int
+        var end: Int
+        var isQuoted: Bool
+        var hasDoubledQuotes: Bool
+    }
+
+    /// Reads and parses a CSV file.
+    ///
+    /// - Throws: ``DataError/unreadableFile(path:reason:)`` when the file cannot be read, and the errors of
+    ///   ``init(string:)`` naming the file's path.
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw DataError.unreadableFile(path: url.path, reason: error.localizedDescription)
+        }
+        try self.init(bytes: [UInt8](data), source: url.path)
+    }
+
+    /// Parses CSV text; errors name the source `"<string>"`.
+    ///
+    /// - Throws: ``DataError/emptyFile(file:)`` without a header row, ``DataError/noDataRows(file:)``
+    ///   without data rows, and ``DataError`` cases for a repeated header name, a row with the wrong number
+    ///   of fields or a malformed quoted field, each with its 1-based line.
+    public init(string: String) throws {
+        try self.init(bytes: Array(string.utf8), source: "<string>")
+    }
+
+    private init(bytes: [UInt8], source: String) throws {
+        var parser = Parser(source: source)
+        try bytes.withUnsafeBufferPointer { try parser.parse($0) }
+        guard let header = parser.header else { throw DataError.emptyFile(file: source) }
+        guard !parser.rowLines.isEmpty else { throw DataError.noDataRows(file: source) }
+        let names = header.map { CSVTable.text(of: $0, in: bytes) }
+        var seen = Set<String>()
+        for name in names where !seen.insert(name).inserted {
+            throw DataError.duplicateColumn(file: source, name: name)
+        }
+        self.source = source
+        self.columnNames = names
+        self.bytes = bytes
+        self.cells = parser.cells
+        self.rowLines = parser.rowLines
+    }
+
+    /// Returns the named columns as numbers, `[rowCount, names.count]`, in the order of `names`.
+    ///
+    /// A cell must hold a finite decimal number such as `12`, `-0.5` or `1.5e3` (surrounding spaces and
+    /// quotes allowed).
+    ///
+    /// - Throws: ``DataError/missingColumn(file:name:available:)`` for a name not in the header, and
+    ///   ``DataError/invalidCell(file:line:column:text:)`` for an empty or non-numeric cell.
+    public func numericColumns(_ names: [String]) throws -> Tensor {
+        let indices = try names.map(columnIndex(of:))
+        let width = columnNames.count, outputWidth = indices.count
+        var result = Tensor.zeros([rowCount, outputWidth])
+        try bytes.withUnsafeBufferPointer { text in
+            try cells.withUnsafeBufferPointer { cells in
+                try result.withUnsafeMutableBufferPointer { output in
+                    for row in 0..<rowCount {
+                        for (k, column) in indices.enumerated() {
+                            let cell = cells[row * width + column]
+                            guard let value = CSVTable.number(in: cell, of: text) else {
+                                throw DataError.invalidCell(file: source, line: rowLines[row], column: names[k],
+                                                            text: CSVTable.text(of: cell, in: bytes))
+                            }
+                            output[row * outputWidth + k] = value
+                        }
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Returns the text of every cell in the named column (for labels such as dates).
+    ///
+    /// - Throws: ``DataError/missingColumn(file:name:available:)`` for a name not in the header.
+    public func textColumn(_ name: String) throws -> [String] {
+        let column = try columnIndex(of: name), width = columnNames.count
+        return (0..<rowCount).map { CSVTable.text(of: cells[$0 * width + column], in: bytes) }
+    }
+
+    private func columnIndex(of name: String) throws -> Int {
+        guard let index = columnNames.firstIndex(of: name) else {
+            throw DataError.missingColumn(file: source, name: name, available: columnNames)
+        }
+        return index
+    }
+
+    private static func text(of cell: Cell, in bytes: [UInt8]) -> String {
+        let raw = String(decoding: bytes[cell.start..<cell.end], as: UTF8.self)
+        return cell.hasDoubledQuotes ? raw.replacingOccurrences(of: "\"\"", with: "\"") : raw
+    }
+
+    /// Returns the finite number a cell holds, or `nil`.
+    private static func number(in cell: Cell, of text: UnsafeBufferPointer<UInt8>) -> Float? {
+        var start = cell.start, end = cell.end
+        // Quoted cells keep their inner spaces; a number may still be written `" 12 "`.
+        while start < end && CSVTable.isBlank(text[start]) { start += 1 }
+        while end > start && CSVTable.isBlank(text[end - 1]) { end -= 1 }
+        guard start < end else { return nil }
+        // Only plain decimal notation: `Float(_:)` would also take "nan", "inf" and hexadecimal.
+        for index in start..<end {
+            switch text[index] {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "+"),
+                 UInt8(ascii: "e"), UInt8(ascii: "E"):
+                continue
+            default:
+                return nil
+            }
+        }
+        let digits = String(decoding: UnsafeBufferPointer(rebasing: text[start..<end]), as: UTF8.self)
+        guard let value = Float(digits), value.isFinite else { return nil }
+        return value
+    }
+
+    @inline(__always)
+    private static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+    }
+
+    /// A single pass over the bytes that records where each field lies.
+    private struct Parser {
+        let source: String
+        var header: [Cell]?
+        var cells: [Cell] = []
+        var rowLines: [Int] = []
+
+        init(source: String) { self.source = source }
+
+        private static let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\"")
+        private static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
+
+        mutating func parse(_ text: UnsafeBufferPointer<UInt8>) throws {
+            let count = text.count
+            var index = 0, line = 1
+            if count >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF { index = 3 }
+            var record: [Cell] = []
+            while index < count {
+                let recordLine = line
+                record.removeAll(keepingCapacity: true)
+                var recordEnded = false
+                while !recordEnded {
+                    while index < count && CSVTable.isBlank(text[index]) { index += 1 }
+                    var cell: Cell
+                    if index < count && text[index] == Parser.quote {
+                        let openingLine = line
+                        index += 1
+                        cell = Cell(start: index, end: index, isQuoted: true, hasDoubledQuotes: false)
+                        while true {
+                            guard index < count else {
+                                throw DataError.malformedQuotes(file: source, line: openingLine)
+                            }
+                            let byte = text[index]
+                            if byte == Parser.quote {
+                                if index + 1 < count && text[index + 1] == Parser.quote {
+                                    cell.hasDoubledQuotes = true
+                                    index += 2
+                                    continue
+                                }
+                                cell.end = index
+                                index += 1
+                                break
+                            }
+                            if byte == Parser.newline
+                                || (byte == Parser.carriageReturn && (index + 1 == count || text[index + 1] != Parser.newline)) {
+                                line += 1
+                            }
+                            index += 1
+                        }
+                        while index < count && CSVTable.isBlank(text[index]) { index += 1 }
+                    } else {
+                        let start = index
+                        while index < count {
+                            let byte = text[index]
+                            if byte == Parser.comma || byte == Parser.newline || byte == Parser.carriageReturn { break }
+                            index += 1
+                        }
+                        var end = index
+                        while end > start && CSVTable.isBlank(text[end - 1]) { end -= 1 }
+                        cell = Cell(start: start, end: end, isQuoted: false, hasDoubledQuotes: false)
+                    }
+                    record.append(cell)
+
+                    if index >= count {
+                        recordEnded = true
+                    } else {
+                        switch text[index] {
+                        case Parser.comma:
+                            index += 1
+                        case Parser.carriageReturn:
+                            index += index + 1 < count && text[index + 1] == Parser.newline ? 2 : 1
+                            line += 1
+                            recordEnded = true
+                        case Parser.newline:
+                            index += 1
+                            line += 1
+                            recordEnded = true
+                        default:
+                            throw DataError.malformedQuotes(file: source, line: line)
+                        }
+                    }
+                }
+                try finish(record, line: recordLine)
+            }
+        }
+
+        private mutating func finish(_ record: [Cell], line: Int) throws {
+            if record.count == 1 && !record[0].isQuoted && record[0].start == record[0].end { return }
+            guard let header else {
+                header = record
+                return
+            }
+            guard record.count == header.count else {
+                throw DataError.fieldCountMismatch(file: source, line: line, expected: header.count,
+                                                   actual: record.count)
+            }
+            cells.append(contentsOf: record)
+            rowLines.append(line)
+        }
+    }
+}
