@@ -139,9 +139,68 @@ public struct CSVTable: Sendable {
                 return nil
             }
         }
+        if let value = exactDecimal(text, start, end) { return value }
         let digits = String(decoding: UnsafeBufferPointer(rebasing: text[start..<end]), as: UTF8.self)
         guard let value = Float(digits), value.isFinite else { return nil }
         return value
+    }
+
+    /// Powers of ten that a `Float` holds exactly (5¹⁰ < 2²⁴).
+    private static let exactPowersOfTen: [Float] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]
+
+    /// Returns the value of `[+-]digits[.digits][(e|E)[+-]digits]` when its significand and power of ten are
+    /// both exact in a `Float`, so one multiplication or division rounds correctly, as `Float(_:)` would;
+    /// `nil` sends everything else (long significands, large exponents, malformed text) to `Float(_:)`.
+    ///
+    /// Typical data cells ("2710.349", "-0.25", "432") take this path, which avoids making a `String` per cell.
+    private static func exactDecimal(_ text: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Float? {
+        var index = start
+        var isNegative = false
+        if text[index] == UInt8(ascii: "-") || text[index] == UInt8(ascii: "+") {
+            isNegative = text[index] == UInt8(ascii: "-")
+            index += 1
+        }
+        var significand: UInt32 = 0, digitCount = 0, fractionDigits = 0, seenPoint = false
+        while index < end {
+            let byte = text[index]
+            if byte == UInt8(ascii: ".") {
+                if seenPoint { return nil }
+                seenPoint = true
+            } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                significand = significand &* 10 &+ UInt32(byte &- UInt8(ascii: "0"))
+                digitCount += 1
+                if seenPoint { fractionDigits += 1 }
+                // Eight digits cannot overflow UInt32; the 2²⁴ test below decides exactness.
+                if digitCount > 8 { return nil }
+            } else {
+                break
+            }
+            index += 1
+        }
+        guard digitCount > 0 else { return nil }
+        var exponent = 0
+        if index < end {
+            guard text[index] == UInt8(ascii: "e") || text[index] == UInt8(ascii: "E") else { return nil }
+            index += 1
+            var isExponentNegative = false
+            if index < end && (text[index] == UInt8(ascii: "-") || text[index] == UInt8(ascii: "+")) {
+                isExponentNegative = text[index] == UInt8(ascii: "-")
+                index += 1
+            }
+            guard index < end, end - index <= 2 else { return nil }
+            while index < end {
+                let byte = text[index]
+                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+                exponent = exponent * 10 + Int(byte - UInt8(ascii: "0"))
+                index += 1
+            }
+            if isExponentNegative { exponent = -exponent }
+        }
+        let power = exponent - fractionDigits
+        guard significand <= 1 << 24, power >= -10 && power <= 10 else { return nil }
+        let magnitude = power >= 0 ? Float(significand) * exactPowersOfTen[power]
+                                   : Float(significand) / exactPowersOfTen[-power]
+        return isNegative ? -magnitude : magnitude
     }
 
     @inline(__always)

@@ -150,4 +150,25 @@ final class CSVTests: XCTestCase {
         XCTAssertEqual(values[12_345, 1], 12_345)
         XCTAssertEqual(try table.textColumn("label")[777], "r777")
     }
+
+    func testNumbersMatchSwiftsCorrectlyRoundedParsing() throws {
+        // Short and long significands, both signs, points anywhere and exponents: the conversion of plain
+        // cells must agree bit for bit with Float(_:).
+        var generator = SeededGenerator(seed: 11)
+        var texts: [String] = ["0", "-0", "16777216", "16777217", "0.1", "1e10", "1e-10", "3.4e38", "1.17549435e-38",
+                               "99999999", "0.000001", "2710.349", "+.5", "7.", "1E+2", "12345678e-2"]
+        for _ in 0..<3_000 {
+            let digits = String(generator.nextIndex(below: 1_000_000_000))
+            let point = generator.nextIndex(below: digits.count + 1)
+            var text = String(digits.prefix(point)) + "." + String(digits.dropFirst(point))
+            if generator.nextIndex(below: 2) == 0 { text = "-" + text }
+            if generator.nextIndex(below: 3) == 0 { text += "e\(generator.nextIndex(below: 41) - 20)" }
+            texts.append(text)
+        }
+        let table = try CSVTable(string: "v\n" + texts.joined(separator: "\n"))
+        let values = try table.numericColumns(["v"]).scalars
+        for (text, value) in zip(texts, values) {
+            XCTAssertEqual(value.bitPattern, Float(text)?.bitPattern, "\(text) parsed as \(value)")
+        }
+    }
 }
