@@ -56,8 +56,11 @@ public struct CSVTable: Sendable {
     }
 
     private init(bytes: [UInt8], source: String) throws {
-        var parser = Parser(source: source)
-        try bytes.withUnsafeBufferPointer { try parser.parse($0) }
+        let parser = try bytes.withUnsafeBufferPointer { text in
+            var parser = Parser(source: source, text: text)
+            try parser.parse()
+            return parser.result
+        }
         guard let header = parser.header else { throw DataError.emptyFile(file: source) }
         guard !parser.rowLines.isEmpty else { throw DataError.noDataRows(file: source) }
         let names = header.map { CSVTable.text(of: $0, in: bytes) }
@@ -208,104 +211,122 @@ public struct CSVTable: Sendable {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
     }
 
-    /// A single pass over the bytes that records where each field lies.
-    private struct Parser {
-        let source: String
+    /// What a parse found: the header's fields, then the data rows' fields and starting lines.
+    private struct ParseResult {
         var header: [Cell]?
         var cells: [Cell] = []
         var rowLines: [Int] = []
+    }
 
-        init(source: String) { self.source = source }
+    /// A single pass over the bytes that records where each field lies.
+    private struct Parser {
+        let source: String
+        let text: UnsafeBufferPointer<UInt8>
+        var index = 0
+        var line = 1
+        var result = ParseResult()
+
+        init(source: String, text: UnsafeBufferPointer<UInt8>) {
+            self.source = source
+            self.text = text
+        }
 
         private static let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\"")
         private static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r")
 
-        mutating func parse(_ text: UnsafeBufferPointer<UInt8>) throws {
-            let count = text.count
-            var index = 0, line = 1
-            if count >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF { index = 3 }
+        mutating func parse() throws {
+            if text.count >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF { index = 3 }
             var record: [Cell] = []
-            while index < count {
+            while index < text.count {
                 let recordLine = line
                 record.removeAll(keepingCapacity: true)
-                var recordEnded = false
-                while !recordEnded {
-                    while index < count && CSVTable.isBlank(text[index]) { index += 1 }
-                    var cell: Cell
-                    if index < count && text[index] == Parser.quote {
-                        let openingLine = line
-                        index += 1
-                        cell = Cell(start: index, end: index, isQuoted: true, hasDoubledQuotes: false)
-                        while true {
-                            guard index < count else {
-                                throw DataError.malformedQuotes(file: source, line: openingLine)
-                            }
-                            let byte = text[index]
-                            if byte == Parser.quote {
-                                if index + 1 < count && text[index + 1] == Parser.quote {
-                                    cell.hasDoubledQuotes = true
-                                    index += 2
-                                    continue
-                                }
-                                cell.end = index
-                                index += 1
-                                break
-                            }
-                            if byte == Parser.newline
-                                || (byte == Parser.carriageReturn && (index + 1 == count || text[index + 1] != Parser.newline)) {
-                                line += 1
-                            }
-                            index += 1
-                        }
-                        while index < count && CSVTable.isBlank(text[index]) { index += 1 }
-                    } else {
-                        let start = index
-                        while index < count {
-                            let byte = text[index]
-                            if byte == Parser.comma || byte == Parser.newline || byte == Parser.carriageReturn { break }
-                            index += 1
-                        }
-                        var end = index
-                        while end > start && CSVTable.isBlank(text[end - 1]) { end -= 1 }
-                        cell = Cell(start: start, end: end, isQuoted: false, hasDoubledQuotes: false)
-                    }
-                    record.append(cell)
-
-                    if index >= count {
-                        recordEnded = true
-                    } else {
-                        switch text[index] {
-                        case Parser.comma:
-                            index += 1
-                        case Parser.carriageReturn:
-                            index += index + 1 < count && text[index + 1] == Parser.newline ? 2 : 1
-                            line += 1
-                            recordEnded = true
-                        case Parser.newline:
-                            index += 1
-                            line += 1
-                            recordEnded = true
-                        default:
-                            throw DataError.malformedQuotes(file: source, line: line)
-                        }
-                    }
-                }
+                repeat {
+                    record.append(try field())
+                } while try !consumeDelimiter()
                 try finish(record, line: recordLine)
             }
         }
 
+        /// Consumes one field, stopping at the delimiter that follows it.
+        private mutating func field() throws -> Cell {
+            skipBlanks()
+            if index < text.count && text[index] == Parser.quote { return try quotedField() }
+            let start = index
+            while index < text.count {
+                let byte = text[index]
+                if byte == Parser.comma || byte == Parser.newline || byte == Parser.carriageReturn { break }
+                index += 1
+            }
+            var end = index
+            while end > start && CSVTable.isBlank(text[end - 1]) { end -= 1 }
+            return Cell(start: start, end: end, isQuoted: false, hasDoubledQuotes: false)
+        }
+
+        /// Consumes a field that starts with a quote, which may hold delimiters, line breaks and `""`.
+        private mutating func quotedField() throws -> Cell {
+            let openingLine = line
+            index += 1
+            var cell = Cell(start: index, end: index, isQuoted: true, hasDoubledQuotes: false)
+            while true {
+                guard index < text.count else { throw DataError.malformedQuotes(file: source, line: openingLine) }
+                switch text[index] {
+                case Parser.quote:
+                    if index + 1 < text.count && text[index + 1] == Parser.quote {
+                        cell.hasDoubledQuotes = true
+                        index += 1
+                    } else {
+                        cell.end = index
+                        index += 1
+                        skipBlanks()
+                        return cell
+                    }
+                case Parser.newline:
+                    line += 1
+                case Parser.carriageReturn where index + 1 == text.count || text[index + 1] != Parser.newline:
+                    line += 1
+                default:
+                    break
+                }
+                index += 1
+            }
+        }
+
+        /// Consumes the comma or line break after a field; returns whether it ended the record.
+        private mutating func consumeDelimiter() throws -> Bool {
+            guard index < text.count else { return true }
+            switch text[index] {
+            case Parser.comma:
+                index += 1
+                return false
+            case Parser.carriageReturn:
+                index += index + 1 < text.count && text[index + 1] == Parser.newline ? 2 : 1
+                line += 1
+                return true
+            case Parser.newline:
+                index += 1
+                line += 1
+                return true
+            default:
+                throw DataError.malformedQuotes(file: source, line: line)
+            }
+        }
+
+        private mutating func skipBlanks() {
+            while index < text.count && CSVTable.isBlank(text[index]) { index += 1 }
+        }
+
         private mutating func finish(_ record: [Cell], line: Int) throws {
             if record.count == 1 && !record[0].isQuoted && record[0].start == record[0].end { return }
-            guard let header else {
-                header = record
+            guard let header = result.header else {
+                result.header = record
                 return
             }
             guard record.count == header.count else {
                 throw DataError.fieldCountMismatch(file: source, line: line, expected: header.count,
                                                    actual: record.count)
             }
-            cells.append(contentsOf: record)
-            rowLines.append(line)
+            result.cells.append(contentsOf: record)
+            result.rowLines.append(line)
         }
     }
 }

@@ -160,7 +160,9 @@ public struct StandardScaler: FeatureScaler, Equatable, Codable {
         let samples = Double(data.count / features), period = patternLength(featureCount: features)
         // Sums per pattern position, folded into per-feature totals once the pass is done.
         func perFeature(_ pattern: [Double]) -> [Double] {
-            (0..<features).map { column in stride(from: column, to: period, by: features).reduce(0) { $0 + pattern[$1] } }
+            (0..<features).map { column in
+                stride(from: column, to: period, by: features).reduce(0) { $0 + pattern[$1] }
+            }
         }
         var sums = [Double](repeating: 0, count: period)
         data.withUnsafeBufferPointer { values in
@@ -267,11 +269,15 @@ private struct ColumnAffine {
                 spread.withUnsafeBufferPointer { spread in
                     if inverse {
                         forEachChunk(count: values.count, period: period) { start, length in
-                            for i in 0..<length { values[start + i] = (values[start + i] - origin) * spread[i] + center[i] }
+                            for i in 0..<length {
+                                values[start + i] = (values[start + i] - origin) * spread[i] + center[i]
+                            }
                         }
                     } else {
                         forEachChunk(count: values.count, period: period) { start, length in
-                            for i in 0..<length { values[start + i] = (values[start + i] - center[i]) / spread[i] + origin }
+                            for i in 0..<length {
+                                values[start + i] = (values[start + i] - center[i]) / spread[i] + origin
+                            }
                         }
                     }
                 }

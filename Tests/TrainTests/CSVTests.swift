@@ -60,6 +60,10 @@ final class CSVTests: XCTestCase {
                      mentioning: ["line 6", "'a'", "oops", "<string>"]) {
             try CSVTable(string: text).numericColumns(["a"])
         }
+        // Old Mac line endings: a lone carriage return ends a line too, inside quotes as well.
+        assertThrows(.invalidCell(file: "<string>", line: 4, column: "b", text: "x"), mentioning: ["line 4"]) {
+            try CSVTable(string: "a,b\r\"x\ry\",2\r3,x\r").numericColumns(["b"])
+        }
     }
 
     func testMissingColumnNamesTheAvailableOnes() {
