@@ -156,9 +156,9 @@ extension Sequential {
     func trainTruncated(_ x: Tensor, _ y: Tensor, steps k: Int, loss: Loss, optimizer: any Optimizer) -> (Float, Tensor)? {
         let recurrent = layers.compactMap { $0 as? any StatefulRecurrentLayer }
         let wasStateful = recurrent.map(\.isStateful)
-        for var layer in recurrent { layer.isStateful = true }
+        for layer in recurrent { layer.isStateful = true }
         defer {
-            for (var layer, flag) in zip(recurrent, wasStateful) { layer.isStateful = flag }
+            for (layer, flag) in zip(recurrent, wasStateful) { layer.isStateful = flag }
             resetStates()
         }
         resetStates()
