@@ -97,7 +97,7 @@ public final class EarlyStopping: Callback {
         }
         if let current = best, !mode.isImprovement(value, over: current, minimumDelta: minimumDelta, monitor: monitor) {
             wait += 1
-            if wait > patience {
+            if wait >= patience {
                 stoppedEpoch = epoch
                 if restoresBestWeights, let bestWeights { model.setWeights(bestWeights) }
                 return .stop(reason: "early stopping: \(monitor) did not improve for \(wait) epochs (best \(best!))")
