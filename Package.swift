@@ -15,11 +15,14 @@ let package = Package(
         .target(name: "Graph", dependencies: ["Kernels"]),
         .target(name: "Layers", dependencies: ["Graph", "Kernels"]),
         .target(name: "Train", dependencies: ["Layers"]),
-        .executableTarget(name: "unroll", dependencies: ["Train"]),
+        // The command-line tool's logic lives in a library so tests can run every subcommand in-process.
+        .target(name: "UnrollCLI", dependencies: ["Train"]),
+        .executableTarget(name: "unroll", dependencies: ["UnrollCLI"]),
         .target(name: "TestSupport", dependencies: ["Graph"], path: "Tests/TestSupport"),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "TestSupport"]),
+        .testTarget(name: "UnrollCLITests", dependencies: ["UnrollCLI", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -126,6 +126,15 @@ extension Sequential {
         return history
     }
 
+    /// Runs one training step on a batch (forward, backward through time, update) and returns its loss,
+    /// like Keras' `train_on_batch`. Returns `nil`, leaving the weights unchanged, when the loss or a
+    /// gradient is not finite.
+    @discardableResult
+    public func trainOnBatch(_ x: Tensor, _ y: Tensor) throws -> Float? {
+        guard let loss, let optimizer else { throw TrainingError.notCompiled }
+        return trainStep(x, try validate(x, y), loss: loss, optimizer: optimizer)?.0
+    }
+
     /// One step on a tape: forward, loss, backward, update. Returns `nil` (and leaves the weights) when
     /// the loss or the gradient is not finite.
     func trainStep(_ x: Tensor, _ y: Tensor, loss: Loss, optimizer: any Optimizer) -> (Float, Tensor)? {
