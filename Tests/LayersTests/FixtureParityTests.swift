@@ -36,6 +36,7 @@ final class FixtureParityTests: XCTestCase {
         let loss = (output * tape.constant(try fixture.tensor("lossWeights"))).sum()
         tape.backward(from: loss)
         assertClose(output.value, try fixture.tensor("output"), tolerance: Self.tolerance, "\(name) output")
+        var worst = relativeError(output.value, try fixture.tensor("output"))
         let expectedStates = try fixture.keys("finalState")
         XCTAssertEqual(expectedStates, states.keys.sorted(), "\(name) final state keys")
         for key in expectedStates {
@@ -50,7 +51,10 @@ final class FixtureParityTests: XCTestCase {
         for key in names {
             guard let gradient = ours[key] else { continue }
             assertClose(gradient, try fixture.tensor("grads", key), tolerance: Self.tolerance, "\(name) grad \(key)")
+            worst = max(worst, relativeError(gradient, try fixture.tensor("grads", key)))
         }
+        worst = max(worst, relativeError(tape.gradient(of: input), try fixture.tensor("grads", "input")))
+        print("fixture \(name): largest relative error over output and gradients \(worst)")
         XCTAssertFalse(parameters().isEmpty)
     }
 
