@@ -84,6 +84,8 @@ def main(argv=None):
     p.add_argument("--workload", default="all", help="passed through to every side (default: all)")
     p.add_argument("--steps", type=int, help="passed to the peer scripts")
     p.add_argument("--warmup", type=int, help="passed to the peer scripts")
+    p.add_argument("--repeats", type=int, help="passed to the peer scripts")
+    p.add_argument("--stat", choices=["median", "min"], help="passed to the peer scripts")
     p.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of %s" % ", ".join(PEERS))
     p.add_argument("--python", default=default_python(), help="Python for the peer scripts")
     p.add_argument("--unroll-cmd", default=UNROLL_CMD, help="command for Unroll's side (default: %(default)s)")
@@ -107,6 +109,10 @@ def main(argv=None):
         peer_args += ["--steps", str(args.steps)]
     if args.warmup is not None:
         peer_args += ["--warmup", str(args.warmup)]
+    if args.repeats is not None:
+        peer_args += ["--repeats", str(args.repeats)]
+    if args.stat is not None:
+        peer_args += ["--stat", args.stat]
     for s in peers:
         script, extra_env = PEERS[s]
         env = dict(os.environ, **extra_env)

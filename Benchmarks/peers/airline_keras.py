@@ -88,7 +88,7 @@ def main(argv=None):
         ])
         model.compile(optimizer=keras.optimizers.Adam(args.lr), loss="mse")
         model.fit(x_train, t_train, epochs=args.epochs, batch_size=args.batch_size, shuffle=True, verbose=0)
-        r_hat = model.predict(x_test, verbose=0)[:, 0].astype(np.float64) * sd + mu
+        r_hat = keras.ops.convert_to_numpy(model(x_test, training=False))[:, 0].astype(np.float64) * sd + mu
         y_hat = prev * np.exp(r_hat)
         rmse = float(np.sqrt(np.mean((y_hat - actual) ** 2)))
         results.append(rmse)

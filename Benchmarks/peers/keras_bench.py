@@ -46,7 +46,9 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default: per workload)")
     p.add_argument("--warmup", type=int, default=None,
                    help="untimed warm-up steps, after the first (compiling) call (default: per workload)")
-    p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported (default 3)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats (default 3)")
+    p.add_argument("--stat", choices=["median", "min"], default="median",
+                   help="what is reported of the repeats (default median; min is steadier on a busy machine)")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads (default 2)")
     p.add_argument("--mode", choices=["train_on_batch", "custom", "best"], default="best")
     p.add_argument("--jit", choices=["auto", "true", "false"], default="auto",
@@ -216,7 +218,7 @@ def main(argv=None):
                 out = step()
             sync(out)
             per_repeat.append((time.perf_counter() - t0) * 1000.0 / steps)
-        return statistics.median(per_repeat), per_repeat, steps, warmup
+        return (min(per_repeat) if args.stat == "min" else statistics.median(per_repeat)), per_repeat, steps, warmup
 
     modes = ["train_on_batch", "custom"] if args.mode == "best" else [args.mode]
     for name in args.names:
