@@ -17,9 +17,9 @@ enum ArchiveLimits {
     static let maximumLayerCount = 4096
     /// The most cells a stack may have.
     static let maximumStackedCellCount = 256
-    /// How many parameter scalars a description may ask for beyond those its weights file holds. Small enough
-    /// to allocate at once; large enough that a model loaded against another model's weights reaches the
-    /// name-by-name check (which names the tensor) instead of stopping at a count.
+    /// The parameter scalars a description may ask for even when its weights file holds fewer (beyond this, no
+    /// more than the file holds). Small enough to allocate at once; large enough that a small model loaded
+    /// against another model's weights reaches the name-by-name check, which names the tensor.
     static let scalarAllowance = 1 << 20
 }
 
@@ -166,7 +166,7 @@ struct UnknownKindError: Error {
 }
 
 /// Renders a coding path the way a reader finds it in the file: `layers[2].cell.hiddenSize`.
-func describe(_ codingPath: [any CodingKey]) -> String {
+func describePath(_ codingPath: [any CodingKey]) -> String {
     var result = ""
     for key in codingPath {
         if let index = key.intValue {
@@ -183,29 +183,21 @@ func describeNumber(_ value: Double) -> String {
     value.rounded() == value && abs(value) < 1e15 ? String(Int(value)) : String(value)
 }
 
-extension KeyedDecodingContainer {
-    // Numbers are read as `Double` and checked here: `JSONDecoder` on Linux reports an `Int` field holding `2.5`
-    // or `1e30` only as "not valid JSON", without saying which field.
-
-    /// Decodes a whole number in `range`; `role` names it in the error ("a size").
-    func decodeWholeNumber(_ key: Key, in range: ClosedRange<Int>, role: String) throws -> Int {
+extension KeyedDecodingContainer where Key == ArchiveKey {
+    /// Decodes a size in `1...maximumSize`.
+    ///
+    /// Read as `Double` and checked here: `JSONDecoder` on Linux reports an `Int` field holding `2.5` or `1e30`
+    /// only as "not valid JSON", without saying which field.
+    func decodeSize(_ key: Key) throws -> Int {
         let value = try decode(Double.self, forKey: key)
-        guard value.rounded() == value, value >= Double(range.lowerBound), value <= Double(range.upperBound) else {
+        guard value.rounded() == value, value >= 1, value <= Double(ArchiveLimits.maximumSize) else {
             throw DecodingError.dataCorruptedError(
                 forKey: key, in: self,
-                debugDescription: "\(describeNumber(value)) is not \(role) in \(range.lowerBound)...\(range.upperBound)")
+                debugDescription: "\(describeNumber(value)) is not a size in 1...\(ArchiveLimits.maximumSize)")
         }
         return Int(value)
     }
 
-    /// Decodes a size in `1...maximumSize`.
-    func decodeSize(_ key: Key) throws -> Int {
-        try decodeWholeNumber(key, in: 1...ArchiveLimits.maximumSize, role: "a size")
-    }
-
-}
-
-extension KeyedDecodingContainer where Key == ArchiveKey {
     /// Decodes the raw value of an ``Activation``.
     func decodeActivation(_ key: Key) throws -> Activation {
         let name = try decode(String.self, forKey: key)
@@ -257,7 +249,7 @@ extension CellConfiguration: Codable {
             }
             self = .stacked(cells)
         default:
-            throw UnknownKindError(kind: kind, location: describe(container.codingPath + [ArchiveKey.kind]))
+            throw UnknownKindError(kind: kind, location: describePath(container.codingPath + [ArchiveKey.kind]))
         }
     }
 
@@ -335,7 +327,7 @@ extension LayerConfiguration: Codable {
             }
             self = .bidirectional(mergeMode: mergeMode, layer: try container.decode(RecurrentConfiguration.self, forKey: .layer))
         default:
-            throw UnknownKindError(kind: type, location: describe(container.codingPath + [ArchiveKey.type]))
+            throw UnknownKindError(kind: type, location: describePath(container.codingPath + [ArchiveKey.type]))
         }
     }
 

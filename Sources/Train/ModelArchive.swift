@@ -33,8 +33,9 @@ public enum ModelArchiveError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unsupportedLayer(let typeName):
-            "cannot archive \(typeName): only Dense, Dropout, Embedding, the built-in recurrent cells (alone, stacked "
-                + "or bidirectional) are supported"
+            "\(typeName) cannot be saved or named: the model format and the PyTorch names cover Dense, Dropout, "
+                + "Embedding and the built-in recurrent cells, alone, stacked or bidirectional (PyTorch has no "
+                + "bidirectional stack)"
         case .missingFile(let path): "\(path): no such file"
         case .unreadableFile(let path, let reason): "\(path): cannot be read: \(reason)"
         case .cannotCreateDirectory(let path, let reason): "\(path): cannot create the model directory: \(reason)"
@@ -183,9 +184,9 @@ private func explain(_ error: DecodingError) -> String {
         // Syntax was checked before decoding, so this is a number beyond Double's range or text that is not UTF-8.
         return "not valid JSON (a number out of range, or text that is not UTF-8): \(context.debugDescription)"
     case .dataCorrupted(let context), .typeMismatch(_, let context), .valueNotFound(_, let context):
-        return "\(describe(context.codingPath)): \(context.debugDescription)"
+        return "\(describePath(context.codingPath)): \(context.debugDescription)"
     case .keyNotFound(let key, let context):
-        return "\(describe(context.codingPath + [key])) is missing"
+        return "\(describePath(context.codingPath + [key])) is missing"
     @unknown default:
         return "\(error)"
     }
