@@ -94,6 +94,7 @@ enum LayerConfiguration: Equatable {
     case recurrent(RecurrentConfiguration)
     /// `mergeMode` is a validated raw value of ``Bidirectional/MergeMode``.
     case bidirectional(mergeMode: String, layer: RecurrentConfiguration)
+    case echoStateNetwork(EchoStateConfiguration)
 
     /// Returns the number of parameter scalars (`nil` on overflow) and the output shape for an input shape.
     ///
@@ -115,8 +116,24 @@ enum LayerConfiguration: Equatable {
             var shape = layer.outputShape(inputShape)
             if mergeMode == "concatenate", let last = shape.popLast() { shape.append(2 * last) }
             return (checkedProduct(2, layer.cell.parameterScalarCount(inputSize: inputSize)), shape)
+        case .echoStateNetwork(let network):
+            let units = network.reservoirSize, outputs = network.outputSize
+            let count = checkedSum(checkedProduct(units, checkedSum(inputSize, units, 1)),
+                                   checkedProduct(checkedSum(units, 1), outputs))
+            return (count, network.returnSequences ? [inputShape.first ?? 0, outputs] : [outputs])
         }
     }
+}
+
+/// An echo state network's settings (its reservoir is drawn again on load, then replaced by the saved one).
+struct EchoStateConfiguration: Equatable {
+    var reservoirSize: Int
+    var outputSize: Int
+    var spectralRadius: Float
+    var leakRate: Float
+    var inputScaling: Float
+    var connectivity: Float
+    var returnSequences: Bool
 }
 
 extension RecurrentConfiguration {
@@ -157,6 +174,7 @@ enum ArchiveKey: String, CodingKey {
     case outputSize, activation, usesBias, rate, vocabularySize
     case hiddenSize, unitForgetBias, resetAfter, recurrentBound
     case returnSequences, goBackwards, isStateful, mergeMode
+    case reservoirSize, spectralRadius, leakRate, inputScaling, connectivity
 }
 
 /// A `type` or `kind` the archive does not know; mapped to ``ModelArchiveError/unknownLayerKind(file:kind:location:)``.
@@ -198,6 +216,19 @@ extension KeyedDecodingContainer where Key == ArchiveKey {
         return Int(value)
     }
 
+    /// Decodes a number that, rounded to `Float`, satisfies `isValid`; `requirement` says what it must be.
+    ///
+    /// Checked after rounding: a rate of 0.999999999 becomes 1, which a layer's precondition may reject.
+    func decodeFloat(_ key: Key, _ requirement: String, _ isValid: (Float) -> Bool) throws -> Float {
+        let value = try decode(Double.self, forKey: key)
+        let rounded = Float(value)
+        guard isValid(rounded) else {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self,
+                                                   debugDescription: "\(describeNumber(value)) is not \(requirement)")
+        }
+        return rounded
+    }
+
     /// Decodes the raw value of an ``Activation``.
     func decodeActivation(_ key: Key) throws -> Activation {
         let name = try decode(String.self, forKey: key)
@@ -227,13 +258,9 @@ extension CellConfiguration: Codable {
         case "peephole_lstm":
             self = .peepholeLSTM(hiddenSize: try container.decodeSize(.hiddenSize))
         case "indrnn":
-            let value = try container.decodeIfPresent(Double.self, forKey: .recurrentBound)
-            let bound = value.map { Float($0) }
             // A negative bound would make the constraint's clamping range empty, which traps.
-            if let value, let bound, !(bound.isFinite && bound >= 0) {
-                throw DecodingError.dataCorruptedError(forKey: .recurrentBound, in: container,
-                                                       debugDescription: "\(describeNumber(value)) is not a finite number ≥ 0")
-            }
+            let isUnbounded = try !container.contains(.recurrentBound) || container.decodeNil(forKey: .recurrentBound)
+            let bound = isUnbounded ? nil : try container.decodeFloat(.recurrentBound, "a finite number ≥ 0") { $0.isFinite && $0 >= 0 }
             self = .indRNN(hiddenSize: try container.decodeSize(.hiddenSize), recurrentBound: bound)
         case "stacked":
             let cells = try container.decode([CellConfiguration].self, forKey: .cells)
@@ -305,14 +332,7 @@ extension LayerConfiguration: Codable {
                           activation: try container.decodeActivation(.activation),
                           usesBias: try container.decode(Bool.self, forKey: .usesBias))
         case "dropout":
-            let value = try container.decode(Double.self, forKey: .rate)
-            // Checked after rounding to Float: 0.999999999 rounds to 1, which Dropout's precondition rejects.
-            let rate = Float(value)
-            guard rate >= 0 && rate < 1 else {
-                throw DecodingError.dataCorruptedError(forKey: .rate, in: container,
-                                                       debugDescription: "\(describeNumber(value)) is not a rate in [0, 1)")
-            }
-            self = .dropout(rate: rate)
+            self = .dropout(rate: try container.decodeFloat(.rate, "a rate in [0, 1)") { $0 >= 0 && $0 < 1 })
         case "embedding":
             self = .embedding(vocabularySize: try container.decodeSize(.vocabularySize),
                               outputSize: try container.decodeSize(.outputSize))
@@ -326,6 +346,15 @@ extension LayerConfiguration: Codable {
                     debugDescription: "unknown merge mode '\(mergeMode)' (known: concatenate, sum, multiply, average)")
             }
             self = .bidirectional(mergeMode: mergeMode, layer: try container.decode(RecurrentConfiguration.self, forKey: .layer))
+        case "echo_state_network":
+            self = .echoStateNetwork(EchoStateConfiguration(
+                reservoirSize: try container.decodeSize(.reservoirSize),
+                outputSize: try container.decodeSize(.outputSize),
+                spectralRadius: try container.decodeFloat(.spectralRadius, "a finite number ≥ 0") { $0.isFinite && $0 >= 0 },
+                leakRate: try container.decodeFloat(.leakRate, "a rate in [0, 1]") { $0 >= 0 && $0 <= 1 },
+                inputScaling: try container.decodeFloat(.inputScaling, "a finite number ≥ 0") { $0.isFinite && $0 >= 0 },
+                connectivity: try container.decodeFloat(.connectivity, "a probability in (0, 1]") { $0 > 0 && $0 <= 1 },
+                returnSequences: try container.decode(Bool.self, forKey: .returnSequences)))
         default:
             throw UnknownKindError(kind: type, location: describePath(container.codingPath + [ArchiveKey.type]))
         }
@@ -353,6 +382,15 @@ extension LayerConfiguration: Codable {
             try container.encode("bidirectional", forKey: .type)
             try container.encode(mergeMode, forKey: .mergeMode)
             try container.encode(layer, forKey: .layer)
+        case .echoStateNetwork(let network):
+            try container.encode("echo_state_network", forKey: .type)
+            try container.encode(network.reservoirSize, forKey: .reservoirSize)
+            try container.encode(network.outputSize, forKey: .outputSize)
+            try container.encode(network.spectralRadius, forKey: .spectralRadius)
+            try container.encode(network.leakRate, forKey: .leakRate)
+            try container.encode(network.inputScaling, forKey: .inputScaling)
+            try container.encode(network.connectivity, forKey: .connectivity)
+            try container.encode(network.returnSequences, forKey: .returnSequences)
         }
     }
 }
@@ -400,6 +438,15 @@ extension RNN: ArchivableLayer {
 extension Bidirectional: ArchivableLayer {
     func archivedConfiguration() throws -> LayerConfiguration {
         .bidirectional(mergeMode: mergeMode.rawValue, layer: try forward.recurrentConfiguration())
+    }
+}
+
+extension EchoStateNetwork: ArchivableLayer {
+    func archivedConfiguration() throws -> LayerConfiguration {
+        .echoStateNetwork(EchoStateConfiguration(reservoirSize: reservoirSize, outputSize: outputSize,
+                                                 spectralRadius: spectralRadius, leakRate: leakRate,
+                                                 inputScaling: inputScaling, connectivity: connectivity,
+                                                 returnSequences: returnSequences))
     }
 }
 
@@ -459,6 +506,11 @@ extension LayerConfiguration {
             return try layer.makeLayer(bidirectionalMergeMode: nil)
         case .bidirectional(let mergeMode, let layer):
             return try layer.makeLayer(bidirectionalMergeMode: mergeMode)
+        case .echoStateNetwork(let network):
+            return EchoStateNetwork(reservoirSize: network.reservoirSize, outputSize: network.outputSize,
+                                    spectralRadius: network.spectralRadius, leakRate: network.leakRate,
+                                    inputScaling: network.inputScaling, connectivity: network.connectivity,
+                                    returnSequences: network.returnSequences)
         }
     }
 }

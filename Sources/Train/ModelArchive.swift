@@ -33,9 +33,9 @@ public enum ModelArchiveError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unsupportedLayer(let typeName):
-            "\(typeName) cannot be saved or named: the model format and the PyTorch names cover Dense, Dropout, "
-                + "Embedding and the built-in recurrent cells, alone, stacked or bidirectional (PyTorch has no "
-                + "bidirectional stack)"
+            "\(typeName) is not supported: the model format covers Dense, Dropout, Embedding, EchoStateNetwork and "
+                + "the built-in recurrent cells (alone, stacked or bidirectional); PyTorch names cover the same but "
+                + "EchoStateNetwork and bidirectional stacks"
         case .missingFile(let path): "\(path): no such file"
         case .unreadableFile(let path, let reason): "\(path): cannot be read: \(reason)"
         case .cannotCreateDirectory(let path, let reason): "\(path): cannot create the model directory: \(reason)"
@@ -234,8 +234,10 @@ extension Sequential {
     ///     "loss": "mean_squared_error", "weightsCRC32": "1c291ca3" }
     ///   ```
     ///   Layer `type`s: `dense` (`outputSize`, `activation`, `usesBias`), `dropout` (`rate`), `embedding`
-    ///   (`vocabularySize`, `outputSize`), `rnn` (`cell`, `returnSequences`, `goBackwards`, `isStateful`) and
-    ///   `bidirectional` (`mergeMode`: `concatenate`, `sum`, `multiply` or `average`; `layer`: an `rnn`'s fields).
+    ///   (`vocabularySize`, `outputSize`), `rnn` (`cell`, `returnSequences`, `goBackwards`, `isStateful`),
+    ///   `bidirectional` (`mergeMode`: `concatenate`, `sum`, `multiply` or `average`; `layer`: an `rnn`'s fields) and
+    ///   `echo_state_network` (`reservoirSize`, `outputSize`, `spectralRadius`, `leakRate`, `inputScaling`,
+    ///   `connectivity`, `returnSequences`; the reservoir itself is in the weights).
     ///   Cell `kind`s: `lstm` (`hiddenSize`, `unitForgetBias`), `gru` (`hiddenSize`, `resetAfter`), `simple_rnn`
     ///   (`hiddenSize`, `activation`), `peephole_lstm` (`hiddenSize`), `indrnn` (`hiddenSize`, `recurrentBound`,
     ///   `null` when unbounded) and `stacked` (`cells`: cells of one kind, lowest first). `loss` is the compiled
@@ -377,10 +379,11 @@ extension Sequential {
     /// - A stack of cells: cell `k` as layer `k` of a multi-layer PyTorch RNN (`_l0`, `_l1`, ...).
     /// - `Bidirectional`: the forward layer's names (`bidirectional.weight_ih_l0`), the backward layer's with
     ///   `_reverse` (`bidirectional.weight_ih_l0_reverse`).
-    /// - `Dropout`: nothing.
+    /// - `Dropout`: nothing. `EchoStateNetwork` has no PyTorch twin and no PyTorch names.
     ///
-    /// - Throws: ``ModelArchiveError/unsupportedLayer(typeName:)`` for a layer with no PyTorch names (a custom
-    ///   layer or cell, a bidirectional stack), ``TrainingError`` when the layers cannot be built.
+    /// - Throws: ``ModelArchiveError/unsupportedLayer(typeName:)`` for a layer with parameters but no PyTorch
+    ///   names (a custom layer or cell, a bidirectional stack, an `EchoStateNetwork`), ``TrainingError`` when the
+    ///   layers cannot be built.
     public func pyTorchStateDict() throws -> [String: Tensor] {
         try exportWeights(pyTorchWeights())
     }
@@ -417,7 +420,8 @@ extension Sequential {
     /// `indrnn/recurrent_kernel [hidden]`. A bidirectional layer nests each direction under the wrapped layer's
     /// name, as Keras does: `bidirectional/forward_lstm/kernel`, `bidirectional/backward_lstm/kernel`. A stack of
     /// cells nests cell `k` as `stacked_lstm/cell_0/kernel`, `stacked_lstm/cell_1/kernel`. Any other layer uses its
-    /// parameters' own names (`custom/weight`), a repeated name getting `_1`, `_2`.
+    /// parameters' own names, a repeated name getting `_1`, `_2`: `echo_state_network/kernel`, `recurrent_kernel`,
+    /// `bias`, `readout_kernel`, `readout_bias`; a custom layer's `custom/weight`.
     ///
     /// - Throws: ``TrainingError`` when the layers cannot be built.
     public func kerasWeights() throws -> [String: Tensor] {

@@ -203,6 +203,52 @@ final class ModelArchiveTests: XCTestCase {
         XCTAssertEqual(stack.cell.cells.map(\.resetAfter), [true, false])
     }
 
+    func testEchoStateNetworkRoundTrip() throws {
+        Initializers.resetSeedSequence(to: 9)
+        let network = EchoStateNetwork(reservoirSize: 12, outputSize: 3, spectralRadius: 0.8, leakRate: 0.4,
+                                       inputScaling: 0.7, connectivity: 0.3, returnSequences: true, inputShape: [6, 2])
+        let model = Sequential([network, Dense(outputSize: 1)])
+        let loaded = try assertRoundTrip(model, Tensor.randomUniform([2, 6, 2], in: -1...1, seed: 10), "echo state network")
+        let reloaded = try XCTUnwrap(loaded.layers[0] as? EchoStateNetwork)
+        XCTAssertEqual(reloaded.reservoirSize, 12)
+        XCTAssertEqual(reloaded.spectralRadius, 0.8)
+        XCTAssertEqual(reloaded.leakRate, 0.4)
+        XCTAssertEqual(reloaded.inputScaling, 0.7)
+        XCTAssertEqual(reloaded.connectivity, 0.3)
+        XCTAssertTrue(reloaded.returnSequences)
+        // The reservoir is the saved one, not a fresh draw.
+        XCTAssertEqual(reloaded.recurrentKernel?.value, network.recurrentKernel?.value)
+        XCTAssertEqual(reloaded.recurrentKernel?.isTrainable, false)
+
+        XCTAssertEqual(try model.kerasWeights().keys.sorted().filter { $0.hasPrefix("echo") }, [
+            "echo_state_network/bias", "echo_state_network/kernel", "echo_state_network/readout_bias",
+            "echo_state_network/readout_kernel", "echo_state_network/recurrent_kernel",
+        ])
+        XCTAssertThrowsError(try model.pyTorchStateDict()) { error in
+            XCTAssertEqual(error as? ModelArchiveError, .unsupportedLayer(typeName: "EchoStateNetwork"))
+        }
+
+        let directory = try temporaryDirectory()
+        try model.save(to: directory)
+        func setField(_ object: inout [String: Any], _ key: String, _ value: Any) {
+            var layers = object["layers"] as! [[String: Any]]
+            layers[0][key] = value
+            object["layers"] = layers
+        }
+        for (key, value, expected) in [("leakRate", 1.5, "layers[0].leakRate: 1.5 is not a rate in [0, 1]"),
+                                       ("connectivity", 0, "layers[0].connectivity: 0 is not a probability in (0, 1]"),
+                                       ("spectralRadius", -0.5, "layers[0].spectralRadius: -0.5 is not a finite number"),
+                                       ("inputScaling", 1e300, "layers[0].inputScaling: 1e+300 is not a finite number"),
+                                       ("reservoirSize", 0, "layers[0].reservoirSize: 0 is not a size")] {
+            let error = try loadErrorAfterEditing(directory, key) { setField(&$0, key, value) }
+            guard case let .invalidDescription(_, reason)? = error else {
+                XCTFail("\(key): expected invalidDescription, got \(String(describing: error))")
+                continue
+            }
+            XCTAssertTrue(reason.contains(expected), "\(key): \(reason)")
+        }
+    }
+
     // MARK: Corrupted files
 
     func testTruncatedWeightsFileThrows() throws {
