@@ -11,11 +11,14 @@ public struct Node {
     public let tape: Tape?
     /// The node's position on its tape (meaningless when untaped).
     public let index: Int
+    /// The tape's generation when this node was recorded (a tape that is cleared starts a new one).
+    let generation: Int
 
-    init(value: Tensor, tape: Tape?, index: Int) {
+    init(value: Tensor, tape: Tape?, index: Int, generation: Int = 0) {
         self.value = value
         self.tape = tape
         self.index = index
+        self.generation = generation
     }
 
     /// Creates an untaped node (inference, or a constant that joins a tape when combined with taped nodes).

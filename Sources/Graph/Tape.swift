@@ -27,6 +27,7 @@ public final class Tape {
     private var currentScope = ""
     private var retained: Set<Int> = []
     var gradients: [Tensor?] = []
+    private(set) var generation = 0
 
     /// Whether layers behave as in training (dropout active). Inference runs without a tape.
     public var isTraining: Bool
@@ -54,7 +55,9 @@ public final class Tape {
     /// Records a parameter (once per tape: later calls return the same node).
     public func parameter(_ parameter: Parameter) -> Node {
         let key = ObjectIdentifier(parameter)
-        if let index = parameterIndices[key] { return Node(value: records[index].value, tape: self, index: index) }
+        if let index = parameterIndices[key] {
+            return Node(value: records[index].value, tape: self, index: index, generation: generation)
+        }
         let node = append(.parameter, inputs: [], value: parameter.value,
                           needsGradient: parameter.isTrainable, parameter: parameter)
         parameterIndices[key] = node.index
@@ -67,7 +70,25 @@ public final class Tape {
         let index = records.count
         records.append(Record(op: op, inputs: inputs, value: value, needsGradient: needsGradient,
                               scope: currentScope, parameter: parameter))
-        return Node(value: value, tape: self, index: index)
+        return Node(value: value, tape: self, index: index, generation: generation)
+    }
+
+    /// Forgets every record but keeps the storage, so a training loop can reuse one tape per step
+    /// without reallocating. Nodes recorded before are invalid afterwards (using one traps).
+    public func removeAll() {
+        records.removeAll(keepingCapacity: true)
+        gradients.removeAll(keepingCapacity: true)
+        parameterIndices.removeAll(keepingCapacity: true)
+        retained.removeAll(keepingCapacity: true)
+        scopes.removeAll()
+        currentScope = ""
+        generation += 1
+    }
+
+    /// Traps unless `node` was recorded on this tape since the last ``removeAll()``.
+    func check(_ node: Node, _ context: String) {
+        precondition(node.tape === self, "\(context): the node is not on this tape")
+        precondition(node.generation == generation, "\(context): the node was recorded before the tape was cleared")
     }
 
     /// Records `op` with `inputs`, all of which must be on this tape or untaped (recorded as constants).
@@ -77,8 +98,8 @@ public final class Tape {
         var needsGradient = false
         for input in inputs {
             let index: Int
-            if let tape = input.tape {
-                precondition(tape === self, "\(op.name): inputs are recorded on different tapes")
+            if input.tape != nil {
+                check(input, op.name)
                 index = input.index
             } else {
                 index = constant(input.value).index
@@ -105,8 +126,8 @@ public final class Tape {
     }
 
     private func index(of input: Node, for op: Op) -> Int {
-        guard let tape = input.tape else { return constant(input.value).index }
-        precondition(tape === self, "\(op.name): inputs are recorded on different tapes")
+        guard input.tape != nil else { return constant(input.value).index }
+        check(input, op.name)
         return input.index
     }
 
@@ -127,7 +148,7 @@ public final class Tape {
 
     /// Keeps the gradient of an intermediate node after backward, for ``gradient(of:)``.
     public func retainGradient(of node: Node) {
-        precondition(node.tape === self, "retainGradient(of:): the node is not on this tape")
+        check(node, "retainGradient(of:)")
         retained.insert(node.index)
     }
 
@@ -137,10 +158,11 @@ public final class Tape {
     /// gradients (added to any they already hold); variables and retained nodes keep theirs for
     /// ``gradient(of:)``; all other intermediate gradients are freed as soon as they are used.
     public func backward(from root: Node, seed: Tensor? = nil) {
-        precondition(root.tape === self, "backward(from:): the root is not on this tape")
+        check(root, "backward(from:)")
         let seed = seed ?? Tensor(shape: root.shape, repeating: 1)
         precondition(seed.shape == root.shape, "backward(from:): seed shape \(seed.shape) differs from root \(root.shape)")
-        gradients = Array(repeating: nil, count: records.count)
+        gradients.removeAll(keepingCapacity: true)
+        gradients.append(contentsOf: repeatElement(nil, count: records.count))
         gradients[root.index] = seed
         for index in stride(from: root.index, through: 0, by: -1) {
             guard let gradient = gradients[index] else { continue }
@@ -159,7 +181,7 @@ public final class Tape {
 
     /// Returns the gradient of a variable or retained node from the last backward pass (zeros if none flowed).
     public func gradient(of node: Node) -> Tensor {
-        precondition(node.tape === self, "gradient(of:): the node is not on this tape")
+        check(node, "gradient(of:)")
         if node.index < gradients.count, let gradient = gradients[node.index] { return gradient }
         return Tensor.zeros(node.shape)
     }

@@ -74,7 +74,7 @@ static workspace *get_ws(size_t a_need, size_t b_need) {
         w->b = alloc_floats(b_need);
         w->b_cap = w->b ? b_need : 0;
     }
-    if (!w->a || !w->b) return NULL;
+    if ((a_need && !w->a) || (b_need && !w->b)) return NULL;
     return w;
 }
 
@@ -368,6 +368,17 @@ static void pack_b_avx2(int transB, const float *B, long ldb, long p0, long kc, 
         }                                                                                 \
     }
 
+#ifndef UK_PF_DIST
+#define UK_PF_DIST 8
+#endif
+#if UK_PF_DIST > 0
+#define UK_PF do { _mm_prefetch((const char *)(b + UK_PF_DIST * ldbk), _MM_HINT_T0); \
+                   _mm_prefetch((const char *)(b + (UK_PF_DIST + 1) * ldbk), _MM_HINT_T0); \
+                   _mm_prefetch((const char *)(b + (UK_PF_DIST + 2) * ldbk), _MM_HINT_T0); \
+                   _mm_prefetch((const char *)(b + (UK_PF_DIST + 3) * ldbk), _MM_HINT_T0); } while (0)
+#else
+#define UK_PF do {} while (0)
+#endif
 /// C[R,16] = alpha * A(R rows of a 6 x kc panel) * B(kc x 16, rows ldbk apart) + beta * C (beta 0: not read).
 #define DEFINE_UKERNEL(R)                                                                 \
     UNROLL_AVX2 static void ukernel_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *c, \
@@ -385,6 +396,7 @@ static void pack_b_avx2(int transB, const float *B, long ldb, long p0, long kc, 
         }                                                                                 \
         long k = kc;                                                                      \
         while (k >= 4) {                                                                  \
+            UK_PF;                                                                        \
             UK_STEP(0, 0);                                                                \
             UK_STEP(1, ldbk);                                                             \
             UK_STEP(2, 2 * ldbk);                                                         \
@@ -463,9 +475,21 @@ static void direct_nn_avx2(int transA, long M, long N, long K, float alpha, cons
                                  _mm256_fmadd_ps(va, x3, _mm256_mul_ps(vb, _mm256_loadu_ps(c + j + 24))));
             }
         }
-        for (; j < N; j += 8) {
-            long w = N - j < 8 ? N - j : 8;
-            __m256i mask = tail_mask(w);
+        for (; j + 8 <= N; j += 8) {
+            __m256 x0 = _mm256_setzero_ps(), x1 = _mm256_setzero_ps();
+            const float *b = B + j;
+            long p = 0;
+            for (; p + 2 <= K; p += 2, b += 2 * ldb) {
+                x0 = _mm256_fmadd_ps(_mm256_set1_ps(ai[p * sap]), _mm256_loadu_ps(b), x0);
+                x1 = _mm256_fmadd_ps(_mm256_set1_ps(ai[(p + 1) * sap]), _mm256_loadu_ps(b + ldb), x1);
+            }
+            if (p < K) x0 = _mm256_fmadd_ps(_mm256_set1_ps(ai[p * sap]), _mm256_loadu_ps(b), x0);
+            __m256 r = _mm256_mul_ps(va, _mm256_add_ps(x0, x1));
+            if (beta != 0.0f) r = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + j), r);
+            _mm256_storeu_ps(c + j, r);
+        }
+        if (j < N) {
+            __m256i mask = tail_mask(N - j);
             __m256 x0 = _mm256_setzero_ps(), x1 = _mm256_setzero_ps();
             const float *b = B + j;
             long p = 0;
@@ -578,6 +602,64 @@ DEFINE_UKERNEL8(4)
 DEFINE_UKERNEL8(5)
 DEFINE_UKERNEL8(6)
 
+/// Skinny and tiny problems without packing. Returns 0 when the blocked path should be used.
+UNROLL_AVX2
+static int skinny_avx2(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                       const float *B, long ldb, float beta, float *C, long ldc, int tiny) {
+    if (!transB) {
+        if (tiny || M == 1) {
+            direct_nn_avx2(transA, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            return 1;
+        }
+    } else if (!transA) {
+        if (tiny || M <= 2) {
+            direct_nt_avx2(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+            return 1;
+        }
+    } else if (M <= 2) {
+        // A^T B^T with one or two rows: gather the rows of op(A) (columns of A), then dot products.
+        workspace *ws = get_ws((size_t)M * K, 0);
+        if (!ws) return 0;
+        float *t = ws->a;
+        for (long p = 0; p < K; p++)
+            for (long i = 0; i < M; i++) t[i * K + p] = A[p * lda + i];
+        direct_nt_avx2(M, N, K, alpha, t, K, B, ldb, beta, C, ldc);
+        return 1;
+    }
+    if (N <= 4) {
+        // Few columns: make the columns of op(B) contiguous, then dot products (or axpys when A is transposed).
+        workspace *ws = get_ws((size_t)N * K + (size_t)M, 0);
+        if (!ws) return 0;
+        const float *bt = B;
+        long ldbt = ldb;
+        if (!transB) {
+            float *t = ws->a;
+            for (long p = 0; p < K; p++)
+                for (long j = 0; j < N; j++) t[j * K + p] = B[p * ldb + j];
+            bt = t;
+            ldbt = K;
+        }
+        if (!transA) {
+            direct_nt_avx2(M, N, K, alpha, A, lda, bt, ldbt, beta, C, ldc);
+            return 1;
+        }
+        float *r = ws->a + (size_t)N * K;  // one column of C as a row: r = bt_j^T A
+        for (long j = 0; j < N; j++) {
+            direct_nn_avx2(0, 1, M, K, 1.0f, bt + j * ldbt, ldbt, A, lda, 0.0f, r, M);
+            for (long i = 0; i < M; i++) {
+                float *c = C + i * ldc + j;
+                *c = beta == 0.0f ? alpha * r[i] : alpha * r[i] + beta * *c;
+            }
+        }
+        return 1;
+    }
+    if (tiny) {
+        direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return 1;
+    }
+    return 0;
+}
+
 static const kernel_set avx2_set = {
     {NULL, ukernel_avx2_1, ukernel_avx2_2, ukernel_avx2_3, ukernel_avx2_4, ukernel_avx2_5, ukernel_avx2_6},
     {NULL, ukernel8_avx2_1, ukernel8_avx2_2, ukernel8_avx2_3, ukernel8_avx2_4, ukernel8_avx2_5, ukernel8_avx2_6},
@@ -659,32 +741,17 @@ void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    double work = (double)M * (double)N * (double)K;
-    int small = work <= 8192.0;
+    int tiny = (double)M * (double)N * (double)K <= 8192.0;
 #if UNROLL_X86
     if (unroll_kernels_use_avx2()) {
-        if (!transB && (small || M <= 4)) {
-            direct_nn_avx2(transA, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-            return;
-        }
-        if (transB && !transA && (small || M <= 4 || N <= 4)) {
-            direct_nt_avx2(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-            return;
-        }
-        if (small) {
-            direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-            return;
-        }
-        if (packed_gemm(&avx2_set, transA, transB, M, N, K, alpha, A, lda,
-                        B, ldb, beta, C, ldc))
-            return;
-        // Out of memory for the workspace: fall through to the direct loop.
+        if (skinny_avx2(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, tiny)) return;
+        if (packed_gemm(&avx2_set, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+        // Out of memory for the workspace: fall back to the plain loop.
         direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #endif
-    if (small || M <= 2 ||
-        !packed_gemm(&portable_set, transA, transB, M, N, K, alpha, A,
-                     lda, B, ldb, beta, C, ldc))
+    if (tiny || M <= 2 || N <= 2 ||
+        !packed_gemm(&portable_set, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
         direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

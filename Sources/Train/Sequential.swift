@@ -26,6 +26,8 @@ public final class Sequential {
     /// The model's name in summaries.
     public var name: String
     private let explicitInputShape: [Int]?
+    /// The tape training steps record on (cleared after each step, its storage kept).
+    let trainingTape = Tape()
     /// The number of nodes the last training step recorded on its tape (graph inspection of memory use).
     public internal(set) var lastTapeNodeCount = 0
     /// The number of scalars the last training step's tape held for the backward pass.

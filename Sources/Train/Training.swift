@@ -138,7 +138,10 @@ extension Sequential {
     /// One step on a tape: forward, loss, backward, update. Returns `nil` (and leaves the weights) when
     /// the loss or the gradient is not finite.
     func trainStep(_ x: Tensor, _ y: Tensor, loss: Loss, optimizer: any Optimizer) -> (Float, Tensor)? {
-        let tape = Tape()
+        // One tape per model, cleared each step: its record storage is reused instead of regrown.
+        let tape = trainingTape
+        tape.removeAll()
+        defer { tape.removeAll() }
         let prediction = self(tape.constant(x))
         let value = loss(prediction, tape.constant(y))
         guard value.value.scalar.isFinite else { return nil }

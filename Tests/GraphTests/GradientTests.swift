@@ -141,3 +141,18 @@ final class GradientTests: XCTestCase {
         }
     }
 }
+
+extension GradientTests {
+    func testClearedTapeIsReusable() {
+        let tape = Tape()
+        let w = Parameter("w", Tensor([2]))
+        for _ in 0..<3 {
+            tape.removeAll()
+            let x = tape.variable(Tensor([3]))
+            tape.backward(from: (x * tape.parameter(w)).sum())
+            XCTAssertEqual(tape.gradient(of: x).scalars, [2])
+            XCTAssertEqual(tape.count, 4)
+        }
+        XCTAssertEqual(w.gradient!.scalars, [9], "three passes of dL/dw = 3")
+    }
+}
