@@ -104,10 +104,17 @@ struct SVGPlot {
     /// Returns about five round tick values (steps of 1, 2 or 5 times a power of ten) covering `low...high`.
     static func niceTicks(from low: Double, to high: Double, count: Int = 5) -> [Double] {
         let rough = (high - low) / Double(count)
-        let power = Foundation.pow(10, Foundation.floor(Foundation.log10(rough)))
-        let step = [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= rough } ?? 10 * power
-        let first = Foundation.floor(low / step) * step
-        return stride(from: first, through: high + step * 0.999, by: step).map { ($0 / step).rounded() * step }
+        let exponent = Int(Foundation.floor(Foundation.log10(rough)))
+        let multiple = [1, 2, 5, 10].first { Double($0) * Foundation.pow(10, Double(exponent)) >= rough } ?? 10
+        // Ticks are whole multiples of `multiple` scaled by a power of ten; dividing by 10^-exponent (exact)
+        // rather than multiplying by 10^exponent (inexact) keeps 0.6 from printing as 0.6000000000000001.
+        let value = { (k: Int) in
+            exponent >= 0 ? Double(k * multiple) * Foundation.pow(10, Double(exponent))
+                          : Double(k * multiple) / Foundation.pow(10, Double(-exponent))
+        }
+        let step = value(1)
+        let first = Int(Foundation.floor(low / step)), last = Int(Foundation.ceil(high / step))
+        return (first...last).map(value)
     }
 
     /// Returns the integer powers of ten (as exponents) within `low...high`, or the ends if there are fewer than two.
