@@ -1,4 +1,4 @@
-import Foundation
+import Synchronization
 
 /// A size-class pool of 64-byte-aligned float buffers.
 ///
@@ -12,19 +12,13 @@ enum BufferPool {
     /// The most bytes the pool keeps idle before it frees instead of caching.
     static let idleByteLimit = 1 << 31
 
-    private final class State: @unchecked Sendable {
-        let lock = NSLock()
-        var free: [[UnsafeMutablePointer<Float>]] = Array(repeating: [], count: 64)
+    /// Free buffers per power-of-two class, as addresses (plain integers are Sendable; the pool owns them).
+    private struct State: ~Copyable {
+        var free: [[UInt]] = Array(repeating: [], count: 64)
         var idleBytes = 0
-
-        func withLock<R>(_ body: (State) -> R) -> R {
-            lock.lock()
-            defer { lock.unlock() }
-            return body(self)
-        }
     }
 
-    private static let state = State()
+    private static let state = Mutex(State())
 
     /// Returns the capacity (in floats) of the class that holds `count` floats.
     @inline(__always)
@@ -37,12 +31,12 @@ enum BufferPool {
         let capacity = capacity(for: count)
         if capacity <= largestPooled {
             let classIndex = capacity.trailingZeroBitCount
-            let reused: UnsafeMutablePointer<Float>? = state.withLock { state in
-                guard let pointer = state.free[classIndex].popLast() else { return nil }
+            let reused: UInt? = state.withLock { state in
+                guard let address = state.free[classIndex].popLast() else { return nil }
                 state.idleBytes -= capacity * 4
-                return pointer
+                return address
             }
-            if let reused { return (reused, capacity) }
+            if let reused, let pointer = UnsafeMutablePointer<Float>(bitPattern: reused) { return (pointer, capacity) }
         }
         let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: 64)
         return (raw.bindMemory(to: Float.self, capacity: capacity), capacity)
@@ -51,9 +45,10 @@ enum BufferPool {
     /// Gives a buffer obtained from `allocate` back to the pool.
     static func release(_ pointer: UnsafeMutablePointer<Float>, capacity: Int) {
         if capacity <= largestPooled {
+            let address = UInt(bitPattern: pointer)
             let kept = state.withLock { state -> Bool in
                 guard state.idleBytes + capacity * 4 <= idleByteLimit else { return false }
-                state.free[capacity.trailingZeroBitCount].append(pointer)
+                state.free[capacity.trailingZeroBitCount].append(address)
                 state.idleBytes += capacity * 4
                 return true
             }

@@ -128,8 +128,11 @@ extension Tensor {
     static func zip(_ a: Tensor, _ b: Tensor, _ body: (Float, Float) -> Float) -> Tensor {
         precondition(a.shape == b.shape, "zip: shapes \(a.shape) and \(b.shape) differ")
         let result = Tensor(uninitializedShape: a.shape)
-        let x = a.base, y = b.base, out = result.base
-        for i in 0..<a.count { out[i] = body(x[i], y[i]) }
+        let shared = UncheckedSendable(value: (a.base, b.base, result.base))
+        forEachChunk(a.count) { range in
+            let (x, y, out) = shared.value
+            for i in range { out[i] = body(x[i], y[i]) }
+        }
         return result
     }
 

@@ -3,16 +3,16 @@
 
 extension Node {
     func unary(_ function: UnaryFunction) -> Node {
-        Node.make(.unary(function), [self], value.map(function))
+        Node.make(.unary(function), self, value.map(function))
     }
 
     func binary(_ other: Node, _ function: BinaryFunction) -> Node {
-        Node.make(.binary(function), [self, other], value.combined(with: other.value, function))
+        Node.make(.binary(function), self, other, value.combined(with: other.value, function))
     }
 
     /// Returns `self * scale + shift` element-wise.
     public func affine(scale: Float, shift: Float) -> Node {
-        Node.make(.affine(scale: scale, shift: shift), [self], value.affine(scale: scale, shift: shift))
+        Node.make(.affine(scale: scale, shift: shift), self, value.affine(scale: scale, shift: shift))
     }
 
     /// Returns the element-wise sum, broadcasting.
@@ -42,12 +42,12 @@ extension Node {
 
     /// Returns every element clamped to `range`; the gradient flows only where the input lies inside it.
     public func clamped(to range: ClosedRange<Float>) -> Node {
-        Node.make(.clamp(lower: range.lowerBound, upper: range.upperBound), [self], value.clamped(to: range))
+        Node.make(.clamp(lower: range.lowerBound, upper: range.upperBound), self, value.clamped(to: range))
     }
 
     /// Returns the matrix product of two rank-2 nodes, either optionally transposed (read in place).
     public func matmul(_ other: Node, transposingSelf: Bool = false, transposingOther: Bool = false) -> Node {
-        Node.make(.matmul(transposeA: transposingSelf, transposeB: transposingOther), [self, other],
+        Node.make(.matmul(transposeA: transposingSelf, transposeB: transposingOther), self, other,
                   value.matmul(other.value, transposingSelf: transposingSelf, transposingOther: transposingOther))
     }
 
@@ -55,7 +55,7 @@ extension Node {
     public func reshaped(to shape: [Int]) -> Node {
         let result = value.reshaped(to: shape)
         if result.shape == value.shape { return self }
-        return Node.make(.reshape, [self], result)
+        return Node.make(.reshape, self, result)
     }
 
     /// Returns the transpose of a rank-2 node.
@@ -63,17 +63,17 @@ extension Node {
 
     /// Returns the node with its axes reordered: axis `i` of the result is axis `permutation[i]` of `self`.
     public func transposed(permutation: [Int]) -> Node {
-        Node.make(.transpose(permutation: permutation), [self], value.transposed(permutation: permutation))
+        Node.make(.transpose(permutation: permutation), self, value.transposed(permutation: permutation))
     }
 
     /// Returns the elements whose index along `axis` lies in `range`.
     public func slice(along axis: Int, _ range: Range<Int>) -> Node {
-        Node.make(.slice(axis: axis, range: range), [self], value.slice(along: axis, range))
+        Node.make(.slice(axis: axis, range: range), self, value.slice(along: axis, range))
     }
 
     /// Returns the sum over `axes`.
     public func sum(alongAxes axes: [Int], keepingDimensions: Bool = false) -> Node {
-        Node.make(.sum(axes: axes), [self], value.sum(alongAxes: axes, keepingDimensions: keepingDimensions))
+        Node.make(.sum(axes: axes), self, value.sum(alongAxes: axes, keepingDimensions: keepingDimensions))
     }
 
     /// Returns the sum of all elements (a scalar node).
@@ -90,19 +90,19 @@ extension Node {
 
     /// Returns the stable log-softmax along `axis`.
     public func logSoftmax(alongAxis axis: Int) -> Node {
-        Node.make(.logSoftmax(axis: axis), [self], value.logSoftmax(alongAxis: axis))
+        Node.make(.logSoftmax(axis: axis), self, value.logSoftmax(alongAxis: axis))
     }
 
     /// Returns the stable softmax along `axis`.
     public func softmax(alongAxis axis: Int) -> Node {
-        Node.make(.softmax(axis: axis), [self], value.softmax(alongAxis: axis))
+        Node.make(.softmax(axis: axis), self, value.softmax(alongAxis: axis))
     }
 
     /// Returns the same value with no gradient flowing back through it (detach).
     ///
     /// Truncated backpropagation through time carries the state between chunks this way.
     public func stoppingGradient() -> Node {
-        Node.make(.stopGradient, [self], value)
+        Node.make(.stopGradient, self, value)
     }
 
     /// Returns rows `indices` of this rank-2 table (an embedding lookup): shape `[indices.count, columns]`.
@@ -115,7 +115,7 @@ extension Node {
             precondition(index >= 0 && index < shape[0], "gatheringRows: index \(index) out of range for table \(shape)")
             (out + row * columns).update(from: table + index * columns, count: columns)
         }
-        return Node.make(.gather(indices: indices), [self], result)
+        return Node.make(.gather(indices: indices), self, result)
     }
 }
 

@@ -38,6 +38,18 @@ public struct Node {
         tape?.constant(value) ?? Node(value)
     }
 
+    /// Records a one-input `op` (the common case, without building an array of nodes).
+    static func make(_ op: Op, _ input: Node, _ value: Tensor) -> Node {
+        guard let tape = input.tape else { return Node(value) }
+        return tape.record(op, input, nil, value: value)
+    }
+
+    /// Records a two-input `op` on the tape of the first taped input, or returns an untaped node.
+    static func make(_ op: Op, _ a: Node, _ b: Node, _ value: Tensor) -> Node {
+        guard let tape = a.tape ?? b.tape else { return Node(value) }
+        return tape.record(op, a, b, value: value)
+    }
+
     /// Records `op` on the tape of the first taped input, or returns an untaped node.
     static func make(_ op: Op, _ inputs: [Node], _ value: Tensor) -> Node {
         for input in inputs {

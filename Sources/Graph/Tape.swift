@@ -90,6 +90,26 @@ public final class Tape {
         return append(op, inputs: indices, value: value, needsGradient: needsGradient)
     }
 
+    /// Records a one- or two-input `op` without building an array of nodes.
+    func record(_ op: Op, _ a: Node, _ b: Node?, value: Tensor) -> Node {
+        let first = index(of: a, for: op)
+        var needsGradient = records[first].needsGradient
+        var inputs = [first]
+        if let b {
+            let second = index(of: b, for: op)
+            needsGradient = needsGradient || records[second].needsGradient
+            inputs.append(second)
+        }
+        if case .stopGradient = op { needsGradient = false }
+        return append(op, inputs: inputs, value: value, needsGradient: needsGradient)
+    }
+
+    private func index(of input: Node, for op: Op) -> Int {
+        guard let tape = input.tape else { return constant(input.value).index }
+        precondition(tape === self, "\(op.name): inputs are recorded on different tapes")
+        return input.index
+    }
+
     // MARK: Scopes
 
     /// Runs `body` with nodes labelled by `name`, nested under the enclosing scopes (`"lstm/t3"`).

@@ -107,7 +107,10 @@ extension Tensor {
     /// Returns `function` applied to every element.
     public func map(_ function: UnaryFunction) -> Tensor {
         let result = Tensor(uninitializedShape: shape)
-        applyUnary(function, base, result.base, count)
+        let x = UncheckedSendable(value: base), y = UncheckedSendable(value: result.base)
+        forEachChunk(count) { range in
+            applyUnary(function, x.value + range.lowerBound, y.value + range.lowerBound, range.count)
+        }
         return result
     }
 
@@ -117,7 +120,12 @@ extension Tensor {
         let result = Tensor(uninitializedShape: outShape)
         let a = base, b = other.base, out = result.base
         if shape == other.shape {
-            applyBinary(function, a, 1, b, 1, out, count)
+            let shared = UncheckedSendable(value: (a, b, out))
+            forEachChunk(count) { range in
+                let (a, b, out) = shared.value
+                let start = range.lowerBound
+                applyBinary(function, a + start, 1, b + start, 1, out + start, range.count)
+            }
         } else if other.count == 1 {
             applyBinary(function, a, 1, b, 0, out, count)
         } else if count == 1 {
@@ -152,10 +160,13 @@ extension Tensor {
     /// Adds `other * scale` into this tensor in place (shapes must be equal).
     public mutating func add(_ other: Tensor, scaledBy scale: Float = 1) {
         precondition(shape == other.shape, "add(_:scaledBy:): shapes \(shape) and \(other.shape) differ")
-        let source = other.base
-        withUnsafeMutableBufferPointer { target in
-            if scale == 1 { for i in 0..<target.count { target[i] += source[i] } }
-            else { for i in 0..<target.count { target[i] += scale * source[i] } }
+        let source = UncheckedSendable(value: other.base)
+        withUnsafeMutableBufferPointer { buffer in
+            let target = UncheckedSendable(value: buffer.baseAddress!)
+            forEachChunk(buffer.count) { range in
+                let x = source.value, y = target.value
+                if scale == 1 { for i in range { y[i] += x[i] } } else { for i in range { y[i] += scale * x[i] } }
+            }
         }
     }
 
