@@ -139,10 +139,11 @@ struct Arguments {
     /// A finite number in `range`, or `defaultValue` when the option is absent.
     ///
     /// - Parameter isOpenBelow: whether the lower bound itself is excluded (a learning rate must exceed 0).
-    func number(_ name: String, default defaultValue: Float, in range: ClosedRange<Float>,
-                isOpenBelow: Bool = false) throws -> Float {
+    func number<Number: BinaryFloatingPoint & LosslessStringConvertible>(
+        _ name: String, default defaultValue: Number, in range: ClosedRange<Number>, isOpenBelow: Bool = false
+    ) throws -> Number {
         guard let text = values[name] else { return defaultValue }
-        guard let value = Float(text), value.isFinite, range.contains(value),
+        guard let value = Number(text), value.isFinite, range.contains(value),
               !(isOpenBelow && value == range.lowerBound) else {
             let lower = isOpenBelow ? "above \(range.lowerBound)" : "at least \(range.lowerBound)"
             let bounds = range.upperBound == .greatestFiniteMagnitude ? lower : "\(lower) and at most \(range.upperBound)"

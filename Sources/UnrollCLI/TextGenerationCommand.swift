@@ -137,7 +137,7 @@ enum TextGenerationCommand: Subcommand {
             throw UsageError("option '--seed-text' expects at least one character, got ''", command: "unroll textgen")
         }
         let length = try arguments.integer("length", default: 300, in: 0...1_000_000)
-        let temperature = try arguments.number("temperature", default: 0.5, in: 0...100, isOpenBelow: true)
+        let temperature: Float = try arguments.number("temperature", default: 0.5, in: 0...100, isOpenBelow: true)
         let seed = try arguments.seed("seed", default: 1)
         let text = corpus
         print("Corpus: \(text.count) characters of Alice's Adventures in Wonderland, \(Set(text).count) distinct.",

@@ -44,9 +44,9 @@ enum TrainCommand: Subcommand {
         let futureSteps = try arguments.integer("future", default: 1, in: 1...1_000_000)
         let epochs = try arguments.integer("epochs", default: 50, in: 1...1_000_000)
         let batchSize = try arguments.integer("batch-size", default: 32, in: 1...1_000_000)
-        let learningRate = try arguments.number("learning-rate", default: 0.001, in: 0...10, isOpenBelow: true)
-        let validationSplit = try arguments.number("validation-split", default: 0, in: 0...0.9)
-        let testFraction = try arguments.number("test-fraction", default: 0.2, in: 0...0.9, isOpenBelow: true)
+        let learningRate: Float = try arguments.number("learning-rate", default: 0.001, in: 0...10, isOpenBelow: true)
+        let validationSplit: Float = try arguments.number("validation-split", default: 0, in: 0...0.9)
+        let testFraction: Double = try arguments.number("test-fraction", default: 0.2, in: 0...0.9, isOpenBelow: true)
         let scalerKind = try arguments.choice("scaler", from: ["standard", "minmax"], default: "standard")
         let seed = try arguments.seed("seed", default: 1)
         let description = RecurrentModelDescription(
@@ -61,7 +61,7 @@ enum TrainCommand: Subcommand {
         let series = try CSVTable(contentsOf: file).numericColumns(features)
         let targetColumn = features.firstIndex(of: target)!
         let raw = try Windows(series: series, pastSteps: pastSteps, futureSteps: futureSteps, targetColumns: [targetColumn])
-        let rawSplit = try raw.split(trainFraction: 1 - Double(testFraction))
+        let rawSplit = try raw.split(trainFraction: 1 - testFraction)
         // The scaler learns only from rows that training windows cover, so the test period stays unseen.
         let coveredRows = rawSplit.train.startSteps.last! + pastSteps + futureSteps
         var preprocessing = Preprocessing(features: features, target: target, pastSteps: pastSteps,
@@ -69,7 +69,7 @@ enum TrainCommand: Subcommand {
         try preprocessing.fit(series.slice(along: 0, 0..<coveredRows))
         let windows = try Windows(series: try preprocessing.transform(series), pastSteps: pastSteps,
                                   futureSteps: futureSteps, targetColumns: [targetColumn])
-        let (training, test) = try windows.split(trainFraction: 1 - Double(testFraction))
+        let (training, test) = try windows.split(trainFraction: 1 - testFraction)
 
         Initializers.resetSeedSequence(to: seed)
         let model = description.makeModel(name: "forecaster")

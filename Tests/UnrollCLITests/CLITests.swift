@@ -2,6 +2,7 @@ import Foundation
 import Graph
 import XCTest
 @testable import UnrollCLI
+import Train
 
 /// Runs the tool in-process and returns its exit status and everything it wrote.
 func runTool(_ arguments: [String]) -> (status: Int32, output: String) {
@@ -222,5 +223,73 @@ final class CLISubcommandTests: XCTestCase {
             zeros += 1
         }
         XCTAssertEqual(Double(zeros) / 4_000, 0.25, accuracy: 0.03)
+    }
+}
+
+final class TrainPredictTests: XCTestCase {
+    /// A noiseless ramp with a second column: `y = 2t + 1`, `x = t mod 3`.
+    func writeRamp(rows: Int, to directory: URL) throws -> URL {
+        let lines = ["t,x,y"] + (0..<rows).map { "\($0),\($0 % 3),\(2 * $0 + 1)" }
+        let url = directory.appendingPathComponent("ramp.csv")
+        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    func testTrainSavesAModelThatPredictLoadsAndUses() throws {
+        let directory = try temporaryDirectory(self)
+        let csv = try writeRamp(rows: 40, to: directory)
+        let modelDirectory = directory.appendingPathComponent("model")
+        let trained = runTool(["train", csv.path, "--target", "y", "--features", "x", "--past", "4", "--future", "2",
+                               "--cell", "gru", "--units", "6", "--epochs", "3", "--batch-size", "8",
+                               "--validation-split", "0.25", "--scaler", "minmax", "--out", modelDirectory.path])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        // 40 rows give 40 - 4 - 2 + 1 = 35 windows: floor(35 × 0.8) = 28 train, 7 test.
+        XCTAssertTrue(trained.output.contains("35 windows of 4 -> 2 steps: 28 train, 7 test (7 of the training ones validate)."),
+                      trained.output)
+        XCTAssertTrue(trained.output.contains("val_loss"), trained.output)
+        // The naive forecast repeats the last input value; each test window's two targets are 2 and 4 above it,
+        // so its RMSE is sqrt((2² + 4²) / 2) = sqrt(10).
+        XCTAssertTrue(trained.output.contains("naive (last value) 3.162."), trained.output)
+        for file in ["model.json", "model.safetensors", "preprocessing.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: modelDirectory.appendingPathComponent(file).path), file)
+        }
+        let preprocessing = try Preprocessing.load(from: modelDirectory)
+        XCTAssertEqual(preprocessing.features, ["x", "y"])
+        XCTAssertEqual(preprocessing.targetColumn, 1)
+        // The scaler saw rows 0..<33, which the 28 training windows cover (27 + 4 + 2): y from 1 to 65.
+        XCTAssertEqual(preprocessing.minMaxScaler?.minimums, [0, 1])
+        XCTAssertEqual(preprocessing.minMaxScaler?.maximums, [2, 65])
+
+        let predicted = runTool(["predict", csv.path, "--model", modelDirectory.path, "--windows", "2"])
+        XCTAssertEqual(predicted.status, 0, predicted.output)
+        let lines = predicted.output.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, predicted.output)
+        XCTAssertTrue(lines[1].hasPrefix("  after row 39: "), predicted.output)
+        XCTAssertTrue(lines[2].hasPrefix("  after row 40: "), predicted.output)
+        XCTAssertEqual(lines[2].split(separator: ",").count, 2, predicted.output)
+
+        // predict's numbers are the loaded model's: the same forecast computed here from the saved files.
+        let model = try Sequential.load(from: modelDirectory)
+        let table = try CSVTable(contentsOf: csv)
+        let scaled = try preprocessing.transform(try table.numericColumns(["x", "y"]))
+        let last = scaled.slice(along: 0, 36..<40).reshaped(to: [1, 4, 2])
+        let expected = try preprocessing.inverseTarget(try model.predict(last)).scalars
+        XCTAssertEqual(String(lines[2]), "  after row 40: " + expected.map { String(format: "%.6g", $0) }.joined(separator: ", "))
+    }
+
+    func testTrainReportsAMissingColumnWithTheFile() throws {
+        let directory = try temporaryDirectory(self)
+        let csv = try writeRamp(rows: 20, to: directory)
+        let (status, output) = runTool(["train", csv.path, "--target", "z", "--out", directory.path])
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(output, "error: \(csv.path) has no column 'z'; available columns: 't', 'x', 'y'.\n")
+    }
+
+    func testPredictWithoutAModelDirectoryFails() throws {
+        let directory = try temporaryDirectory(self)
+        let csv = try writeRamp(rows: 20, to: directory)
+        let (status, output) = runTool(["predict", csv.path, "--model", directory.appendingPathComponent("none").path])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(output.hasPrefix("error: Cannot read \(directory.path)/none/preprocessing.json: "), output)
     }
 }
