@@ -50,7 +50,9 @@ enum ForecastCommand: Subcommand {
               + "(\(EmbeddedData.airlineMonth(firstTest)) to \(EmbeddedData.airlineMonth(series.count - 1))).", to: &output)
         print("", to: &output)
         print(forecaster.model.summary(), to: &output)
-        print("Training: Adam(learning rate \(settings.learningRate)), mean squared error, batch size "
+        let finalRate = settings.learningRate * settings.learningRateDecay
+        let schedule = settings.learningRateDecay == 1 ? "" : ", decaying exponentially to \(finalRate)"
+        print("Training: Adam (learning rate \(settings.learningRate)\(schedule)), mean squared error, batch size "
               + "\(settings.batchSize), \(settings.epochs) epochs, seed \(settings.seed).", to: &output)
 
         let start = Date()

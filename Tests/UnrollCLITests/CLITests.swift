@@ -178,6 +178,27 @@ final class CLISubcommandTests: XCTestCase {
         XCTAssertGreaterThan(milliseconds, 0)
     }
 
+    func testBenchSequenceLengthOverridesOnlyTheLongGRU() {
+        let (status, output) = runTool(["bench", "--workload", "gru-long", "--sequence-length", "3", "--steps", "1",
+                                        "--warmup", "0"])
+        XCTAssertEqual(status, 0, output)
+        // GRU(128) on 8 features, reset_after: 3 × (8 + 128 + 2) × 128 = 52,992; Dense(1): 129.
+        XCTAssertTrue(output.contains("\ngru-long   GRU(128) on [16, 3, 8] -> Dense(1)"), output)
+        XCTAssertTrue(output.contains(" 53121 "), output)
+    }
+
+    func testGraphRecordsEveryCell() {
+        // One step of each cell: its parameters appear as boxes named as in Keras.
+        let parameters = ["lstm": "recurrent_kernel\\n[2, 8]", "gru": "recurrent_kernel\\n[2, 6]",
+                          "rnn": "recurrent_kernel\\n[2, 2]", "peephole": "recurrent_kernel\\n[2, 8]",
+                          "indrnn": "kernel\\n[1, 2]"]
+        for cell in CellKind.names {
+            let (status, output) = runTool(["graph", "--cell", cell, "--steps", "1", "--units", "2"])
+            XCTAssertEqual(status, 0, "\(cell): \(output)")
+            XCTAssertTrue(output.contains(parameters[cell]!), "\(cell): \(output)")
+        }
+    }
+
     func testBenchRejectsAnUnknownWorkload() {
         let (status, output) = runTool(["bench", "--workload", "big-lstm"])
         XCTAssertEqual(status, 2)
