@@ -1,0 +1,131 @@
+import Foundation
+import Graph
+import Layers
+import Train
+
+/// Times training steps of fixed workloads: forward, backward through time and an Adam update per step.
+enum BenchCommand: Subcommand {
+    static let name = "bench"
+    static let abstract = "Time training steps of the standard workloads (ms per step)."
+    static let usage = "[OPTIONS]"
+    static let discussion = """
+        Each step is model.trainOnBatch on one batch of random data from a fixed seed: the forward pass,
+        backpropagation through time and an Adam update, with a mean squared error on a Dense head applied
+        to the last hidden state. Warm-up steps are excluded; the median over the timed steps is reported.
+
+        Workloads ([batch, time, features]):
+        """ + "\n" + Workload.all.map { "  " + $0.name.padding(toLength: 11, withPad: " ", startingAt: 0) + $0.text }
+        .joined(separator: "\n")
+    static let options: [OptionSpecification] = [
+        .option("workload", "NAME", "Run only this workload: \(Workload.all.map(\.name).joined(separator: ", "))."),
+        .option("steps", "N", "Timed steps per workload (default 10)."),
+        .option("warmup", "N", "Untimed steps first (default 2)."),
+        .option("sequence-length", "N", "Override gru-long's 1000 time steps (to check linear scaling)."),
+        .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X}."),
+    ]
+
+    /// One benchmark: a recurrent layer on `[batch, time, features]`, then `Dense(outputSize)`.
+    struct Workload {
+        let name: String
+        let cell: CellKind
+        let hiddenSize: Int
+        var batchSize: Int
+        var timeSteps: Int
+        let featureCount: Int
+        let outputSize: Int
+
+        static let all = [
+            Workload(name: "seed-lstm", cell: .lstm, hiddenSize: 400, batchSize: 128, timeSteps: 32, featureCount: 1, outputSize: 8),
+            Workload(name: "small-rnn", cell: .rnn, hiddenSize: 16, batchSize: 13, timeSteps: 3, featureCount: 1, outputSize: 1),
+            Workload(name: "gru-long", cell: .gru, hiddenSize: 128, batchSize: 16, timeSteps: 1000, featureCount: 8, outputSize: 1),
+            Workload(name: "char-lstm", cell: .lstm, hiddenSize: 256, batchSize: 32, timeSteps: 64, featureCount: 64, outputSize: 64),
+        ]
+
+        /// `LSTM(400) on [128, 32, 1] -> Dense(8)`.
+        var text: String {
+            let layer = ["lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "peephole": "PeepholeLSTM", "indrnn": "IndRNN"][cell.rawValue]!
+            return "\(layer)(\(hiddenSize)) on [\(batchSize), \(timeSteps), \(featureCount)] -> Dense(\(outputSize))"
+        }
+    }
+
+    /// The timings of one workload, in milliseconds per step.
+    struct Measurement {
+        let workload: Workload
+        let milliseconds: [Double]
+        let parameterCount: Int
+
+        var median: Double {
+            let sorted = milliseconds.sorted()
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
+    }
+
+    /// Builds the workload's model and data and times `steps` training steps after `warmup` untimed ones.
+    static func measure(_ workload: Workload, steps: Int, warmup: Int) throws -> Measurement {
+        Initializers.resetSeedSequence(to: 0xBE7C)
+        let model = RecurrentModelDescription(cell: workload.cell, hiddenSize: workload.hiddenSize,
+                                              pastSteps: workload.timeSteps, featureCount: workload.featureCount,
+                                              outputSize: workload.outputSize).makeModel(name: workload.name)
+        try model.compile(loss: .meanSquaredError, optimizer: Adam())
+        var generator = SeededGenerator(seed: 42)
+        let x = Tensor.randomUniform([workload.batchSize, workload.timeSteps, workload.featureCount], in: -1...1,
+                                     generator: &generator)
+        let y = Tensor.randomUniform([workload.batchSize, workload.outputSize], in: -1...1, generator: &generator)
+        for _ in 0..<warmup { try model.trainOnBatch(x, y) }
+        let clock = ContinuousClock()
+        var timings: [Double] = []
+        for _ in 0..<steps {
+            let elapsed = try clock.measure { try model.trainOnBatch(x, y) }
+            timings.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
+        }
+        return Measurement(workload: workload, milliseconds: timings, parameterCount: model.parameterCount)
+    }
+
+    static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
+        try arguments.expectPositionals(0...0, describing: "no positional arguments")
+        let steps = try arguments.integer("steps", default: 10, in: 1...1_000_000)
+        let warmup = try arguments.integer("warmup", default: 2, in: 0...1_000_000)
+        let names = Workload.all.map(\.name)
+        var workloads = Workload.all
+        if arguments.isSet("workload") {
+            let name = try arguments.choice("workload", from: names, default: names[0])
+            workloads = workloads.filter { $0.name == name }
+        }
+        if arguments.isSet("sequence-length") {
+            let length = try arguments.integer("sequence-length", default: 1000, in: 1...1_000_000)
+            workloads = workloads.map { workload in
+                var changed = workload
+                if workload.name == "gru-long" { changed.timeSteps = length }
+                return changed
+            }
+        }
+        let isJSON = arguments.isSet("json")
+        if !isJSON {
+            print("ms per training step (forward + backward through time + Adam), median of \(steps) after "
+                  + "\(warmup) warm-up", to: &output)
+            print("workload".padding(toLength: 11, withPad: " ", startingAt: 0)
+                  + "model".padding(toLength: 45, withPad: " ", startingAt: 0)
+                  + "params".leftPadded(to: 10) + "ms/step".leftPadded(to: 11) + "min".leftPadded(to: 10), to: &output)
+        }
+        for workload in workloads {
+            let measurement = try measure(workload, steps: steps, warmup: warmup)
+            if isJSON {
+                print("{\"workload\": \"\(workload.name)\", \"msPerStep\": \(String(format: "%.4f", measurement.median))}",
+                      to: &output)
+            } else {
+                print(workload.name.padding(toLength: 11, withPad: " ", startingAt: 0)
+                      + workload.text.padding(toLength: 45, withPad: " ", startingAt: 0)
+                      + String(measurement.parameterCount).leftPadded(to: 10)
+                      + String(format: "%.3f", measurement.median).leftPadded(to: 11)
+                      + String(format: "%.3f", measurement.milliseconds.min() ?? 0).leftPadded(to: 10), to: &output)
+            }
+        }
+    }
+}
+
+extension String {
+    /// The string with spaces added in front up to `width` characters.
+    func leftPadded(to width: Int) -> String {
+        String(repeating: " ", count: max(0, width - count)) + self
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import Graph
+import Layers
+import Train
+
+/// Trains a recurrent forecaster on columns of a CSV file and saves it with its scaling for `predict`.
+enum TrainCommand: Subcommand {
+    static let name = "train"
+    static let abstract = "Train a recurrent forecaster on a CSV file and save it."
+    static let usage = "FILE.csv --target NAME [OPTIONS]"
+    static let discussion = """
+        Reads the --features columns (default: the target alone; the target is always an input too), cuts the
+        rows into windows of --past steps followed by --future steps of the target, and splits them in time
+        order: the last --test-fraction of the windows test, the rest train (the last --validation-split of
+        those validate during training). The scaler is fitted on the rows the training windows cover. The
+        model is recurrent layers then Dense(future). Prints the test RMSE next to the naive forecast (the
+        last observed target value for every future step), then saves the model and preprocessing.json to --out.
+        """
+    static let options: [OptionSpecification] = [
+        .option("target", "NAME", "The column to forecast (required)."),
+        .option("features", "A,B", "Input columns, comma-separated (default: the target alone)."),
+        .option("past", "N", "Input steps per window (default 12)."),
+        .option("future", "N", "Steps to forecast (default 1)."),
+        ModelOptions.cell(default: "lstm"),
+        .option("units", "N", "Hidden size of each recurrent layer (default 32)."),
+        .option("layers", "N", "Stacked recurrent layers (default 1)."),
+        .flag("bidirectional", "Wrap each recurrent layer in Bidirectional."),
+        .option("epochs", "N", "Training epochs (default 50)."),
+        .option("batch-size", "N", "Windows per step (default 32)."),
+        .option("learning-rate", "RATE", "Adam's learning rate (default 0.001)."),
+        .option("validation-split", "F", "Fraction of training windows held out for validation (default 0)."),
+        .option("test-fraction", "F", "Fraction of windows, from the end, for the test (default 0.2)."),
+        .option("scaler", "KIND", "standard or minmax (default standard)."),
+        .option("seed", "N", "Seed for weights and shuffling (default 1)."),
+        .option("out", "DIR", "Where the model is saved (default ./unroll-model)."),
+    ]
+
+    static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
+        try arguments.expectPositionals(1...1, describing: "one CSV file")
+        let target = try arguments.requiredString("target", "NAME")
+        var features = try arguments.list("features") ?? [target]
+        if !features.contains(target) { features.append(target) }
+        let pastSteps = try arguments.integer("past", default: 12, in: 1...1_000_000)
+        let futureSteps = try arguments.integer("future", default: 1, in: 1...1_000_000)
+        let epochs = try arguments.integer("epochs", default: 50, in: 1...1_000_000)
+        let batchSize = try arguments.integer("batch-size", default: 32, in: 1...1_000_000)
+        let learningRate: Float = try arguments.number("learning-rate", default: 0.001, in: 0...10, isOpenBelow: true)
+        let validationSplit: Float = try arguments.number("validation-split", default: 0, in: 0...0.9)
+        let testFraction: Double = try arguments.number("test-fraction", default: 0.2, in: 0...0.9, isOpenBelow: true)
+        let scalerKind = try arguments.choice("scaler", from: ["standard", "minmax"], default: "standard")
+        let seed = try arguments.seed("seed", default: 1)
+        let description = RecurrentModelDescription(
+            cell: try ModelOptions.cell(from: arguments, default: .lstm),
+            hiddenSize: try arguments.integer("units", default: 32, in: 1...100_000),
+            layerCount: try arguments.integer("layers", default: 1, in: 1...64),
+            isBidirectional: arguments.isSet("bidirectional"),
+            pastSteps: pastSteps, featureCount: features.count, outputSize: futureSteps)
+        let directory = URL(fileURLWithPath: arguments.string("out") ?? "unroll-model", isDirectory: true)
+
+        let file = URL(fileURLWithPath: arguments.positionals[0])
+        let series = try CSVTable(contentsOf: file).numericColumns(features)
+        let targetColumn = features.firstIndex(of: target)!
+        let raw = try Windows(series: series, pastSteps: pastSteps, futureSteps: futureSteps, targetColumns: [targetColumn])
+        let rawSplit = try raw.split(trainFraction: 1 - testFraction)
+        // The scaler learns only from rows that training windows cover, so the test period stays unseen.
+        let coveredRows = rawSplit.train.startSteps.last! + pastSteps + futureSteps
+        var preprocessing = Preprocessing(features: features, target: target, pastSteps: pastSteps,
+                                          futureSteps: futureSteps, scaler: scalerKind)
+        try preprocessing.fit(series.slice(along: 0, 0..<coveredRows))
+        let windows = try Windows(series: try preprocessing.transform(series), pastSteps: pastSteps,
+                                  futureSteps: futureSteps, targetColumns: [targetColumn])
+        let (training, test) = try windows.split(trainFraction: 1 - testFraction)
+
+        Initializers.resetSeedSequence(to: seed)
+        let model = description.makeModel(name: "forecaster")
+        try model.compile(loss: .meanSquaredError, optimizer: Adam(learningRate: learningRate))
+        print("\(file.path): \(series.shape[0]) rows; inputs \(features.joined(separator: ", ")); target \(target).",
+              to: &output)
+        print("\(raw.count) windows of \(pastSteps) -> \(futureSteps) steps: \(training.count) train, \(test.count) test"
+              + (validationSplit > 0 ? " (\(Int(Float(training.count) * validationSplit)) of the training ones validate)" : "")
+              + ".", to: &output)
+        print(model.summary(), to: &output)
+
+        let reportEvery = max(1, epochs / 10)
+        let start = Date()
+        for epoch in 1...epochs {
+            let history = try model.fit(training.inputs, training.flattenedTargets, epochs: 1, batchSize: batchSize,
+                                        validationSplit: validationSplit, verbose: .silent, seed: seed &+ UInt64(epoch))
+            guard let loss = history["loss"].first else {
+                throw TrainingError.unsupported(history.stopReason ?? "training stopped at epoch \(epoch)")
+            }
+            if epoch % reportEvery == 0 || epoch == 1 || epoch == epochs {
+                let validation = history["val_loss"].first.map { "  val_loss " + String(format: "%.4f", $0) } ?? ""
+                print("  epoch \(epoch)/\(epochs)  loss \(String(format: "%.4f", loss))\(validation)  "
+                      + String(format: "%.1f s", Date().timeIntervalSince(start)), to: &output)
+            }
+        }
+
+        let predicted = try preprocessing.inverseTarget(try model.predict(test.inputs)).scalars
+        let actual = rawSplit.test.flattenedTargets.scalars
+        let naive = rawSplit.test.startSteps.flatMap { start in
+            Array(repeating: series[start + pastSteps - 1, targetColumn], count: futureSteps)
+        }
+        let rmse = ForecastResult.rootMeanSquaredError(predicted, actual)
+        let naiveRMSE = ForecastResult.rootMeanSquaredError(naive, actual)
+        print(String(format: "Test RMSE (%@, %d windows): model %.4g, naive (last value) %.4g.", target, test.count,
+                     rmse, naiveRMSE), to: &output)
+
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try model.save(to: directory)
+        try preprocessing.save(to: directory)
+        print("Saved the model and \(Preprocessing.fileName) to \(directory.path).", to: &output)
+    }
+}
+
+/// What `predict` needs besides the model: the columns, the window sizes and the fitted scaler.
+struct Preprocessing: Codable, Equatable {
+    /// The file beside the saved model.
+    static let fileName = "preprocessing.json"
+
+    var features: [String]
+    var target: String
+    var pastSteps: Int
+    var futureSteps: Int
+    /// `"standard"` or `"minmax"`.
+    var scaler: String
+    var standardScaler: StandardScaler?
+    var minMaxScaler: MinMaxScaler?
+
+    init(features: [String], target: String, pastSteps: Int, futureSteps: Int, scaler: String) {
+        self.features = features
+        self.target = target
+        self.pastSteps = pastSteps
+        self.futureSteps = futureSteps
+        self.scaler = scaler
+    }
+
+    /// The position of the target among the features.
+    var targetColumn: Int { features.firstIndex(of: target) ?? 0 }
+
+    private var fitted: (any FeatureScaler)? { scaler == "minmax" ? minMaxScaler : standardScaler }
+
+    /// Fits the chosen scaler on `data` `[rows, features]`.
+    mutating func fit(_ data: Tensor) throws {
+        if scaler == "minmax" {
+            var fresh = MinMaxScaler()
+            try fresh.fit(data)
+            minMaxScaler = fresh
+        } else {
+            var fresh = StandardScaler()
+            try fresh.fit(data)
+            standardScaler = fresh
+        }
+    }
+
+    /// Returns `data` scaled feature by feature.
+    func transform(_ data: Tensor) throws -> Tensor {
+        guard let fitted else { throw DataError.notFitted }
+        return try fitted.transform(data)
+    }
+
+    /// Returns scaled target values (any shape) in the target's units.
+    func inverseTarget(_ data: Tensor) throws -> Tensor {
+        guard let fitted else { throw DataError.notFitted }
+        return try fitted.inverseTransform(data, column: targetColumn)
+    }
+
+    /// Writes `preprocessing.json` into `directory` (atomically).
+    func save(to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeAtomically(try encoder.encode(self), to: directory.appendingPathComponent(Preprocessing.fileName))
+    }
+
+    /// Reads `preprocessing.json` from `directory`.
+    ///
+    /// - Throws: ``DataError/unreadableFile(path:reason:)`` when it is missing or malformed.
+    static func load(from directory: URL) throws -> Preprocessing {
+        let url = directory.appendingPathComponent(fileName)
+        let decoded: Preprocessing
+        do {
+            decoded = try JSONDecoder().decode(Preprocessing.self, from: Data(contentsOf: url))
+        } catch {
+            throw DataError.unreadableFile(path: url.path, reason: "\(error)")
+        }
+        guard decoded.fitted != nil, decoded.features.contains(decoded.target) else {
+            throw DataError.unreadableFile(path: url.path, reason: "it holds no fitted \(decoded.scaler) scaler, "
+                                           + "or the target is not among the features")
+        }
+        return decoded
+    }
+}

@@ -1,0 +1,316 @@
+import Foundation
+import Graph
+import XCTest
+@testable import UnrollCLI
+import Train
+
+/// Runs the tool in-process and returns its exit status and everything it wrote.
+func runTool(_ arguments: [String]) -> (status: Int32, output: String) {
+    var output = ""
+    let status = CLI.run(arguments, output: &output)
+    return (status, output)
+}
+
+/// A fresh temporary directory, removed when the test ends.
+func temporaryDirectory(_ test: XCTestCase) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("unroll-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+    return url
+}
+
+final class CLIUsageTests: XCTestCase {
+    func testTopLevelHelpListsEverySubcommand() {
+        let (status, output) = runTool(["--help"])
+        XCTAssertEqual(status, 0)
+        for name in ["forecast", "train", "predict", "summary", "graph", "textgen", "bench"] {
+            XCTAssertTrue(output.contains("\n  \(name) "), "help lists \(name):\n\(output)")
+        }
+    }
+
+    func testEverySubcommandHasHelpListingItsOptions() {
+        let expected = ["forecast": "--epochs N", "train": "--target NAME", "predict": "--model DIR",
+                        "summary": "--units N", "graph": "--steps N", "textgen": "--temperature T",
+                        "bench": "--workload NAME"]
+        for (name, option) in expected {
+            let (status, output) = runTool([name, "--help"])
+            XCTAssertEqual(status, 0, name)
+            XCTAssertTrue(output.hasPrefix("USAGE: unroll \(name) "), output)
+            XCTAssertTrue(output.contains(option), "\(name) help shows \(option):\n\(output)")
+            XCTAssertTrue(output.contains("--help"), name)
+        }
+        XCTAssertEqual(runTool(["help", "graph"]).output, runTool(["graph", "-h"]).output)
+    }
+
+    func testUnknownSubcommandFailsListingTheSubcommands() {
+        let (status, output) = runTool(["fly"])
+        XCTAssertEqual(status, 2)
+        XCTAssertTrue(output.hasPrefix("error: unknown subcommand 'fly'; available: forecast, train, predict, summary, "
+                                       + "graph, textgen, bench\n"), output)
+    }
+
+    func testMalformedValueNamesTheFlagTheValueAndWhatWasExpected() {
+        let (status, output) = runTool(["graph", "--steps", "three"])
+        XCTAssertEqual(status, 2)
+        XCTAssertTrue(output.hasPrefix("error: option '--steps' expects a whole number from 1 to 1000, got 'three'\n"), output)
+        XCTAssertTrue(output.contains("Run 'unroll graph --help' for usage."), output)
+    }
+
+    func testOutOfRangeAndUnknownChoicesAreRejected() {
+        let zero = runTool(["summary", "--units", "0"])
+        XCTAssertEqual(zero.status, 2)
+        XCTAssertTrue(zero.output.contains("'--units' expects a whole number from 1 to 100000, got '0'"), zero.output)
+        let cell = runTool(["summary", "--cell", "transformer"])
+        XCTAssertEqual(cell.status, 2)
+        XCTAssertTrue(cell.output.contains("'--cell' expects one of lstm, gru, rnn, peephole, indrnn, got 'transformer'"),
+                      cell.output)
+        let rate = runTool(["--learning-rate", "0"])
+        XCTAssertEqual(rate.status, 2)
+        XCTAssertTrue(rate.output.contains("'--learning-rate' expects a number above 0.0 and at most 10.0, got '0'"),
+                      rate.output)
+    }
+
+    func testUnknownFlagOfTheDefaultJobIsNamed() {
+        let (status, output) = runTool(["--epoch", "2"])
+        XCTAssertEqual(status, 2)
+        XCTAssertTrue(output.hasPrefix("error: unknown option '--epoch' for 'unroll'; it accepts --epochs,"), output)
+    }
+
+    func testMissingValueAndRepeatedFlagAreReported() {
+        let missing = runTool(["bench", "--steps"])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.output.hasPrefix("error: option '--steps' needs a value (N)\n"), missing.output)
+        let twice = runTool(["summary", "--units", "4", "--units=5"])
+        XCTAssertEqual(twice.status, 2)
+        XCTAssertTrue(twice.output.hasPrefix("error: option '--units' is given more than once\n"), twice.output)
+        let valued = runTool(["summary", "--bidirectional=yes"])
+        XCTAssertEqual(valued.status, 2)
+        XCTAssertTrue(valued.output.hasPrefix("error: flag '--bidirectional' takes no value, got 'yes'\n"), valued.output)
+    }
+
+    func testRequiredOptionAndPositionalsAreChecked() {
+        let noFile = runTool(["train", "--target", "y"])
+        XCTAssertEqual(noFile.status, 2)
+        XCTAssertTrue(noFile.output.hasPrefix("error: 'unroll train' expects one CSV file, got none\n"), noFile.output)
+        let noTarget = runTool(["train", "data.csv"])
+        XCTAssertEqual(noTarget.status, 2)
+        XCTAssertTrue(noTarget.output.hasPrefix("error: option '--target NAME' is required\n"), noTarget.output)
+        let extra = runTool(["summary", "extra"])
+        XCTAssertEqual(extra.status, 2)
+        XCTAssertTrue(extra.output.contains("expects no positional arguments, got 'extra'"), extra.output)
+    }
+
+    func testParserTakesInlineValuesNegativeNumbersAndDoubleDash() throws {
+        let options: [OptionSpecification] = [.option("shift", "X", ""), .option("name", "S", ""), .flag("quiet", "")]
+        let parsed = try Arguments(["--shift", "-2.5", "--name=a=b", "--quiet", "--", "--not-a-flag", "file"],
+                                   command: "unroll test", options: options)
+        XCTAssertEqual(try parsed.number("shift", default: 0, in: -10...10), -2.5)
+        XCTAssertEqual(parsed.string("name"), "a=b")
+        XCTAssertTrue(parsed.isSet("quiet"))
+        XCTAssertEqual(parsed.positionals, ["--not-a-flag", "file"])
+        XCTAssertEqual(try parsed.integer("missing", default: 7, in: 1...9), 7)
+        let list = try Arguments(["--name", "a, b,c"], command: "unroll test", options: options)
+        XCTAssertEqual(try list.list("name"), ["a", "b", "c"])
+        let bad = try Arguments(["--name", "a,,b"], command: "unroll test", options: options)
+        XCTAssertThrowsError(try bad.list("name")) { error in
+            XCTAssertEqual((error as? UsageError)?.message,
+                           "option '--name' expects comma-separated names such as 'a,b', got 'a,,b'")
+        }
+    }
+}
+
+final class CLISubcommandTests: XCTestCase {
+    func testSummaryWithoutOptionsIsTheCourseModel() {
+        let (status, output) = runTool(["summary"])
+        XCTAssertEqual(status, 0, output)
+        // LSTM: 4 gates × (1 input + 400 recurrent + 1 bias) × 400 = 643,200; Dense: 400 × 8 + 8 = 3,208.
+        XCTAssertTrue(output.contains("│ lstm (LSTM)                     │ (None, 400)            │       643,200 │"), output)
+        XCTAssertTrue(output.contains("│ dense (Dense)                   │ (None, 8)              │         3,208 │"), output)
+        XCTAssertTrue(output.contains(" Total params: 646,408 (2.47 MB)"), output)
+    }
+
+    func testSummaryOptionsChangeTheModel() {
+        let (status, output) = runTool(["summary", "--cell", "gru", "--units", "10", "--past", "5", "--future", "3",
+                                        "--layers", "2", "--bidirectional"])
+        XCTAssertEqual(status, 0, output)
+        // Keras GRU with reset_after: 3 × (inputs + hidden + 2) × hidden per direction.
+        // First: 3 × (1 + 10 + 2) × 10 × 2 = 780; second (20 inputs): 3 × (20 + 10 + 2) × 10 × 2 = 1,920.
+        XCTAssertTrue(output.contains("(None, 5, 20)"), output)
+        XCTAssertTrue(output.contains("780 │"), output)
+        XCTAssertTrue(output.contains("1,920 │"), output)
+        // Dense on the 20 concatenated features: 20 × 3 + 3 = 63.
+        XCTAssertTrue(output.contains("│ dense (Dense)                   │ (None, 3)              │            63 │"), output)
+    }
+
+    func testGraphWritesTheHandCountedNodesOfASimpleRNN() throws {
+        let file = try temporaryDirectory(self).appendingPathComponent("rnn.dot")
+        let (status, output) = runTool(["graph", "--cell", "rnn", "--steps", "3", "--units", "4", "--out", file.path])
+        XCTAssertEqual(status, 0, output)
+        // Input, zero state, target (3 constants); kernel, bias, recurrent kernel (3 parameters); transpose and
+        // reshape to time-major, x·W, +b (4); per step a slice, h·U, +, tanh (3 × 4); the loss: subtract,
+        // square, sum, scale (4). 3 + 3 + 4 + 12 + 4 = 26.
+        XCTAssertTrue(output.hasPrefix("Wrote \(file.path): 26 nodes,"), output)
+        XCTAssertTrue(output.contains("\n  tanh       3\n"), output)
+        XCTAssertTrue(output.contains("\n  matmul     4\n"), output)
+        let dot = try String(contentsOf: file, encoding: .utf8)
+        XCTAssertTrue(dot.hasPrefix("digraph \"rnn_unrolled\" {"))
+        let nodeLines = dot.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("n") && $0.contains(" [label=") }
+        XCTAssertEqual(nodeLines.count, 26)
+        XCTAssertTrue(dot.contains("label=\"simplernn/t2\""), dot)
+    }
+
+    func testGraphWithoutOutWritesDOTToTheStream() {
+        let (status, output) = runTool(["graph", "--cell", "lstm", "--steps", "2", "--units", "3"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.hasPrefix("digraph \"lstm_unrolled\" {"), output)
+        XCTAssertTrue(output.contains("recurrent_kernel\\n[3, 12]"), output)
+        XCTAssertTrue(output.hasSuffix("}\n"))
+    }
+
+    func testBenchPrintsParsableJSONForOneWorkload() throws {
+        let (status, output) = runTool(["bench", "--steps", "1", "--warmup", "0", "--workload", "small-rnn", "--json"])
+        XCTAssertEqual(status, 0, output)
+        let lines = output.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, output)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        XCTAssertEqual(object["workload"] as? String, "small-rnn")
+        let milliseconds = try XCTUnwrap(object["msPerStep"] as? Double)
+        XCTAssertGreaterThan(milliseconds, 0)
+    }
+
+    func testBenchSequenceLengthOverridesOnlyTheLongGRU() {
+        let (status, output) = runTool(["bench", "--workload", "gru-long", "--sequence-length", "3", "--steps", "1",
+                                        "--warmup", "0"])
+        XCTAssertEqual(status, 0, output)
+        // GRU(128) on 8 features, reset_after: 3 × (8 + 128 + 2) × 128 = 52,992; Dense(1): 129.
+        XCTAssertTrue(output.contains("\ngru-long   GRU(128) on [16, 3, 8] -> Dense(1)"), output)
+        XCTAssertTrue(output.contains(" 53121 "), output)
+    }
+
+    func testGraphRecordsEveryCell() {
+        // One step of each cell: its parameters appear as boxes named as in Keras.
+        let parameters = ["lstm": "recurrent_kernel\\n[2, 8]", "gru": "recurrent_kernel\\n[2, 6]",
+                          "rnn": "recurrent_kernel\\n[2, 2]", "peephole": "recurrent_kernel\\n[2, 8]",
+                          "indrnn": "kernel\\n[1, 2]"]
+        for cell in CellKind.names {
+            let (status, output) = runTool(["graph", "--cell", cell, "--steps", "1", "--units", "2"])
+            XCTAssertEqual(status, 0, "\(cell): \(output)")
+            XCTAssertTrue(output.contains(parameters[cell]!), "\(cell): \(output)")
+        }
+    }
+
+    func testBenchRejectsAnUnknownWorkload() {
+        let (status, output) = runTool(["bench", "--workload", "big-lstm"])
+        XCTAssertEqual(status, 2)
+        XCTAssertTrue(output.contains("'--workload' expects one of seed-lstm, small-rnn, gru-long, char-lstm, got 'big-lstm'"),
+                      output)
+    }
+
+    func testBenchTableReportsTheWorkloadAndItsParameterCount() {
+        let (status, output) = runTool(["bench", "--steps", "1", "--warmup", "0", "--workload", "small-rnn"])
+        XCTAssertEqual(status, 0, output)
+        // SimpleRNN(16) on 1 feature: 16 × (1 + 16) + 16 = 288; Dense(1): 17.
+        XCTAssertTrue(output.contains("small-rnn  SimpleRNN(16) on [13, 3, 1] -> Dense(1)"), output)
+        XCTAssertTrue(output.contains(" 305 "), output)
+    }
+
+    func testTextGenerationRunsAndContinuesTheSeedText() {
+        let (status, output) = runTool(["textgen", "--epochs", "1", "--units", "8", "--sequence-length", "8",
+                                        "--batch-size", "256", "--length", "25", "--seed-text", "Alice"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("38 distinct"), output)
+        XCTAssertTrue(output.contains("  epoch 1/1  loss "), output)
+        let generated = output.split(separator: "\n").last.map(String.init) ?? ""
+        XCTAssertTrue(generated.hasPrefix("alice"), output)
+        XCTAssertEqual(generated.count, "alice".count + 25, output)
+    }
+
+    func testTextGenerationRejectsSeedTextOutsideTheVocabulary() {
+        let (status, output) = runTool(["textgen", "--epochs", "1", "--units", "4", "--sequence-length", "4",
+                                        "--batch-size", "512", "--seed-text", "zebra#"])
+        XCTAssertEqual(status, 2)
+        XCTAssertTrue(output.contains("option '--seed-text' holds '#', which is not in the text's vocabulary"), output)
+    }
+
+    func testSamplingAtALowTemperatureTakesTheLargestLogit() {
+        var generator = SeededGenerator(seed: 3)
+        for _ in 0..<20 {
+            XCTAssertEqual(TextGenerationCommand.sample(logits: [0, 5, 1, 4.5], temperature: 0.01, generator: &generator), 1)
+        }
+        // At temperature 1, index 0 of [log 1, log 3] is drawn about a quarter of the time.
+        var zeros = 0
+        for _ in 0..<4_000 where TextGenerationCommand.sample(logits: [0, Float(Foundation.log(3.0))], temperature: 1,
+                                                               generator: &generator) == 0 {
+            zeros += 1
+        }
+        XCTAssertEqual(Double(zeros) / 4_000, 0.25, accuracy: 0.03)
+    }
+}
+
+final class TrainPredictTests: XCTestCase {
+    /// A noiseless ramp with a second column: `y = 2t + 1`, `x = t mod 3`.
+    func writeRamp(rows: Int, to directory: URL) throws -> URL {
+        let lines = ["t,x,y"] + (0..<rows).map { "\($0),\($0 % 3),\(2 * $0 + 1)" }
+        let url = directory.appendingPathComponent("ramp.csv")
+        try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    func testTrainSavesAModelThatPredictLoadsAndUses() throws {
+        let directory = try temporaryDirectory(self)
+        let csv = try writeRamp(rows: 40, to: directory)
+        let modelDirectory = directory.appendingPathComponent("model")
+        let trained = runTool(["train", csv.path, "--target", "y", "--features", "x", "--past", "4", "--future", "2",
+                               "--cell", "gru", "--units", "6", "--epochs", "3", "--batch-size", "8",
+                               "--validation-split", "0.25", "--scaler", "minmax", "--out", modelDirectory.path])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        // 40 rows give 40 - 4 - 2 + 1 = 35 windows: floor(35 × 0.8) = 28 train, 7 test.
+        XCTAssertTrue(trained.output.contains("35 windows of 4 -> 2 steps: 28 train, 7 test (7 of the training ones validate)."),
+                      trained.output)
+        XCTAssertTrue(trained.output.contains("val_loss"), trained.output)
+        // The naive forecast repeats the last input value; each test window's two targets are 2 and 4 above it,
+        // so its RMSE is sqrt((2² + 4²) / 2) = sqrt(10).
+        XCTAssertTrue(trained.output.contains("naive (last value) 3.162."), trained.output)
+        for file in ["model.json", "model.safetensors", "preprocessing.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: modelDirectory.appendingPathComponent(file).path), file)
+        }
+        let preprocessing = try Preprocessing.load(from: modelDirectory)
+        XCTAssertEqual(preprocessing.features, ["x", "y"])
+        XCTAssertEqual(preprocessing.targetColumn, 1)
+        // The scaler saw rows 0..<33, which the 28 training windows cover (27 + 4 + 2): y from 1 to 65.
+        XCTAssertEqual(preprocessing.minMaxScaler?.minimums, [0, 1])
+        XCTAssertEqual(preprocessing.minMaxScaler?.maximums, [2, 65])
+
+        let predicted = runTool(["predict", csv.path, "--model", modelDirectory.path, "--windows", "2"])
+        XCTAssertEqual(predicted.status, 0, predicted.output)
+        let lines = predicted.output.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, predicted.output)
+        XCTAssertTrue(lines[1].hasPrefix("  after row 39: "), predicted.output)
+        XCTAssertTrue(lines[2].hasPrefix("  after row 40: "), predicted.output)
+        XCTAssertEqual(lines[2].split(separator: ",").count, 2, predicted.output)
+
+        // predict's numbers are the loaded model's: the same forecast computed here from the saved files.
+        let model = try Sequential.load(from: modelDirectory)
+        let table = try CSVTable(contentsOf: csv)
+        let scaled = try preprocessing.transform(try table.numericColumns(["x", "y"]))
+        let last = scaled.slice(along: 0, 36..<40).reshaped(to: [1, 4, 2])
+        let expected = try preprocessing.inverseTarget(try model.predict(last)).scalars
+        XCTAssertEqual(String(lines[2]), "  after row 40: " + expected.map { String(format: "%.6g", $0) }.joined(separator: ", "))
+    }
+
+    func testTrainReportsAMissingColumnWithTheFile() throws {
+        let directory = try temporaryDirectory(self)
+        let csv = try writeRamp(rows: 20, to: directory)
+        let (status, output) = runTool(["train", csv.path, "--target", "z", "--out", directory.path])
+        XCTAssertEqual(status, 1)
+        XCTAssertEqual(output, "error: \(csv.path) has no column 'z'; available columns: 't', 'x', 'y'.\n")
+    }
+
+    func testPredictWithoutAModelDirectoryFails() throws {
+        let directory = try temporaryDirectory(self)
+        let csv = try writeRamp(rows: 20, to: directory)
+        let (status, output) = runTool(["predict", csv.path, "--model", directory.appendingPathComponent("none").path])
+        XCTAssertEqual(status, 1)
+        XCTAssertTrue(output.hasPrefix("error: Cannot read \(directory.path)/none/preprocessing.json: "), output)
+    }
+}
