@@ -37,9 +37,8 @@ public final class PeepholeLSTMCell: RecurrentCell {
     /// Creates the parameters.
     public func build(inputSize: Int) {
         guard weights == nil else { return }
-        var bias = Tensor.zeros([4 * hiddenSize])
-        bias.withUnsafeMutableBufferPointer { b in for j in hiddenSize..<(2 * hiddenSize) { b[j] = 1 } }
-        weights = FusedGateWeights(inputSize: inputSize, hiddenSize: hiddenSize, gates: 4, bias: bias, seed: seed)
+        weights = FusedGateWeights(inputSize: inputSize, hiddenSize: hiddenSize, gates: 4,
+                                   bias: FusedGateWeights.lstmBias(hiddenSize: hiddenSize, unitForgetBias: true), seed: seed)
         let limit = (6 / Float(2 * hiddenSize)).squareRoot()
         peepholes = ["input", "forget", "output"].enumerated().map { k, name in
             Parameter("\(name)_gate_peephole_weights",
@@ -49,13 +48,12 @@ public final class PeepholeLSTMCell: RecurrentCell {
 
     /// `x · kernel + bias` for all steps at once.
     public func projectInput(_ input: Node) -> Node {
-        input.matmul(input.lift(weights!.kernel)) + input.lift(weights!.bias)
+        weights!.project(input)
     }
 
     /// Zeros for `h` and `c`.
     public func zeroState(batchSize: Int) -> LSTMState {
-        let zeros = Node(Tensor.zeros([batchSize, hiddenSize]))
-        return LSTMState(hidden: zeros, cell: zeros)
+        LSTMState.zeros(batchSize: batchSize, hiddenSize: hiddenSize)
     }
 
     /// One step.

@@ -72,6 +72,12 @@ public struct LSTMState: RecurrentState {
 
     /// `[hidden, cell]`.
     public var nodes: [Node] { [hidden, cell] }
+    /// Zeros for both parts, `[batch, hiddenSize]` each.
+    public static func zeros(batchSize: Int, hiddenSize: Int) -> LSTMState {
+        let zeros = Node(Tensor.zeros([batchSize, hiddenSize]))
+        return LSTMState(hidden: zeros, cell: zeros)
+    }
+
     /// From `[hidden, cell]`.
     public init(nodes: [Node]) { self.init(hidden: nodes[0], cell: nodes[1]) }
     /// Two.
@@ -93,6 +99,20 @@ struct FusedGateWeights {
         let blocks = (0..<gates).map { Initializers.orthogonal([hiddenSize, hiddenSize], seed: seed &+ 1 &+ UInt64($0)) }
         recurrentKernel = Parameter("recurrent_kernel", Tensor.concatenate(blocks, along: 1))
         self.bias = Parameter("bias", bias)
+    }
+
+    /// `x · kernel + bias` for all time steps at once.
+    func project(_ input: Node) -> Node {
+        input.matmul(input.lift(kernel)) + input.lift(bias)
+    }
+
+    /// A `[4·hiddenSize]` LSTM bias: zeros, with ones in the forget block when `unitForgetBias`.
+    static func lstmBias(hiddenSize: Int, unitForgetBias: Bool) -> Tensor {
+        var bias = Tensor.zeros([4 * hiddenSize])
+        if unitForgetBias {
+            bias.withUnsafeMutableBufferPointer { b in for j in hiddenSize..<(2 * hiddenSize) { b[j] = 1 } }
+        }
+        return bias
     }
 }
 

@@ -39,7 +39,7 @@ public final class SimpleRNNCell: RecurrentCell {
 
     /// `x · kernel + bias` for all steps at once.
     public func projectInput(_ input: Node) -> Node {
-        input.matmul(input.lift(weights!.kernel)) + input.lift(weights!.bias)
+        weights!.project(input)
     }
 
     /// Zeros `[batch, hiddenSize]`.
