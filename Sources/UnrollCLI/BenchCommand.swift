@@ -53,6 +53,8 @@ enum BenchCommand: Subcommand {
         let workload: Workload
         let milliseconds: [Double]
         let parameterCount: Int
+        /// Scalars the training tape kept for the backward pass, per time step (graph inspection).
+        let tapeScalarsPerTimeStep: Int
 
         var median: Double {
             let sorted = milliseconds.sorted()
@@ -78,7 +80,8 @@ enum BenchCommand: Subcommand {
             let elapsed = try clock.measure { try model.trainOnBatch(x, y) }
             timings.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
         }
-        return Measurement(workload: workload, milliseconds: timings, parameterCount: model.parameterCount)
+        return Measurement(workload: workload, milliseconds: timings, parameterCount: model.parameterCount,
+                           tapeScalarsPerTimeStep: model.lastTapeScalarCount / workload.timeSteps)
     }
 
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
@@ -105,19 +108,22 @@ enum BenchCommand: Subcommand {
                   + "\(warmup) warm-up", to: &output)
             print("workload".padding(toLength: 11, withPad: " ", startingAt: 0)
                   + "model".padding(toLength: 45, withPad: " ", startingAt: 0)
-                  + "params".leftPadded(to: 10) + "ms/step".leftPadded(to: 11) + "min".leftPadded(to: 10), to: &output)
+                  + "params".leftPadded(to: 10) + "ms/step".leftPadded(to: 11) + "min".leftPadded(to: 10)
+                  + "tape KB/time step".leftPadded(to: 19), to: &output)
         }
         for workload in workloads {
             let measurement = try measure(workload, steps: steps, warmup: warmup)
             if isJSON {
-                print("{\"workload\": \"\(workload.name)\", \"msPerStep\": \(String(format: "%.4f", measurement.median))}",
-                      to: &output)
+                print("{\"workload\": \"\(workload.name)\", \"msPerStep\": \(String(format: "%.4f", measurement.median)), "
+                      + "\"tapeBytesPerTimeStep\": \(4 * measurement.tapeScalarsPerTimeStep)}", to: &output)
             } else {
                 print(workload.name.padding(toLength: 11, withPad: " ", startingAt: 0)
                       + workload.text.padding(toLength: 45, withPad: " ", startingAt: 0)
                       + String(measurement.parameterCount).leftPadded(to: 10)
                       + String(format: "%.3f", measurement.median).leftPadded(to: 11)
-                      + String(format: "%.3f", measurement.milliseconds.min() ?? 0).leftPadded(to: 10), to: &output)
+                      + String(format: "%.3f", measurement.milliseconds.min() ?? 0).leftPadded(to: 10)
+                      + String(format: "%.1f", Double(4 * measurement.tapeScalarsPerTimeStep) / 1024).leftPadded(to: 19),
+                      to: &output)
             }
         }
     }

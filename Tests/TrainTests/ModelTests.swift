@@ -132,6 +132,20 @@ final class ModelTests: XCTestCase {
             Tensor.zeros([2, 4, 1]), Tensor.zeros([2, 1]), truncatedBPTTSteps: 2))
     }
 
+    func testSameSeedGivesBitwiseIdenticalTraining() throws {
+        // Large enough that the matrix products and element-wise kernels run on both threads.
+        XCTAssertGreaterThan(GEMMThreads.count, 0)
+        func train() throws -> [Tensor] {
+            Initializers.resetSeedSequence(to: 5)
+            let model = Sequential([LSTM(hiddenSize: 128, inputShape: [6, 4]), Dense(outputSize: 2)])
+            try model.compile(loss: .meanSquaredError, optimizer: Adam())
+            let x = Tensor.randomUniform([96, 6, 4], in: -1...1, seed: 1), y = Tensor.randomUniform([96, 2], in: -1...1, seed: 2)
+            try model.fit(x, y, epochs: 2, batchSize: 48, verbose: .silent, seed: 3)
+            return model.weights
+        }
+        XCTAssertEqual(try train(), try train())
+    }
+
     func testBadInputsThrowTypedErrors() throws {
         let model = Sequential([LSTM(hiddenSize: 3, inputShape: [5, 2]), Dense(outputSize: 2)])
         XCTAssertThrowsError(try model.fit(Tensor.zeros([4, 5, 2]), Tensor.zeros([4, 2]))) { XCTAssertEqual($0 as? TrainingError, .notCompiled) }
