@@ -24,6 +24,17 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(model.parameterCount, 646_408)
     }
 
+    func testEchoStateReservoirCountsAsNonTrainable() throws {
+        let model = Sequential([EchoStateNetwork(reservoirSize: 20, outputSize: 3, inputShape: [5, 2], seed: 1)])
+        try model.compile(loss: .meanSquaredError, optimizer: SGD())
+        let summary = model.summary()
+        // Reservoir: input kernel 2·20 + recurrent 20·20 + bias 20 = 460; readout 20·3 + 3 = 63.
+        XCTAssertTrue(summary.contains(" Total params: 523 (2.04 KB)"), summary)
+        XCTAssertTrue(summary.contains(" Trainable params: 63 (252.00 B)"), summary)
+        XCTAssertTrue(summary.contains(" Non-trainable params: 460 (1.80 KB)"), summary)
+        XCTAssertTrue(summary.contains("│ echo_state_network (EchoStateNetwork)"), summary)
+    }
+
     func testLayerNamesAndSequenceShapes() throws {
         let model = Sequential([SimpleRNN(hiddenSize: 4, inputShape: [5, 2], returnSequences: true),
                                 SimpleRNN(hiddenSize: 3, returnSequences: true), Bidirectional(GRU(hiddenSize: 2)), Dense(outputSize: 1)])
