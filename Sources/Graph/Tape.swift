@@ -26,6 +26,8 @@ public final class Tape {
     private var scopes: [String] = []
     private var currentScope = ""
     private var retained: Set<Int> = []
+    /// Weight-gradient products `aᵀ·g` owed to a leaf, summed in one matrix product when the sweep reaches it.
+    private var deferredProducts: [Int: [(a: Tensor, g: Tensor)]] = [:]
     var gradients: [Tensor?] = []
     private(set) var generation = 0
 
@@ -164,7 +166,11 @@ public final class Tape {
         gradients.removeAll(keepingCapacity: true)
         gradients.append(contentsOf: repeatElement(nil, count: records.count))
         gradients[root.index] = seed
+        deferredProducts.removeAll(keepingCapacity: true)
         for index in stride(from: root.index, through: 0, by: -1) {
+            if !deferredProducts.isEmpty, let products = deferredProducts.removeValue(forKey: index) {
+                accumulateProducts(products, into: index)
+            }
             guard let gradient = gradients[index] else { continue }
             let record = records[index]
             if record.op.isLeaf {
@@ -205,12 +211,33 @@ public final class Tape {
     /// Adds `op(a) · op(b)` into node `index`'s gradient, in place when it already has one.
     func accumulateMatmul(_ a: Tensor, _ b: Tensor, transposingA: Bool, transposingB: Bool, into index: Int) {
         guard records[index].needsGradient else { return }
+        // A weight used at every time step receives Σₜ aₜᵀ gₜ. Summing it as one product over the stacked
+        // rows, when the sweep reaches the weight, reads and writes the gradient once instead of once per
+        // step, and gives the kernel a long inner dimension instead of many short ones.
+        if transposingA && !transposingB && records[index].op.isLeaf {
+            deferredProducts[index, default: []].append((a, b))
+            return
+        }
         if gradients[index] == nil {
             gradients[index] = a.matmul(b, transposingSelf: transposingA, transposingOther: transposingB)
         } else {
             var target = gradients[index]!
             gradients[index] = nil
             target.addMatmul(a, b, transposingA: transposingA, transposingB: transposingB)
+            gradients[index] = target
+        }
+    }
+
+    /// Adds `Σ aᵢᵀ gᵢ` into node `index`'s gradient as one product of the row-stacked operands.
+    private func accumulateProducts(_ products: [(a: Tensor, g: Tensor)], into index: Int) {
+        let a = products.count == 1 ? products[0].a : Tensor.concatenate(products.map(\.a), along: 0)
+        let g = products.count == 1 ? products[0].g : Tensor.concatenate(products.map(\.g), along: 0)
+        if gradients[index] == nil {
+            gradients[index] = a.matmul(g, transposingSelf: true)
+        } else {
+            var target = gradients[index]!
+            gradients[index] = nil
+            target.addMatmul(a, g, transposingA: true, transposingB: false)
             gradients[index] = target
         }
     }
