@@ -22,6 +22,7 @@ enum BenchCommand: Subcommand {
         .option("warmup", "N", "Untimed steps first (default 2)."),
         .option("sequence-length", "N", "Override gru-long's 1000 time steps (to check linear scaling)."),
         .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X}."),
+        .flag("node-overhead", "Also time the tape's bookkeeping: µs per recorded node on tiny tensors."),
     ]
 
     /// One benchmark: a recurrent layer on `[batch, time, features]`, then `Dense(outputSize)`.
@@ -60,6 +61,31 @@ enum BenchCommand: Subcommand {
             let sorted = milliseconds.sorted()
             return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         }
+    }
+
+    /// Returns µs per node of a 1,000-node chain of `tanh(x + c)` on `[2]` tensors: forward only, and
+    /// forward + backward (the best of several rounds, so the tape's bookkeeping is what is measured).
+    static func nodeOverhead() -> (forward: Double, forwardBackward: Double) {
+        let a = Tensor([1, 2]), c = Tensor([0.5, 0.25])
+        let clock = ContinuousClock()
+        func best(backward: Bool) -> Double {
+            var fastest = Double.infinity
+            for _ in 0..<20 {
+                let elapsed = clock.measure {
+                    for _ in 0..<10 {
+                        let tape = Tape()
+                        var x = tape.variable(a)
+                        let constant = tape.constant(c)
+                        for _ in 0..<500 { x = tanh(x + constant) }
+                        if backward { tape.backward(from: x.sum()) }
+                    }
+                }
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                fastest = min(fastest, seconds / 10_000 * 1e6)
+            }
+            return fastest
+        }
+        return (best(backward: false), best(backward: true))
     }
 
     /// Builds the workload's model and data and times `steps` training steps after `warmup` untimed ones.
@@ -103,6 +129,16 @@ enum BenchCommand: Subcommand {
             }
         }
         let isJSON = arguments.isSet("json")
+        if arguments.isSet("node-overhead") {
+            let (forward, both) = nodeOverhead()
+            if isJSON {
+                print("{\"workload\": \"node-overhead\", \"forwardMicrosecondsPerNode\": \(String(format: "%.3f", forward)), "
+                      + "\"forwardBackwardMicrosecondsPerNode\": \(String(format: "%.3f", both))}", to: &output)
+            } else {
+                print(String(format: "tape overhead on [2]-element tensors: %.3f µs per node forward, %.3f µs forward + backward",
+                             forward, both), to: &output)
+            }
+        }
         if !isJSON {
             print("ms per training step (forward + backward through time + Adam), median of \(steps) after "
                   + "\(warmup) warm-up", to: &output)
