@@ -9,7 +9,7 @@ enum PredictCommand: Subcommand {
     static let usage = "FILE.csv --model DIR [OPTIONS]"
     static let discussion = """
         Reads the model and preprocessing.json from --model, takes the feature columns of the CSV file, scales
-        them as in training, and prints the forecast of the target for the steps after the last --past rows.
+        them as in training (windowing and scaler), and prints the forecast of the target for the steps after the last --past rows.
         With --windows N, also forecasts from each of the N windows ending before that, oldest first.
         """
     static let options: [OptionSpecification] = [
@@ -30,7 +30,7 @@ enum PredictCommand: Subcommand {
         }
         let file = URL(fileURLWithPath: arguments.positionals[0])
         let table = try CSVTable(contentsOf: file)
-        let series = try preprocessing.transform(try table.numericColumns(preprocessing.features))
+        let series = try table.numericColumns(preprocessing.features)
         let rows = series.shape[0]
         guard rows >= past + windowCount - 1 else {
             throw UsageError("\(file.path) has \(rows) rows; \(windowCount) window(s) of \(past) steps need "
@@ -40,7 +40,7 @@ enum PredictCommand: Subcommand {
         let inputs = Tensor.concatenate(starts.map {
             series.slice(along: 0, $0..<($0 + past)).reshaped(to: [1, past, featureCount])
         }, along: 0)
-        let forecasts = try preprocessing.inverseTarget(try model.predict(inputs))
+        let forecasts = try preprocessing.forecast(try model.predict(try preprocessing.modelInputs(inputs)), inputs: inputs)
         print("Forecast of \(preprocessing.target), \(preprocessing.futureSteps) step(s) after each window "
               + "(rows counted from 1 after the header):", to: &output)
         for (row, start) in starts.enumerated() {

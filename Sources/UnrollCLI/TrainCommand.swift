@@ -12,7 +12,10 @@ enum TrainCommand: Subcommand {
         Reads the --features columns (default: the target alone; the target is always an input too), cuts the
         rows into windows of --past steps followed by --future steps of the target, and splits them in time
         order: the last --test-fraction of the windows test, the rest train (the last --validation-split of
-        those validate during training). The scaler is fitted on the rows the training windows cover. The
+        those validate during training). With --windowing changes (the default) each window is taken relative
+        to its last row, and the model predicts the target's change from its last value: a trending series then
+        needs no extrapolation, and a model that learned nothing falls back to the naive forecast. The scaler
+        is fitted on the training windows only. The
         model is recurrent layers then Dense(future). Prints the test RMSE next to the naive forecast (the
         last observed target value for every future step), then saves the model and preprocessing.json to --out.
         """
@@ -31,6 +34,8 @@ enum TrainCommand: Subcommand {
         .option("validation-split", "F", "Fraction of training windows held out for validation (default 0)."),
         .option("test-fraction", "F", "Fraction of windows, from the end, for the test (default 0.2)."),
         .option("scaler", "KIND", "standard or minmax (default standard)."),
+        .option("windowing", "KIND", "changes (default: every window relative to its last row, so trends do not "
+                + "need extrapolating; the forecast is the last value plus the predicted change) or levels."),
         .option("seed", "N", "Seed for weights and shuffling (default 1)."),
         .option("out", "DIR", "Where the model is saved (default ./unroll-model)."),
     ]
@@ -48,6 +53,7 @@ enum TrainCommand: Subcommand {
         let validationSplit: Float = try arguments.number("validation-split", default: 0, in: 0...0.9)
         let testFraction: Double = try arguments.number("test-fraction", default: 0.2, in: 0...0.9, isOpenBelow: true)
         let scalerKind = try arguments.choice("scaler", from: ["standard", "minmax"], default: "standard")
+        let windowing = try arguments.choice("windowing", from: ["changes", "levels"], default: "changes")
         let seed = try arguments.seed("seed", default: 1)
         let description = RecurrentModelDescription(
             cell: try ModelOptions.cell(from: arguments, default: .lstm),
@@ -61,22 +67,22 @@ enum TrainCommand: Subcommand {
         let series = try CSVTable(contentsOf: file).numericColumns(features)
         let targetColumn = features.firstIndex(of: target)!
         let raw = try Windows(series: series, pastSteps: pastSteps, futureSteps: futureSteps, targetColumns: [targetColumn])
-        let rawSplit = try raw.split(trainFraction: 1 - testFraction)
-        // The scaler learns only from rows that training windows cover, so the test period stays unseen.
-        let coveredRows = rawSplit.train.startSteps.last! + pastSteps + futureSteps
+        let (rawTraining, rawTest) = try raw.split(trainFraction: 1 - testFraction)
         var preprocessing = Preprocessing(features: features, target: target, pastSteps: pastSteps,
-                                          futureSteps: futureSteps, scaler: scalerKind)
-        try preprocessing.fit(series.slice(along: 0, 0..<coveredRows))
-        let windows = try Windows(series: try preprocessing.transform(series), pastSteps: pastSteps,
-                                  futureSteps: futureSteps, targetColumns: [targetColumn])
-        let (training, test) = try windows.split(trainFraction: 1 - testFraction)
+                                          futureSteps: futureSteps, scaler: scalerKind, windowing: windowing)
+        // The scaler learns only from training windows, so the test period stays unseen.
+        try preprocessing.fit(windows: rawTraining.inputs)
+        let training = (inputs: try preprocessing.modelInputs(rawTraining.inputs),
+                        targets: try preprocessing.modelTargets(rawTraining.flattenedTargets, inputs: rawTraining.inputs),
+                        count: rawTraining.count)
+        let testInputs = try preprocessing.modelInputs(rawTest.inputs)
 
         Initializers.resetSeedSequence(to: seed)
         let model = description.makeModel(name: "forecaster")
         try model.compile(loss: .meanSquaredError, optimizer: Adam(learningRate: learningRate))
         print("\(file.path): \(series.shape[0]) rows; inputs \(features.joined(separator: ", ")); target \(target).",
               to: &output)
-        print("\(raw.count) windows of \(pastSteps) -> \(futureSteps) steps: \(training.count) train, \(test.count) test"
+        print("\(raw.count) windows of \(pastSteps) -> \(futureSteps) steps: \(training.count) train, \(rawTest.count) test"
               + (validationSplit > 0 ? " (\(Int(Float(training.count) * validationSplit)) of the training ones validate)" : "")
               + ".", to: &output)
         print(model.summary(), to: &output)
@@ -84,7 +90,7 @@ enum TrainCommand: Subcommand {
         let reportEvery = max(1, epochs / 10)
         let start = Date()
         for epoch in 1...epochs {
-            let history = try model.fit(training.inputs, training.flattenedTargets, epochs: 1, batchSize: batchSize,
+            let history = try model.fit(training.inputs, training.targets, epochs: 1, batchSize: batchSize,
                                         validationSplit: validationSplit, verbose: .silent, seed: seed &+ UInt64(epoch))
             guard let loss = history["loss"].first else {
                 throw TrainingError.unsupported(history.stopReason ?? "training stopped at epoch \(epoch)")
@@ -96,14 +102,14 @@ enum TrainCommand: Subcommand {
             }
         }
 
-        let predicted = try preprocessing.inverseTarget(try model.predict(test.inputs)).scalars
-        let actual = rawSplit.test.flattenedTargets.scalars
-        let naive = rawSplit.test.startSteps.flatMap { start in
+        let predicted = try preprocessing.forecast(try model.predict(testInputs), inputs: rawTest.inputs).scalars
+        let actual = rawTest.flattenedTargets.scalars
+        let naive = rawTest.startSteps.flatMap { start in
             Array(repeating: series[start + pastSteps - 1, targetColumn], count: futureSteps)
         }
         let rmse = ForecastResult.rootMeanSquaredError(predicted, actual)
         let naiveRMSE = ForecastResult.rootMeanSquaredError(naive, actual)
-        print(String(format: "Test RMSE (%@, %d windows): model %.4g, naive (last value) %.4g.", target, test.count,
+        print(String(format: "Test RMSE (%@, %d windows): model %.4g, naive (last value) %.4g.", target, rawTest.count,
                      rmse, naiveRMSE), to: &output)
 
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -126,13 +132,58 @@ struct Preprocessing: Codable, Equatable {
     var scaler: String
     var standardScaler: StandardScaler?
     var minMaxScaler: MinMaxScaler?
+    /// `"changes"`: windows relative to their last row, targets as changes from the last target value;
+    /// `"levels"` (or absent): raw values.
+    var windowing: String?
 
-    init(features: [String], target: String, pastSteps: Int, futureSteps: Int, scaler: String) {
+    init(features: [String], target: String, pastSteps: Int, futureSteps: Int, scaler: String, windowing: String) {
         self.features = features
         self.target = target
         self.pastSteps = pastSteps
         self.futureSteps = futureSteps
         self.scaler = scaler
+        self.windowing = windowing
+    }
+
+    private var usesChanges: Bool { windowing == "changes" }
+
+    /// Each window's last row `[count, 1, features]`.
+    private func lastRow(_ windows: Tensor) -> Tensor {
+        windows.slice(along: 1, (pastSteps - 1)..<pastSteps)
+    }
+
+    /// Each window's last target value, `[count, 1]`.
+    private func lastTarget(_ windows: Tensor) -> Tensor {
+        lastRow(windows).slice(along: 2, targetColumn..<(targetColumn + 1)).reshaped(to: [windows.shape[0], 1])
+    }
+
+    /// Raw windows `[count, past, features]` as the windowing presents them, before scaling.
+    private func presented(_ windows: Tensor) -> Tensor {
+        usesChanges ? windows - lastRow(windows) : windows
+    }
+
+    /// Fits the scaler on raw training windows `[count, past, features]`.
+    mutating func fit(windows: Tensor) throws {
+        try fit(presented(windows).reshaped(to: [-1, features.count]))
+    }
+
+    /// Returns the model's inputs for raw windows.
+    func modelInputs(_ windows: Tensor) throws -> Tensor {
+        try transform(presented(windows))
+    }
+
+    /// Returns the model's targets for raw targets `[count, future]` of the raw windows `inputs`.
+    func modelTargets(_ targets: Tensor, inputs windows: Tensor) throws -> Tensor {
+        guard let fitted else { throw DataError.notFitted }
+        let relative = usesChanges ? targets - lastTarget(windows) : targets
+        return try fitted.transform(relative.reshaped(to: [relative.count, 1]), columns: [targetColumn])
+            .reshaped(to: relative.shape)
+    }
+
+    /// Returns forecasts in the target's units from the model's outputs for the raw windows `inputs`.
+    func forecast(_ outputs: Tensor, inputs windows: Tensor) throws -> Tensor {
+        let values = try inverseTarget(outputs)
+        return usesChanges ? values + lastTarget(windows) : values
     }
 
     /// The position of the target among the features.

@@ -256,6 +256,23 @@ final class TrainPredictTests: XCTestCase {
         return url
     }
 
+    func testLevelWindowingScalesRawValues() throws {
+        let directory = try temporaryDirectory(self)
+        let csv = try writeRamp(rows: 40, to: directory)
+        let modelDirectory = directory.appendingPathComponent("model")
+        let trained = runTool(["train", csv.path, "--target", "y", "--past", "4", "--epochs", "1", "--windowing", "levels",
+                               "--scaler", "minmax", "--out", modelDirectory.path])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let preprocessing = try Preprocessing.load(from: modelDirectory)
+        XCTAssertEqual(preprocessing.windowing, "levels")
+        // 36 windows, 28 train: their inputs cover rows 0..<31, where y runs from 1 to 61.
+        XCTAssertEqual(preprocessing.minMaxScaler?.minimums, [1])
+        XCTAssertEqual(preprocessing.minMaxScaler?.maximums, [61])
+        let bad = runTool(["train", csv.path, "--target", "y", "--windowing", "ratios"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.output.contains("--windowing"), bad.output)
+    }
+
     func testTrainSavesAModelThatPredictLoadsAndUses() throws {
         let directory = try temporaryDirectory(self)
         let csv = try writeRamp(rows: 40, to: directory)
@@ -277,9 +294,11 @@ final class TrainPredictTests: XCTestCase {
         let preprocessing = try Preprocessing.load(from: modelDirectory)
         XCTAssertEqual(preprocessing.features, ["x", "y"])
         XCTAssertEqual(preprocessing.targetColumn, 1)
-        // The scaler saw rows 0..<33, which the 28 training windows cover (27 + 4 + 2): y from 1 to 65.
-        XCTAssertEqual(preprocessing.minMaxScaler?.minimums, [0, 1])
-        XCTAssertEqual(preprocessing.minMaxScaler?.maximums, [2, 65])
+        // With the default windowing (changes) the scaler saw the training windows relative to their last row:
+        // x - x_last lies in -2...2 and y - y_last in -6...0.
+        XCTAssertEqual(preprocessing.windowing, "changes")
+        XCTAssertEqual(preprocessing.minMaxScaler?.minimums, [-2, -6])
+        XCTAssertEqual(preprocessing.minMaxScaler?.maximums, [2, 0])
 
         let predicted = runTool(["predict", csv.path, "--model", modelDirectory.path, "--windows", "2"])
         XCTAssertEqual(predicted.status, 0, predicted.output)
@@ -292,9 +311,8 @@ final class TrainPredictTests: XCTestCase {
         // predict's numbers are the loaded model's: the same forecast computed here from the saved files.
         let model = try Sequential.load(from: modelDirectory)
         let table = try CSVTable(contentsOf: csv)
-        let scaled = try preprocessing.transform(try table.numericColumns(["x", "y"]))
-        let last = scaled.slice(along: 0, 36..<40).reshaped(to: [1, 4, 2])
-        let expected = try preprocessing.inverseTarget(try model.predict(last)).scalars
+        let last = try table.numericColumns(["x", "y"]).slice(along: 0, 36..<40).reshaped(to: [1, 4, 2])
+        let expected = try preprocessing.forecast(try model.predict(try preprocessing.modelInputs(last)), inputs: last).scalars
         XCTAssertEqual(String(lines[2]), "  after row 40: " + expected.map { String(format: "%.6g", $0) }.joined(separator: ", "))
     }
 
