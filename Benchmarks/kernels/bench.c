@@ -121,14 +121,16 @@ static void test_gemm(const char *label) {
             const long big[][3] = {{150, 70, 300},  {145, 2100, 20}, {37, 49, 520},  {200, 33, 257},
                                    {2, 1000, 300},  {4, 77, 700},    {5, 300, 90},   {300, 1, 100},
                                    {300, 3, 70},    {1, 1, 2000},    {64, 64, 64},   {128, 160, 400},
-                                   {13, 16, 1},     {288, 48, 513},  {7, 4100, 9},   {100, 17, 1000}};
+                                   {13, 16, 1},     {288, 48, 513},  {7, 4100, 9},   {100, 17, 1000},
+                                   {3, 500, 200},   {100, 4, 300},   {2, 37, 1000},  {20, 328, 300},
+                                   {1, 3, 5000},    {40, 1, 1}};
             for (int s = 0; s < (int)(sizeof big / sizeof big[0]); s++)
                 for (int b = 0; b < 3; b++) {
                     check_gemm(tA, tB, big[s][0], big[s][1], big[s][2], alphas[(s + b) % 2], betas[b], (s + b) % 3 * 5);
                     count++;
                 }
         }
-    printf("sgemm %-9s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
+    printf("sgemm %-16s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
 }
 
 // Two threads writing disjoint halves of C at the same time, many times.
@@ -198,7 +200,21 @@ static void run2(const gemm_job jobs[2]) {
     while (__atomic_load_n(&worker_done, __ATOMIC_ACQUIRE) != g) __builtin_ia32_pause();
 }
 
+static void *short_lived(void *arg) {
+    // A packed call (workspace allocated), then thread exit (workspace freed by the key destructor).
+    long n = 64 + (long)(intptr_t)arg * 16;
+    float *A = calloc(n * n, sizeof(float)), *B = calloc(n * n, sizeof(float)), *C = calloc(n * n, sizeof(float));
+    unroll_sgemm(0, 1, n, n, n, 1.0f, A, n, B, n, 0.0f, C, n);
+    free(A); free(B); free(C);
+    return NULL;
+}
+
 static void test_threads(void) {
+    for (int t = 0; t < 16; t++) {
+        pthread_t th;
+        pthread_create(&th, NULL, short_lived, (void *)(intptr_t)t);
+        pthread_join(th, NULL);
+    }
     const long shapes[][5] = {{0, 0, 128, 1600, 400}, {1, 0, 400, 1600, 128}, {0, 1, 128, 400, 1600},
                               {1, 1, 150, 70, 300}, {0, 0, 7, 3, 50}};
     int ok = 1;
@@ -405,12 +421,53 @@ static void bench_all(const char *label) {
 
 int main(int argc, char **argv) {
     if (getenv("KB_UNPACKED_MAX_M")) unroll_gemm_unpacked_max_m = atol(getenv("KB_UNPACKED_MAX_M"));
+    if (argc >= 2 && strcmp(argv[1], "vmath") == 0) {  // vmath timings only
+        bench_vmath();
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "hash") == 0) {  // bit patterns of results: compare builds (-O0 / -O2)
+        long n = 1 << 20;
+        float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+        vfun fs[3] = {unroll_vexp, unroll_vtanh, unroll_vsigmoid};
+        for (int k = 0; k < 3; k++) {
+            for (long i = 0; i < n; i++) x[i] = (float)(-110.0 + 220.0 * i / n);
+            fs[k](x, y, n - 3);
+            uint64_t h = 1469598103934665603ull;
+            for (long i = 0; i < n - 3; i++) { uint32_t b; memcpy(&b, &y[i], 4); h = (h ^ b) * 1099511628211ull; }
+            printf("vmath %d: %016llx\n", k, (unsigned long long)h);
+        }
+        const long shapes[][5] = {{0, 0, 128, 160, 400}, {1, 0, 40, 160, 128}, {0, 1, 128, 40, 300}, {1, 1, 50, 70, 90}, {0, 0, 13, 17, 19}};
+        for (int q = 0; q < 5; q++) {
+            int tA = (int)shapes[q][0], tB = (int)shapes[q][1];
+            long M = shapes[q][2], N = shapes[q][3], K = shapes[q][4];
+            float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N), *C = malloc(sizeof(float) * M * N);
+            for (long i = 0; i < M * K; i++) A[i] = frand();
+            for (long i = 0; i < K * N; i++) B[i] = frand();
+            for (long i = 0; i < M * N; i++) C[i] = frand();
+            unroll_sgemm(tA, tB, M, N, K, 0.7f, A, tA ? M : K, B, tB ? K : N, 0.3f, C, N);
+            uint64_t h = 1469598103934665603ull;
+            for (long i = 0; i < M * N; i++) { uint32_t b; memcpy(&b, &C[i], 4); h = (h ^ b) * 1099511628211ull; }
+            printf("sgemm %d: %016llx\n", q, (unsigned long long)h);
+            free(A); free(B); free(C);
+        }
+        return 0;
+    }
+    if (argc >= 7 && strcmp(argv[1], "shape") == 0) {  // ./kbench shape tA tB M N K: one benchmark line
+        pthread_create(&worker, NULL, worker_main, NULL);
+        bench_gemm(atoi(argv[2]), atoi(argv[3]), atol(argv[4]), atol(argv[5]), atol(argv[6]));
+        __atomic_store_n(&worker_quit, 1, __ATOMIC_RELEASE);
+        pthread_join(worker, NULL);
+        return 0;
+    }
     if (argc >= 7 && strcmp(argv[1], "one") == 0) {  // ./kbench one tA tB M N K [seconds]: loop for profiling
         int tA = atoi(argv[2]), tB = atoi(argv[3]);
         long M = atol(argv[4]), N = atol(argv[5]), K = atol(argv[6]);
         double secs = argc >= 8 ? atof(argv[7]) : 3.0;
-        float *A = calloc(M * K + 16, sizeof(float)), *B = calloc(K * N + 16, sizeof(float));
-        float *C = calloc(M * N + 16, sizeof(float));
+        float *A = aligned_alloc(64, sizeof(float) * (M * K + 16)), *B = aligned_alloc(64, sizeof(float) * (K * N + 16));
+        float *C = aligned_alloc(64, sizeof(float) * (M * N + 16));
+        for (long i = 0; i < M * K + 16; i++) A[i] = frand();
+        for (long i = 0; i < K * N + 16; i++) B[i] = frand();
+        for (long i = 0; i < M * N + 16; i++) C[i] = 0;
         double best = 0, t0 = now();  // best of many ~20 ms windows (the machine is shared)
         while (now() - t0 < secs) {
             long calls = 0;
@@ -433,6 +490,11 @@ int main(int argc, char **argv) {
     if (do_test) {
         if (unroll_has_avx2_fma()) {
             test_gemm("avx2");
+            unroll_gemm_unpacked_max_m = 0;  // force packing of B everywhere
+            test_gemm("avx2 packed B");
+            unroll_gemm_unpacked_max_m = 100000;  // force reading B in place wherever allowed
+            test_gemm("avx2 B in place");
+            unroll_gemm_unpacked_max_m = -1;
             test_threads();
             test_vmath("avx2");
         }

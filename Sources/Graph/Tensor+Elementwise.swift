@@ -126,6 +126,19 @@ extension Tensor {
                 let start = range.lowerBound
                 applyBinary(function, a + start, 1, b + start, 1, out + start, range.count)
             }
+        } else if let width = Tensor.trailingWidth(other.shape, of: shape) {
+            // `other` repeats along the leading axes (a bias row): one pass per row, rows split across threads.
+            let shared = UncheckedSendable(value: (a, b, out))
+            forEachChunk(count / width, minimumPerThread: Swift.max(1, (1 << 15) / width)) { rows in
+                let (a, b, out) = shared.value
+                for row in rows { applyBinary(function, a + row * width, 1, b, 1, out + row * width, width) }
+            }
+        } else if let width = Tensor.trailingWidth(shape, of: other.shape) {
+            let shared = UncheckedSendable(value: (a, b, out))
+            forEachChunk(other.count / width, minimumPerThread: Swift.max(1, (1 << 15) / width)) { rows in
+                let (a, b, out) = shared.value
+                for row in rows { applyBinary(function, a, 1, b + row * width, 1, out + row * width, width) }
+            }
         } else if other.count == 1 {
             applyBinary(function, a, 1, b, 0, out, count)
         } else if count == 1 {
@@ -139,6 +152,17 @@ extension Tensor {
             }
         }
         return result
+    }
+
+    /// The element count of `small` when it equals the trailing axes of `large` (leading 1s aside), so that
+    /// broadcasting repeats it once per row of `large`; otherwise `nil`.
+    static func trailingWidth(_ small: [Int], of large: [Int]) -> Int? {
+        var trimmed = small[...]
+        while trimmed.first == 1 && trimmed.count > 0 { trimmed = trimmed.dropFirst() }
+        guard !trimmed.isEmpty, trimmed.count < large.count, Array(trimmed) == Array(large.suffix(trimmed.count)) else {
+            return nil
+        }
+        return trimmed.reduce(1, *)
     }
 
     /// Returns every element clamped to `[lower, upper]`.

@@ -1,14 +1,21 @@
 // Single-precision GEMM, row-major, one thread per call (thread-safe).
 //
-// Large problems: BLIS-style blocking. op(B) is packed into 16-column panels (KC x NC block), op(A) into
-// 6-row panels (MC x KC block), and a 6x16 register-blocked micro-kernel (12 ymm accumulators, 2 B vectors
-// and a broadcast) computes each tile. Transposes are absorbed by the packing routines. Edge tiles go through
-// a small aligned buffer. Packing buffers are per-thread (thread-local, 64-byte aligned, grown on demand and
-// freed when the thread exits).
-// Small or skinny problems (few flops, M <= 4, N <= 4) take a direct loop without packing.
+// Blocked path (BLIS-style): op(B) is packed into 16-column panels (KC x NC block), op(A) into 6-row panels
+// (MC x KC block), and a 6x16 register-blocked micro-kernel (12 ymm accumulators, 2 B vectors and a
+// broadcast) computes each tile; R x 16 (R < 6) and R x 8 variants take the ragged last rows/columns.
+// Transposes are absorbed by the packing routines (8x8 AVX transposes). KC and MC are split evenly
+// (K = 400 -> 2 x 200). A non-transposed B is read in place instead of packed when M is small enough for
+// its row stride (see in_place_max_m). Partial tiles go through a small aligned buffer. Packing buffers
+// are per thread (thread-local, 64-byte aligned, grown on demand, freed when the thread exits).
 //
-// AVX2 + FMA code lives in functions marked target("avx2,fma") and is chosen at run time; the portable
-// path uses the same blocking with plain C kernels.
+// Skinny path (no packing): M == 1 with B not transposed (rows of B scaled and summed); B transposed with
+// M <= 20, or N <= 24 (N <= 6 for a transposed A): dot products, 3 rows of op(A) x 4 columns of op(B) at a
+// time. Tiny problems (M*N*K <= 8192) too.
+//
+// AVX2 + FMA code lives in functions marked target("avx2,fma") and is chosen at run time
+// (unroll_kernels_use_avx2); the portable path uses the same blocking with plain C kernels. When compiled
+// without optimisation (SwiftPM debug builds), inline-assembly copies of the micro-kernels keep the
+// blocked path fast.
 #include "Kernels.h"
 #include "kernels_internal.h"
 
@@ -191,6 +198,7 @@ DEFINE_UKERNEL_PORTABLE(4)
 DEFINE_UKERNEL_PORTABLE(5)
 DEFINE_UKERNEL_PORTABLE(6)
 
+/// Micro-kernel: (kc, A panel, B panel, B row stride, C, ldc, alpha, beta).
 typedef void (*ukernel_t)(long, const float *, const float *, long, float *, long, float, float);
 typedef void (*pack_a_t)(int, const float *, long, long, long, long, long, float *);
 typedef void (*pack_b_t)(int, const float *, long, long, long, long, long, float *);
@@ -210,16 +218,36 @@ static const kernel_set portable_set = {
     pack_a_portable, pack_b_portable};
 
 /// Direct (unpacked) GEMM for small problems, portable. Requires K >= 1.
+/// transB == 0: each C row is built from scaled rows of B (unit stride, vectorisable); else dot products.
 static void direct_portable(int transA, int transB, long M, long N, long K, float alpha, const float *A,
                             long lda, const float *B, long ldb, float beta, float *C, long ldc) {
     long sai = transA ? 1 : lda, sap = transA ? lda : 1;  // op(A)[i,p] = A[i*sai + p*sap]
-    long sbp = transB ? 1 : ldb, sbj = transB ? ldb : 1;  // op(B)[p,j] = B[p*sbp + j*sbj]
     for (long i = 0; i < M; i++) {
         float *c = C + i * ldc;
-        for (long j = 0; j < N; j++) {
-            float s = 0.0f;
-            for (long p = 0; p < K; p++) s += A[i * sai + p * sap] * B[p * sbp + j * sbj];
-            c[j] = beta == 0.0f ? alpha * s : alpha * s + beta * c[j];
+        const float *a = A + i * sai;
+        if (!transB) {
+            if (beta == 0.0f) {
+                for (long j = 0; j < N; j++) c[j] = 0.0f;
+            } else if (beta != 1.0f) {
+                for (long j = 0; j < N; j++) c[j] *= beta;
+            }
+            for (long p = 0; p < K; p++) {
+                float ap = alpha * a[p * sap];
+                const float *b = B + p * ldb;
+                for (long j = 0; j < N; j++) c[j] += ap * b[j];
+            }
+        } else {
+            for (long j = 0; j < N; j++) {
+                const float *b = B + j * ldb;
+                float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // 8 partial sums: vectorisable when sap == 1
+                long p = 0;
+                if (sap == 1)
+                    for (; p + 8 <= K; p += 8)
+                        for (int q = 0; q < 8; q++) part[q] += a[p + q] * b[p + q];
+                float s = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+                for (; p < K; p++) s += a[p * sap] * b[p];
+                c[j] = beta == 0.0f ? alpha * s : alpha * s + beta * c[j];
+            }
         }
     }
 }
@@ -295,38 +323,46 @@ static void pack_a_avx2(int transA, const float *A, long lda, long i0, long mc, 
 UNROLL_AVX2
 static void pack_b_avx2(int transB, const float *B, long ldb, long p0, long kc, long j0, long nc,
                         float *dst) {
+    if (!transB) {
+        // Row blocks of 4 across all panels: 4 sequential read streams, 256-byte contiguous writes.
+        long nfull = nc / NR * NR;
+        for (long p = 0; p < kc; p += 4) {
+            long pr = kc - p < 4 ? kc - p : 4;
+            const float *b = B + (p0 + p) * ldb + j0;
+            for (long jp = 0; jp < nfull; jp += NR) {
+                float *d = dst + jp * kc + p * NR;
+                for (long r = 0; r < pr; r++) {
+                    _mm256_store_ps(d + r * NR, _mm256_loadu_ps(b + r * ldb + jp));
+                    _mm256_store_ps(d + r * NR + 8, _mm256_loadu_ps(b + r * ldb + jp + 8));
+                }
+            }
+        }
+        if (nfull < nc) pack_b_portable(0, B, ldb, p0, kc, j0 + nfull, nc - nfull, dst + nfull * kc);
+        return;
+    }
+    // Transposed: 16 rows of B (8 at a time) x 8 consecutive k -> 8 x 16 through two 8x8 transposes.
     for (long jp = 0; jp < nc; jp += NR) {
         long n = nc - jp < NR ? nc - jp : NR;
         float *d = dst + jp * kc;
-        if (n < NR) {
-            pack_b_portable(transB, B, ldb, p0, kc, j0 + jp, n, d);
-        } else if (!transB) {
-            const float *b = B + p0 * ldb + j0 + jp;
-            long p = 0;
-            for (; p + 2 <= kc; p += 2) {
-                __m256 x0 = _mm256_loadu_ps(b + p * ldb), x1 = _mm256_loadu_ps(b + p * ldb + 8);
-                __m256 y0 = _mm256_loadu_ps(b + (p + 1) * ldb), y1 = _mm256_loadu_ps(b + (p + 1) * ldb + 8);
-                _mm256_store_ps(d + p * NR, x0);
-                _mm256_store_ps(d + p * NR + 8, x1);
-                _mm256_store_ps(d + p * NR + 16, y0);
-                _mm256_store_ps(d + p * NR + 24, y1);
+        const float *b = B + (j0 + jp) * ldb + p0;
+        for (int h = 0; h < 2; h++) {
+            long nh = n - 8 * h;  // rows of B (columns of the panel) in this half
+            float *dh = d + 8 * h;
+            const float *bh = b + (long)h * 8 * ldb;
+            if (nh <= 0) {
+                for (long p = 0; p < kc; p++) _mm256_store_ps(dh + p * NR, _mm256_setzero_ps());
+                continue;
             }
-            for (; p < kc; p++) {
-                _mm256_store_ps(d + p * NR, _mm256_loadu_ps(b + p * ldb));
-                _mm256_store_ps(d + p * NR + 8, _mm256_loadu_ps(b + p * ldb + 8));
-            }
-        } else {
-            const float *b = B + (j0 + jp) * ldb + p0;
             long p = 0;
-            for (; p + 8 <= kc; p += 8) {
-                for (int h = 0; h < 2; h++) {
-                    const float *s = b + (long)h * 8 * ldb + p;
+            if (nh >= 8) {
+                for (; p + 8 <= kc; p += 8) {
+                    const float *s = bh + p;
                     __m256 r0 = _mm256_loadu_ps(s + 0 * ldb), r1 = _mm256_loadu_ps(s + 1 * ldb);
                     __m256 r2 = _mm256_loadu_ps(s + 2 * ldb), r3 = _mm256_loadu_ps(s + 3 * ldb);
                     __m256 r4 = _mm256_loadu_ps(s + 4 * ldb), r5 = _mm256_loadu_ps(s + 5 * ldb);
                     __m256 r6 = _mm256_loadu_ps(s + 6 * ldb), r7 = _mm256_loadu_ps(s + 7 * ldb);
                     TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7);
-                    float *o = d + p * NR + h * 8;
+                    float *o = dh + p * NR;
                     _mm256_store_ps(o + 0 * NR, r0);
                     _mm256_store_ps(o + 1 * NR, r1);
                     _mm256_store_ps(o + 2 * NR, r2);
@@ -337,8 +373,11 @@ static void pack_b_avx2(int transB, const float *B, long ldb, long p0, long kc, 
                     _mm256_store_ps(o + 7 * NR, r7);
                 }
             }
-            for (; p < kc; p++)
-                for (long c = 0; c < NR; c++) d[p * NR + c] = b[c * ldb + p];
+            for (; p < kc; p++) {
+                long c = 0;
+                for (; c < nh && c < 8; c++) dh[p * NR + c] = bh[c * ldb + p];
+                for (; c < 8; c++) dh[p * NR + c] = 0.0f;
+            }
         }
     }
 }
@@ -368,21 +407,10 @@ static void pack_b_avx2(int transB, const float *B, long ldb, long p0, long kc, 
         }                                                                                 \
     }
 
-#ifndef UK_PF_DIST
-#define UK_PF_DIST 8
-#endif
-#if UK_PF_DIST > 0
-#define UK_PF do { _mm_prefetch((const char *)(b + UK_PF_DIST * ldbk), _MM_HINT_T0); \
-                   _mm_prefetch((const char *)(b + (UK_PF_DIST + 1) * ldbk), _MM_HINT_T0); \
-                   _mm_prefetch((const char *)(b + (UK_PF_DIST + 2) * ldbk), _MM_HINT_T0); \
-                   _mm_prefetch((const char *)(b + (UK_PF_DIST + 3) * ldbk), _MM_HINT_T0); } while (0)
-#else
-#define UK_PF do {} while (0)
-#endif
 /// C[R,16] = alpha * A(R rows of a 6 x kc panel) * B(kc x 16, rows ldbk apart) + beta * C (beta 0: not read).
 #define DEFINE_UKERNEL(R)                                                                 \
-    UNROLL_AVX2 static void ukernel_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *c, \
-                                             long ldc, float alpha, float beta) {        \
+    UNROLL_AVX2 __attribute__((unused)) static void ukernel_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *c, \
+                                             long ldc, float alpha, float beta) { \
         enum { UK_R = R };                                                                \
         __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();                      \
         __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();                      \
@@ -396,7 +424,6 @@ static void pack_b_avx2(int transB, const float *B, long ldb, long p0, long kc, 
         }                                                                                 \
         long k = kc;                                                                      \
         while (k >= 4) {                                                                  \
-            UK_PF;                                                                        \
             UK_STEP(0, 0);                                                                \
             UK_STEP(1, ldbk);                                                             \
             UK_STEP(2, 2 * ldbk);                                                         \
@@ -506,51 +533,622 @@ static void direct_nn_avx2(int transA, long M, long N, long K, float alpha, cons
     }
 }
 
+/// RA rows of A (contiguous, lda apart) against all N rows of B (contiguous, ldb apart), 4 B rows at a
+/// time: C[r, j] = alpha * dot(A_r, B_j) + beta * C[r, j]. RA x 4 accumulators share every load.
+static inline void nt_store(float *c, float s, float alpha, float beta) {
+    *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c;
+}
+
+#define DEFINE_NT_ROWS(RA)                                                                \
+    UNROLL_AVX2 __attribute__((noinline)) static void nt_rows_##RA(long N, long K, float alpha, const float *a, long lda, \
+                                         const float *B, long ldb, float beta, float *c, long ldc) { \
+        __m256i kmask = tail_mask(K & 7);                                                 \
+        long kfull = K & ~7L;                                                     \
+        long j = 0;                                                                       \
+        for (; j + 4 <= N; j += 4) {                                                      \
+            const float *b = B + j * ldb;                                                 \
+            __m256 x[RA][4];                                                              \
+            for (int r = 0; r < RA; r++)                                                  \
+                for (int q = 0; q < 4; q++) x[r][q] = _mm256_setzero_ps();                \
+            for (long p = 0; p < kfull; p += 8) {                                         \
+                __m256 av[RA];                                                            \
+                for (int r = 0; r < RA; r++) av[r] = _mm256_loadu_ps(a + r * lda + p);    \
+                for (int q = 0; q < 4; q++) {                                             \
+                    __m256 bv = _mm256_loadu_ps(b + q * ldb + p);                         \
+                    for (int r = 0; r < RA; r++) x[r][q] = _mm256_fmadd_ps(av[r], bv, x[r][q]); \
+                }                                                                         \
+            }                                                                             \
+            if (kfull < K) {                                                              \
+                __m256 av[RA];                                                            \
+                for (int r = 0; r < RA; r++) av[r] = _mm256_maskload_ps(a + r * lda + kfull, kmask); \
+                for (int q = 0; q < 4; q++) {                                             \
+                    __m256 bv = _mm256_maskload_ps(b + q * ldb + kfull, kmask);           \
+                    for (int r = 0; r < RA; r++) x[r][q] = _mm256_fmadd_ps(av[r], bv, x[r][q]); \
+                }                                                                         \
+            }                                                                             \
+            for (int r = 0; r < RA; r++)                                                  \
+                for (int q = 0; q < 4; q++) nt_store(c + r * ldc + j + q, hsum256(x[r][q]), alpha, beta); \
+        }                                                                                 \
+        for (; j < N; j++) {                                                              \
+            const float *b = B + j * ldb;                                                 \
+            __m256 x[RA];                                                                 \
+            for (int r = 0; r < RA; r++) x[r] = _mm256_setzero_ps();                      \
+            for (long p = 0; p < kfull; p += 8) {                                         \
+                __m256 bv = _mm256_loadu_ps(b + p);                                       \
+                for (int r = 0; r < RA; r++)                                              \
+                    x[r] = _mm256_fmadd_ps(_mm256_loadu_ps(a + r * lda + p), bv, x[r]);   \
+            }                                                                             \
+            if (kfull < K) {                                                              \
+                __m256 bv = _mm256_maskload_ps(b + kfull, kmask);                         \
+                for (int r = 0; r < RA; r++)                                              \
+                    x[r] = _mm256_fmadd_ps(_mm256_maskload_ps(a + r * lda + kfull, kmask), bv, x[r]); \
+            }                                                                             \
+            for (int r = 0; r < RA; r++) nt_store(c + r * ldc + j, hsum256(x[r]), alpha, beta); \
+        }                                                                                 \
+    }
+DEFINE_NT_ROWS(1)
+DEFINE_NT_ROWS(2)
+DEFINE_NT_ROWS(3)
+
 /// Direct GEMM with transA == 0, transB == 1: C[i,j] = dot(A row i, B row j), both contiguous. K >= 1.
 UNROLL_AVX2
 static void direct_nt_avx2(long M, long N, long K, float alpha, const float *A, long lda, const float *B,
                            long ldb, float beta, float *C, long ldc) {
-    __m256i kmask = tail_mask(K & 7);
-    long kfull = K & ~7L;
-    for (long i = 0; i < M; i++) {
-        const float *a = A + i * lda;
-        float *c = C + i * ldc;
-        long j = 0;
-        for (; j + 4 <= N; j += 4) {
-            const float *b0 = B + j * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
-            __m256 x0 = _mm256_setzero_ps(), x1 = _mm256_setzero_ps();
-            __m256 x2 = _mm256_setzero_ps(), x3 = _mm256_setzero_ps();
-            long p = 0;
-            for (; p < kfull; p += 8) {
-                __m256 av = _mm256_loadu_ps(a + p);
-                x0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b0 + p), x0);
-                x1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b1 + p), x1);
-                x2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b2 + p), x2);
-                x3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b3 + p), x3);
-            }
-            if (p < K) {
-                __m256 av = _mm256_maskload_ps(a + p, kmask);
-                x0 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b0 + p, kmask), x0);
-                x1 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b1 + p, kmask), x1);
-                x2 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b2 + p, kmask), x2);
-                x3 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b3 + p, kmask), x3);
-            }
-            float s[4] = {hsum256(x0), hsum256(x1), hsum256(x2), hsum256(x3)};
-            for (int q = 0; q < 4; q++)
-                c[j + q] = beta == 0.0f ? alpha * s[q] : alpha * s[q] + beta * c[j + q];
-        }
-        for (; j < N; j++) {
-            const float *b0 = B + j * ldb;
-            __m256 x0 = _mm256_setzero_ps();
-            long p = 0;
-            for (; p < kfull; p += 8) x0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b0 + p), x0);
-            if (p < K)
-                x0 = _mm256_fmadd_ps(_mm256_maskload_ps(a + p, kmask), _mm256_maskload_ps(b0 + p, kmask), x0);
-            float s = hsum256(x0);
-            c[j] = beta == 0.0f ? alpha * s : alpha * s + beta * c[j];
-        }
-    }
+    long i = 0;
+    for (; i + 3 <= M; i += 3) nt_rows_3(N, K, alpha, A + i * lda, lda, B, ldb, beta, C + i * ldc, ldc);
+    if (M - i == 2) nt_rows_2(N, K, alpha, A + i * lda, lda, B, ldb, beta, C + i * ldc, ldc);
+    if (M - i == 1) nt_rows_1(N, K, alpha, A + i * lda, lda, B, ldb, beta, C + i * ldc, ldc);
 }
+
+// The R x 16 kernels once more in inline assembly (generated from the same pattern; a 1-deep k loop). Used
+// when this file is compiled without optimisation: SwiftPM debug builds use -O0, where clang ignores
+// optimize attributes and the intrinsics kernels run ~40x slower. Same operation order as ukernel_avx2_R,
+// so debug and release results are bitwise identical.
+#if UNROLL_X86 && (defined(__clang__) || defined(__GNUC__)) && defined(__x86_64__)
+#define UNROLL_HAVE_ASM_KERNEL 1
+UNROLL_AVX2 __attribute__((unused))
+static void ukernel_asm_1(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float alpha,
+                          float beta) {
+    long ldb_bytes = ldbk * (long)sizeof(float), ldc_bytes = ldc * (long)sizeof(float);
+    long beta_zero = beta == 0.0f;
+    float ab[2] = {alpha, beta};
+    __asm__ volatile(
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "test %[k], %[k]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%ymm0\n\t"
+        "vmovups 32(%[b]), %%ymm1\n\t"
+        "vbroadcastss 0(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm4\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm5\n\t"
+        "add $24, %[a]\n\t"
+        "add %[ldb], %[b]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vbroadcastss (%[ab]), %%ymm0\n\t"
+        "vbroadcastss 4(%[ab]), %%ymm1\n\t"
+        "test %[bz], %[bz]\n\t"
+        "jz 3f\n\t"
+        "vmulps %%ymm0, %%ymm4, %%ymm4\n\t"
+        "vmulps %%ymm0, %%ymm5, %%ymm5\n\t"
+        "vmovups %%ymm4, (%[c])\n\t"
+        "vmovups %%ymm5, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "jmp 4f\n\t"
+        "3:\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm4, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm5, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "4:\n\t"
+        "vzeroupper\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc), [c] "+r"(c)
+        : [ldb] "r"(ldb_bytes), [ldc] "r"(ldc_bytes), [ab] "r"(ab), [bz] "r"(beta_zero)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+}
+
+UNROLL_AVX2 __attribute__((unused))
+static void ukernel_asm_2(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float alpha,
+                          float beta) {
+    long ldb_bytes = ldbk * (long)sizeof(float), ldc_bytes = ldc * (long)sizeof(float);
+    long beta_zero = beta == 0.0f;
+    float ab[2] = {alpha, beta};
+    __asm__ volatile(
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
+        "test %[k], %[k]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%ymm0\n\t"
+        "vmovups 32(%[b]), %%ymm1\n\t"
+        "vbroadcastss 0(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm4\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm5\n\t"
+        "vbroadcastss 4(%[a]), %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm3, %%ymm6\n\t"
+        "vfmadd231ps %%ymm1, %%ymm3, %%ymm7\n\t"
+        "add $24, %[a]\n\t"
+        "add %[ldb], %[b]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vbroadcastss (%[ab]), %%ymm0\n\t"
+        "vbroadcastss 4(%[ab]), %%ymm1\n\t"
+        "test %[bz], %[bz]\n\t"
+        "jz 3f\n\t"
+        "vmulps %%ymm0, %%ymm4, %%ymm4\n\t"
+        "vmulps %%ymm0, %%ymm5, %%ymm5\n\t"
+        "vmulps %%ymm0, %%ymm6, %%ymm6\n\t"
+        "vmulps %%ymm0, %%ymm7, %%ymm7\n\t"
+        "vmovups %%ymm4, (%[c])\n\t"
+        "vmovups %%ymm5, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm6, (%[c])\n\t"
+        "vmovups %%ymm7, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "jmp 4f\n\t"
+        "3:\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm4, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm5, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm6, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm7, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "4:\n\t"
+        "vzeroupper\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc), [c] "+r"(c)
+        : [ldb] "r"(ldb_bytes), [ldc] "r"(ldc_bytes), [ab] "r"(ab), [bz] "r"(beta_zero)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+}
+
+UNROLL_AVX2 __attribute__((unused))
+static void ukernel_asm_3(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float alpha,
+                          float beta) {
+    long ldb_bytes = ldbk * (long)sizeof(float), ldc_bytes = ldc * (long)sizeof(float);
+    long beta_zero = beta == 0.0f;
+    float ab[2] = {alpha, beta};
+    __asm__ volatile(
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
+        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
+        "test %[k], %[k]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%ymm0\n\t"
+        "vmovups 32(%[b]), %%ymm1\n\t"
+        "vbroadcastss 0(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm4\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm5\n\t"
+        "vbroadcastss 4(%[a]), %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm3, %%ymm6\n\t"
+        "vfmadd231ps %%ymm1, %%ymm3, %%ymm7\n\t"
+        "vbroadcastss 8(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm8\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm9\n\t"
+        "add $24, %[a]\n\t"
+        "add %[ldb], %[b]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vbroadcastss (%[ab]), %%ymm0\n\t"
+        "vbroadcastss 4(%[ab]), %%ymm1\n\t"
+        "test %[bz], %[bz]\n\t"
+        "jz 3f\n\t"
+        "vmulps %%ymm0, %%ymm4, %%ymm4\n\t"
+        "vmulps %%ymm0, %%ymm5, %%ymm5\n\t"
+        "vmulps %%ymm0, %%ymm6, %%ymm6\n\t"
+        "vmulps %%ymm0, %%ymm7, %%ymm7\n\t"
+        "vmulps %%ymm0, %%ymm8, %%ymm8\n\t"
+        "vmulps %%ymm0, %%ymm9, %%ymm9\n\t"
+        "vmovups %%ymm4, (%[c])\n\t"
+        "vmovups %%ymm5, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm6, (%[c])\n\t"
+        "vmovups %%ymm7, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm8, (%[c])\n\t"
+        "vmovups %%ymm9, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "jmp 4f\n\t"
+        "3:\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm4, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm5, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm6, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm7, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm8, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm9, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "4:\n\t"
+        "vzeroupper\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc), [c] "+r"(c)
+        : [ldb] "r"(ldb_bytes), [ldc] "r"(ldc_bytes), [ab] "r"(ab), [bz] "r"(beta_zero)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+}
+
+UNROLL_AVX2 __attribute__((unused))
+static void ukernel_asm_4(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float alpha,
+                          float beta) {
+    long ldb_bytes = ldbk * (long)sizeof(float), ldc_bytes = ldc * (long)sizeof(float);
+    long beta_zero = beta == 0.0f;
+    float ab[2] = {alpha, beta};
+    __asm__ volatile(
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
+        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
+        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
+        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
+        "test %[k], %[k]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%ymm0\n\t"
+        "vmovups 32(%[b]), %%ymm1\n\t"
+        "vbroadcastss 0(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm4\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm5\n\t"
+        "vbroadcastss 4(%[a]), %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm3, %%ymm6\n\t"
+        "vfmadd231ps %%ymm1, %%ymm3, %%ymm7\n\t"
+        "vbroadcastss 8(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm8\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm9\n\t"
+        "vbroadcastss 12(%[a]), %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm3, %%ymm10\n\t"
+        "vfmadd231ps %%ymm1, %%ymm3, %%ymm11\n\t"
+        "add $24, %[a]\n\t"
+        "add %[ldb], %[b]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vbroadcastss (%[ab]), %%ymm0\n\t"
+        "vbroadcastss 4(%[ab]), %%ymm1\n\t"
+        "test %[bz], %[bz]\n\t"
+        "jz 3f\n\t"
+        "vmulps %%ymm0, %%ymm4, %%ymm4\n\t"
+        "vmulps %%ymm0, %%ymm5, %%ymm5\n\t"
+        "vmulps %%ymm0, %%ymm6, %%ymm6\n\t"
+        "vmulps %%ymm0, %%ymm7, %%ymm7\n\t"
+        "vmulps %%ymm0, %%ymm8, %%ymm8\n\t"
+        "vmulps %%ymm0, %%ymm9, %%ymm9\n\t"
+        "vmulps %%ymm0, %%ymm10, %%ymm10\n\t"
+        "vmulps %%ymm0, %%ymm11, %%ymm11\n\t"
+        "vmovups %%ymm4, (%[c])\n\t"
+        "vmovups %%ymm5, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm6, (%[c])\n\t"
+        "vmovups %%ymm7, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm8, (%[c])\n\t"
+        "vmovups %%ymm9, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm10, (%[c])\n\t"
+        "vmovups %%ymm11, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "jmp 4f\n\t"
+        "3:\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm4, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm5, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm6, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm7, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm8, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm9, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm10, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm11, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "4:\n\t"
+        "vzeroupper\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc), [c] "+r"(c)
+        : [ldb] "r"(ldb_bytes), [ldc] "r"(ldc_bytes), [ab] "r"(ab), [bz] "r"(beta_zero)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+}
+
+UNROLL_AVX2 __attribute__((unused))
+static void ukernel_asm_5(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float alpha,
+                          float beta) {
+    long ldb_bytes = ldbk * (long)sizeof(float), ldc_bytes = ldc * (long)sizeof(float);
+    long beta_zero = beta == 0.0f;
+    float ab[2] = {alpha, beta};
+    __asm__ volatile(
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
+        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
+        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
+        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
+        "vxorps %%ymm12, %%ymm12, %%ymm12\n\t"
+        "vxorps %%ymm13, %%ymm13, %%ymm13\n\t"
+        "test %[k], %[k]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%ymm0\n\t"
+        "vmovups 32(%[b]), %%ymm1\n\t"
+        "vbroadcastss 0(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm4\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm5\n\t"
+        "vbroadcastss 4(%[a]), %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm3, %%ymm6\n\t"
+        "vfmadd231ps %%ymm1, %%ymm3, %%ymm7\n\t"
+        "vbroadcastss 8(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm8\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm9\n\t"
+        "vbroadcastss 12(%[a]), %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm3, %%ymm10\n\t"
+        "vfmadd231ps %%ymm1, %%ymm3, %%ymm11\n\t"
+        "vbroadcastss 16(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm12\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm13\n\t"
+        "add $24, %[a]\n\t"
+        "add %[ldb], %[b]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vbroadcastss (%[ab]), %%ymm0\n\t"
+        "vbroadcastss 4(%[ab]), %%ymm1\n\t"
+        "test %[bz], %[bz]\n\t"
+        "jz 3f\n\t"
+        "vmulps %%ymm0, %%ymm4, %%ymm4\n\t"
+        "vmulps %%ymm0, %%ymm5, %%ymm5\n\t"
+        "vmulps %%ymm0, %%ymm6, %%ymm6\n\t"
+        "vmulps %%ymm0, %%ymm7, %%ymm7\n\t"
+        "vmulps %%ymm0, %%ymm8, %%ymm8\n\t"
+        "vmulps %%ymm0, %%ymm9, %%ymm9\n\t"
+        "vmulps %%ymm0, %%ymm10, %%ymm10\n\t"
+        "vmulps %%ymm0, %%ymm11, %%ymm11\n\t"
+        "vmulps %%ymm0, %%ymm12, %%ymm12\n\t"
+        "vmulps %%ymm0, %%ymm13, %%ymm13\n\t"
+        "vmovups %%ymm4, (%[c])\n\t"
+        "vmovups %%ymm5, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm6, (%[c])\n\t"
+        "vmovups %%ymm7, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm8, (%[c])\n\t"
+        "vmovups %%ymm9, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm10, (%[c])\n\t"
+        "vmovups %%ymm11, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm12, (%[c])\n\t"
+        "vmovups %%ymm13, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "jmp 4f\n\t"
+        "3:\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm4, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm5, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm6, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm7, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm8, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm9, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm10, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm11, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm12, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm13, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "4:\n\t"
+        "vzeroupper\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc), [c] "+r"(c)
+        : [ldb] "r"(ldb_bytes), [ldc] "r"(ldc_bytes), [ab] "r"(ab), [bz] "r"(beta_zero)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+}
+
+UNROLL_AVX2 __attribute__((unused))
+static void ukernel_asm_6(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float alpha,
+                          float beta) {
+    long ldb_bytes = ldbk * (long)sizeof(float), ldc_bytes = ldc * (long)sizeof(float);
+    long beta_zero = beta == 0.0f;
+    float ab[2] = {alpha, beta};
+    __asm__ volatile(
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
+        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
+        "vxorps %%ymm10, %%ymm10, %%ymm10\n\t"
+        "vxorps %%ymm11, %%ymm11, %%ymm11\n\t"
+        "vxorps %%ymm12, %%ymm12, %%ymm12\n\t"
+        "vxorps %%ymm13, %%ymm13, %%ymm13\n\t"
+        "vxorps %%ymm14, %%ymm14, %%ymm14\n\t"
+        "vxorps %%ymm15, %%ymm15, %%ymm15\n\t"
+        "test %[k], %[k]\n\t"
+        "jle 2f\n\t"
+        "1:\n\t"
+        "vmovups (%[b]), %%ymm0\n\t"
+        "vmovups 32(%[b]), %%ymm1\n\t"
+        "vbroadcastss 0(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm4\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm5\n\t"
+        "vbroadcastss 4(%[a]), %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm3, %%ymm6\n\t"
+        "vfmadd231ps %%ymm1, %%ymm3, %%ymm7\n\t"
+        "vbroadcastss 8(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm8\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm9\n\t"
+        "vbroadcastss 12(%[a]), %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm3, %%ymm10\n\t"
+        "vfmadd231ps %%ymm1, %%ymm3, %%ymm11\n\t"
+        "vbroadcastss 16(%[a]), %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm2, %%ymm12\n\t"
+        "vfmadd231ps %%ymm1, %%ymm2, %%ymm13\n\t"
+        "vbroadcastss 20(%[a]), %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm3, %%ymm14\n\t"
+        "vfmadd231ps %%ymm1, %%ymm3, %%ymm15\n\t"
+        "add $24, %[a]\n\t"
+        "add %[ldb], %[b]\n\t"
+        "dec %[k]\n\t"
+        "jnz 1b\n\t"
+        "2:\n\t"
+        "vbroadcastss (%[ab]), %%ymm0\n\t"
+        "vbroadcastss 4(%[ab]), %%ymm1\n\t"
+        "test %[bz], %[bz]\n\t"
+        "jz 3f\n\t"
+        "vmulps %%ymm0, %%ymm4, %%ymm4\n\t"
+        "vmulps %%ymm0, %%ymm5, %%ymm5\n\t"
+        "vmulps %%ymm0, %%ymm6, %%ymm6\n\t"
+        "vmulps %%ymm0, %%ymm7, %%ymm7\n\t"
+        "vmulps %%ymm0, %%ymm8, %%ymm8\n\t"
+        "vmulps %%ymm0, %%ymm9, %%ymm9\n\t"
+        "vmulps %%ymm0, %%ymm10, %%ymm10\n\t"
+        "vmulps %%ymm0, %%ymm11, %%ymm11\n\t"
+        "vmulps %%ymm0, %%ymm12, %%ymm12\n\t"
+        "vmulps %%ymm0, %%ymm13, %%ymm13\n\t"
+        "vmulps %%ymm0, %%ymm14, %%ymm14\n\t"
+        "vmulps %%ymm0, %%ymm15, %%ymm15\n\t"
+        "vmovups %%ymm4, (%[c])\n\t"
+        "vmovups %%ymm5, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm6, (%[c])\n\t"
+        "vmovups %%ymm7, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm8, (%[c])\n\t"
+        "vmovups %%ymm9, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm10, (%[c])\n\t"
+        "vmovups %%ymm11, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm12, (%[c])\n\t"
+        "vmovups %%ymm13, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmovups %%ymm14, (%[c])\n\t"
+        "vmovups %%ymm15, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "jmp 4f\n\t"
+        "3:\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm4, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm5, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm6, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm7, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm8, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm9, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm10, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm11, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm12, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm13, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "vmulps (%[c]), %%ymm1, %%ymm2\n\t"
+        "vmulps 32(%[c]), %%ymm1, %%ymm3\n\t"
+        "vfmadd231ps %%ymm0, %%ymm14, %%ymm2\n\t"
+        "vfmadd231ps %%ymm0, %%ymm15, %%ymm3\n\t"
+        "vmovups %%ymm2, (%[c])\n\t"
+        "vmovups %%ymm3, 32(%[c])\n\t"
+        "add %[ldc], %[c]\n\t"
+        "4:\n\t"
+        "vzeroupper\n\t"
+        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(kc), [c] "+r"(c)
+        : [ldb] "r"(ldb_bytes), [ldc] "r"(ldc_bytes), [ab] "r"(ab), [bz] "r"(beta_zero)
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+          "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+}
+#endif
 
 // R x 8 variants for ragged last panels with at most 8 columns (half the work of a 16-wide tile).
 #define UK8_ROW(r, off)                                                                   \
@@ -570,7 +1168,7 @@ static void direct_nt_avx2(long M, long N, long K, float alpha, const float *A, 
     }
 #define DEFINE_UKERNEL8(R)                                                                \
     UNROLL_AVX2 static void ukernel8_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *c, \
-                                              long ldc, float alpha, float beta) {       \
+                                              long ldc, float alpha, float beta) { \
         enum { UK_R = R };                                                                \
         __m256 c00 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(); \
         __m256 c30 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(); \
@@ -603,6 +1201,8 @@ DEFINE_UKERNEL8(5)
 DEFINE_UKERNEL8(6)
 
 /// Skinny and tiny problems without packing. Returns 0 when the blocked path should be used.
+/// Thresholds measured on Zen3 (Benchmarks/kernels): the dot-product kernel (3 rows of A x 4 rows of B) beats
+/// packing a transposed B up to M ~ 20, and beats the blocked path up to N ~ 24 columns.
 UNROLL_AVX2
 static int skinny_avx2(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
                        const float *B, long ldb, float beta, float *C, long ldc, int tiny) {
@@ -612,12 +1212,12 @@ static int skinny_avx2(int transA, int transB, long M, long N, long K, float alp
             return 1;
         }
     } else if (!transA) {
-        if (tiny || M <= 2) {
+        if (tiny || M <= 20) {
             direct_nt_avx2(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
             return 1;
         }
-    } else if (M <= 2) {
-        // A^T B^T with one or two rows: gather the rows of op(A) (columns of A), then dot products.
+    } else if (M <= 20) {
+        // A^T B^T with few rows: gather the rows of op(A) (columns of A), then dot products.
         workspace *ws = get_ws((size_t)M * K, 0);
         if (!ws) return 0;
         float *t = ws->a;
@@ -626,7 +1226,7 @@ static int skinny_avx2(int transA, int transB, long M, long N, long K, float alp
         direct_nt_avx2(M, N, K, alpha, t, K, B, ldb, beta, C, ldc);
         return 1;
     }
-    if (N <= 4) {
+    if (N <= (transA ? 6 : 24)) {
         // Few columns: make the columns of op(B) contiguous, then dot products (or axpys when A is transposed).
         workspace *ws = get_ws((size_t)N * K + (size_t)M, 0);
         if (!ws) return 0;
@@ -661,7 +1261,11 @@ static int skinny_avx2(int transA, int transB, long M, long N, long K, float alp
 }
 
 static const kernel_set avx2_set = {
+#if defined(UNROLL_HAVE_ASM_KERNEL) && (!defined(__OPTIMIZE__) || defined(UNROLL_FORCE_ASM_KERNEL))
+    {NULL, ukernel_asm_1, ukernel_asm_2, ukernel_asm_3, ukernel_asm_4, ukernel_asm_5, ukernel_asm_6},
+#else
     {NULL, ukernel_avx2_1, ukernel_avx2_2, ukernel_avx2_3, ukernel_avx2_4, ukernel_avx2_5, ukernel_avx2_6},
+#endif
     {NULL, ukernel8_avx2_1, ukernel8_avx2_2, ukernel8_avx2_3, ukernel8_avx2_4, ukernel8_avx2_5, ukernel8_avx2_6},
     pack_a_avx2, pack_b_avx2};
 #endif  // UNROLL_X86
@@ -671,7 +1275,20 @@ static const kernel_set avx2_set = {
 
 static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 
-long unroll_gemm_unpacked_max_m = 24;  // tuning knob (see below); in kernels_internal.h for the harness
+long unroll_gemm_unpacked_max_m = -1;  // harness override of the rule below (-1: use the rule)
+
+/// Largest M for which a non-transposed B is read in place rather than packed. Reading B in place saves the
+/// packing pass (a large share of the time when M is small) but its kc rows, ldb floats apart, fall into few
+/// L1 sets when ldb has a large power-of-two factor; measured on Zen3 (see Benchmarks/kernels).
+static long in_place_max_m(long ldb) {
+    if (unroll_gemm_unpacked_max_m >= 0) return unroll_gemm_unpacked_max_m;
+    unsigned long bytes = (unsigned long)ldb * sizeof(float);
+    unsigned long low = bytes & (~bytes + 1);  // largest power of two dividing the row stride
+    long lines = low >= 64 ? (long)(low / 64) : 1;
+    if (lines >= 64) return 0;  // stride a multiple of 4 KiB: every row in the same L1 set
+    long m = 768 / lines;
+    return m > 128 ? 128 : m;
+}
 
 static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, long N, long K, float alpha,
                        const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
@@ -684,7 +1301,7 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
     long nc_size = ceil_div(ceil_div(N, nc_blocks), NR) * NR;
     // With few rows, each packed element of B would be used only a few times: read B in place instead
     // (non-transposed B only; a ragged last panel is still packed so that nothing past column N is read).
-    int b_in_place = !transB && M <= unroll_gemm_unpacked_max_m;
+    int b_in_place = !transB && M <= in_place_max_m(ldb);
     workspace *ws = get_ws((size_t)mc_size * kc_size, (size_t)kc_size * (b_in_place ? NR : nc_size));
     if (!ws) return 0;
     float *ap = ws->a, *bp = ws->b;

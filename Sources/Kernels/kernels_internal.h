@@ -2,13 +2,13 @@
 #ifndef UNROLL_KERNELS_INTERNAL_H
 #define UNROLL_KERNELS_INTERNAL_H
 
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(UNROLL_NO_X86)  // -DUNROLL_NO_X86: test the portable build
 #define UNROLL_X86 1
 #else
 #define UNROLL_X86 0
 #endif
 
-#if defined(__clang__) || defined(__GNUC__)
+#if UNROLL_X86 && (defined(__clang__) || defined(__GNUC__))
 #define UNROLL_AVX2 __attribute__((target("avx2,fma")))
 #else
 #define UNROLL_AVX2
@@ -20,7 +20,7 @@ int unroll_kernels_use_avx2(void);
 /// Test hook: a non-zero value forces the portable fallbacks (for the C harness only; not thread-safe).
 void unroll_kernels_force_portable(int force);
 
-/// GEMM tuning knob: non-transposed B is read in place (not packed) when M <= this value.
+/// GEMM tuning knob: non-transposed B is read in place (not packed) when M <= this value (-1: built-in rule).
 extern long unroll_gemm_unpacked_max_m;
 
 #endif
