@@ -85,7 +85,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, help="passed to the peer scripts")
     p.add_argument("--warmup", type=int, help="passed to the peer scripts")
     p.add_argument("--repeats", type=int, help="passed to the peer scripts")
-    p.add_argument("--stat", choices=["median", "min"], help="passed to the peer scripts")
+    p.add_argument("--stat", choices=["median", "min"], help="passed to the peer scripts and to unroll bench")
     p.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of %s" % ", ".join(PEERS))
     p.add_argument("--python", default=default_python(), help="Python for the peer scripts")
     p.add_argument("--unroll-cmd", default=UNROLL_CMD, help="command for Unroll's side (default: %(default)s)")
@@ -103,7 +103,8 @@ def main(argv=None):
 
     results = {}
     if not args.no_unroll:
-        results["unroll"] = run("unroll", shlex.split(args.unroll_cmd) + wl_args, timeout=args.timeout)
+        stat_args = ["--stat", args.stat] if args.stat is not None else []
+        results["unroll"] = run("unroll", shlex.split(args.unroll_cmd) + wl_args + stat_args, timeout=args.timeout)
     peer_args = list(wl_args)
     if args.steps is not None:
         peer_args += ["--steps", str(args.steps)]

@@ -20,6 +20,7 @@ enum BenchCommand: Subcommand {
         .option("workload", "NAME", "Run only this workload: \(Workload.all.map(\.name).joined(separator: ", "))."),
         .option("steps", "N", "Timed steps per workload (default 10)."),
         .option("warmup", "N", "Untimed steps first (default 2)."),
+        .option("stat", "KIND", "median (default) or min: the statistic --json reports as msPerStep."),
         .option("sequence-length", "N", "Override gru-long's 1000 time steps (to check linear scaling)."),
         .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X}."),
         .flag("node-overhead", "Also time the tape's bookkeeping: µs per recorded node on tiny tensors."),
@@ -129,6 +130,7 @@ enum BenchCommand: Subcommand {
             }
         }
         let isJSON = arguments.isSet("json")
+        let statistic = try arguments.choice("stat", from: ["median", "min"], default: "median")
         if arguments.isSet("node-overhead") {
             let (forward, both) = nodeOverhead()
             if isJSON {
@@ -150,7 +152,7 @@ enum BenchCommand: Subcommand {
         for workload in workloads {
             let measurement = try measure(workload, steps: steps, warmup: warmup)
             if isJSON {
-                print("{\"workload\": \"\(workload.name)\", \"msPerStep\": \(String(format: "%.4f", measurement.median)), "
+                print("{\"workload\": \"\(workload.name)\", \"msPerStep\": \(String(format: "%.4f", statistic == "min" ? (measurement.milliseconds.min() ?? 0) : measurement.median)), "
                       + "\"tapeBytesPerTimeStep\": \(4 * measurement.tapeScalarsPerTimeStep)}", to: &output)
             } else {
                 print(workload.name.padding(toLength: 11, withPad: " ", startingAt: 0)
