@@ -208,6 +208,7 @@ extension Sequential {
             throw TrainingError.shapeMismatch(name: "x", expected: inputShape, actual: Array(x.shape.dropFirst()))
         }
         guard batchSize >= 1 else { throw TrainingError.invalidArgument(name: "batchSize", value: "\(batchSize)", reason: "must be at least 1") }
+        if let embedding = layers.first as? Embedding { try checkIndices(x, below: embedding.vocabularySize, name: "x") }
         var outputs: [Tensor] = []
         var start = 0
         while start < x.shape[0] {
@@ -248,8 +249,12 @@ extension Sequential {
                 throw TrainingError.nonFinite(name: name, index: bad)
             }
         }
+        if let embedding = layers.first as? Embedding {
+            try checkIndices(x, below: embedding.vocabularySize, name: names.0)
+        }
         let perSample = Array(y.shape.dropFirst())
         if case .sparseCategoricalCrossEntropy = loss {
+            try checkIndices(y, below: outputShape.last ?? 1, name: names.1)
             let expected = Array(outputShape.dropLast())
             guard perSample.reduce(1, *) == expected.reduce(1, *) else {
                 throw TrainingError.shapeMismatch(name: names.1, expected: expected, actual: perSample)
@@ -260,6 +265,19 @@ extension Sequential {
             throw TrainingError.shapeMismatch(name: names.1, expected: outputShape, actual: perSample)
         }
         return y.reshaped(to: [y.shape[0]] + outputShape)
+    }
+}
+
+extension Sequential {
+    /// Throws unless every element of `tensor` is a whole number in `0..<count` (class or token indices).
+    func checkIndices(_ tensor: Tensor, below count: Int, name: String) throws {
+        let bad = tensor.withUnsafeBufferPointer { values in
+            values.firstIndex { $0 < 0 || $0 >= Float(count) || $0.rounded() != $0 }
+        }
+        if let bad {
+            throw TrainingError.invalidArgument(name: "\(name)[\(bad)]", value: "\(tensor.scalars[bad])",
+                                                reason: "must be a whole number in 0..<\(count) (an index)")
+        }
     }
 }
 

@@ -189,6 +189,20 @@ final class ModelTests: XCTestCase {
         }
     }
 
+    func testIndicesOutOfRangeThrow() throws {
+        let model = Sequential([Embedding(vocabularySize: 5, outputSize: 3, inputShape: [4]), LSTM(hiddenSize: 2), Dense(outputSize: 5)])
+        try model.compile(loss: .sparseCategoricalCrossEntropy(fromLogits: true), optimizer: Adam())
+        XCTAssertThrowsError(try model.fit(Tensor([[0, 1, 2, 7]]), Tensor([1]), verbose: .silent)) {
+            XCTAssertEqual("\($0)", "x[3] = 7.0 is invalid: must be a whole number in 0..<5 (an index)")
+        }
+        XCTAssertThrowsError(try model.fit(Tensor([[0, 1, 2, 3]]), Tensor([1.5]), verbose: .silent)) {
+            XCTAssertEqual("\($0)", "y[0] = 1.5 is invalid: must be a whole number in 0..<5 (an index)")
+        }
+        XCTAssertThrowsError(try model.predict(Tensor([[0, -1, 2, 3]])))
+        let history = try model.fit(Tensor([[0, 1, 2, 3]]), Tensor([4]), epochs: 2, verbose: .silent)
+        XCTAssertEqual(history["loss"].count, 2)
+    }
+
     func testPredictAndEvaluate() throws {
         let model = Sequential([Dense(outputSize: 1, inputShape: [2])])
         try model.compile(loss: .meanSquaredError, optimizer: SGD(), metrics: [.mae, .rmse])
