@@ -49,17 +49,26 @@ public final class Adagrad: Optimizer {
         for item in clippedGradients(of: parameters, clipping: clipping) {
             let state = accumulators.slots(for: item.parameter)
             state.step += 1
-            let accumulator = state.buffers[0]
+            let accumulator = state.buffers[0], clip = item.clip
             item.withBuffers { value, gradient, count in
-                for i in 0..<count {
-                    let g = item.clip(gradient[i])
-                    let s = accumulator[i] + g * g
-                    accumulator[i] = s
-                    value[i] = value[i] * decay - rate * g / (s.squareRoot() + epsilon)
-                }
+                Adagrad.step(value, gradient, accumulator, count: count, clip: clip, rate: rate, decay: decay,
+                             epsilon: epsilon)
             }
         }
         iterations += 1
+    }
+
+    /// The update over one parameter's buffers.
+    private static func step(_ value: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>,
+                             _ accumulator: UnsafeMutablePointer<Float>, count: Int, clip: Lanes.Clip,
+                             rate: Float, decay: Float, epsilon: Float) {
+        Lanes.forEachBlock(count: count) { offset, width in
+            let g = clip(Lanes.load(gradient, offset, width))
+            let s = Lanes.load(accumulator, offset, width) + g * g
+            Lanes.store(s, accumulator, offset, width)
+            let p = Lanes.load(value, offset, width) * decay - rate * g / (Lanes.squareRoot(s) + epsilon)
+            Lanes.store(p, value, offset, width)
+        }
     }
 
     /// Forgets every parameter's accumulator and sets ``iterations`` to 0.

@@ -58,8 +58,7 @@ public final class Adam: Optimizer {
     /// Applies one step to every trainable parameter that has a gradient; see ``Optimizer/update(_:)``.
     public func update(_ parameters: [Parameter]) {
         let rate = currentLearningRate
-        let decay = 1 - rate * weightDecay
-        let beta1 = self.beta1, beta2 = self.beta2, epsilon = self.epsilon, usesAMSGrad = self.usesAMSGrad
+        let settings = Settings(decay: 1 - rate * weightDecay, beta1: beta1, beta2: beta2, epsilon: epsilon)
         for item in clippedGradients(of: parameters, clipping: clipping) {
             let state = moments.slots(for: item.parameter)
             state.step += 1
@@ -68,23 +67,40 @@ public final class Adam: Optimizer {
             let stepSize = Float(Double(rate) / (1 - pow(Double(beta1), t)))
             let inverseRootCorrection = Float(1 / (1 - pow(Double(beta2), t)).squareRoot())
             let first = state.buffers[0], second = state.buffers[1]
-            let maximum = usesAMSGrad ? state.buffers[2] : second  // read only under AMSGrad
+            let maximum = usesAMSGrad ? state.buffers[2] : nil, clip = item.clip
             item.withBuffers { value, gradient, count in
-                for i in 0..<count {
-                    let g = item.clip(gradient[i])
-                    let m = beta1 * first[i] + (1 - beta1) * g
-                    var v = beta2 * second[i] + (1 - beta2) * g * g
-                    first[i] = m
-                    second[i] = v
-                    if usesAMSGrad {
-                        v = Swift.max(maximum[i], v)
-                        maximum[i] = v
-                    }
-                    value[i] = value[i] * decay - stepSize * m / (v.squareRoot() * inverseRootCorrection + epsilon)
-                }
+                Adam.step(value, gradient, first, second, maximum, count: count, clip: clip, settings: settings,
+                          stepSize: stepSize, inverseRootCorrection: inverseRootCorrection)
             }
         }
         iterations += 1
+    }
+
+    /// The hyperparameters one update uses, with the weight decay as the factor `1 − η λ`.
+    private struct Settings {
+        let decay: Float, beta1: Float, beta2: Float, epsilon: Float
+    }
+
+    /// The update over one parameter's buffers; `maximum` is AMSGrad's `v̂`, `nil` without AMSGrad.
+    private static func step(_ value: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>,
+                             _ first: UnsafeMutablePointer<Float>, _ second: UnsafeMutablePointer<Float>,
+                             _ maximum: UnsafeMutablePointer<Float>?, count: Int, clip: Lanes.Clip,
+                             settings: Settings, stepSize: Float, inverseRootCorrection: Float) {
+        let beta1 = settings.beta1, beta2 = settings.beta2, epsilon = settings.epsilon, decay = settings.decay
+        Lanes.forEachBlock(count: count) { offset, width in
+            let g = clip(Lanes.load(gradient, offset, width))
+            let m = beta1 * Lanes.load(first, offset, width) + (1 - beta1) * g
+            var v = beta2 * Lanes.load(second, offset, width) + (1 - beta2) * g * g
+            Lanes.store(m, first, offset, width)
+            Lanes.store(v, second, offset, width)
+            if let maximum {
+                v = Lanes.maximum(Lanes.load(maximum, offset, width), v)
+                Lanes.store(v, maximum, offset, width)
+            }
+            let p = Lanes.load(value, offset, width) * decay
+                - stepSize * m / (Lanes.squareRoot(v) * inverseRootCorrection + epsilon)
+            Lanes.store(p, value, offset, width)
+        }
     }
 
     /// Forgets every parameter's moments and step count and sets ``iterations`` to 0.

@@ -25,7 +25,8 @@ public enum GradientClipping: Sendable, Equatable {
             var gradient = item.gradient
             item.parameter.gradient = nil  // so the buffer below is uniquely owned and written in place
             gradient.withUnsafeMutableBufferPointer { buffer in
-                for i in buffer.indices { buffer[i] = item.clip(buffer[i]) }
+                guard let base = buffer.baseAddress else { return }
+                Lanes.clip(base, count: buffer.count, item.clip)
             }
             item.parameter.gradient = gradient
         }
@@ -35,12 +36,12 @@ public enum GradientClipping: Sendable, Equatable {
     func factors(for gradients: [Tensor]) -> [(scale: Float, limit: Float)] {
         switch self {
         case .byGlobalNorm(let limit):
-            let norm = Float(gradients.reduce(0) { $0 + squaredNorm($1) }.squareRoot())
+            let norm = Float(gradients.reduce(0) { $0 + Lanes.sumOfSquares($1) }.squareRoot())
             let scale = norm > limit ? limit / norm : 1
             return Array(repeating: (scale, .infinity), count: gradients.count)
         case .byNorm(let limit):
             return gradients.map { gradient in
-                let norm = Float(squaredNorm(gradient).squareRoot())
+                let norm = Float(Lanes.sumOfSquares(gradient).squareRoot())
                 return (norm > limit ? limit / norm : 1, .infinity)
             }
         case .byValue(let limit):
@@ -56,20 +57,29 @@ public func globalGradientNorm(of parameters: [Parameter]) -> Float {
     var sum: Double = 0
     for parameter in parameters where parameter.isTrainable {
         guard let gradient = parameter.gradient, seen.insert(ObjectIdentifier(parameter)).inserted else { continue }
-        sum += squaredNorm(gradient)
+        sum += Lanes.sumOfSquares(gradient)
     }
     return Float(sum.squareRoot())
 }
 
-/// Returns the sum of squared elements, accumulated in `Double` so that a million-element sum keeps its digits.
-func squaredNorm(_ tensor: Tensor) -> Double {
-    tensor.withUnsafeBufferPointer { buffer in
-        guard let base = buffer.baseAddress else { return 0 }
-        var sum: Double = 0
-        for i in 0..<buffer.count {
-            let element = Double(base[i])
-            sum += element * element
+extension Lanes {
+    /// Clips `count` elements in place.
+    static func clip(_ base: UnsafeMutablePointer<Float>, count: Int, _ clip: Clip) {
+        forEachBlock(count: count) { offset, width in
+            store(clip(load(base, offset, width)), base, offset, width)
         }
-        return sum
+    }
+
+    /// Returns the sum of squared elements, accumulated in `Double` so that a million-element sum keeps its digits.
+    static func sumOfSquares(_ tensor: Tensor) -> Double {
+        tensor.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return 0 }
+            var sums = SIMD4<Double>()
+            forEachBlock(count: buffer.count) { offset, width in
+                let lanes = SIMD4<Double>(load(base, offset, width))
+                sums += lanes * lanes
+            }
+            return sums.sum()
+        }
     }
 }

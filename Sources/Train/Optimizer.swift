@@ -1,4 +1,7 @@
 import Graph
+#if arch(x86_64)
+import _Builtin_intrinsics.intel
+#endif
 
 /// A rule that moves parameters against their gradients, keeping whatever state it needs per parameter.
 ///
@@ -6,8 +9,9 @@ import Graph
 /// accumulated gradient and leaves it in place, so zero the gradients (`Parameter.zeroGradient()`)
 /// before the next backward pass.
 ///
-/// Every optimizer skips, untouched and with its state untouched, a parameter that is not trainable or whose
-/// gradient is `nil`; its per-parameter step count (Adam's bias correction) does not advance either.
+/// A parameter that is not trainable or whose gradient is `nil` is skipped: its value and its optimizer
+/// state stay as they are, and its own step count (Adam's bias correction) does not advance.
+/// ``iterations`` advances once per call regardless.
 public protocol Optimizer: AnyObject {
     /// The base learning rate (a ``schedule``, when set, overrides it per step).
     var learningRate: Float { get set }
@@ -44,12 +48,6 @@ struct ClippedGradient {
     let scale: Float
     let limit: Float
 
-    /// Returns the element as the update should use it.
-    @inline(__always)
-    func clip(_ element: Float) -> Float {
-        Swift.min(Swift.max(element * scale, -limit), limit)
-    }
-
     /// Calls `body` with the parameter's value (writable), its gradient and their element count.
     func withBuffers(_ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void) {
         let parameter = self.parameter
@@ -61,6 +59,105 @@ struct ClippedGradient {
                 body(valueBase, gradientBase, value.count)
             }
         }
+    }
+
+    /// The clipping as vector operations.
+    var clip: Lanes.Clip { Lanes.Clip(scale: scale, limit: limit) }
+}
+
+/// Element loops written over SIMD vectors rather than left to the auto-vectorizer, which cannot prove that
+/// the parameter, gradient and state buffers do not overlap, and which keeps any loop with a square root
+/// scalar on Linux, where `Float.squareRoot()` compiles to a C `sqrtf` call that may set `errno`.
+/// On x86-64 the square root, minimum and maximum are therefore SSE instructions.
+enum Lanes {
+    /// The vector every update works on: one SSE register.
+    typealias Vector = SIMD4<Float>
+
+    /// Gradient clipping as the element loops apply it: multiply by `scale`, then clamp to ±`limit`.
+    struct Clip {
+        let scale: Vector
+        let upper: Vector
+        let lower: Vector
+
+        init(scale: Float, limit: Float) {
+            self.scale = Vector(repeating: scale)
+            upper = Vector(repeating: limit)
+            lower = -upper
+        }
+
+        /// Returns the clipped gradient lanes (a NaN stays NaN).
+        @inline(__always)
+        func callAsFunction(_ gradient: Vector) -> Vector {
+            minimum(upper, maximum(lower, gradient * scale))
+        }
+    }
+
+    /// Returns the lane-wise square root.
+    @inline(__always)
+    static func squareRoot(_ x: Vector) -> Vector {
+        #if arch(x86_64)
+        _mm_sqrt_ps(x)
+        #else
+        x.squareRoot()
+        #endif
+    }
+
+    /// Returns the lane-wise maximum, or `b`'s lane where either is NaN, so NaNs in `b` propagate.
+    @inline(__always)
+    static func maximum(_ a: Vector, _ b: Vector) -> Vector {
+        #if arch(x86_64)
+        _mm_max_ps(a, b)
+        #else
+        b.replacing(with: a, where: a .> b)
+        #endif
+    }
+
+    /// Returns the lane-wise minimum, or `b`'s lane where either is NaN, so NaNs in `b` propagate.
+    @inline(__always)
+    static func minimum(_ a: Vector, _ b: Vector) -> Vector {
+        #if arch(x86_64)
+        _mm_min_ps(a, b)
+        #else
+        b.replacing(with: a, where: a .< b)
+        #endif
+    }
+
+    /// Calls `body(offset, width)` for consecutive blocks covering `0..<count`: full blocks of
+    /// `Vector.scalarCount`, then one shorter block for the rest.
+    @inline(__always)
+    static func forEachBlock(count: Int, _ body: (Int, Int) -> Void) {
+        let width = Vector.scalarCount
+        var offset = 0
+        while offset + width <= count {
+            body(offset, width)
+            offset += width
+        }
+        if offset < count { body(offset, count - offset) }
+    }
+
+    /// Returns `width` elements from `offset`, the unused lanes zero.
+    @inline(__always)
+    static func load(_ pointer: UnsafePointer<Float>, _ offset: Int, _ width: Int) -> Vector {
+        if width == Vector.scalarCount { return UnsafeRawPointer(pointer + offset).loadUnaligned(as: Vector.self) }
+        var lanes = Vector()
+        for lane in 0..<width { lanes[lane] = pointer[offset + lane] }
+        return lanes
+    }
+
+    /// Returns `width` elements from `offset`, the unused lanes zero.
+    @inline(__always)
+    static func load(_ pointer: UnsafeMutablePointer<Float>, _ offset: Int, _ width: Int) -> Vector {
+        load(UnsafePointer(pointer), offset, width)
+    }
+
+    /// Writes the first `width` lanes at `offset`.
+    @inline(__always)
+    static func store(_ lanes: Vector, _ pointer: UnsafeMutablePointer<Float>, _ offset: Int, _ width: Int) {
+        if width == Vector.scalarCount {
+            UnsafeMutableRawPointer(pointer + offset).storeBytes(of: lanes, as: Vector.self)
+            return
+        }
+        for lane in 0..<width { pointer[offset + lane] = lanes[lane] }
     }
 }
 

@@ -53,40 +53,54 @@ public final class RMSProp: Optimizer {
     /// Applies one step to every trainable parameter that has a gradient; see ``Optimizer/update(_:)``.
     public func update(_ parameters: [Parameter]) {
         let rate = currentLearningRate
-        let decay = 1 - rate * weightDecay
-        let rho = self.rho, complement = 1 - rho, momentum = self.momentum, epsilon = self.epsilon
-        let isCentered = self.isCentered
+        let settings = Settings(rate: rate, decay: 1 - rate * weightDecay, rho: rho, momentum: momentum,
+                                epsilon: epsilon)
         for item in clippedGradients(of: parameters, clipping: clipping) {
             let state = slots.slots(for: item.parameter)
             state.step += 1
-            // Unused buffers alias the mean square, which the loop then never reads through them.
             let meanSquare = state.buffers[0]
-            let velocity = momentum > 0 ? state.buffers[1] : meanSquare
-            let meanGradient = isCentered ? state.buffers[state.buffers.count - 1] : meanSquare
+            let velocity = momentum > 0 ? state.buffers[1] : nil
+            let meanGradient = isCentered ? state.buffers[state.buffers.count - 1] : nil
+            let clip = item.clip
             item.withBuffers { value, gradient, count in
-                for i in 0..<count {
-                    let g = item.clip(gradient[i])
-                    let s = rho * meanSquare[i] + complement * g * g
-                    meanSquare[i] = s
-                    var variance = s
-                    if isCentered {
-                        let a = rho * meanGradient[i] + complement * g
-                        meanGradient[i] = a
-                        // Rounding can push s − a² a hair below zero when the gradient barely changes.
-                        variance = Swift.max(s - a * a, 0)
-                    }
-                    let increment = rate * g / (variance.squareRoot() + epsilon)
-                    if momentum == 0 {
-                        value[i] = value[i] * decay - increment
-                    } else {
-                        let m = momentum * velocity[i] + increment
-                        velocity[i] = m
-                        value[i] = value[i] * decay - m
-                    }
-                }
+                RMSProp.step(value, gradient, meanSquare, velocity, meanGradient, count: count, clip: clip,
+                             settings: settings)
             }
         }
         iterations += 1
+    }
+
+    /// The hyperparameters one update uses, with the weight decay as the factor `1 − η λ`.
+    private struct Settings {
+        let rate: Float, decay: Float, rho: Float, momentum: Float, epsilon: Float
+    }
+
+    /// The update over one parameter's buffers; `velocity` is `nil` without momentum, `meanGradient`
+    /// `nil` unless centered.
+    private static func step(_ value: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>,
+                             _ meanSquare: UnsafeMutablePointer<Float>, _ velocity: UnsafeMutablePointer<Float>?,
+                             _ meanGradient: UnsafeMutablePointer<Float>?, count: Int, clip: Lanes.Clip,
+                             settings: Settings) {
+        let rate = settings.rate, decay = settings.decay, rho = settings.rho, complement = 1 - settings.rho
+        let momentum = settings.momentum, epsilon = settings.epsilon
+        Lanes.forEachBlock(count: count) { offset, width in
+            let g = clip(Lanes.load(gradient, offset, width))
+            let s = rho * Lanes.load(meanSquare, offset, width) + complement * g * g
+            Lanes.store(s, meanSquare, offset, width)
+            var variance = s
+            if let meanGradient {
+                let a = rho * Lanes.load(meanGradient, offset, width) + complement * g
+                Lanes.store(a, meanGradient, offset, width)
+                // Rounding can push s − a² a hair below zero when the gradient barely changes.
+                variance = Lanes.maximum(Lanes.Vector(), s - a * a)
+            }
+            var step = rate * g / (Lanes.squareRoot(variance) + epsilon)
+            if let velocity {
+                step += momentum * Lanes.load(velocity, offset, width)
+                Lanes.store(step, velocity, offset, width)
+            }
+            Lanes.store(Lanes.load(value, offset, width) * decay - step, value, offset, width)
+        }
     }
 
     /// Forgets every parameter's running averages and sets ``iterations`` to 0.

@@ -42,28 +42,40 @@ public final class SGD: Optimizer {
     public func update(_ parameters: [Parameter]) {
         let rate = currentLearningRate
         let decay = 1 - rate * weightDecay
-        let momentum = self.momentum
+        let momentum = self.momentum, isNesterov = usesNesterovMomentum
         for item in clippedGradients(of: parameters, clipping: clipping) {
-            if momentum == 0 {
+            let clip = item.clip
+            guard momentum > 0 else {
                 item.withBuffers { value, gradient, count in
-                    for i in 0..<count { value[i] = value[i] * decay - rate * item.clip(gradient[i]) }
+                    Lanes.forEachBlock(count: count) { offset, width in
+                        let g = clip(Lanes.load(gradient, offset, width))
+                        Lanes.store(Lanes.load(value, offset, width) * decay - rate * g, value, offset, width)
+                    }
                 }
                 continue
             }
-            let slots = velocities.slots(for: item.parameter)
-            slots.step += 1
-            let velocity = slots.buffers[0]
-            let isNesterov = usesNesterovMomentum
+            let state = velocities.slots(for: item.parameter)
+            state.step += 1
+            let velocity = state.buffers[0]
             item.withBuffers { value, gradient, count in
-                for i in 0..<count {
-                    let step = rate * item.clip(gradient[i])
-                    let v = momentum * velocity[i] - step
-                    velocity[i] = v
-                    value[i] = value[i] * decay + (isNesterov ? momentum * v - step : v)
-                }
+                SGD.step(value, gradient, velocity, count: count, clip: clip, rate: rate, decay: decay,
+                         momentum: momentum, isNesterov: isNesterov)
             }
         }
         iterations += 1
+    }
+
+    /// The momentum update over one parameter's buffers.
+    private static func step(_ value: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>,
+                             _ velocity: UnsafeMutablePointer<Float>, count: Int, clip: Lanes.Clip,
+                             rate: Float, decay: Float, momentum: Float, isNesterov: Bool) {
+        Lanes.forEachBlock(count: count) { offset, width in
+            let step = rate * clip(Lanes.load(gradient, offset, width))
+            let v = momentum * Lanes.load(velocity, offset, width) - step
+            Lanes.store(v, velocity, offset, width)
+            let p = Lanes.load(value, offset, width) * decay + (isNesterov ? momentum * v - step : v)
+            Lanes.store(p, value, offset, width)
+        }
     }
 
     /// Forgets every parameter's velocity and sets ``iterations`` to 0.

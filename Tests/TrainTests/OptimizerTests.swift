@@ -122,6 +122,32 @@ final class OptimizerTests: XCTestCase {
         assertClose(adamParameter.value, shape: [1], [1.8], tolerance: 1e-6)
     }
 
+    func testAdamOverFullAndPartialVectorBlocks() {
+        // 11 elements: the loops take whole vectors, then a partial one; each element must follow the
+        // scalar equations, checked here in Double for two steps.
+        let count = 11
+        let start: [Float] = (0..<count).map { Float($0) * 0.1 - 0.5 }
+        let firstGradient: [Float] = (0..<count).map { Float($0 % 5) - 2.2 }
+        let secondGradient: [Float] = (0..<count).map { Float($0) * 0.03 - 0.1 }
+        let gradients = [firstGradient, secondGradient]
+        let parameter = Parameter("p", Tensor(start))
+        train(Adam(learningRate: 0.01), parameter, gradients: gradients)
+        var expected = start.map(Double.init)
+        var m = [Double](repeating: 0, count: count), v = [Double](repeating: 0, count: count)
+        for (step, gradient) in gradients.enumerated() {
+            let t = Double(step + 1)
+            for i in 0..<count {
+                let g = Double(gradient[i])
+                m[i] = 0.9 * m[i] + 0.1 * g
+                v[i] = 0.999 * v[i] + 0.001 * g * g
+                let correctedFirst: Double = m[i] / (1 - pow(0.9, t))
+                let correctedSecond: Double = v[i] / (1 - pow(0.999, t))
+                expected[i] -= 0.01 * correctedFirst / (correctedSecond.squareRoot() + 1e-7)
+            }
+        }
+        assertClose(parameter.value, shape: [count], expected.map(Float.init), tolerance: 1e-6)
+    }
+
     // MARK: Schedules
 
     func testExponentialDecay() {
@@ -208,6 +234,10 @@ final class OptimizerTests: XCTestCase {
         parameter.gradient = Tensor([-3, 0.2, 5])
         SGD(learningRate: 1, clipping: .byValue(1)).update([parameter])
         assertClose(parameter.value, shape: [3], [1, -0.2, -1], tolerance: 1e-6)
+        // A NaN gradient must show up in the parameter, not be clamped into a plausible number.
+        parameter.gradient = Tensor([.nan, 0, 0])
+        SGD(learningRate: 1, clipping: .byValue(1)).update([parameter])
+        XCTAssertTrue(parameter.value[0].isNaN)
     }
 
     func testClippingAppliesBeforeAdamMoments() {
