@@ -99,13 +99,7 @@ public final class Tape {
         indices.reserveCapacity(inputs.count)
         var needsGradient = false
         for input in inputs {
-            let index: Int
-            if input.tape != nil {
-                check(input, op.name)
-                index = input.index
-            } else {
-                index = constant(input.value).index
-            }
+            let index = index(of: input, for: op)
             indices.append(index)
             needsGradient = needsGradient || records[index].needsGradient
         }
@@ -218,6 +212,11 @@ public final class Tape {
             deferredProducts[index, default: []].append((a, b))
             return
         }
+        addProduct(a, b, transposingA: transposingA, transposingB: transposingB, into: index)
+    }
+
+    /// Adds `op(a) · op(b)` into node `index`'s gradient, in place (one GEMM with beta 1) when it has one.
+    private func addProduct(_ a: Tensor, _ b: Tensor, transposingA: Bool, transposingB: Bool, into index: Int) {
         if gradients[index] == nil {
             gradients[index] = a.matmul(b, transposingSelf: transposingA, transposingOther: transposingB)
         } else {
@@ -232,14 +231,7 @@ public final class Tape {
     private func accumulateProducts(_ products: [(a: Tensor, g: Tensor)], into index: Int) {
         let a = products.count == 1 ? products[0].a : Tensor.concatenate(products.map(\.a), along: 0)
         let g = products.count == 1 ? products[0].g : Tensor.concatenate(products.map(\.g), along: 0)
-        if gradients[index] == nil {
-            gradients[index] = a.matmul(g, transposingSelf: true)
-        } else {
-            var target = gradients[index]!
-            gradients[index] = nil
-            target.addMatmul(a, g, transposingA: true, transposingB: false)
-            gradients[index] = target
-        }
+        addProduct(a, g, transposingA: true, transposingB: false, into: index)
     }
 
     /// Adds `gradient` into the region `range` along `axis` of node `index`'s gradient.
