@@ -44,9 +44,9 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
 }
 
 /// How many threads large matrix products use.
-public enum GEMMThreads {
+package enum GEMMThreads {
     /// The `UNROLL_THREADS` environment variable when set, else the number of active processors.
-    public static let count: Int = {
+    package static let count: Int = {
         if let text = ProcessInfo.processInfo.environment["UNROLL_THREADS"], let value = Int(text), value >= 1 {
             return value
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Graph
+import Serialization
 
 /// What a callback asks of the training loop.
 public enum CallbackDecision: Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import Graph
 import Layers
+import Serialization
 
 /// A linear stack of layers with Keras' workflow: `add`, `compile`, `fit`, `predict`, `evaluate`, `summary`.
 ///
@@ -80,44 +81,14 @@ public final class Sequential {
     public var outputShape: [Int]? { try? layerShapes().last }
 
     /// Keras-style layer names: the type in snake case, numbered from the second of a kind (`lstm`, `lstm_1`).
-    public var layerNames: [String] {
-        var seen: [String: Int] = [:]
-        return layers.map { layer in
-            let base = Sequential.snakeCase(layer.typeName)
-            let count = seen[base, default: 0]
-            seen[base] = count + 1
-            return count == 0 ? base : "\(base)_\(count)"
-        }
-    }
-
-    static func snakeCase(_ name: String) -> String {
-        var result = ""
-        let characters = Array(name)
-        for (i, character) in characters.enumerated() {
-            if character.isUppercase, i > 0,
-               characters[i - 1].isLowercase || (i + 1 < characters.count && characters[i + 1].isLowercase && characters[i - 1].isUppercase) {
-                result += "_"
-            }
-            result += character.lowercased()
-        }
-        return result
-    }
+    public var layerNames: [String] { LayerNames.names(of: layers) }
 
     /// Every parameter of every layer, in layer order.
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
 
     /// Parameters with unique names (`lstm/kernel`, `bidirectional/kernel_1`), the keys of weight files.
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        var result: [(String, Parameter)] = []
-        for (layer, layerName) in zip(layers, layerNames) {
-            var seen: [String: Int] = [:]
-            for parameter in layer.parameters {
-                let count = seen[parameter.name, default: 0]
-                seen[parameter.name] = count + 1
-                result.append(("\(layerName)/\(parameter.name)" + (count == 0 ? "" : "_\(count)"), parameter))
-            }
-        }
-        return result
+        zip(layers, layerNames).flatMap { layer, name in LayerNames.uniquelyNamed(layer.parameters, path: name) }
     }
 
     /// The current values of all parameters, in order.
@@ -136,21 +107,6 @@ public final class Sequential {
     /// Returns the model's output for a batch, recording onto the input's tape if it has one.
     public func callAsFunction(_ input: Node) -> Node {
         layers.reduce(input) { $1($0) }
-    }
-
-    /// Writes the weights to a safetensors file (atomically), named as in ``namedParameters``.
-    public func saveWeights(to url: URL, metadata: [String: String] = [:]) throws {
-        _ = try layerShapes()
-        var tensors: [String: Tensor] = [:]
-        for (name, parameter) in namedParameters { tensors[name] = parameter.value }
-        try SafeTensors.write(tensors, metadata: metadata, to: url)
-    }
-
-    /// Reads weights written by ``saveWeights(to:metadata:)``; every name must be present with its shape.
-    public func loadWeights(from url: URL) throws {
-        _ = try layerShapes()
-        let (tensors, _) = try SafeTensors.read(from: url)
-        try setWeights(named: tensors, source: url.path)
     }
 
     /// Sets every parameter from a dictionary keyed as ``namedParameters``, checking names and shapes first.

@@ -1,4 +1,6 @@
+import Data
 import Foundation
+import Serialization
 import Train
 
 /// The default job: trains ``AirlineForecast`` on the embedded airline series, prints the model, the

@@ -1,6 +1,7 @@
 import Foundation
 import Graph
 import Layers
+import Serialization
 import Train
 
 /// Records a few unrolled steps of a cell on a tape and writes the graph in Graphviz DOT.

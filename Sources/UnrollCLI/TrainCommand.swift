@@ -1,6 +1,8 @@
+import Data
 import Foundation
 import Graph
 import Layers
+import Serialization
 import Train
 
 /// Trains a recurrent forecaster on columns of a CSV file and saves it with its scaling for `predict`.

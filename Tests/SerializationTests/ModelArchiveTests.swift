@@ -1,8 +1,9 @@
 import Foundation
 import Graph
 import Layers
+import Serialization
 import TestSupport
-@testable import Train
+import Train
 import XCTest
 
 /// A user's cell the archive does not know: `h' = tanh(x W + h·decay)`.

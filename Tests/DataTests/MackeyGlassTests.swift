@@ -1,7 +1,7 @@
+import Data
 import Foundation
 import Graph
 import Layers
-import Train
 import XCTest
 
 final class MackeyGlassTests: XCTestCase {

@@ -1,7 +1,7 @@
+import Data
 import Foundation
 import Graph
 import TestSupport
-import Train
 import XCTest
 
 final class CSVTests: XCTestCase {

@@ -1,6 +1,6 @@
+import Data
 import Graph
 import TestSupport
-import Train
 import XCTest
 
 final class ScalerTests: XCTestCase {

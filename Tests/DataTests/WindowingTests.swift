@@ -1,6 +1,6 @@
+import Data
 import Graph
 import TestSupport
-import Train
 import XCTest
 
 /// Asserts that `body` throws exactly `expected`, and that the error's description mentions each of

@@ -1,6 +1,6 @@
 import Foundation
 import Graph
-@testable import Train
+@testable import Serialization
 import XCTest
 
 /// The safetensors reader and writer, the CRC-32 that guards its files, and the atomic file writer.

@@ -7,7 +7,8 @@ import Darwin
 #endif
 import Foundation
 
-/// A failure of ``writeAtomically(_:to:)``: which step failed, for which destination, and why.
+/// A failure of an atomic write (of a weights file, a model description, a checkpoint or a log): which step
+/// failed, for which destination, and why.
 ///
 /// Whatever the step, the destination is left as it was and the temporary file is removed.
 public struct AtomicWriteError: Error, CustomStringConvertible, Equatable {
@@ -43,13 +44,13 @@ public struct AtomicWriteError: Error, CustomStringConvertible, Equatable {
 /// the temporary file is removed and an ``AtomicWriteError`` is thrown.
 ///
 /// Model descriptions, weight files and checkpoints all save through this function.
-public func writeAtomically(_ data: Data, to url: URL) throws {
+package func writeAtomically(_ data: Data, to url: URL) throws {
     try writeAtomically(data, to: url, beforeRename: { _ in })
 }
 
 /// The body of ``writeAtomically(_:to:)``, with a hook run once the temporary file is complete and just
 /// before the rename, so tests can interrupt a save at its most delicate point.
-func writeAtomically(_ data: Data, to url: URL, beforeRename: (URL) throws -> Void) throws {
+package func writeAtomically(_ data: Data, to url: URL, beforeRename: (URL) throws -> Void) throws {
     let destination = url.path
     let directory = url.deletingLastPathComponent()
     let suffix = String(UInt64.random(in: .min ... .max), radix: 16)

@@ -10,7 +10,7 @@ import Foundation
 /// ```
 ///
 /// A CRC-32 detects every error confined to 32 consecutive bits, so any single corrupted byte.
-public struct CRC32: Sendable, Equatable {
+package struct CRC32: Sendable, Equatable {
     /// The reflected form of the polynomial 0x04C11DB7.
     private static let polynomial: UInt32 = 0xEDB8_8320
 
@@ -28,10 +28,10 @@ public struct CRC32: Sendable, Equatable {
     private var state: UInt32 = 0xFFFF_FFFF
 
     /// Creates a checksum of no bytes.
-    public init() {}
+    package init() {}
 
     /// Adds `bytes` to the checksummed stream.
-    public mutating func update(with bytes: UnsafeRawBufferPointer) {
+    package mutating func update(with bytes: UnsafeRawBufferPointer) {
         var crc = state
         Self.table.withUnsafeBufferPointer { table in
             for byte in bytes {
@@ -42,20 +42,20 @@ public struct CRC32: Sendable, Equatable {
     }
 
     /// Adds the bytes of `data` to the checksummed stream.
-    public mutating func update(with data: Data) {
+    package mutating func update(with data: Data) {
         data.withUnsafeBytes { update(with: $0) }
     }
 
     /// Adds `bytes` to the checksummed stream.
-    public mutating func update(with bytes: [UInt8]) {
+    package mutating func update(with bytes: [UInt8]) {
         bytes.withUnsafeBytes { update(with: $0) }
     }
 
     /// The CRC-32 of every byte added so far.
-    public var checksum: UInt32 { state ^ 0xFFFF_FFFF }
+    package var checksum: UInt32 { state ^ 0xFFFF_FFFF }
 
     /// Returns the CRC-32 of `data`.
-    public static func checksum(of data: Data) -> UInt32 {
+    package static func checksum(of data: Data) -> UInt32 {
         var crc = CRC32()
         crc.update(with: data)
         return crc.checksum

@@ -1,0 +1,43 @@
+import Graph
+
+/// Maps integer indices (stored as floats, `[batch, time]`) to learned vectors (`[batch, time, outputSize]`).
+public final class Embedding: Layer {
+    /// The number of distinct indices.
+    public let vocabularySize: Int
+    /// The length of each vector.
+    public let outputSize: Int
+    /// `[vocabularySize, outputSize]`, uniform in ±0.05 as in Keras.
+    public private(set) var table: Parameter
+    /// The input shape given at creation.
+    public let declaredInputShape: [Int]?
+
+    /// Creates an embedding table.
+    public init(vocabularySize: Int, outputSize: Int, inputShape: [Int]? = nil, seed: UInt64? = nil) {
+        precondition(vocabularySize > 0 && outputSize > 0, "Embedding: sizes must be positive")
+        self.vocabularySize = vocabularySize
+        self.outputSize = outputSize
+        self.declaredInputShape = inputShape
+        table = Parameter("embeddings", Tensor.randomUniform([vocabularySize, outputSize], in: -0.05...0.05,
+                                                             seed: seed ?? Initializers.nextSeed()))
+    }
+
+    /// "Embedding".
+    public var typeName: String { "Embedding" }
+    /// The table.
+    public var parameters: [Parameter] { [table] }
+    /// The input shape plus a vector axis.
+    public func outputShape(forInputShape shape: [Int]) throws -> [Int] { shape + [outputSize] }
+    /// Nothing to build.
+    public func build(inputShape: [Int]) throws {}
+
+    /// Returns the rows of the table named by the input's indices (which must be whole numbers in range).
+    public func callAsFunction(_ input: Node) -> Node {
+        let indices = input.value.scalars.map { value -> Int in
+            let index = Int(value)
+            precondition(Float(index) == value && index >= 0 && index < vocabularySize,
+                         "Embedding: index \(value) is not a whole number in 0..<\(vocabularySize)")
+            return index
+        }
+        return input.lift(table).gatheringRows(indices).reshaped(to: input.shape + [outputSize])
+    }
+}

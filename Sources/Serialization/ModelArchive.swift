@@ -1,0 +1,302 @@
+import Foundation
+import Graph
+import Layers
+
+/// A problem saving or loading a model directory, or importing weights; every case names the file and the problem.
+///
+/// Loading can also throw ``SafeTensorsError`` (a truncated or corrupted weights file) and ``WeightError``
+/// (a tensor missing or of the wrong shape, named as in the file).
+public enum ModelArchiveError: Error, CustomStringConvertible, Equatable {
+    /// The model holds a layer the archive cannot describe (a custom layer, or an RNN of a custom cell),
+    /// or the weight format cannot name it; `typeName` is the layer's ``Layer/typeName``.
+    case unsupportedLayer(typeName: String)
+    /// A file of the model directory does not exist.
+    case missingFile(path: String)
+    /// A file exists but cannot be read.
+    case unreadableFile(path: String, reason: String)
+    /// The model directory cannot be created.
+    case cannotCreateDirectory(path: String, reason: String)
+    /// `model.json` is not valid JSON, lacks a field, has a field of the wrong type or out of range, or
+    /// describes layers that do not fit together; `reason` says where (`layers[1].cell.hiddenSize`) and what.
+    case invalidDescription(file: String, reason: String)
+    /// `model.json` was written by a format version this build cannot read.
+    case unsupportedFormatVersion(file: String, version: Int, supported: Int)
+    /// A layer `type` or cell `kind` in `model.json` is not one the archive knows.
+    case unknownLayerKind(file: String, kind: String, location: String)
+    /// `model.safetensors` is not the file `model.json` was saved with (its CRC-32 differs from the recorded one),
+    /// as after a save interrupted between its two files, or a weights file replaced by hand.
+    case weightsChecksumMismatch(file: String, recorded: String, computed: String)
+    /// An imported weights file holds tensors the model has no place for.
+    case unexpectedTensors(file: String, names: [String])
+
+    /// A sentence naming the file and the problem.
+    public var description: String {
+        switch self {
+        case .unsupportedLayer(let typeName):
+            "\(typeName) is not supported: the model format covers Dense, Dropout, Embedding, EchoStateNetwork and "
+                + "the built-in recurrent cells (alone, stacked or bidirectional); PyTorch names cover the same but "
+                + "EchoStateNetwork and bidirectional stacks"
+        case .missingFile(let path): "\(path): no such file"
+        case .unreadableFile(let path, let reason): "\(path): cannot be read: \(reason)"
+        case .cannotCreateDirectory(let path, let reason): "\(path): cannot create the model directory: \(reason)"
+        case .invalidDescription(let file, let reason): "\(file): \(reason)"
+        case .unsupportedFormatVersion(let file, let version, let supported):
+            "\(file): format version \(version) is not supported (this build reads version \(supported))"
+        case .unknownLayerKind(let file, let kind, let location): "\(file): \(location): unknown kind '\(kind)'"
+        case .weightsChecksumMismatch(let file, let recorded, let computed):
+            "\(file): CRC-32 \(computed) differs from \(recorded) recorded in model.json: the weights belong to another "
+                + "save (was a save interrupted, or the file replaced?)"
+        case .unexpectedTensors(let file, let names):
+            "\(file): the model has no place for " + names.map { "'\($0)'" }.joined(separator: ", ")
+        }
+    }
+}
+
+// MARK: - The model description
+
+/// The contents of `model.json`.
+struct ModelDescription: Equatable {
+    /// The value of the `format` field, which marks the file as an Unroll model description.
+    static let format = "unroll.sequential"
+    /// The version this build writes and reads.
+    static let formatVersion = 1
+
+    var name: String
+    var inputShape: [Int]
+    var layers: [LayerConfiguration]
+    var loss: String?
+    /// The CRC-32 of the whole `model.safetensors` file (8 lowercase hexadecimal digits), if recorded.
+    var weightsCRC32: String?
+
+    enum Key: String, CodingKey {
+        case format, formatVersion, name, inputShape, layers, loss, weightsCRC32
+    }
+
+    /// The two fields read before anything else, so a newer file is reported as such rather than as malformed.
+    struct Header: Decodable {
+        var format: String?
+        var formatVersion: Double?
+    }
+
+    /// Reads and checks the description at `url`.
+    static func read(from url: URL) throws -> ModelDescription {
+        let data = try readFile(url)
+        // Checked first because the decoder accepts some text that is not JSON (a trailing comma, a leading zero).
+        if let syntaxError = JSONSyntaxCheck.firstError(in: data) {
+            throw ModelArchiveError.invalidDescription(file: url.path, reason: "not valid JSON: \(syntaxError)")
+        }
+        let decoder = JSONDecoder()
+        do {
+            let header = try decoder.decode(Header.self, from: data)
+            guard header.format == format else {
+                let found = header.format.map { "'\($0)'" } ?? "missing"
+                throw ModelArchiveError.invalidDescription(
+                    file: url.path, reason: "not an Unroll model description: format is \(found), expected '\(format)'")
+            }
+            guard let version = header.formatVersion else {
+                throw ModelArchiveError.invalidDescription(file: url.path, reason: "formatVersion is missing")
+            }
+            guard version.rounded() == version, abs(version) < 1e15 else {
+                throw ModelArchiveError.invalidDescription(
+                    file: url.path, reason: "formatVersion: \(describeNumber(version)) is not a whole number")
+            }
+            guard Int(version) == formatVersion else {
+                throw ModelArchiveError.unsupportedFormatVersion(file: url.path, version: Int(version), supported: formatVersion)
+            }
+            return try decoder.decode(ModelDescription.self, from: data)
+        } catch let error as DecodingError {
+            throw ModelArchiveError.invalidDescription(file: url.path, reason: explain(error))
+        } catch let error as UnknownKindError {
+            throw ModelArchiveError.unknownLayerKind(file: url.path, kind: error.kind, location: error.location)
+        }
+    }
+
+    /// Returns the JSON text, checked to read back as the same description, so `save` never writes a file
+    /// that `load` would refuse.
+    func encoded(file: String) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            let data = try encoder.encode(self)
+            guard try JSONDecoder().decode(ModelDescription.self, from: data) == self else {
+                throw ModelArchiveError.invalidDescription(file: file, reason: "the description does not read back as written")
+            }
+            return data
+        } catch let error as DecodingError {
+            throw ModelArchiveError.invalidDescription(file: file, reason: "the model cannot be described: \(explain(error))")
+        } catch let error as EncodingError {
+            throw ModelArchiveError.invalidDescription(file: file, reason: "the model cannot be described: \(error)")
+        }
+    }
+
+    /// The number of parameter scalars the layers will allocate, or `nil` when it overflows `Int`.
+    var parameterScalarCount: Int? {
+        var total: Int? = 0
+        var shape = inputShape
+        for layer in layers {
+            let (count, next) = layer.parameterScalarCount(inputShape: shape)
+            total = checkedSum(total, count)
+            shape = next
+        }
+        return total
+    }
+}
+
+extension ModelDescription: Codable {
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        name = try container.decode(String.self, forKey: .name)
+        let shape = try container.decode([Double].self, forKey: .inputShape)
+        guard (1...ArchiveLimits.maximumRank).contains(shape.count),
+              shape.allSatisfy({ $0.rounded() == $0 && $0 >= 1 && $0 <= Double(ArchiveLimits.maximumSize) }) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .inputShape, in: container,
+                debugDescription: "[\(shape.map(describeNumber).joined(separator: ", "))] is not a shape of "
+                    + "1...\(ArchiveLimits.maximumRank) sizes in 1...\(ArchiveLimits.maximumSize)")
+        }
+        inputShape = shape.map { Int($0) }
+        layers = try container.decode([LayerConfiguration].self, forKey: .layers)
+        guard (1...ArchiveLimits.maximumLayerCount).contains(layers.count) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .layers, in: container,
+                debugDescription: "a model needs 1...\(ArchiveLimits.maximumLayerCount) layers, got \(layers.count)")
+        }
+        loss = try container.decodeIfPresent(String.self, forKey: .loss)
+        weightsCRC32 = try container.decodeIfPresent(String.self, forKey: .weightsCRC32)
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(Self.format, forKey: .format)
+        try container.encode(Self.formatVersion, forKey: .formatVersion)
+        try container.encode(name, forKey: .name)
+        try container.encode(inputShape, forKey: .inputShape)
+        try container.encode(layers, forKey: .layers)
+        try container.encodeIfPresent(loss, forKey: .loss)
+        try container.encodeIfPresent(weightsCRC32, forKey: .weightsCRC32)
+    }
+}
+
+/// Returns where a decoding error is and what is wrong.
+private func explain(_ error: DecodingError) -> String {
+    switch error {
+    case .dataCorrupted(let context) where context.codingPath.isEmpty:
+        // Syntax was checked before decoding, so this is a number beyond Double's range or text that is not UTF-8.
+        return "not valid JSON (a number out of range, or text that is not UTF-8): \(context.debugDescription)"
+    case .dataCorrupted(let context), .typeMismatch(_, let context), .valueNotFound(_, let context):
+        return "\(describePath(context.codingPath)): \(context.debugDescription)"
+    case .keyNotFound(let key, let context):
+        return "\(describePath(context.codingPath + [key])) is missing"
+    @unknown default:
+        return "\(error)"
+    }
+}
+
+/// Returns the bytes of the file at `url`, or throws ``ModelArchiveError/missingFile(path:)`` or
+/// ``ModelArchiveError/unreadableFile(path:reason:)``.
+private func readFile(_ url: URL) throws -> Data {
+    guard FileManager.default.fileExists(atPath: url.path) else { throw ModelArchiveError.missingFile(path: url.path) }
+    do {
+        return try Data(contentsOf: url, options: .mappedIfSafe)
+    } catch {
+        throw ModelArchiveError.unreadableFile(path: url.path, reason: error.localizedDescription)
+    }
+}
+
+private func hexadecimal(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+}
+
+// MARK: - The model directory
+
+/// A saved model: a directory holding `model.json` (the architecture, a ``ModelDescription``) beside
+/// `model.safetensors` (the weights), tied together by the weights file's CRC-32.
+///
+/// Works on a list of layers and an input shape, so it knows nothing of the model class that holds them.
+package enum ModelDirectory {
+    /// The file of a model directory that holds the architecture.
+    package static let descriptionFileName = "model.json"
+    /// The file of a model directory that holds the weights.
+    package static let weightsFileName = "model.safetensors"
+
+    /// Writes the two files of a model directory (created if needed), each replaced atomically, the weights first.
+    ///
+    /// The layers must be built (their weights exist) and fit together from `inputShape`; `weights` holds every
+    /// parameter under its saved name. `beforeRename` runs before each file's rename (tests interrupt a save there).
+    ///
+    /// - Throws: ``ModelArchiveError/unsupportedLayer(typeName:)`` for a layer the format cannot describe,
+    ///   ``ModelArchiveError`` when the directory cannot be created, ``AtomicWriteError`` when a file cannot be written.
+    package static func write(name: String, inputShape: [Int], layers: [any Layer], weights tensors: [String: Tensor],
+                              loss: String?, to directory: URL, beforeRename: (URL) throws -> Void) throws {
+        let configurations = try layers.map { layer in
+            guard let layer = layer as? any ArchivableLayer else {
+                throw ModelArchiveError.unsupportedLayer(typeName: layer.typeName)
+            }
+            return try layer.archivedConfiguration()
+        }
+        let weights = SafeTensors.encode(tensors)
+
+        let descriptionURL = directory.appendingPathComponent(descriptionFileName)
+        let description = ModelDescription(name: name, inputShape: inputShape, layers: configurations, loss: loss,
+                                           weightsCRC32: hexadecimal(CRC32.checksum(of: weights)))
+        let json = try description.encoded(file: descriptionURL.path)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ModelArchiveError.cannotCreateDirectory(path: directory.path, reason: error.localizedDescription)
+        }
+        // Weights first: until model.json is replaced, its recorded checksum rejects the new weights rather than
+        // pairing them with the old architecture.
+        try writeAtomically(weights, to: directory.appendingPathComponent(weightsFileName), beforeRename: beforeRename)
+        try writeAtomically(json, to: descriptionURL, beforeRename: beforeRename)
+    }
+
+    /// What a model directory holds: the layers created again (unbuilt, weights not yet set) and the weights by name.
+    package struct Contents {
+        /// The model's name.
+        package var name: String
+        /// The model's input shape (without the batch axis).
+        package var inputShape: [Int]
+        /// The layers, first to last, created from their configurations but not built.
+        package var layers: [any Layer]
+        /// Every tensor of the weights file, by name.
+        package var weights: [String: Tensor]
+        /// The path of `model.json`, for errors about the architecture.
+        package var descriptionPath: String
+        /// The path of `model.safetensors`, for errors about the weights.
+        package var weightsPath: String
+    }
+
+    /// Reads a model directory written by ``write(name:inputShape:layers:weights:loss:to:beforeRename:)``.
+    ///
+    /// Every number in `model.json` is range-checked, and the parameter count it implies is checked against
+    /// the weights file, before any layer is created; hostile files make it throw, never crash.
+    ///
+    /// - Throws: ``ModelArchiveError`` (a missing file, an invalid, newer or unknown description, weights from
+    ///   another save) or ``SafeTensorsError`` (a truncated or corrupted weights file).
+    package static func read(from directory: URL) throws -> Contents {
+        let descriptionURL = directory.appendingPathComponent(descriptionFileName)
+        let weightsURL = directory.appendingPathComponent(weightsFileName)
+        let description = try ModelDescription.read(from: descriptionURL)
+        let weights = try readFile(weightsURL)
+        let (tensors, _) = try SafeTensors.decode(weights, source: weightsURL.path)
+        if let recorded = description.weightsCRC32 {
+            let computed = hexadecimal(CRC32.checksum(of: weights))
+            guard computed == recorded.lowercased() else {
+                throw ModelArchiveError.weightsChecksumMismatch(file: weightsURL.path, recorded: recorded, computed: computed)
+            }
+        }
+        let storedScalarCount = tensors.values.reduce(0) { $0 + $1.count }
+        guard let described = description.parameterScalarCount,
+              described <= max(storedScalarCount, ArchiveLimits.scalarAllowance) else {
+            let count = description.parameterScalarCount.map { "\($0)" } ?? "more than \(Int.max)"
+            throw ModelArchiveError.invalidDescription(
+                file: descriptionURL.path,
+                reason: "the layers need \(count) parameter scalars but \(weightsFileName) holds \(storedScalarCount)")
+        }
+        return Contents(name: description.name, inputShape: description.inputShape,
+                        layers: try description.layers.map { try $0.makeLayer() }, weights: tensors,
+                        descriptionPath: descriptionURL.path, weightsPath: weightsURL.path)
+    }
+}
