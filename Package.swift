@@ -2,14 +2,14 @@
 import PackageDescription
 
 // Modules, each importing only those to its left: Kernels ← Graph ← Layers ← Serialization ← Train, and
-// Graph ← Data. `Unroll` re-exports Graph, Layers, Data, Serialization and Train for `import Unroll`.
+// Graph ← Datasets. `Unroll` re-exports Graph, Layers, Datasets, Serialization and Train for `import Unroll`.
 let package = Package(
     name: "Unroll",
     products: [
         .library(name: "Unroll", targets: ["Unroll"]),
         .library(name: "Graph", targets: ["Graph"]),
         .library(name: "Layers", targets: ["Layers"]),
-        .library(name: "Data", targets: ["Data"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Serialization", targets: ["Serialization"]),
         .library(name: "Train", targets: ["Train"]),
         .executable(name: "unroll", targets: ["unroll"]),
@@ -19,20 +19,20 @@ let package = Package(
         .target(name: "Kernels"),
         .target(name: "Graph", dependencies: ["Kernels"]),
         .target(name: "Layers", dependencies: ["Graph", "Kernels"]),
-        .target(name: "Data", dependencies: ["Graph"]),
+        .target(name: "Datasets", dependencies: ["Graph"]),
         .target(name: "Serialization", dependencies: ["Graph", "Layers"]),
         .target(name: "Train", dependencies: ["Graph", "Layers", "Serialization"]),
-        .target(name: "Unroll", dependencies: ["Graph", "Layers", "Data", "Serialization", "Train"]),
+        .target(name: "Unroll", dependencies: ["Graph", "Layers", "Datasets", "Serialization", "Train"]),
         // The command-line tool's logic lives in a library so tests can run every subcommand in-process.
-        .target(name: "UnrollCLI", dependencies: ["Graph", "Layers", "Data", "Serialization", "Train"]),
+        .target(name: "UnrollCLI", dependencies: ["Graph", "Layers", "Datasets", "Serialization", "Train"]),
         .executableTarget(name: "unroll", dependencies: ["UnrollCLI"]),
         .target(name: "TestSupport", dependencies: ["Graph"], path: "Tests/TestSupport"),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "TestSupport"]),
-        .testTarget(name: "DataTests", dependencies: ["Data", "Layers", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Layers", "TestSupport"]),
         .testTarget(name: "SerializationTests", dependencies: ["Serialization", "Train", "TestSupport"]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "Data", "TestSupport"]),
-        .testTarget(name: "UnrollCLITests", dependencies: ["UnrollCLI", "Data", "TestSupport"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Datasets", "TestSupport"]),
+        .testTarget(name: "UnrollCLITests", dependencies: ["UnrollCLI", "Datasets", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

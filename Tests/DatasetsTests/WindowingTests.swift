@@ -1,4 +1,4 @@
-import Data
+import Datasets
 import Graph
 import TestSupport
 import XCTest
