@@ -133,6 +133,117 @@ static void test_gemm(const char *label) {
     printf("sgemm %-16s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
 }
 
+// Pre-packed B: against the double reference, against unroll_sgemm's blocked path (bitwise), and column
+// ranges computed by separate calls (bitwise equal to one call over all columns).
+static void check_prepacked(int tA, int tB, long M, long N, long K, float alpha, float beta, long pad) {
+    long arows = tA ? K : M, acols = tA ? M : K;
+    long brows = tB ? N : K, bcols = tB ? K : N;
+    long lda = acols + pad, ldb = bcols + pad, ldc = N + pad;
+    if (lda < 1) lda = 1;
+    if (ldb < 1) ldb = 1;
+    float *A = malloc(sizeof(float) * (arows * lda + 1));
+    float *B = malloc(sizeof(float) * (brows * ldb + 1));
+    float *C0 = malloc(sizeof(float) * (M * ldc + 1));
+    float *C1 = malloc(sizeof(float) * (M * ldc + 1));
+    float *C2 = malloc(sizeof(float) * (M * ldc + 1));
+    float *C3 = malloc(sizeof(float) * (M * ldc + 1));
+    size_t size = unroll_sgemm_packed_b_size(K, N);
+    float *P = aligned_alloc(64, sizeof(float) * (size + 16));
+    for (long i = 0; i < arows * lda; i++) A[i] = frand();
+    for (long i = 0; i < brows * ldb; i++) B[i] = frand();
+    for (long i = 0; i < M * ldc; i++) C0[i] = beta == 0.0f ? NAN : frand();
+    for (long i = 0; i < M; i++)
+        for (long j = N; j < ldc; j++) C0[i * ldc + j] = 12345.0f;
+    memcpy(C1, C0, sizeof(float) * M * ldc);
+    memcpy(C2, C0, sizeof(float) * M * ldc);
+    memcpy(C3, C0, sizeof(float) * M * ldc);
+    unroll_sgemm_pack_b(tB, K, N, B, ldb, P);
+    unroll_sgemm_prepacked_b(tA, M, N, K, alpha, A, lda, P, 0, N, beta, C1, ldc);
+    // Two calls split at a multiple of 16, three at arbitrary columns.
+    long s16 = (N / 2) / 16 * 16, s1 = N / 3, s2 = N - N / 4;
+    unroll_sgemm_prepacked_b(tA, M, N, K, alpha, A, lda, P, 0, s16, beta, C2, ldc);
+    unroll_sgemm_prepacked_b(tA, M, N, K, alpha, A, lda, P, s16, N, beta, C2, ldc);
+    unroll_sgemm_prepacked_b(tA, M, N, K, alpha, A, lda, P, 0, s1, beta, C3, ldc);
+    unroll_sgemm_prepacked_b(tA, M, N, K, alpha, A, lda, P, s1, s2, beta, C3, ldc);
+    unroll_sgemm_prepacked_b(tA, M, N, K, alpha, A, lda, P, s2, N, beta, C3, ldc);
+    int bad = 0;
+    for (long i = 0; i < M && !bad; i++)
+        for (long j = 0; j < ldc; j++) {
+            float got = C1[i * ldc + j];
+            if (memcmp(&got, &C2[i * ldc + j], 4) || memcmp(&got, &C3[i * ldc + j], 4)) {
+                printf("  split result differs at (%ld,%ld): %g %g %g\n", i, j, got, C2[i * ldc + j], C3[i * ldc + j]);
+                bad = 1;
+                break;
+            }
+            if (j >= N) {
+                if (got != 12345.0f) { bad = 1; printf("  padding overwritten at %ld,%ld\n", i, j); break; }
+                continue;
+            }
+            double s = 0, mag = 0;
+            for (long p = 0; p < K; p++) {
+                double a = tA ? A[p * lda + i] : A[i * lda + p];
+                double b = tB ? B[j * ldb + p] : B[p * ldb + j];
+                s += a * b;
+                mag += fabs(a * b);
+            }
+            double ref = alpha * s, bound = fabs(alpha) * mag;
+            if (beta != 0.0f) {
+                ref += beta * (double)C0[i * ldc + j];
+                bound += fabs(beta * (double)C0[i * ldc + j]);
+            }
+            if (!(fabs(got - ref) <= 4e-7 * (K + 4) * (bound + 1e-30))) {
+                printf("  mismatch at (%ld,%ld): got %g ref %g\n", i, j, got, ref);
+                bad = 1;
+                break;
+            }
+        }
+    // Where unroll_sgemm takes its blocked path (no skinny or tiny shortcut), the results are bitwise equal.
+    if (!bad && M > 20 && N > 24 && (double)M * N * K > 8192.0 && K > 0) {
+        memcpy(C2, C0, sizeof(float) * M * ldc);
+        unroll_sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
+        if (memcmp(C1, C2, sizeof(float) * M * ldc)) {
+            printf("  differs from unroll_sgemm's blocked path\n");
+            bad = 1;
+        }
+    }
+    if (bad) {
+        printf("FAIL prepacked tA=%d tB=%d M=%ld N=%ld K=%ld alpha=%g beta=%g pad=%ld\n", tA, tB, M, N, K, alpha,
+               beta, pad);
+        failures++;
+    }
+    free(A); free(B); free(C0); free(C1); free(C2); free(C3); free(P);
+}
+
+static void test_prepacked(const char *label) {
+    int before = failures;
+    long count = 0;
+    const float alphas[] = {1.0f, -1.5f};
+    const float betas[] = {0.0f, 1.0f, 0.5f};
+    for (int tA = 0; tA < 2; tA++)
+        for (int tB = 0; tB < 2; tB++) {
+            const long ks[] = {0, 1, 3, 8, 17, 33};
+            for (long M = 1; M <= 20; M++)
+                for (long N = 1; N <= 40; N++)
+                    for (int q = 0; q < 6; q++) {
+                        int v = (int)(M * 7 + N * 3 + q);
+                        check_prepacked(tA, tB, M, N, ks[q], alphas[v % 2], betas[v % 3], v % 4 == 0 ? 0 : v % 5);
+                        count++;
+                    }
+            // Recurrent shapes (batch 13..128; h U with U [H, gates H], dG U^T) and KC / MC block edges.
+            const long big[][3] = {{13, 64, 16},    {32, 1024, 256}, {32, 256, 1024}, {128, 1600, 400},
+                                   {128, 400, 1600}, {16, 384, 128},  {16, 128, 384},  {32, 256, 128},
+                                   {32, 128, 256},  {100, 33, 257},  {150, 70, 300},  {145, 100, 513},
+                                   {21, 25, 9},     {64, 17, 700},   {7, 2100, 20}};
+            for (int s = 0; s < (int)(sizeof big / sizeof big[0]); s++)
+                for (int b = 0; b < 3; b++) {
+                    check_prepacked(tA, tB, big[s][0], big[s][1], big[s][2], alphas[(s + b) % 2], betas[b],
+                                    (s + b) % 3 * 5);
+                    count++;
+                }
+        }
+    printf("prepacked %-12s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
+}
+
 // Two threads writing disjoint halves of C at the same time, many times.
 typedef struct {
     int tA, tB;
@@ -380,6 +491,40 @@ static void bench_gemm(int tA, int tB, long M, long N, long K) {
     free(A); free(B); free(C);
 }
 
+/// One thread: unroll_sgemm against the product from pre-packed B (packing excluded: it is done once).
+static void bench_prepacked(int tA, int tB, long M, long N, long K) {
+    long lda = tA ? M : K, ldb = tB ? K : N;
+    float *A = aligned_alloc(64, sizeof(float) * (M * K + 16));
+    float *B = aligned_alloc(64, sizeof(float) * (K * N + 16));
+    float *C = aligned_alloc(64, sizeof(float) * (M * N + 16));
+    float *P = aligned_alloc(64, sizeof(float) * (unroll_sgemm_packed_b_size(K, N) + 16));
+    for (long i = 0; i < M * K; i++) A[i] = frand();
+    for (long i = 0; i < K * N; i++) B[i] = frand();
+    double flops = 2.0 * M * N * K;
+    int reps = (int)(2e9 / flops);
+    if (reps < 1) reps = 1;
+    if (reps > 20000) reps = 20000;
+    double best_plain = 1e30, best_packed = 1e30, best_pack = 1e30;
+    for (int trial = 0; trial < 15; trial++) {
+        double t0 = now();
+        for (int r = 0; r < reps; r++) unroll_sgemm(tA, tB, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+        double t = (now() - t0) / reps;
+        if (t < best_plain) best_plain = t;
+        t0 = now();
+        unroll_sgemm_pack_b(tB, K, N, B, ldb, P);
+        t = now() - t0;
+        if (t < best_pack) best_pack = t;
+        t0 = now();
+        for (int r = 0; r < reps; r++) unroll_sgemm_prepacked_b(tA, M, N, K, 1.0f, A, lda, P, 0, N, 0.0f, C, N);
+        t = (now() - t0) / reps;
+        if (t < best_packed) best_packed = t;
+    }
+    printf("  %s%s M=%4ld N=%4ld K=%4ld : unroll_sgemm %5.1f GFLOP/s %7.1f us | prepacked %5.1f GFLOP/s %7.1f us | pack once %6.1f us\n",
+           tA ? "T" : "N", tB ? "T" : "N", M, N, K, flops / best_plain * 1e-9, best_plain * 1e6,
+           flops / best_packed * 1e-9, best_packed * 1e6, best_pack * 1e6);
+    free(A); free(B); free(C); free(P);
+}
+
 static void bench_vmath(void) {
     const long sizes[] = {4096, 204800};
     const char *names[] = {"exp", "tanh", "sigmoid"};
@@ -415,6 +560,16 @@ static void bench_all(const char *label) {
     bench_gemm(0, 0, 1, 1600, 400);
     bench_gemm(0, 1, 1, 400, 1600);
     bench_gemm(0, 0, 13, 16, 1);
+    printf("pre-packed B, one thread (recurrent products: h U and dG U^T):\n");
+    bench_prepacked(0, 0, 32, 1024, 256);
+    bench_prepacked(0, 1, 32, 256, 1024);
+    bench_prepacked(0, 0, 128, 1600, 400);
+    bench_prepacked(0, 1, 128, 400, 1600);
+    bench_prepacked(0, 0, 16, 384, 128);
+    bench_prepacked(0, 1, 16, 128, 384);
+    bench_prepacked(0, 0, 32, 256, 128);
+    bench_prepacked(0, 1, 32, 128, 256);
+    bench_prepacked(0, 0, 13, 64, 16);
     printf("vmath benchmarks (%s):\n", label);
     bench_vmath();
 }
@@ -451,6 +606,16 @@ int main(int argc, char **argv) {
             free(A); free(B); free(C);
         }
         return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "prepacked") == 0) {  // pre-packed B tests and timings only
+        test_prepacked("default");
+        for (int tB = 0; tB < 2; tB++) {
+            bench_prepacked(0, tB, 32, tB ? 256 : 1024, tB ? 1024 : 256);
+            bench_prepacked(0, tB, 128, tB ? 400 : 1600, tB ? 1600 : 400);
+            bench_prepacked(0, tB, 16, tB ? 128 : 384, tB ? 384 : 128);
+            bench_prepacked(0, tB, 32, tB ? 128 : 256, tB ? 256 : 128);
+        }
+        return failures ? 1 : 0;
     }
     if (argc >= 7 && strcmp(argv[1], "shape") == 0) {  // ./kbench shape tA tB M N K: one benchmark line
         pthread_create(&worker, NULL, worker_main, NULL);
@@ -490,6 +655,7 @@ int main(int argc, char **argv) {
     if (do_test) {
         if (unroll_has_avx2_fma()) {
             test_gemm("avx2");
+            test_prepacked("avx2");
             unroll_gemm_unpacked_max_m = 0;  // force packing of B everywhere
             test_gemm("avx2 packed B");
             unroll_gemm_unpacked_max_m = 100000;  // force reading B in place wherever allowed
@@ -500,6 +666,7 @@ int main(int argc, char **argv) {
         }
         unroll_kernels_force_portable(1);
         test_gemm("portable");
+        test_prepacked("portable");
         test_vmath("portable");
         unroll_kernels_force_portable(0);
         printf(failures ? "%d FAILURES\n" : "all tests passed\n", failures);

@@ -57,17 +57,17 @@ extension Tape {
             // C = op(A) op(B); each gradient is one product with the transposes read in place.
             switch (transposeA, transposeB) {
             case (false, false):
-                accumulateMatmul(grad, b, transposingA: false, transposingB: true, into: inputs[0])
+                accumulateMatmul(grad, b, transposingA: false, transposingB: true, into: inputs[0], bIndex: inputs[1])
                 accumulateMatmul(a, grad, transposingA: true, transposingB: false, into: inputs[1])
             case (true, false):
                 accumulateMatmul(b, grad, transposingA: false, transposingB: true, into: inputs[0])
                 accumulateMatmul(a, grad, transposingA: false, transposingB: false, into: inputs[1])
             case (false, true):
-                accumulateMatmul(grad, b, transposingA: false, transposingB: false, into: inputs[0])
-                accumulateMatmul(grad, a, transposingA: true, transposingB: false, into: inputs[1])
+                accumulateMatmul(grad, b, transposingA: false, transposingB: false, into: inputs[0], bIndex: inputs[1])
+                accumulateMatmul(grad, a, transposingA: true, transposingB: false, into: inputs[1], bIndex: inputs[0])
             case (true, true):
                 accumulateMatmul(b, grad, transposingA: true, transposingB: true, into: inputs[0])
-                accumulateMatmul(grad, a, transposingA: true, transposingB: true, into: inputs[1])
+                accumulateMatmul(grad, a, transposingA: true, transposingB: true, into: inputs[1], bIndex: inputs[0])
             }
 
         case .transpose(let permutation):

@@ -48,7 +48,7 @@ extension Node {
     /// Returns the matrix product of two rank-2 nodes, either optionally transposed (read in place).
     public func matmul(_ other: Node, transposingSelf: Bool = false, transposingOther: Bool = false) -> Node {
         Node.make(.matmul(transposeA: transposingSelf, transposeB: transposingOther), self, other,
-                  value.matmul(other.value, transposingSelf: transposingSelf, transposingOther: transposingOther))
+                  productValue(other, transposingSelf: transposingSelf, transposingOther: transposingOther))
     }
 
     /// Returns the same elements with a new shape (one dimension may be `-1`).

@@ -30,6 +30,8 @@ public final class Tape {
     private var deferredProducts: [Int: [(a: Tensor, g: Tensor)]] = [:]
     var gradients: [Tensor?] = []
     private(set) var generation = 0
+    /// Parameters reused as right operands of products, packed once per generation (Tape+PackedOperands).
+    var packedOperands = PackedOperandCache()
 
     /// Whether layers behave as in training (dropout active). Inference runs without a tape.
     public var isTraining: Bool
@@ -82,6 +84,7 @@ public final class Tape {
         gradients.removeAll(keepingCapacity: true)
         parameterIndices.removeAll(keepingCapacity: true)
         retained.removeAll(keepingCapacity: true)
+        packedOperands.removeAll()
         scopes.removeAll()
         currentScope = ""
         generation += 1
@@ -202,8 +205,10 @@ public final class Tape {
     /// Whether node `index` wants a gradient.
     func wantsGradient(_ index: Int) -> Bool { records[index].needsGradient }
 
-    /// Adds `op(a) · op(b)` into node `index`'s gradient, in place when it already has one.
-    func accumulateMatmul(_ a: Tensor, _ b: Tensor, transposingA: Bool, transposingB: Bool, into index: Int) {
+    /// Adds `op(a) · op(b)` into node `index`'s gradient, in place when it already has one. `bIndex` names
+    /// the record whose value `b` is, if any, so that a reused parameter's packed form serves the product.
+    func accumulateMatmul(_ a: Tensor, _ b: Tensor, transposingA: Bool, transposingB: Bool, into index: Int,
+                          bIndex: Int? = nil) {
         guard records[index].needsGradient else { return }
         // A weight used at every time step receives Σₜ aₜᵀ gₜ. Summing it as one product over the stacked
         // rows, when the sweep reaches the weight, reads and writes the gradient once instead of once per
@@ -212,17 +217,23 @@ public final class Tape {
             deferredProducts[index, default: []].append((a, b))
             return
         }
-        addProduct(a, b, transposingA: transposingA, transposingB: transposingB, into: index)
+        addProduct(a, b, transposingA: transposingA, transposingB: transposingB, into: index, bIndex: bIndex)
     }
 
     /// Adds `op(a) · op(b)` into node `index`'s gradient, in place (one GEMM with beta 1) when it has one.
-    private func addProduct(_ a: Tensor, _ b: Tensor, transposingA: Bool, transposingB: Bool, into index: Int) {
+    private func addProduct(_ a: Tensor, _ b: Tensor, transposingA: Bool, transposingB: Bool, into index: Int,
+                            bIndex: Int? = nil) {
         if gradients[index] == nil {
-            gradients[index] = a.matmul(b, transposingSelf: transposingA, transposingOther: transposingB)
+            gradients[index] = product(a, b, transposingA: transposingA, transposingB: transposingB, bIndex: bIndex)
         } else {
             var target = gradients[index]!
             gradients[index] = nil
-            target.addMatmul(a, b, transposingA: transposingA, transposingB: transposingB)
+            let m = transposingA ? a.shape[1] : a.shape[0]
+            if let bIndex, let packed = packedOperand(bIndex, transposed: transposingB, rows: m) {
+                target.addMatmul(a, packed, transposingA: transposingA)
+            } else {
+                target.addMatmul(a, b, transposingA: transposingA, transposingB: transposingB)
+            }
             gradients[index] = target
         }
     }

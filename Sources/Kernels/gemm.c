@@ -202,6 +202,7 @@ DEFINE_UKERNEL_PORTABLE(6)
 typedef void (*ukernel_t)(long, const float *, const float *, long, float *, long, float, float);
 typedef void (*pack_a_t)(int, const float *, long, long, long, long, long, float *);
 typedef void (*pack_b_t)(int, const float *, long, long, long, long, long, float *);
+typedef void (*store_t)(long, long, const float *, float *, long, float, float);
 
 /// One implementation of the blocked algorithm: micro-kernels by row count (index 1..MR) and packers.
 typedef struct {
@@ -209,13 +210,14 @@ typedef struct {
     ukernel_t kern8[MR + 1];  // 8-column variants (optional: NULL entries fall back to kern)
     pack_a_t pack_a;
     pack_b_t pack_b;
+    store_t store_edge;  // rounds like the full-tile kernels, so a column's result does not depend on its tile
 } kernel_set;
 
 static const kernel_set portable_set = {
     {NULL, ukernel_portable_1, ukernel_portable_2, ukernel_portable_3, ukernel_portable_4, ukernel_portable_5,
      ukernel_portable_6},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
-    pack_a_portable, pack_b_portable};
+    pack_a_portable, pack_b_portable, store_edge};
 
 /// Direct (unpacked) GEMM for small problems, portable. Requires K >= 1.
 /// transB == 0: each C row is built from scaled rows of B (unit stride, vectorisable); else dot products.
@@ -378,6 +380,22 @@ static void pack_b_avx2(int transB, const float *B, long ldb, long p0, long kc, 
                 for (; c < nh && c < 8; c++) dh[p * NR + c] = bh[c * ldb + p];
                 for (; c < 8; c++) dh[p * NR + c] = 0.0f;
             }
+        }
+    }
+}
+
+/// store_edge with the AVX2 kernels' rounding: alpha * t, or fma(alpha, t, beta * c).
+UNROLL_AVX2
+static void store_edge_avx2(long mr, long nr, const float *t, float *c, long ldc, float alpha, float beta) {
+    for (long i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        const float *ti = t + i * NR;
+        if (beta == 0.0f) {
+            for (long j = 0; j < nr; j++) ci[j] = alpha * ti[j];
+        } else {
+            __m128 va = _mm_set_ss(alpha);
+            for (long j = 0; j < nr; j++)
+                ci[j] = _mm_cvtss_f32(_mm_fmadd_ss(va, _mm_set_ss(ti[j]), _mm_set_ss(beta * ci[j])));
         }
     }
 }
@@ -1267,7 +1285,7 @@ static const kernel_set avx2_set = {
     {NULL, ukernel_avx2_1, ukernel_avx2_2, ukernel_avx2_3, ukernel_avx2_4, ukernel_avx2_5, ukernel_avx2_6},
 #endif
     {NULL, ukernel8_avx2_1, ukernel8_avx2_2, ukernel8_avx2_3, ukernel8_avx2_4, ukernel8_avx2_5, ukernel8_avx2_6},
-    pack_a_avx2, pack_b_avx2};
+    pack_a_avx2, pack_b_avx2, store_edge_avx2};
 #endif  // UNROLL_X86
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1337,10 +1355,10 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
                             ks->kern[mr](kc, apanel, bpanel, ldbk, cptr, ldc, alpha, beta_eff);
                         } else if (nr <= 8 && ks->kern8[mr]) {
                             ks->kern8[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
-                            store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
+                            ks->store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
                         } else {
                             ks->kern[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
-                            store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
+                            ks->store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
                         }
                     }
                 }
@@ -1371,4 +1389,101 @@ void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
     if (tiny || M <= 2 || N <= 2 ||
         !packed_gemm(&portable_set, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
         direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pre-packed B: op(B) packed once into the blocked path's panel layout and reused by many products (a
+// recurrent kernel multiplies the state at every time step). The layout depends only on (K, N): K is cut
+// into the same even KC blocks as packed_gemm, and block q (rows p0 .. p0+kc of op(B)) starts at float
+// p0 * Npad (Npad = N rounded up to 16); inside it, panel j (columns 16j .. 16j+15) is kc x 16 floats at
+// offset 16j * kc, zero-padded past column N. Same blocks, same micro-kernels and the same operation
+// order as the blocked path, so a product from packed panels equals unroll_sgemm's blocked result bitwise,
+// and every column's result is the same whatever range [n0, n1) a call computes.
+
+static long padded_n(long N) { return ceil_div(N, NR) * NR; }
+
+size_t unroll_sgemm_packed_b_size(long K, long N) {
+    if (K <= 0 || N <= 0) return 0;
+    return (size_t)K * (size_t)padded_n(N);
+}
+
+void unroll_sgemm_pack_b(int transB, long K, long N, const float *B, long ldb, float *packed) {
+    if (K <= 0 || N <= 0) return;
+    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks), npad = padded_n(N);
+    pack_b_t pack = pack_b_portable;
+#if UNROLL_X86
+    // The AVX2 packer stores with aligned 32-byte writes.
+    if (unroll_kernels_use_avx2() && ((uintptr_t)packed & 31) == 0) pack = pack_b_avx2;
+#endif
+    for (long pc = 0; pc < K; pc += kc_size) {
+        long kc = K - pc < kc_size ? K - pc : kc_size;
+        pack(transB, B, ldb, pc, kc, 0, N, packed + pc * npad);
+    }
+}
+
+/// Plain loops over the packed panels (no workspace): the fallback when the A-packing buffer cannot be had.
+static void prepacked_direct(int transA, long M, long K, long npad, long kc_size, float alpha, const float *A,
+                             long lda, const float *packed, long n0, long n1, float beta, float *C, long ldc) {
+    long sai = transA ? 1 : lda, sap = transA ? lda : 1;
+    for (long i = 0; i < M; i++)
+        for (long j = n0; j < n1; j++) {
+            float s = 0.0f;
+            for (long p = 0; p < K; p++) {
+                long p0 = p / kc_size * kc_size, kc = K - p0 < kc_size ? K - p0 : kc_size;
+                s += A[i * sai + p * sap] * packed[p0 * npad + (j / NR * NR) * kc + (p - p0) * NR + j % NR];
+            }
+            float *c = C + i * ldc + j;
+            *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c;
+        }
+}
+
+void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                              const float *packed, long n0, long n1, float beta, float *C, long ldc) {
+    if (n1 > N) n1 = N;
+    if (n0 < 0) n0 = 0;
+    if (M <= 0 || n1 <= n0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, n1 - n0, beta, C + n0, ldc);
+        return;
+    }
+    const kernel_set *ks = &portable_set;
+#if UNROLL_X86
+    if (unroll_kernels_use_avx2()) ks = &avx2_set;
+#endif
+    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks), npad = padded_n(N);
+    long mc_blocks = ceil_div(M, MC_MAX), mc_size = ceil_div(ceil_div(M, mc_blocks), MR) * MR;
+    workspace *ws = get_ws((size_t)mc_size * kc_size, 0);
+    if (!ws) {
+        prepacked_direct(transA, M, K, npad, kc_size, alpha, A, lda, packed, n0, n1, beta, C, ldc);
+        return;
+    }
+    float *ap = ws->a;
+    _Alignas(64) float tile[MR * NR];
+    for (long pc = 0; pc < K; pc += kc_size) {
+        long kc = K - pc < kc_size ? K - pc : kc_size;
+        float beta_eff = pc == 0 ? beta : 1.0f;
+        const float *block = packed + pc * npad;
+        for (long ic = 0; ic < M; ic += mc_size) {
+            long mc = M - ic < mc_size ? M - ic : mc_size;
+            ks->pack_a(transA, A, lda, ic, mc, pc, kc, ap);
+            for (long js = n0 / NR * NR; js < n1; js += NR) {
+                long lo = (n0 > js ? n0 : js) - js, hi = (n1 < js + NR ? n1 : js + NR) - js;
+                const float *bpanel = block + js * kc;
+                for (long ir = 0; ir < mc; ir += MR) {
+                    long mr = mc - ir < MR ? mc - ir : MR;
+                    const float *apanel = ap + ir * kc;
+                    float *cptr = C + (ic + ir) * ldc + js + lo;
+                    if (lo == 0 && hi == NR) {
+                        ks->kern[mr](kc, apanel, bpanel, NR, cptr, ldc, alpha, beta_eff);
+                    } else {
+                        if (hi <= 8 && ks->kern8[mr])
+                            ks->kern8[mr](kc, apanel, bpanel, NR, tile, NR, 1.0f, 0.0f);
+                        else
+                            ks->kern[mr](kc, apanel, bpanel, NR, tile, NR, 1.0f, 0.0f);
+                        ks->store_edge(mr, hi - lo, tile + lo, cptr, ldc, alpha, beta_eff);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -24,6 +24,25 @@ void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
                   const float *A, long lda, const float *B, long ldb,
                   float beta, float *C, long ldc);
 
+/// Pre-packed B, for a matrix that is the right operand of many products (a recurrent kernel, used at every
+/// time step): pack op(B) once with unroll_sgemm_pack_b, then multiply any number of left operands by it with
+/// unroll_sgemm_prepacked_b, which skips the packing pass unroll_sgemm does on every call.
+///
+/// The number of floats a packed op(B) of K rows and N columns needs: K * (N rounded up to 16).
+size_t unroll_sgemm_packed_b_size(long K, long N);
+/// Packs op(B) ([K, N]: B stored [K, N] when transB == 0, else B stored [N, K] and read transposed; row stride
+/// ldb) into `packed` (unroll_sgemm_packed_b_size(K, N) floats; 64-byte alignment is fastest). The layout
+/// depends only on K and N.
+void unroll_sgemm_pack_b(int transB, long K, long N, const float *B, long ldb, float *packed);
+/// Columns [n0, n1) of C[M,N] = alpha * op(A) * op(B) + beta * C, with op(B) from unroll_sgemm_pack_b(.., K, N,
+/// ..). C points at column 0 of C (row stride ldc); only columns n0 ..< n1 are written. op(A) as for
+/// unroll_sgemm. Callers split N over threads on the same packed panels: with n0 a multiple of 16 no panel is
+/// computed twice. Every column's result is bitwise the same whatever [n0, n1) and M-blocking the call uses,
+/// and equals unroll_sgemm's blocked (packed) path for the same shape. Thread-safe (the packed panels are
+/// only read; each thread packs op(A) into its own buffer).
+void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                              const float *packed, long n0, long n1, float beta, float *C, long ldc);
+
 /// Vector transcendentals (8-wide AVX2 + FMA polynomials; max relative error ~1e-7 for exp, ~2e-7 for
 /// tanh and sigmoid; NaN in, NaN out). Any n >= 0; a tail shorter than 8 is handled with masked accesses.
 /// y[i] = exp(x[i]); x and y may be the same array. exp(x) = +inf above ~88.72, subnormal below ~-87.3,
