@@ -1,0 +1,457 @@
+/// A JSON value: the one representation every Unroll file format that holds JSON reads and writes
+/// (`.keras` configurations, `model.json`, safetensors headers, `--json` input).
+///
+/// ```swift
+/// let config = try JSON.parse(Array(#"{"units": 4, "layers": [{"name": "lstm"}]}"#.utf8))
+/// let units = try config.field("units").int()                       // 4
+/// let name = try config.field("layers").elements()[0].field("name").string()
+/// print(config.serialized())                                         // {"units":4,"layers":[{"name":"lstm"}]}
+/// ```
+/// Parsing follows RFC 8259 strictly (no comments, trailing commas, leading zeros, `NaN`, or invalid UTF-8),
+/// rejects a repeated key in an object, and bounds the input size and nesting depth so hostile text fails with a
+/// ``JSONError`` (byte offset, line, column) instead of exhausting memory or the stack. Objects keep their keys
+/// in the order written, so a file read and written again keeps its layout.
+package enum JSON: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    /// Every number, as the nearest `Double` (integers up to 2^53 exactly).
+    case number(Double)
+    case string(String)
+    case array([JSON])
+    case object(JSONObject)
+
+    /// Bounds on the text ``parse(_:limits:)`` accepts.
+    package struct Limits: Sendable {
+        /// The most bytes of text.
+        package var maximumByteCount: Int
+        /// The deepest nesting of arrays and objects.
+        package var maximumDepth: Int
+
+        /// Creates limits; the defaults fit any model configuration while keeping hostile input cheap.
+        package init(maximumByteCount: Int = 64 << 20, maximumDepth: Int = 256) {
+            self.maximumByteCount = maximumByteCount
+            self.maximumDepth = maximumDepth
+        }
+    }
+
+    /// Returns the value in UTF-8 JSON text.
+    ///
+    /// - Throws: ``JSONError/syntax(offset:line:column:message:)`` for text that is not one JSON value,
+    ///   ``JSONError/tooLarge(byteCount:limit:)`` beyond `limits`.
+    package static func parse(_ bytes: some Collection<UInt8>, limits: Limits = Limits()) throws -> JSON {
+        guard bytes.count <= limits.maximumByteCount else {
+            throw JSONError.tooLarge(byteCount: bytes.count, limit: limits.maximumByteCount)
+        }
+        if let result = try bytes.withContiguousStorageIfAvailable({ buffer in
+            var parser = JSONTextParser(bytes: buffer, maximumDepth: limits.maximumDepth)
+            return try parser.parseDocument()
+        }) {
+            return result
+        }
+        return try parse(Array(bytes), limits: limits)
+    }
+
+    /// Returns the value in JSON text.
+    package static func parse(_ text: String, limits: Limits = Limits()) throws -> JSON {
+        try parse(Array(text.utf8), limits: limits)
+    }
+}
+
+/// A JSON object's members in the order written; keys are unique.
+package struct JSONObject: Equatable, Sendable {
+    /// One member of an object.
+    package struct Member: Equatable, Sendable {
+        package var key: String
+        package var value: JSON
+    }
+
+    /// The members, in order.
+    package private(set) var members: [Member] = []
+    private var positions: [String: Int] = [:]
+
+    /// Creates an empty object.
+    package init() {}
+
+    /// Creates an object from key-value pairs, in order; a repeated key is a programmer error.
+    package init(_ pairs: KeyValuePairs<String, JSON>) {
+        for (key, value) in pairs {
+            guard positions[key] == nil else { fatalError("JSONObject: key '\(key)' given twice") }
+            self[key] = value
+        }
+    }
+
+    /// The keys, in order.
+    package var keys: [String] { members.map(\.key) }
+
+    /// The number of members.
+    package var count: Int { members.count }
+
+    /// The value for `key`; setting a new key appends it, setting `nil` removes it.
+    package subscript(key: String) -> JSON? {
+        get { positions[key].map { members[$0].value } }
+        set {
+            if let position = positions[key] {
+                if let newValue {
+                    members[position].value = newValue
+                } else {
+                    members.remove(at: position)
+                    positions = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.key, $0) })
+                }
+            } else if let newValue {
+                positions[key] = members.count
+                members.append(Member(key: key, value: newValue))
+            }
+        }
+    }
+
+    /// Appends a member parsed from text; returns `false` (changing nothing) when the key is already present.
+    fileprivate mutating func appendUnique(_ key: String, _ value: JSON) -> Bool {
+        guard positions[key] == nil else { return false }
+        positions[key] = members.count
+        members.append(Member(key: key, value: value))
+        return true
+    }
+
+    package static func == (lhs: JSONObject, rhs: JSONObject) -> Bool { lhs.members == rhs.members }
+}
+
+/// A problem reading JSON text or a field of a parsed value.
+package enum JSONError: Error, CustomStringConvertible, Equatable {
+    /// The text is not one JSON value; positions count bytes, lines and columns from 1, the offset from 0.
+    case syntax(offset: Int, line: Int, column: Int, message: String)
+    /// The text is longer than the reader accepts.
+    case tooLarge(byteCount: Int, limit: Int)
+    /// A field that must be present is absent; `path` is where it should be (`config.layers[2].units`).
+    case missingField(path: String)
+    /// A value has the wrong type: `expected` is what the reader needs, `found` what is there.
+    case wrongType(path: String, expected: String, found: String)
+    /// A value has the right type but not an acceptable value.
+    case invalidValue(path: String, value: String, requirement: String)
+
+    /// A sentence saying where and what the problem is.
+    package var description: String {
+        switch self {
+        case let .syntax(offset, line, column, message):
+            "invalid JSON at line \(line), column \(column) (byte \(offset)): \(message)"
+        case let .tooLarge(byteCount, limit): "JSON text of \(byteCount) bytes exceeds the limit of \(limit)"
+        case let .missingField(path): "\(path) is missing"
+        case let .wrongType(path, expected, found): "\(path): expected \(expected), found \(found)"
+        case let .invalidValue(path, value, requirement): "\(path): \(value) is not \(requirement)"
+        }
+    }
+}
+
+// MARK: - Writing
+
+extension JSON {
+    /// Returns the value as JSON text: compact, or indented by two spaces per level when `pretty`.
+    ///
+    /// Integral numbers below 2^53 in magnitude are written without a fraction (`3`, not `3.0`); others in
+    /// the shortest form that reads back as the same `Double`. Numbers that are not finite have no JSON
+    /// spelling and are written as `null`.
+    package func serialized(pretty: Bool = false) -> String {
+        var output = ""
+        write(to: &output, pretty: pretty, indent: 0)
+        return output
+    }
+
+    private func write(to output: inout String, pretty: Bool, indent: Int) {
+        func newline(_ level: Int) {
+            guard pretty else { return }
+            output += "\n" + String(repeating: "  ", count: level)
+        }
+        switch self {
+        case .null: output += "null"
+        case .bool(let value): output += value ? "true" : "false"
+        case .number(let value): output += JSON.format(value)
+        case .string(let text): JSON.writeString(text, to: &output)
+        case .array(let elements):
+            guard !elements.isEmpty else { output += "[]"; return }
+            output += "["
+            for (index, element) in elements.enumerated() {
+                if index > 0 { output += "," }
+                newline(indent + 1)
+                element.write(to: &output, pretty: pretty, indent: indent + 1)
+            }
+            newline(indent)
+            output += "]"
+        case .object(let object):
+            guard object.count > 0 else { output += "{}"; return }
+            output += "{"
+            for (index, member) in object.members.enumerated() {
+                if index > 0 { output += "," }
+                newline(indent + 1)
+                JSON.writeString(member.key, to: &output)
+                output += pretty ? ": " : ":"
+                member.value.write(to: &output, pretty: pretty, indent: indent + 1)
+            }
+            newline(indent)
+            output += "}"
+        }
+    }
+
+    static func format(_ value: Double) -> String {
+        guard value.isFinite else { return "null" }
+        if value.rounded() == value, abs(value) < 0x1p53 { return String(Int64(value)) }
+        return "\(value)"
+    }
+
+    private static func writeString(_ text: String, to output: inout String) {
+        output += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case _ where scalar.value < 0x20:
+                let digits = String(scalar.value, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        output += "\""
+    }
+
+    /// A short name of the value's type for error messages, with its value when that is short.
+    package var summary: String {
+        switch self {
+        case .null: "null"
+        case .bool(let value): "\(value)"
+        case .number(let value): "the number \(JSON.format(value))"
+        case .string(let text): text.count <= 40 ? "the string \"\(text)\"" : "a string"
+        case .array(let elements): "an array of \(elements.count)"
+        case .object: "an object"
+        }
+    }
+}
+
+// MARK: - Parsing
+
+/// A strict RFC 8259 recursive-descent parser over UTF-8 bytes; depth is bounded, so recursion is too.
+private struct JSONTextParser {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let maximumDepth: Int
+    private var position = 0
+    private var depth = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>, maximumDepth: Int) {
+        self.bytes = bytes
+        self.maximumDepth = maximumDepth
+    }
+
+    mutating func parseDocument() throws -> JSON {
+        skipWhitespace()
+        let value = try parseValue()
+        skipWhitespace()
+        guard position == bytes.count else { throw failure("unexpected text after the JSON value") }
+        return value
+    }
+
+    private func failure(_ message: String) -> JSONError {
+        let end = min(position, bytes.count)
+        var line = 1, lineStart = 0
+        for index in 0..<end where bytes[index] == UInt8(ascii: "\n") {
+            line += 1
+            lineStart = index + 1
+        }
+        return .syntax(offset: end, line: line, column: end - lineStart + 1, message: message)
+    }
+
+    private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+    private mutating func skipWhitespace() {
+        while let byte = current, byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { position += 1 }
+    }
+
+    private mutating func parseValue() throws -> JSON {
+        skipWhitespace()
+        guard let byte = current else { throw failure("unexpected end of the text, expected a value") }
+        switch byte {
+        case UInt8(ascii: "{"): return try parseObject()
+        case UInt8(ascii: "["): return try parseArray()
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
+        case UInt8(ascii: "t"): try parseLiteral("true"); return .bool(true)
+        case UInt8(ascii: "f"): try parseLiteral("false"); return .bool(false)
+        case UInt8(ascii: "n"): try parseLiteral("null"); return .null
+        default: throw failure("expected a value")
+        }
+    }
+
+    private mutating func enter() throws {
+        depth += 1
+        guard depth <= maximumDepth else { throw failure("nested deeper than \(maximumDepth) levels") }
+        position += 1
+    }
+
+    private mutating func expect(_ character: Character, _ context: String) throws {
+        skipWhitespace()
+        guard current == character.asciiValue else {
+            throw failure(current == nil ? "unexpected end of the text \(context)" : "expected '\(character)' \(context)")
+        }
+        position += 1
+    }
+
+    private mutating func parseObject() throws -> JSON {
+        try enter()
+        defer { depth -= 1 }
+        var object = JSONObject()
+        skipWhitespace()
+        if current == UInt8(ascii: "}") {
+            position += 1
+            return .object(object)
+        }
+        while true {
+            skipWhitespace()
+            guard current == UInt8(ascii: "\"") else {
+                throw failure(current == nil ? "unexpected end of the text in an object" : "expected a string key")
+            }
+            let keyStart = position
+            let key = try parseString()
+            try expect(":", "after an object key")
+            let value = try parseValue()
+            guard object.appendUnique(key, value) else {
+                position = keyStart
+                throw failure("the key \"\(key)\" appears twice in one object")
+            }
+            skipWhitespace()
+            if current == UInt8(ascii: "}") {
+                position += 1
+                return .object(object)
+            }
+            try expect(",", "or '}' after an object member")
+        }
+    }
+
+    private mutating func parseArray() throws -> JSON {
+        try enter()
+        defer { depth -= 1 }
+        var elements: [JSON] = []
+        skipWhitespace()
+        if current == UInt8(ascii: "]") {
+            position += 1
+            return .array(elements)
+        }
+        while true {
+            elements.append(try parseValue())
+            skipWhitespace()
+            if current == UInt8(ascii: "]") {
+                position += 1
+                return .array(elements)
+            }
+            try expect(",", "or ']' after an array element")
+        }
+    }
+
+    private mutating func parseString() throws -> String {
+        let start = position
+        position += 1
+        var utf8: [UInt8] = []
+        while true {
+            guard let byte = current else { throw failure("unterminated string") }
+            position += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                guard let text = String(validating: utf8, as: UTF8.self) else {
+                    position = start
+                    throw failure("the string is not valid UTF-8")
+                }
+                return text
+            case UInt8(ascii: "\\"):
+                UTF8.encode(try parseEscape()) { utf8.append($0) }
+            case 0..<0x20:
+                position -= 1
+                throw failure("unescaped control character in a string")
+            default:
+                utf8.append(byte)
+            }
+        }
+    }
+
+    private mutating func parseEscape() throws -> Unicode.Scalar {
+        guard let byte = current else { throw failure("unterminated escape") }
+        position += 1
+        switch byte {
+        case UInt8(ascii: "\""): return "\""
+        case UInt8(ascii: "\\"): return "\\"
+        case UInt8(ascii: "/"): return "/"
+        case UInt8(ascii: "b"): return "\u{08}"
+        case UInt8(ascii: "f"): return "\u{0C}"
+        case UInt8(ascii: "n"): return "\n"
+        case UInt8(ascii: "r"): return "\r"
+        case UInt8(ascii: "t"): return "\t"
+        case UInt8(ascii: "u"):
+            let unit = try parseHexadecimalUnit()
+            if (0xD800...0xDBFF).contains(unit) {
+                guard current == UInt8(ascii: "\\"), position + 1 < bytes.count,
+                      bytes[position + 1] == UInt8(ascii: "u") else { throw failure("unpaired surrogate escape") }
+                position += 2
+                let low = try parseHexadecimalUnit()
+                guard (0xDC00...0xDFFF).contains(low) else { throw failure("unpaired surrogate escape") }
+                return Unicode.Scalar(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))!
+            }
+            guard let scalar = Unicode.Scalar(unit) else { throw failure("unpaired surrogate escape") }
+            return scalar
+        default:
+            position -= 1
+            throw failure("invalid escape")
+        }
+    }
+
+    private mutating func parseHexadecimalUnit() throws -> UInt32 {
+        var unit: UInt32 = 0
+        for _ in 0..<4 {
+            guard let byte = current, let digit = Character(Unicode.Scalar(byte)).hexDigitValue else {
+                throw failure("expected four hexadecimal digits after \\u")
+            }
+            unit = unit << 4 | UInt32(digit)
+            position += 1
+        }
+        return unit
+    }
+
+    private mutating func digits() -> Int {
+        let start = position
+        while let byte = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { position += 1 }
+        return position - start
+    }
+
+    private mutating func parseNumber() throws -> Double {
+        let start = position
+        if current == UInt8(ascii: "-") { position += 1 }
+        let integerStart = position
+        let integerDigits = digits()
+        guard integerDigits > 0 else { throw failure("expected a digit") }
+        guard integerDigits == 1 || bytes[integerStart] != UInt8(ascii: "0") else {
+            position = integerStart
+            throw failure("leading zero in a number")
+        }
+        if current == UInt8(ascii: ".") {
+            position += 1
+            guard digits() > 0 else { throw failure("expected a digit after the decimal point") }
+        }
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            position += 1
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
+            guard digits() > 0 else { throw failure("expected a digit in the exponent") }
+        }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+        guard let value = Double(text), value.isFinite else {
+            position = start
+            throw failure("the number \(text) is beyond the range of a double")
+        }
+        return value
+    }
+
+    private mutating func parseLiteral(_ literal: StaticString) throws {
+        let count = literal.utf8CodeUnitCount
+        guard position + count <= bytes.count,
+              UnsafeBufferPointer(rebasing: bytes[position..<position + count])
+                .elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: count)) else {
+            throw failure("expected a value")
+        }
+        position += count
+    }
+}
