@@ -1,4 +1,5 @@
 import Foundation
+import Graph
 
 /// The Mackey-Glass delay differential equation, the classic chaotic benchmark for reservoir computing.
 ///
@@ -19,14 +20,14 @@ public enum MackeyGlass {
     public static func series(length: Int, tau: Int = 17, beta: Double = 0.2, gamma: Double = 0.1,
                               exponent: Double = 10, timeStep: Double = 1, initialValue: Double = 1.2,
                               discard: Int = 1000, integrationStep: Double = 0.1) -> [Float] {
-        precondition(length >= 0 && discard >= 0, "MackeyGlass: length and discard must not be negative")
-        precondition(timeStep > 0 && integrationStep > 0, "MackeyGlass: steps must be positive")
-        precondition(tau > 0, "MackeyGlass: tau must be positive, got \(tau)")
+        check(length >= 0 && discard >= 0, "MackeyGlass: length and discard must not be negative")
+        check(timeStep > 0 && integrationStep > 0, "MackeyGlass: steps must be positive")
+        check(tau > 0, "MackeyGlass: tau must be positive, got \(tau)")
         let substeps = Swift.max(1, Int((timeStep / integrationStep).rounded(.up)))
         let h = timeStep / Double(substeps)
         // The delay in integration steps; RK4 reads x(t − τ + h) at most, which must already be known.
         let delay = Double(tau) / h
-        precondition(delay >= 1, "MackeyGlass: tau \(tau) is shorter than the integration step \(h)")
+        check(delay >= 1, "MackeyGlass: tau \(tau) is shorter than the integration step \(h)")
         let totalSteps = (discard + length) * substeps
         var history = [Double](repeating: 0, count: totalSteps + 1)
         history[0] = initialValue

@@ -126,7 +126,7 @@ extension Tensor {
     /// Returns `body(a[i], b[i])` for tensors of equal shape, in one pass.
     @inline(__always)
     static func zip(_ a: Tensor, _ b: Tensor, _ body: (Float, Float) -> Float) -> Tensor {
-        precondition(a.shape == b.shape, "zip: shapes \(a.shape) and \(b.shape) differ")
+        check(a.shape == b.shape, "zip: shapes \(a.shape) and \(b.shape) differ")
         let result = Tensor(uninitializedShape: a.shape)
         let shared = UncheckedSendable(value: (a.base, b.base, result.base))
         forEachChunk(a.count) { range in

@@ -28,7 +28,7 @@ public final class Parameter {
 
     /// Adds a gradient to the accumulated one.
     public func accumulateGradient(_ delta: Tensor) {
-        precondition(delta.shape == value.shape,
+        check(delta.shape == value.shape,
                      "Parameter \(name): gradient shape \(delta.shape) differs from value shape \(value.shape)")
         if gradient == nil { gradient = delta } else { gradient!.add(delta) }
     }

@@ -92,8 +92,8 @@ public final class Tape {
 
     /// Traps unless `node` was recorded on this tape since the last ``removeAll()``.
     func check(_ node: Node, _ context: String) {
-        precondition(node.tape === self, "\(context): the node is not on this tape")
-        precondition(node.generation == generation, "\(context): the node was recorded before the tape was cleared")
+        Graph.check(node.tape === self, "\(context): the node is not on this tape")
+        Graph.check(node.generation == generation, "\(context): the node was recorded before the tape was cleared")
     }
 
     /// Records `op` with `inputs`, all of which must be on this tape or untaped (recorded as constants).
@@ -159,7 +159,7 @@ public final class Tape {
     public func backward(from root: Node, seed: Tensor? = nil) {
         check(root, "backward(from:)")
         let seed = seed ?? Tensor(shape: root.shape, repeating: 1)
-        precondition(seed.shape == root.shape, "backward(from:): seed shape \(seed.shape) differs from root \(root.shape)")
+        Graph.check(seed.shape == root.shape, "backward(from:): seed shape \(seed.shape) differs from root \(root.shape)")
         gradients.removeAll(keepingCapacity: true)
         gradients.append(contentsOf: repeatElement(nil, count: records.count))
         gradients[root.index] = seed

@@ -21,7 +21,7 @@ func broadcastShape(_ a: [Int], _ b: [Int], op: String) -> [Int] {
     for i in 0..<rank {
         let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
         let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
-        precondition(da == db || da == 1 || db == 1,
+        check(da == db || da == 1 || db == 1,
                      "\(op): shapes \(a) and \(b) cannot be broadcast together")
         result[i] = da == 1 ? db : da
     }
@@ -183,7 +183,7 @@ extension Tensor {
 
     /// Adds `other * scale` into this tensor in place (shapes must be equal).
     public mutating func add(_ other: Tensor, scaledBy scale: Float = 1) {
-        precondition(shape == other.shape, "add(_:scaledBy:): shapes \(shape) and \(other.shape) differ")
+        check(shape == other.shape, "add(_:scaledBy:): shapes \(shape) and \(other.shape) differ")
         let source = UncheckedSendable(value: other.base)
         withUnsafeMutableBufferPointer { buffer in
             let target = UncheckedSendable(value: buffer.baseAddress!)

@@ -3,11 +3,11 @@ extension Tensor {
     ///
     /// Transposes are read in place by the kernel, never materialised.
     public func matmul(_ other: Tensor, transposingSelf: Bool = false, transposingOther: Bool = false) -> Tensor {
-        precondition(rank == 2 && other.rank == 2,
+        check(rank == 2 && other.rank == 2,
                      "matmul: needs rank-2 operands, got \(shape) and \(other.shape)")
         let m = transposingSelf ? shape[1] : shape[0], k = transposingSelf ? shape[0] : shape[1]
         let k2 = transposingOther ? other.shape[1] : other.shape[0], n = transposingOther ? other.shape[0] : other.shape[1]
-        precondition(k == k2, "matmul: inner dimensions differ: \(shape)\(transposingSelf ? "ᵀ" : "") x \(other.shape)\(transposingOther ? "ᵀ" : "")")
+        check(k == k2, "matmul: inner dimensions differ: \(shape)\(transposingSelf ? "ᵀ" : "") x \(other.shape)\(transposingOther ? "ᵀ" : "")")
         let result = Tensor(uninitializedShape: [m, n])
         if k == 0 {
             result.base.update(repeating: 0, count: m * n)
@@ -22,7 +22,7 @@ extension Tensor {
     mutating func addMatmul(_ a: Tensor, _ b: Tensor, transposingA: Bool, transposingB: Bool) {
         let m = transposingA ? a.shape[1] : a.shape[0], k = transposingA ? a.shape[0] : a.shape[1]
         let n = transposingB ? b.shape[0] : b.shape[1]
-        precondition(shape == [m, n], "matmul accumulate: target \(shape) differs from product [\(m), \(n)]")
+        check(shape == [m, n], "matmul accumulate: target \(shape) differs from product [\(m), \(n)]")
         guard k > 0 else { return }
         withUnsafeMutableBufferPointer { target in
             gemm(transposeA: transposingA, transposeB: transposingB, m: m, n: n, k: k,

@@ -4,7 +4,7 @@ extension Tensor {
     /// Returns the sum over `axes`; reduced axes are dropped unless `keepingDimensions` is true.
     public func sum(alongAxes axes: [Int], keepingDimensions: Bool = false) -> Tensor {
         let axisSet = Set(axes)
-        precondition(axisSet.allSatisfy { $0 >= 0 && $0 < rank }, "sum(alongAxes:): axes \(axes) out of range for shape \(shape)")
+        check(axisSet.allSatisfy { $0 >= 0 && $0 < rank }, "sum(alongAxes:): axes \(axes) out of range for shape \(shape)")
         var kept = shape
         for axis in axisSet { kept[axis] = 1 }
         let result = sum(toShape: kept)
@@ -30,7 +30,7 @@ extension Tensor {
     public func sum(toShape target: [Int]) -> Tensor {
         if target == shape { return self }
         let padded = [Int](repeating: 1, count: rank - target.count) + target
-        precondition(padded.count == rank && Swift.zip(padded, shape).allSatisfy { $0 == $1 || $0 == 1 },
+        check(padded.count == rank && Swift.zip(padded, shape).allSatisfy { $0 == $1 || $0 == 1 },
                      "sum(toShape:): \(shape) does not broadcast from \(target)")
         let result = Tensor(shape: target, repeating: 0)
         guard count > 0 else { return result }
@@ -63,14 +63,14 @@ extension Tensor {
 
     /// Splits the shape around `axis` into (outer, length, inner) counts.
     func split(around axis: Int, op: String) -> (outer: Int, length: Int, inner: Int) {
-        precondition(axis >= 0 && axis < rank, "\(op): axis \(axis) out of range for shape \(shape)")
+        check(axis >= 0 && axis < rank, "\(op): axis \(axis) out of range for shape \(shape)")
         return (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
     }
 
     /// Returns the maximum along `axis` (the axis is dropped).
     public func max(alongAxis axis: Int) -> Tensor {
         let (outer, length, inner) = split(around: axis, op: "max(alongAxis:)")
-        precondition(length > 0, "max(alongAxis:): axis \(axis) of shape \(shape) is empty")
+        check(length > 0, "max(alongAxis:): axis \(axis) of shape \(shape) is empty")
         var outShape = shape
         outShape.remove(at: axis)
         let result = Tensor(uninitializedShape: outShape)
@@ -88,7 +88,7 @@ extension Tensor {
     /// Returns the index of the maximum along `axis`, for inference (the axis is dropped).
     public func argmax(alongAxis axis: Int) -> [Int] {
         let (outer, length, inner) = split(around: axis, op: "argmax(alongAxis:)")
-        precondition(length > 0, "argmax(alongAxis:): axis \(axis) of shape \(shape) is empty")
+        check(length > 0, "argmax(alongAxis:): axis \(axis) of shape \(shape) is empty")
         let x = base
         var result = [Int](repeating: 0, count: outer * inner)
         for o in 0..<outer {

@@ -6,22 +6,22 @@ extension Tensor {
         var resolved = newShape
         if let hole = newShape.firstIndex(of: -1) {
             let known = newShape.enumerated().filter { $0.offset != hole }.map(\.element).reduce(1, *)
-            precondition(known > 0 && count % known == 0, "reshaped(to:): cannot reshape \(shape) to \(newShape)")
+            check(known > 0 && count % known == 0, "reshaped(to:): cannot reshape \(shape) to \(newShape)")
             resolved[hole] = count / known
         }
-        precondition(resolved.reduce(1, *) == count, "reshaped(to:): cannot reshape \(shape) to \(newShape)")
+        check(resolved.reduce(1, *) == count, "reshaped(to:): cannot reshape \(shape) to \(newShape)")
         return Tensor(shape: resolved, storage: storage, offset: offset)
     }
 
     /// Returns the transpose of a rank-2 tensor.
     public func transposed() -> Tensor {
-        precondition(rank == 2, "transposed(): needs rank 2, got shape \(shape)")
+        check(rank == 2, "transposed(): needs rank 2, got shape \(shape)")
         return transposed(permutation: [1, 0])
     }
 
     /// Returns the tensor with its axes reordered: axis `i` of the result is axis `permutation[i]` of `self`.
     public func transposed(permutation: [Int]) -> Tensor {
-        precondition(permutation.sorted() == Array(0..<rank),
+        check(permutation.sorted() == Array(0..<rank),
                      "transposed(permutation:): \(permutation) is not a permutation of the axes of \(shape)")
         let outShape = permutation.map { shape[$0] }
         let result = Tensor(uninitializedShape: outShape)
@@ -40,8 +40,8 @@ extension Tensor {
     ///
     /// Slicing axis 0 shares the buffer (no copy); other axes copy.
     public func slice(along axis: Int, _ range: Range<Int>) -> Tensor {
-        precondition(axis >= 0 && axis < rank, "slice(along:): axis \(axis) out of range for shape \(shape)")
-        precondition(range.lowerBound >= 0 && range.upperBound <= shape[axis],
+        check(axis >= 0 && axis < rank, "slice(along:): axis \(axis) out of range for shape \(shape)")
+        check(range.lowerBound >= 0 && range.upperBound <= shape[axis],
                      "slice(along:): range \(range) out of bounds for axis \(axis) of shape \(shape)")
         var outShape = shape
         outShape[axis] = range.count
@@ -59,14 +59,14 @@ extension Tensor {
 
     /// Returns the tensors joined along `axis`; all other dimensions must agree.
     public static func concatenate(_ tensors: [Tensor], along axis: Int) -> Tensor {
-        precondition(!tensors.isEmpty, "concatenate: no tensors")
+        check(!tensors.isEmpty, "concatenate: no tensors")
         let first = tensors[0].shape
-        precondition(axis >= 0 && axis < first.count, "concatenate: axis \(axis) out of range for shape \(first)")
+        check(axis >= 0 && axis < first.count, "concatenate: axis \(axis) out of range for shape \(first)")
         for tensor in tensors {
             var a = tensor.shape, b = first
-            precondition(a.count == b.count, "concatenate: shapes \(first) and \(tensor.shape) differ in rank")
+            check(a.count == b.count, "concatenate: shapes \(first) and \(tensor.shape) differ in rank")
             a[axis] = 0; b[axis] = 0
-            precondition(a == b, "concatenate: shapes \(first) and \(tensor.shape) differ off axis \(axis)")
+            check(a == b, "concatenate: shapes \(first) and \(tensor.shape) differ off axis \(axis)")
         }
         var outShape = first
         outShape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }

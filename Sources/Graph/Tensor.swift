@@ -16,7 +16,7 @@ public struct Tensor: Sendable {
 
     /// Creates a tensor of the given shape whose elements are not initialized.
     init(uninitializedShape shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        check(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
         self.storage = TensorStorage(count: count)
@@ -35,7 +35,7 @@ public struct Tensor: Sendable {
     /// Traps when `scalars.count` is not the product of `shape`.
     public init(shape: [Int], scalars: [Float]) {
         self.init(uninitializedShape: shape)
-        precondition(scalars.count == count,
+        check(scalars.count == count,
                      "Tensor(shape:scalars:): shape \(shape) needs \(count) scalars, got \(scalars.count)")
         scalars.withUnsafeBufferPointer { source in
             if let base = source.baseAddress { storage.pointer.update(from: base, count: count) }
@@ -56,7 +56,7 @@ public struct Tensor: Sendable {
     /// Creates a rank-2 tensor from rows of equal length.
     public init(_ rows: [[Float]]) {
         let columns = rows.first?.count ?? 0
-        precondition(rows.allSatisfy { $0.count == columns }, "Tensor(rows): rows have different lengths")
+        check(rows.allSatisfy { $0.count == columns }, "Tensor(rows): rows have different lengths")
         self.init(shape: [rows.count, columns], scalars: rows.flatMap { $0 })
     }
 
@@ -81,7 +81,7 @@ public struct Tensor: Sendable {
 
     /// The only element of a tensor that holds exactly one.
     public var scalar: Float {
-        precondition(count == 1, "Tensor.scalar: tensor of shape \(shape) holds \(count) elements")
+        check(count == 1, "Tensor.scalar: tensor of shape \(shape) holds \(count) elements")
         return storage.pointer[offset]
     }
 
@@ -95,10 +95,10 @@ public struct Tensor: Sendable {
     }
 
     private func flatIndex(_ indices: [Int]) -> Int {
-        precondition(indices.count == rank, "Tensor subscript: \(indices.count) indices for shape \(shape)")
+        check(indices.count == rank, "Tensor subscript: \(indices.count) indices for shape \(shape)")
         var flat = 0
         for (axis, index) in indices.enumerated() {
-            precondition(index >= 0 && index < shape[axis], "Tensor subscript: index \(indices) out of shape \(shape)")
+            check(index >= 0 && index < shape[axis], "Tensor subscript: index \(indices) out of shape \(shape)")
             flat = flat * shape[axis] + index
         }
         return flat

@@ -22,7 +22,7 @@ public final class Dense: Layer {
     /// Creates a dense layer; give `inputShape` (without the batch axis) when it is a model's first layer.
     public init(outputSize: Int, activation: Activation = .linear, usesBias: Bool = true,
                 inputShape: [Int]? = nil, seed: UInt64? = nil) {
-        precondition(outputSize > 0, "Dense: outputSize must be positive, got \(outputSize)")
+        check(outputSize > 0, "Dense: outputSize must be positive, got \(outputSize)")
         self.outputSize = outputSize
         self.activation = activation
         self.usesBias = usesBias
@@ -63,7 +63,7 @@ public final class Dense: Layer {
 
     /// Returns `activation(x · kernel + bias)`.
     public func callAsFunction(_ input: Node) -> Node {
-        guard let kernel else { preconditionFailure("Dense: call build(inputShape:) before using the layer") }
+        guard let kernel else { checkFailed("Dense: call build(inputShape:) before using the layer") }
         let features = input.shape.last!
         let flat = input.shape.count == 2 ? input : input.reshaped(to: [-1, features])
         var y = flat.matmul(input.lift(kernel))

@@ -9,7 +9,7 @@ public final class Dropout: Layer {
 
     /// Creates a dropout layer with a seeded mask generator.
     public init(rate: Float, seed: UInt64? = nil) {
-        precondition(rate >= 0 && rate < 1, "Dropout: rate must lie in [0, 1), got \(rate)")
+        check(rate >= 0 && rate < 1, "Dropout: rate must lie in [0, 1), got \(rate)")
         self.rate = rate
         self.generator = SeededGenerator(seed: seed ?? Initializers.nextSeed())
     }

@@ -57,12 +57,12 @@ public final class EchoStateNetwork: Layer {
     public init(reservoirSize: Int, outputSize: Int, spectralRadius: Float = 0.9, leakRate: Float = 1,
                 inputScaling: Float = 1, connectivity: Float = 0.1, returnSequences: Bool = false,
                 inputShape: [Int]? = nil, seed: UInt64? = nil) {
-        precondition(reservoirSize > 0 && outputSize > 0,
+        check(reservoirSize > 0 && outputSize > 0,
                      "EchoStateNetwork: sizes must be positive, got reservoir \(reservoirSize), output \(outputSize)")
-        precondition(spectralRadius >= 0, "EchoStateNetwork: spectralRadius must not be negative, got \(spectralRadius)")
-        precondition((0...1).contains(leakRate), "EchoStateNetwork: leakRate must be in [0, 1], got \(leakRate)")
-        precondition(inputScaling >= 0, "EchoStateNetwork: inputScaling must not be negative, got \(inputScaling)")
-        precondition(connectivity > 0 && connectivity <= 1,
+        check(spectralRadius >= 0, "EchoStateNetwork: spectralRadius must not be negative, got \(spectralRadius)")
+        check((0...1).contains(leakRate), "EchoStateNetwork: leakRate must be in [0, 1], got \(leakRate)")
+        check(inputScaling >= 0, "EchoStateNetwork: inputScaling must not be negative, got \(inputScaling)")
+        check(connectivity > 0 && connectivity <= 1,
                      "EchoStateNetwork: connectivity must be in (0, 1], got \(connectivity)")
         self.reservoirSize = reservoirSize
         self.outputSize = outputSize
@@ -135,11 +135,11 @@ public final class EchoStateNetwork: Layer {
     /// so a tape differentiates the readout like any layer; the reservoir, being non-trainable,
     /// receives no gradient.
     public func callAsFunction(_ input: Node) -> Node {
-        precondition(input.shape.count == 3 && input.shape[1] > 0 && input.shape[2] > 0,
+        check(input.shape.count == 3 && input.shape[1] > 0 && input.shape[2] > 0,
                      "\(typeName): expects [batch, time, features], got \(input.shape)")
         let (batch, steps, features) = (input.shape[0], input.shape[1], input.shape[2])
         build(inputSize: features)
-        precondition(inputSize == features, "\(typeName): built for \(inputSize!) features, got \(features)")
+        check(inputSize == features, "\(typeName): built for \(inputSize!) features, got \(features)")
         let units = reservoirSize, leak = leakRate
         return withScope(scopeName, on: input) {
             let recurrent = input.lift(recurrentKernel!)
@@ -345,9 +345,9 @@ public final class EchoStateNetwork: Layer {
     /// `log(c) / (K − K₀)`, where `c` bounds how much eigenvectors of nearly equal modulus interfere:
     /// a fraction of a percent for the default 1,000 iterations. A nilpotent matrix gives 0.
     public static func estimatedSpectralRadius(of matrix: Tensor, iterations: Int = 1000) -> Float {
-        precondition(matrix.rank == 2 && matrix.shape[0] == matrix.shape[1],
+        check(matrix.rank == 2 && matrix.shape[0] == matrix.shape[1],
                      "estimatedSpectralRadius: needs a square matrix, got \(matrix.shape)")
-        precondition(iterations >= 5, "estimatedSpectralRadius: needs at least 5 iterations, got \(iterations)")
+        check(iterations >= 5, "estimatedSpectralRadius: needs at least 5 iterations, got \(iterations)")
         let n = matrix.shape[0]
         // Each product costs the nonzeros, not n²: reservoirs are sparse.
         let sparse = SparseRows(matrix)
@@ -402,7 +402,7 @@ struct SparseRows {
     var values: [Float] = []
 
     init(_ matrix: Tensor) {
-        precondition(matrix.rank == 2, "SparseRows: needs a matrix, got \(matrix.shape)")
+        check(matrix.rank == 2, "SparseRows: needs a matrix, got \(matrix.shape)")
         let (rows, columnCount) = (matrix.shape[0], matrix.shape[1])
         self.columnCount = columnCount
         matrix.withUnsafeBufferPointer { m in

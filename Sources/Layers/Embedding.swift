@@ -13,7 +13,7 @@ public final class Embedding: Layer {
 
     /// Creates an embedding table.
     public init(vocabularySize: Int, outputSize: Int, inputShape: [Int]? = nil, seed: UInt64? = nil) {
-        precondition(vocabularySize > 0 && outputSize > 0, "Embedding: sizes must be positive")
+        check(vocabularySize > 0 && outputSize > 0, "Embedding: sizes must be positive")
         self.vocabularySize = vocabularySize
         self.outputSize = outputSize
         self.declaredInputShape = inputShape
@@ -34,7 +34,7 @@ public final class Embedding: Layer {
     public func callAsFunction(_ input: Node) -> Node {
         let indices = input.value.scalars.map { value -> Int in
             let index = Int(value)
-            precondition(Float(index) == value && index >= 0 && index < vocabularySize,
+            check(Float(index) == value && index >= 0 && index < vocabularySize,
                          "Embedding: index \(value) is not a whole number in 0..<\(vocabularySize)")
             return index
         }

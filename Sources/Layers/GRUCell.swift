@@ -22,7 +22,7 @@ public final class GRUCell: RecurrentCell {
 
     /// Creates a cell; parameters are created when the input size is known.
     public init(hiddenSize: Int, resetAfter: Bool = true, seed: UInt64? = nil) {
-        precondition(hiddenSize > 0, "GRUCell: hiddenSize must be positive")
+        check(hiddenSize > 0, "GRUCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         self.resetAfter = resetAfter
         self.seed = seed ?? Initializers.nextSeed()

@@ -21,7 +21,7 @@ public final class IndRNNCell: RecurrentCell {
 
     /// Creates a cell; `timeSteps`, when given, sets the bound to `2^(1/timeSteps)` unless `recurrentBound` is given.
     public init(hiddenSize: Int, recurrentBound: Float? = nil, timeSteps: Int? = nil, seed: UInt64? = nil) {
-        precondition(hiddenSize > 0, "IndRNNCell: hiddenSize must be positive")
+        check(hiddenSize > 0, "IndRNNCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         if let recurrentBound {
             self.recurrentBound = recurrentBound

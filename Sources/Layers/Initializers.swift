@@ -28,7 +28,7 @@ public enum Initializers {
     /// An orthogonal matrix of shape `[rows, columns]` (orthonormal rows or columns, whichever are fewer),
     /// from the QR decomposition of a standard normal matrix with the sign correction of Saxe et al.
     public static func orthogonal(_ shape: [Int], seed: UInt64, gain: Float = 1) -> Tensor {
-        precondition(shape.count == 2, "orthogonal: needs a rank-2 shape, got \(shape)")
+        check(shape.count == 2, "orthogonal: needs a rank-2 shape, got \(shape)")
         let rows = shape[0], columns = shape[1]
         // Orthonormalise `short` random normal vectors of length `long` (the columns of a tall matrix),
         // then transpose if the requested matrix is wide.
@@ -36,7 +36,7 @@ public enum Initializers {
         var generator = SeededGenerator(seed: seed)
         var vectors = (0..<(long * short)).map { _ in Double(generator.nextNormal()) }
         let status = vectors.withUnsafeMutableBufferPointer { unroll_orthonormalize($0.baseAddress!, short, long) }
-        precondition(status == 0, "orthogonal: random matrix was singular")
+        check(status == 0, "orthogonal: random matrix was singular")
         let columnsFirst = Tensor(shape: [short, long], scalars: vectors.map { Float($0) * gain })
         return rows >= columns ? columnsFirst.transposed() : columnsFirst
     }

@@ -20,7 +20,7 @@ public final class LSTMCell: RecurrentCell {
 
     /// Creates a cell; parameters are created when the input size is known.
     public init(hiddenSize: Int, unitForgetBias: Bool = true, seed: UInt64? = nil) {
-        precondition(hiddenSize > 0, "LSTMCell: hiddenSize must be positive")
+        check(hiddenSize > 0, "LSTMCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         self.unitForgetBias = unitForgetBias
         self.seed = seed ?? Initializers.nextSeed()

@@ -20,7 +20,7 @@ public final class PeepholeLSTMCell: RecurrentCell {
 
     /// Creates a cell; parameters are created when the input size is known.
     public init(hiddenSize: Int, seed: UInt64? = nil) {
-        precondition(hiddenSize > 0, "PeepholeLSTMCell: hiddenSize must be positive")
+        check(hiddenSize > 0, "PeepholeLSTMCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         self.seed = seed ?? Initializers.nextSeed()
     }

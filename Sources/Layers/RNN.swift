@@ -61,10 +61,10 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     ///
     /// `initialState` defaults to the carried state of a stateful layer, else zeros.
     public func run(_ input: Node, initialState: Cell.State? = nil) -> (outputs: [Node], finalState: Cell.State) {
-        precondition(input.shape.count == 3, "\(typeName): expects [batch, time, features], got \(input.shape)")
+        check(input.shape.count == 3, "\(typeName): expects [batch, time, features], got \(input.shape)")
         let (batch, steps, features) = (input.shape[0], input.shape[1], input.shape[2])
         if cell.inputSize == nil { cell.build(inputSize: features) }
-        precondition(cell.inputSize == features, "\(typeName): built for \(cell.inputSize!) features, got \(features)")
+        check(cell.inputSize == features, "\(typeName): built for \(cell.inputSize!) features, got \(features)")
         return withScope(scopeName, on: input) {
             var state: Cell.State
             if let initialState {

@@ -28,7 +28,7 @@ public struct RidgeRegression {
 
     /// Creates an empty regression for rows of `featureCount` features and `outputCount` targets.
     public init(featureCount: Int, outputCount: Int) {
-        precondition(featureCount > 0 && outputCount > 0,
+        check(featureCount > 0 && outputCount > 0,
                      "RidgeRegression: sizes must be positive, got \(featureCount) features, \(outputCount) outputs")
         self.featureCount = featureCount
         self.outputCount = outputCount
@@ -185,7 +185,7 @@ enum Cholesky {
     /// Returns `false`, leaving the arrays partly overwritten, when a pivot is not clearly positive
     /// (below `size · ε` times the largest diagonal entry): `A` is singular to working precision.
     static func solve(_ a: inout [Double], size n: Int, rightHandSides b: inout [Double], count: Int) -> Bool {
-        precondition(a.count == n * n && b.count == n * count, "Cholesky.solve: array sizes do not match \(n)")
+        check(a.count == n * n && b.count == n * count, "Cholesky.solve: array sizes do not match \(n)")
         var largestDiagonal = 0.0
         for i in 0..<n { largestDiagonal = Swift.max(largestDiagonal, Swift.abs(a[i * n + i])) }
         let threshold = Double(n) * Double.ulpOfOne * largestDiagonal

@@ -17,7 +17,7 @@ public final class SimpleRNNCell: RecurrentCell {
 
     /// Creates a cell; parameters are created when the input size is known.
     public init(hiddenSize: Int, activation: Activation = .tanh, seed: UInt64? = nil) {
-        precondition(hiddenSize > 0, "SimpleRNNCell: hiddenSize must be positive")
+        check(hiddenSize > 0, "SimpleRNNCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         self.activation = activation
         self.seed = seed ?? Initializers.nextSeed()

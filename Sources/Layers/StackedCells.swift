@@ -29,7 +29,7 @@ public final class StackedCells<Cell: RecurrentCell>: RecurrentCell {
 
     /// Creates a stack from cells, lowest first.
     public init(_ cells: [Cell]) {
-        precondition(!cells.isEmpty, "StackedCells: needs at least one cell")
+        check(!cells.isEmpty, "StackedCells: needs at least one cell")
         self.cells = cells
     }
 

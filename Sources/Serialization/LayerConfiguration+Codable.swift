@@ -54,7 +54,7 @@ extension KeyedDecodingContainer where Key == ArchiveKey {
 
     /// Decodes a number that, rounded to `Float`, satisfies `isValid`; `requirement` says what it must be.
     ///
-    /// Checked after rounding: a rate of 0.999999999 becomes 1, which a layer's precondition may reject.
+    /// Checked after rounding: a rate of 0.999999999 becomes 1, which a layer's check may reject.
     func decodeFloat(_ key: Key, _ requirement: String, _ isValid: (Float) -> Bool) throws -> Float {
         let value = try decode(Double.self, forKey: key)
         let rounded = Float(value)

@@ -102,7 +102,7 @@ extension StackedCells: ArchivableCell {
 extension LayerConfiguration {
     /// Creates the layer this configuration describes, unbuilt and without an input shape.
     ///
-    /// Every number was range-checked while decoding, so no initializer precondition can fail here.
+    /// Every number was range-checked while decoding, so no initializer check can fail here.
     func makeLayer() throws -> any Layer {
         switch self {
         case .dense(let outputSize, let activation, let usesBias):

@@ -3,11 +3,11 @@ import Graph
 import Layers
 
 // The architecture half of a model archive: what `model.json` says about each layer. How it is read (every
-// number checked before it reaches an initializer with a precondition) is in LayerConfiguration+Codable.swift;
+// number checked before it reaches an initializer with a check) is in LayerConfiguration+Codable.swift;
 // how layers are described and rebuilt, in LayerConfiguration+Layers.swift.
 
 /// Bounds on every number a model description may hold. A hostile `model.json` must fail with an error,
-/// never reach a layer initializer's precondition or ask for an allocation the process cannot make.
+/// never reach a layer initializer's check or ask for an allocation the process cannot make.
 enum ArchiveLimits {
     /// The largest size (hidden, output, vocabulary, or an input dimension).
     static let maximumSize = 1 << 24

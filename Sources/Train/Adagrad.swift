@@ -30,7 +30,7 @@ public final class Adagrad: Optimizer {
     public init(learningRate: Float = 0.001, initialAccumulatorValue: Float = 0.1, epsilon: Float = 1e-7,
                 weightDecay: Float = 0, clipping: GradientClipping? = nil,
                 schedule: (any LearningRateSchedule)? = nil) {
-        precondition(initialAccumulatorValue >= 0,
+        check(initialAccumulatorValue >= 0,
                      "Adagrad: initialAccumulatorValue must not be negative, got \(initialAccumulatorValue)")
         self.learningRate = learningRate
         self.initialAccumulatorValue = initialAccumulatorValue

@@ -42,7 +42,7 @@ public final class Adam: Optimizer {
     public init(learningRate: Float = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7,
                 amsgrad: Bool = false, weightDecay: Float = 0, clipping: GradientClipping? = nil,
                 schedule: (any LearningRateSchedule)? = nil) {
-        precondition((0..<1).contains(beta1) && (0..<1).contains(beta2),
+        check((0..<1).contains(beta1) && (0..<1).contains(beta2),
                      "Adam: beta1 and beta2 must lie in [0, 1), got \(beta1) and \(beta2)")
         self.learningRate = learningRate
         self.beta1 = beta1

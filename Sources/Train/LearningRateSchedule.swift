@@ -1,4 +1,5 @@
 import Foundation
+import Graph
 
 /// A learning rate that changes with the optimizer's step count.
 ///
@@ -26,7 +27,7 @@ public struct ExponentialDecay: LearningRateSchedule, Sendable, Equatable {
 
     /// Creates a schedule; `decaySteps` must be positive.
     public init(initialLearningRate: Float, decaySteps: Int, decayRate: Float, staircase: Bool = false) {
-        precondition(decaySteps > 0, "ExponentialDecay: decaySteps must be positive, got \(decaySteps)")
+        check(decaySteps > 0, "ExponentialDecay: decaySteps must be positive, got \(decaySteps)")
         self.initialLearningRate = initialLearningRate
         self.decaySteps = decaySteps
         self.decayRate = decayRate
@@ -56,7 +57,7 @@ public struct StepDecay: LearningRateSchedule, Sendable, Equatable {
 
     /// Creates a schedule; `decaySteps` must be positive.
     public init(initialLearningRate: Float, decaySteps: Int, factor: Float) {
-        precondition(decaySteps > 0, "StepDecay: decaySteps must be positive, got \(decaySteps)")
+        check(decaySteps > 0, "StepDecay: decaySteps must be positive, got \(decaySteps)")
         self.initialLearningRate = initialLearningRate
         self.decaySteps = decaySteps
         self.factor = factor

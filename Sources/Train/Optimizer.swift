@@ -51,7 +51,7 @@ struct ClippedGradient {
     /// Calls `body` with the parameter's value (writable), its gradient and their element count.
     func withBuffers(_ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void) {
         let parameter = self.parameter
-        precondition(gradient.shape == parameter.value.shape,
+        check(gradient.shape == parameter.value.shape,
                      "\(parameter.name): gradient shape \(gradient.shape) differs from value shape \(parameter.value.shape)")
         gradient.withUnsafeBufferPointer { gradient in
             parameter.value.withUnsafeMutableBufferPointer { value in

@@ -38,7 +38,7 @@ public final class RMSProp: Optimizer {
     public init(learningRate: Float = 0.001, rho: Float = 0.9, momentum: Float = 0, epsilon: Float = 1e-7,
                 centered: Bool = false, weightDecay: Float = 0, clipping: GradientClipping? = nil,
                 schedule: (any LearningRateSchedule)? = nil) {
-        precondition((0...1).contains(momentum), "RMSProp: momentum must lie in [0, 1], got \(momentum)")
+        check((0...1).contains(momentum), "RMSProp: momentum must lie in [0, 1], got \(momentum)")
         self.learningRate = learningRate
         self.rho = rho
         self.momentum = momentum

@@ -29,7 +29,7 @@ public final class SGD: Optimizer {
     /// Creates an optimizer with Keras' defaults.
     public init(learningRate: Float = 0.01, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0,
                 clipping: GradientClipping? = nil, schedule: (any LearningRateSchedule)? = nil) {
-        precondition((0...1).contains(momentum), "SGD: momentum must lie in [0, 1], got \(momentum)")
+        check((0...1).contains(momentum), "SGD: momentum must lie in [0, 1], got \(momentum)")
         self.learningRate = learningRate
         self.momentum = momentum
         self.usesNesterovMomentum = nesterov

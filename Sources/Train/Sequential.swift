@@ -97,9 +97,9 @@ public final class Sequential {
     /// Sets all parameters from values in the order of ``weights`` (shapes must match).
     public func setWeights(_ values: [Tensor]) {
         let parameters = self.parameters
-        precondition(values.count == parameters.count, "setWeights: \(values.count) values for \(parameters.count) parameters")
+        check(values.count == parameters.count, "setWeights: \(values.count) values for \(parameters.count) parameters")
         for (parameter, value) in zip(parameters, values) {
-            precondition(parameter.shape == value.shape, "setWeights: \(parameter.name) expects \(parameter.shape), got \(value.shape)")
+            check(parameter.shape == value.shape, "setWeights: \(parameter.name) expects \(parameter.shape), got \(value.shape)")
             parameter.value = value
         }
     }

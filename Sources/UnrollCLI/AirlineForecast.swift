@@ -176,7 +176,7 @@ public struct ForecastResult: Sendable {
 
     /// Returns `sqrt(mean((forecast - actual)²))`, accumulated in double precision.
     public static func rootMeanSquaredError(_ forecast: [Float], _ actual: [Float]) -> Float {
-        precondition(forecast.count == actual.count && !actual.isEmpty, "rootMeanSquaredError: counts differ or are 0")
+        check(forecast.count == actual.count && !actual.isEmpty, "rootMeanSquaredError: counts differ or are 0")
         let sum = zip(forecast, actual).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
         return Float((sum / Double(actual.count)).squareRoot())
     }
