@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "Layers", dependencies: ["Graph", "Kernels"]),
         .target(name: "Datasets", dependencies: ["Graph"]),
         .target(name: "Serialization", dependencies: ["Graph", "Layers"]),
-        .target(name: "Train", dependencies: ["Graph", "Layers", "Serialization"]),
+        .target(name: "Train", dependencies: ["Kernels", "Graph", "Layers", "Serialization"]),
         .target(name: "Unroll", dependencies: ["Graph", "Layers", "Datasets", "Serialization", "Train"]),
         // The command-line tool's logic lives in a library so tests can run every subcommand in-process.
         .target(name: "UnrollCLI", dependencies: ["Graph", "Layers", "Datasets", "Serialization", "Train"]),

@@ -1,4 +1,5 @@
 import Graph
+import Kernels
 
 /// Adagrad: each element's steps shrink with the sum of its squared gradients so far (Keras' `Adagrad`).
 ///
@@ -24,51 +25,35 @@ public final class Adagrad: Optimizer {
     public var schedule: (any LearningRateSchedule)?
     /// The number of updates applied so far.
     public var iterations = 0
-    private var accumulators: SlotTable
+    private let accumulators: ParameterStates
 
-    /// Creates an optimizer with Keras' defaults.
+    /// Creates an optimizer with Keras' defaults; `Sequential.compile` checks the settings.
     public init(learningRate: Float = 0.001, initialAccumulatorValue: Float = 0.1, epsilon: Float = 1e-7,
                 weightDecay: Float = 0, clipping: GradientClipping? = nil,
                 schedule: (any LearningRateSchedule)? = nil) {
-        check(initialAccumulatorValue >= 0,
-                     "Adagrad: initialAccumulatorValue must not be negative, got \(initialAccumulatorValue)")
         self.learningRate = learningRate
         self.initialAccumulatorValue = initialAccumulatorValue
         self.epsilon = epsilon
         self.weightDecay = weightDecay
         self.clipping = clipping
         self.schedule = schedule
-        accumulators = SlotTable(slotCount: 1, initialValue: initialAccumulatorValue)
+        accumulators = ParameterStates(initialValue: initialAccumulatorValue)
     }
 
     /// Applies one step to every trainable parameter that has a gradient; see ``Optimizer/update(_:)``.
     public func update(_ parameters: [Parameter]) {
-        let rate = currentLearningRate
-        let decay = 1 - rate * weightDecay
         let epsilon = self.epsilon
-        for item in clippedGradients(of: parameters, clipping: clipping) {
-            let state = accumulators.slots(for: item.parameter)
-            state.step += 1
-            let accumulator = state.buffers[0], clip = item.clip
-            item.withBuffers { value, gradient, count in
-                Adagrad.step(value, gradient, accumulator, count: count, clip: clip, rate: rate, decay: decay,
-                             epsilon: epsilon)
-            }
+        applyUpdate(to: parameters, states: accumulators, slotCount: 1, weightDecay: weightDecay) { step in
+            unroll_adagrad_step(step.value, step.gradient, step.slot(0), step.count, step.update, epsilon)
         }
-        iterations += 1
     }
 
-    /// The update over one parameter's buffers.
-    private static func step(_ value: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>,
-                             _ accumulator: UnsafeMutablePointer<Float>, count: Int, clip: Lanes.Clip,
-                             rate: Float, decay: Float, epsilon: Float) {
-        Lanes.forEachBlock(count: count) { offset, width in
-            let g = clip(Lanes.load(gradient, offset, width))
-            let s = Lanes.load(accumulator, offset, width) + g * g
-            Lanes.store(s, accumulator, offset, width)
-            let p = Lanes.load(value, offset, width) * decay - rate * g / (Lanes.squareRoot(s) + epsilon)
-            Lanes.store(p, value, offset, width)
-        }
+    /// Checks the shared settings, then that `initialAccumulatorValue` and `epsilon` are not negative.
+    public func checkSettings() throws(TrainingError) {
+        try checkSharedSettings(weightDecay: weightDecay)
+        try checkSetting("initialAccumulatorValue", initialAccumulatorValue,
+                  initialAccumulatorValue.isFinite && initialAccumulatorValue >= 0, "must be finite and not negative")
+        try checkSetting("epsilon", epsilon, epsilon.isFinite && epsilon >= 0, "must be finite and not negative")
     }
 
     /// Forgets every parameter's accumulator and sets ``iterations`` to 0.

@@ -1,4 +1,5 @@
 import Graph
+import Kernels
 
 /// How an optimizer limits gradients before using them (Keras' `global_clipnorm`, `clipnorm`, `clipvalue`).
 ///
@@ -26,7 +27,7 @@ public enum GradientClipping: Sendable, Equatable {
             item.parameter.gradient = nil  // so the buffer below is uniquely owned and written in place
             gradient.withUnsafeMutableBufferPointer { buffer in
                 guard let base = buffer.baseAddress else { return }
-                Lanes.clip(base, count: buffer.count, item.clip)
+                unroll_clip(base, buffer.count, unroll_update(scale: item.scale, limit: item.limit, rate: 0, decay: 1))
             }
             item.parameter.gradient = gradient
         }
@@ -36,12 +37,12 @@ public enum GradientClipping: Sendable, Equatable {
     func factors(for gradients: [Tensor]) -> [(scale: Float, limit: Float)] {
         switch self {
         case .byGlobalNorm(let limit):
-            let norm = Float(gradients.reduce(0) { $0 + Lanes.sumOfSquares($1) }.squareRoot())
+            let norm = Float(gradients.reduce(0) { $0 + sumOfSquares($1) }.squareRoot())
             let scale = norm > limit ? limit / norm : 1
             return Array(repeating: (scale, .infinity), count: gradients.count)
         case .byNorm(let limit):
             return gradients.map { gradient in
-                let norm = Float(Lanes.sumOfSquares(gradient).squareRoot())
+                let norm = Float(sumOfSquares(gradient).squareRoot())
                 return (norm > limit ? limit / norm : 1, .infinity)
             }
         case .byValue(let limit):
@@ -57,29 +58,14 @@ public func globalGradientNorm(of parameters: [Parameter]) -> Float {
     var sum: Double = 0
     for parameter in parameters where parameter.isTrainable {
         guard let gradient = parameter.gradient, seen.insert(ObjectIdentifier(parameter)).inserted else { continue }
-        sum += Lanes.sumOfSquares(gradient)
+        sum += sumOfSquares(gradient)
     }
     return Float(sum.squareRoot())
 }
 
-extension Lanes {
-    /// Clips `count` elements in place.
-    static func clip(_ base: UnsafeMutablePointer<Float>, count: Int, _ clip: Clip) {
-        forEachBlock(count: count) { offset, width in
-            store(clip(load(base, offset, width)), base, offset, width)
-        }
-    }
-
-    /// Returns the sum of squared elements, accumulated in `Double` so that a million-element sum keeps its digits.
-    static func sumOfSquares(_ tensor: Tensor) -> Double {
-        tensor.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return 0 }
-            var sums = SIMD4<Double>()
-            forEachBlock(count: buffer.count) { offset, width in
-                let lanes = SIMD4<Double>(load(base, offset, width))
-                sums += lanes * lanes
-            }
-            return sums.sum()
-        }
+/// Returns the sum of squared elements, accumulated in `Double` so that a million-element sum keeps its digits.
+func sumOfSquares(_ tensor: Tensor) -> Double {
+    tensor.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress.map { unroll_sum_of_squares($0, buffer.count) } ?? 0
     }
 }

@@ -1,7 +1,5 @@
 import Graph
-#if arch(x86_64)
-import _Builtin_intrinsics.intel
-#endif
+import Kernels
 
 /// A rule that moves parameters against their gradients, keeping whatever state it needs per parameter.
 ///
@@ -27,6 +25,11 @@ public protocol Optimizer: AnyObject {
     func update(_ parameters: [Parameter])
     /// Forgets all per-parameter state and sets ``iterations`` to 0, as if newly created.
     func reset()
+    /// Throws ``TrainingError/invalidArgument(name:value:reason:)`` naming the first setting out of range.
+    ///
+    /// `Sequential.compile` calls it, so a model never trains with, say, `Adam(beta1: 1)`. The default checks
+    /// ``learningRate`` and ``clipping``.
+    func checkSettings() throws(TrainingError)
 }
 
 extension Optimizer {
@@ -34,9 +37,79 @@ extension Optimizer {
     public var currentLearningRate: Float {
         schedule?.learningRate(atStep: iterations) ?? learningRate
     }
+
+    /// Checks ``learningRate`` (finite, not negative) and ``clipping`` (a positive limit).
+    public func checkSettings() throws(TrainingError) {
+        try checkSharedSettings(weightDecay: 0)
+    }
+
+    /// Checks the settings every built-in optimizer has: the learning rate, the weight decay and the clipping.
+    func checkSharedSettings(weightDecay: Float) throws(TrainingError) {
+        try checkSetting("learningRate", learningRate, learningRate.isFinite && learningRate >= 0,
+                  "must be finite and not negative")
+        try checkSetting("weightDecay", weightDecay, weightDecay.isFinite && weightDecay >= 0, "must be finite and not negative")
+        switch clipping {
+        case .byGlobalNorm(let limit), .byNorm(let limit), .byValue(let limit):
+            try checkSetting("clipping", limit, limit > 0, "the limit must be positive")
+        case nil:
+            break
+        }
+    }
+
+    /// Throws ``TrainingError/invalidArgument(name:value:reason:)`` for `Type.name` unless `isValid`.
+    func checkSetting(_ name: String, _ value: Float, _ isValid: Bool, _ reason: String) throws(TrainingError) {
+        guard isValid else { throw .invalidArgument(name: "\(type(of: self)).\(name)", value: "\(value)", reason: reason) }
+    }
+
+    /// The update loop every optimizer runs, with `rule` the only part that differs: picks the trainable
+    /// parameters that have a gradient (each once), works out the clipping, advances each parameter's step
+    /// count, and hands `rule` one parameter's value, gradient and `slotCount` state arrays at a time; then
+    /// advances ``iterations``. Traps, naming the setting, if ``checkSettings()`` throws (`compile` has
+    /// already reported it for a model).
+    func applyUpdate(to parameters: [Parameter], states: ParameterStates, slotCount: Int, weightDecay: Float,
+                     rule: (OptimizerStep) -> Void) {
+        do { try checkSettings() } catch { checkFailed("\(error)") }
+        let rate = currentLearningRate
+        let decay = 1 - rate * weightDecay
+        for item in clippedGradients(of: parameters, clipping: clipping) {
+            let parameter = item.parameter
+            check(item.gradient.shape == parameter.value.shape,
+                  "\(parameter.name): gradient shape \(item.gradient.shape) differs from value shape \(parameter.value.shape)")
+            let state = states.state(for: parameter, slotCount: slotCount)
+            state.step += 1
+            let update = unroll_update(scale: item.scale, limit: item.limit, rate: rate, decay: decay)
+            item.gradient.withUnsafeBufferPointer { gradient in
+                parameter.value.withUnsafeMutableBufferPointer { value in
+                    state.slots.withUnsafeMutableBufferPointer { slots in
+                        guard let valueBase = value.baseAddress, let gradientBase = gradient.baseAddress else { return }
+                        rule(OptimizerStep(value: valueBase, gradient: gradientBase, slots: slots.baseAddress,
+                                           count: value.count, step: state.step, update: update))
+                    }
+                }
+            }
+        }
+        iterations += 1
+    }
 }
 
-// MARK: - Shared machinery
+/// One parameter's arrays as a step rule sees them, for one update.
+struct OptimizerStep {
+    /// The parameter's elements, updated in place.
+    let value: UnsafeMutablePointer<Float>
+    /// Its gradient, before clipping (the kernels clip as they read).
+    let gradient: UnsafePointer<Float>
+    /// The state arrays, one after another, ``count`` floats each.
+    let slots: UnsafeMutablePointer<Float>?
+    /// The parameter's element count.
+    let count: Int
+    /// How many updates this parameter has received, counting this one (Adam's `t`).
+    let step: Int
+    /// The clipping, learning rate and weight-decay factor of this update.
+    let update: unroll_update
+
+    /// Returns state array `index`.
+    func slot(_ index: Int) -> UnsafeMutablePointer<Float>? { slots.map { $0 + index * count } }
+}
 
 /// One parameter's gradient as an update sees it: the stored gradient times `scale`, clamped to ±`limit`.
 ///
@@ -47,118 +120,6 @@ struct ClippedGradient {
     let gradient: Tensor
     let scale: Float
     let limit: Float
-
-    /// Calls `body` with the parameter's value (writable), its gradient and their element count.
-    func withBuffers(_ body: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void) {
-        let parameter = self.parameter
-        check(gradient.shape == parameter.value.shape,
-                     "\(parameter.name): gradient shape \(gradient.shape) differs from value shape \(parameter.value.shape)")
-        gradient.withUnsafeBufferPointer { gradient in
-            parameter.value.withUnsafeMutableBufferPointer { value in
-                guard let valueBase = value.baseAddress, let gradientBase = gradient.baseAddress else { return }
-                body(valueBase, gradientBase, value.count)
-            }
-        }
-    }
-
-    /// The clipping as vector operations.
-    var clip: Lanes.Clip { Lanes.Clip(scale: scale, limit: limit) }
-}
-
-/// Element loops written over SIMD vectors rather than left to the auto-vectorizer, which cannot prove that
-/// the parameter, gradient and state buffers do not overlap, and which keeps any loop with a square root
-/// scalar on Linux, where `Float.squareRoot()` compiles to a C `sqrtf` call that may set `errno`.
-/// On x86-64 the square root, minimum and maximum are therefore SSE instructions.
-enum Lanes {
-    /// The vector every update works on: one SSE register.
-    typealias Vector = SIMD4<Float>
-
-    /// Gradient clipping as the element loops apply it: multiply by `scale`, then clamp to ±`limit`.
-    struct Clip {
-        let scale: Vector
-        let upper: Vector
-        let lower: Vector
-
-        init(scale: Float, limit: Float) {
-            self.scale = Vector(repeating: scale)
-            upper = Vector(repeating: limit)
-            lower = -upper
-        }
-
-        /// Returns the clipped gradient lanes (a NaN stays NaN).
-        @inline(__always)
-        func callAsFunction(_ gradient: Vector) -> Vector {
-            minimum(upper, maximum(lower, gradient * scale))
-        }
-    }
-
-    /// Returns the lane-wise square root.
-    @inline(__always)
-    static func squareRoot(_ x: Vector) -> Vector {
-        #if arch(x86_64)
-        _mm_sqrt_ps(x)
-        #else
-        x.squareRoot()
-        #endif
-    }
-
-    /// Returns the lane-wise maximum, or `b`'s lane where either is NaN, so NaNs in `b` propagate.
-    @inline(__always)
-    static func maximum(_ a: Vector, _ b: Vector) -> Vector {
-        #if arch(x86_64)
-        _mm_max_ps(a, b)
-        #else
-        b.replacing(with: a, where: a .> b)
-        #endif
-    }
-
-    /// Returns the lane-wise minimum, or `b`'s lane where either is NaN, so NaNs in `b` propagate.
-    @inline(__always)
-    static func minimum(_ a: Vector, _ b: Vector) -> Vector {
-        #if arch(x86_64)
-        _mm_min_ps(a, b)
-        #else
-        b.replacing(with: a, where: a .< b)
-        #endif
-    }
-
-    /// Calls `body(offset, width)` for consecutive blocks covering `0..<count`: full blocks of
-    /// `Vector.scalarCount`, then one shorter block for the rest.
-    @inline(__always)
-    static func forEachBlock(count: Int, _ body: (Int, Int) -> Void) {
-        let width = Vector.scalarCount
-        var offset = 0
-        while offset + width <= count {
-            body(offset, width)
-            offset += width
-        }
-        if offset < count { body(offset, count - offset) }
-    }
-
-    /// Returns `width` elements from `offset`, the unused lanes zero.
-    @inline(__always)
-    static func load(_ pointer: UnsafePointer<Float>, _ offset: Int, _ width: Int) -> Vector {
-        if width == Vector.scalarCount { return UnsafeRawPointer(pointer + offset).loadUnaligned(as: Vector.self) }
-        var lanes = Vector()
-        for lane in 0..<width { lanes[lane] = pointer[offset + lane] }
-        return lanes
-    }
-
-    /// Returns `width` elements from `offset`, the unused lanes zero.
-    @inline(__always)
-    static func load(_ pointer: UnsafeMutablePointer<Float>, _ offset: Int, _ width: Int) -> Vector {
-        load(UnsafePointer(pointer), offset, width)
-    }
-
-    /// Writes the first `width` lanes at `offset`.
-    @inline(__always)
-    static func store(_ lanes: Vector, _ pointer: UnsafeMutablePointer<Float>, _ offset: Int, _ width: Int) {
-        if width == Vector.scalarCount {
-            UnsafeMutableRawPointer(pointer + offset).storeBytes(of: lanes, as: Vector.self)
-            return
-        }
-        for lane in 0..<width { pointer[offset + lane] = lanes[lane] }
-    }
 }
 
 /// Returns the gradients an update uses: trainable parameters with a gradient, each once, in order,
@@ -178,61 +139,47 @@ func clippedGradients(of parameters: [Parameter], clipping: GradientClipping?) -
     }
 }
 
-/// An optimizer's state for one parameter: `slotCount` buffers shaped like the parameter, plus a step count.
-///
-/// Raw buffers rather than tensors so that the element loops take plain pointers, with no
-/// uniqueness check per buffer per step.
-final class ParameterSlots {
+/// An optimizer's state for one parameter: its state arrays as one tensor `[slotCount, count]`, and a step count.
+final class ParameterState {
     /// The parameter this state belongs to; a table entry whose owner is gone is stale.
     weak var owner: Parameter?
-    /// The number of elements of each buffer.
-    let count: Int
-    /// The buffers, each `count` floats.
-    let buffers: [UnsafeMutablePointer<Float>]
+    /// The state arrays, one row each.
+    var slots: Tensor
     /// How many updates this parameter has received.
     var step = 0
 
     init(owner: Parameter, slotCount: Int, initialValue: Float) {
         self.owner = owner
-        count = owner.value.count
-        buffers = (0..<slotCount).map { _ in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(owner.value.count, 1))
-            buffer.initialize(repeating: initialValue, count: owner.value.count)
-            return buffer
-        }
-    }
-
-    deinit {
-        for buffer in buffers { buffer.deallocate() }
+        slots = Tensor(shape: [slotCount, owner.value.count], repeating: initialValue)
     }
 }
 
 /// Per-parameter optimizer state, keyed by parameter identity.
-struct SlotTable {
-    private var entries: [ObjectIdentifier: ParameterSlots] = [:]
-    /// The number of buffers each parameter gets.
-    let slotCount: Int
-    /// The value every buffer starts from.
+final class ParameterStates {
+    private var entries: [ObjectIdentifier: ParameterState] = [:]
+    /// The value every state array starts from.
     let initialValue: Float
 
-    init(slotCount: Int, initialValue: Float = 0) {
-        self.slotCount = slotCount
+    init(initialValue: Float = 0) {
         self.initialValue = initialValue
     }
 
-    /// Returns the state of `parameter`, creating it on first use or when the parameter changed size.
-    mutating func slots(for parameter: Parameter) -> ParameterSlots {
+    /// Returns the state of `parameter` with at least `slotCount` arrays, created on first use, or afresh
+    /// when the parameter changed size or the optimizer now needs more arrays (SGD whose momentum was raised
+    /// from 0).
+    func state(for parameter: Parameter, slotCount: Int) -> ParameterState {
         let key = ObjectIdentifier(parameter)
         // An identifier can be reused by a new object once the old one is freed, hence the owner check.
-        if let existing = entries[key], existing.owner === parameter, existing.count == parameter.value.count {
+        if let existing = entries[key], existing.owner === parameter, existing.slots.shape[0] >= slotCount,
+           existing.slots.shape[1] == parameter.value.count {
             return existing
         }
         entries = entries.filter { $0.value.owner != nil }
-        let fresh = ParameterSlots(owner: parameter, slotCount: slotCount, initialValue: initialValue)
+        let fresh = ParameterState(owner: parameter, slotCount: slotCount, initialValue: initialValue)
         entries[key] = fresh
         return fresh
     }
 
     /// Forgets all state.
-    mutating func removeAll() { entries.removeAll() }
+    func removeAll() { entries.removeAll() }
 }

@@ -1,4 +1,5 @@
 import Graph
+import Kernels
 
 /// RMSProp: steps divided by a running root mean square of the gradients (Keras' `RMSprop`).
 ///
@@ -32,13 +33,12 @@ public final class RMSProp: Optimizer {
     /// The number of updates applied so far.
     public var iterations = 0
     /// Per parameter: the mean square `s`, then the momentum buffer `m` and the mean gradient `a` when used.
-    private var slots: SlotTable
+    private let slots = ParameterStates()
 
-    /// Creates an optimizer with Keras' defaults.
+    /// Creates an optimizer with Keras' defaults; `Sequential.compile` checks the settings.
     public init(learningRate: Float = 0.001, rho: Float = 0.9, momentum: Float = 0, epsilon: Float = 1e-7,
                 centered: Bool = false, weightDecay: Float = 0, clipping: GradientClipping? = nil,
                 schedule: (any LearningRateSchedule)? = nil) {
-        check((0...1).contains(momentum), "RMSProp: momentum must lie in [0, 1], got \(momentum)")
         self.learningRate = learningRate
         self.rho = rho
         self.momentum = momentum
@@ -47,60 +47,27 @@ public final class RMSProp: Optimizer {
         self.weightDecay = weightDecay
         self.clipping = clipping
         self.schedule = schedule
-        slots = SlotTable(slotCount: 1 + (momentum > 0 ? 1 : 0) + (centered ? 1 : 0))
     }
 
     /// Applies one step to every trainable parameter that has a gradient; see ``Optimizer/update(_:)``.
     public func update(_ parameters: [Parameter]) {
-        let rate = currentLearningRate
-        let settings = Settings(rate: rate, decay: 1 - rate * weightDecay, rho: rho, momentum: momentum,
-                                epsilon: epsilon)
-        for item in clippedGradients(of: parameters, clipping: clipping) {
-            let state = slots.slots(for: item.parameter)
-            state.step += 1
-            let meanSquare = state.buffers[0]
-            let velocity = momentum > 0 ? state.buffers[1] : nil
-            let meanGradient = isCentered ? state.buffers[state.buffers.count - 1] : nil
-            let clip = item.clip
-            item.withBuffers { value, gradient, count in
-                RMSProp.step(value, gradient, meanSquare, velocity, meanGradient, count: count, clip: clip,
-                             settings: settings)
-            }
+        let (rho, momentum, epsilon, isCentered) = (self.rho, self.momentum, self.epsilon, self.isCentered)
+        let hasVelocity = momentum > 0
+        let slotCount = 1 + (hasVelocity ? 1 : 0) + (isCentered ? 1 : 0)
+        applyUpdate(to: parameters, states: slots, slotCount: slotCount, weightDecay: weightDecay) { step in
+            unroll_rmsprop_step(step.value, step.gradient, step.slot(0), hasVelocity ? step.slot(1) : nil,
+                                isCentered ? step.slot(slotCount - 1) : nil, step.count, step.update, rho, momentum,
+                                epsilon)
         }
-        iterations += 1
     }
 
-    /// The hyperparameters one update uses, with the weight decay as the factor `1 − η λ`.
-    private struct Settings {
-        let rate: Float, decay: Float, rho: Float, momentum: Float, epsilon: Float
-    }
-
-    /// The update over one parameter's buffers; `velocity` is `nil` without momentum, `meanGradient`
-    /// `nil` unless centered.
-    private static func step(_ value: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>,
-                             _ meanSquare: UnsafeMutablePointer<Float>, _ velocity: UnsafeMutablePointer<Float>?,
-                             _ meanGradient: UnsafeMutablePointer<Float>?, count: Int, clip: Lanes.Clip,
-                             settings: Settings) {
-        let rate = settings.rate, decay = settings.decay, rho = settings.rho, complement = 1 - settings.rho
-        let momentum = settings.momentum, epsilon = settings.epsilon
-        Lanes.forEachBlock(count: count) { offset, width in
-            let g = clip(Lanes.load(gradient, offset, width))
-            let s = rho * Lanes.load(meanSquare, offset, width) + complement * g * g
-            Lanes.store(s, meanSquare, offset, width)
-            var variance = s
-            if let meanGradient {
-                let a = rho * Lanes.load(meanGradient, offset, width) + complement * g
-                Lanes.store(a, meanGradient, offset, width)
-                // Rounding can push s − a² a hair below zero when the gradient barely changes.
-                variance = Lanes.maximum(Lanes.Vector(), s - a * a)
-            }
-            var step = rate * g / (Lanes.squareRoot(variance) + epsilon)
-            if let velocity {
-                step += momentum * Lanes.load(velocity, offset, width)
-                Lanes.store(step, velocity, offset, width)
-            }
-            Lanes.store(Lanes.load(value, offset, width) * decay - step, value, offset, width)
-        }
+    /// Checks the shared settings, then that `rho` lies in `[0, 1)`, `momentum` in `[0, 1]` and `epsilon` is
+    /// not negative.
+    public func checkSettings() throws(TrainingError) {
+        try checkSharedSettings(weightDecay: weightDecay)
+        try checkSetting("rho", rho, (0..<1).contains(rho), "must lie in [0, 1)")
+        try checkSetting("momentum", momentum, (0...1).contains(momentum), "must lie in [0, 1]")
+        try checkSetting("epsilon", epsilon, epsilon.isFinite && epsilon >= 0, "must be finite and not negative")
     }
 
     /// Forgets every parameter's running averages and sets ``iterations`` to 0.

@@ -1,4 +1,5 @@
 import Graph
+import Kernels
 
 /// Stochastic gradient descent, optionally with momentum or Nesterov momentum (Keras' `SGD`).
 ///
@@ -24,12 +25,11 @@ public final class SGD: Optimizer {
     public var schedule: (any LearningRateSchedule)?
     /// The number of updates applied so far.
     public var iterations = 0
-    private var velocities = SlotTable(slotCount: 1)
+    private let velocities = ParameterStates()
 
-    /// Creates an optimizer with Keras' defaults.
+    /// Creates an optimizer with Keras' defaults; `Sequential.compile` checks the settings.
     public init(learningRate: Float = 0.01, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0,
                 clipping: GradientClipping? = nil, schedule: (any LearningRateSchedule)? = nil) {
-        check((0...1).contains(momentum), "SGD: momentum must lie in [0, 1], got \(momentum)")
         self.learningRate = learningRate
         self.momentum = momentum
         self.usesNesterovMomentum = nesterov
@@ -40,42 +40,17 @@ public final class SGD: Optimizer {
 
     /// Applies one step to every trainable parameter that has a gradient; see ``Optimizer/update(_:)``.
     public func update(_ parameters: [Parameter]) {
-        let rate = currentLearningRate
-        let decay = 1 - rate * weightDecay
-        let momentum = self.momentum, isNesterov = usesNesterovMomentum
-        for item in clippedGradients(of: parameters, clipping: clipping) {
-            let clip = item.clip
-            guard momentum > 0 else {
-                item.withBuffers { value, gradient, count in
-                    Lanes.forEachBlock(count: count) { offset, width in
-                        let g = clip(Lanes.load(gradient, offset, width))
-                        Lanes.store(Lanes.load(value, offset, width) * decay - rate * g, value, offset, width)
-                    }
-                }
-                continue
-            }
-            let state = velocities.slots(for: item.parameter)
-            state.step += 1
-            let velocity = state.buffers[0]
-            item.withBuffers { value, gradient, count in
-                SGD.step(value, gradient, velocity, count: count, clip: clip, rate: rate, decay: decay,
-                         momentum: momentum, isNesterov: isNesterov)
-            }
+        let momentum = self.momentum, isNesterov: Int32 = usesNesterovMomentum ? 1 : 0
+        applyUpdate(to: parameters, states: velocities, slotCount: momentum > 0 ? 1 : 0, weightDecay: weightDecay) { step in
+            unroll_sgd_step(step.value, step.gradient, momentum > 0 ? step.slot(0) : nil, step.count, step.update,
+                            momentum, isNesterov)
         }
-        iterations += 1
     }
 
-    /// The momentum update over one parameter's buffers.
-    private static func step(_ value: UnsafeMutablePointer<Float>, _ gradient: UnsafePointer<Float>,
-                             _ velocity: UnsafeMutablePointer<Float>, count: Int, clip: Lanes.Clip,
-                             rate: Float, decay: Float, momentum: Float, isNesterov: Bool) {
-        Lanes.forEachBlock(count: count) { offset, width in
-            let step = rate * clip(Lanes.load(gradient, offset, width))
-            let v = momentum * Lanes.load(velocity, offset, width) - step
-            Lanes.store(v, velocity, offset, width)
-            let p = Lanes.load(value, offset, width) * decay + (isNesterov ? momentum * v - step : v)
-            Lanes.store(p, value, offset, width)
-        }
+    /// Checks the shared settings, then that `momentum` lies in `[0, 1]`.
+    public func checkSettings() throws(TrainingError) {
+        try checkSharedSettings(weightDecay: weightDecay)
+        try checkSetting("momentum", momentum, (0...1).contains(momentum), "must lie in [0, 1]")
     }
 
     /// Forgets every parameter's velocity and sets ``iterations`` to 0.

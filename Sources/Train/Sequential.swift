@@ -49,8 +49,10 @@ public final class Sequential {
     /// The input shape: given to the model, else to its first layer.
     public var inputShape: [Int]? { explicitInputShape ?? layers.first?.declaredInputShape }
 
-    /// Sets the loss, optimizer and metrics, and builds every layer, checking that the shapes fit.
+    /// Sets the loss, optimizer and metrics, and builds every layer, checking that the shapes fit and that the
+    /// optimizer's settings are in range (``Optimizer/checkSettings()``).
     public func compile(loss: Loss, optimizer: any Optimizer, metrics: [Metric] = []) throws {
+        try optimizer.checkSettings()
         _ = try layerShapes()
         self.loss = loss
         self.optimizer = optimizer

@@ -1,4 +1,5 @@
 import Graph
+import Layers
 import TestSupport
 import Train
 import XCTest
@@ -123,8 +124,8 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testAdamOverFullAndPartialVectorBlocks() {
-        // 11 elements: the loops take whole vectors, then a partial one; each element must follow the
-        // scalar equations, checked here in Double for two steps.
+        // 11 elements: the kernels take one whole 8-lane vector, then a masked partial one; each element must
+        // follow the scalar equations, checked here in Double for two steps.
         let count = 11
         let start: [Float] = (0..<count).map { Float($0) * 0.1 - 0.5 }
         let firstGradient: [Float] = (0..<count).map { Float($0 % 5) - 2.2 }
@@ -146,6 +147,45 @@ final class OptimizerTests: XCTestCase {
             }
         }
         assertClose(parameter.value, shape: [count], expected.map(Float.init), tolerance: 1e-6)
+    }
+
+    // MARK: Settings
+
+    func testCompileRejectsOptimizerSettingsOutOfRange() throws {
+        let cases: [(optimizer: any Optimizer, setting: String)] = [
+            (Adam(beta1: 1), "Adam.beta1"), (Adam(beta2: -0.5), "Adam.beta2"), (Adam(epsilon: -1), "Adam.epsilon"),
+            (Adam(learningRate: -0.1), "Adam.learningRate"), (Adam(learningRate: .nan), "Adam.learningRate"),
+            (Adam(weightDecay: -1), "Adam.weightDecay"), (Adam(clipping: .byNorm(0)), "Adam.clipping"),
+            (SGD(momentum: 1.5), "SGD.momentum"), (SGD(clipping: .byValue(-1)), "SGD.clipping"),
+            (RMSProp(rho: 1), "RMSProp.rho"), (RMSProp(momentum: -0.1), "RMSProp.momentum"),
+            (Adagrad(initialAccumulatorValue: -1), "Adagrad.initialAccumulatorValue"),
+        ]
+        for (optimizer, setting) in cases {
+            let model = Sequential([Dense(outputSize: 1)], inputShape: [2])
+            XCTAssertThrowsError(try model.compile(loss: .meanSquaredError, optimizer: optimizer), setting) { error in
+                guard case TrainingError.invalidArgument(let name, _, _) = error else {
+                    return XCTFail("\(setting): expected invalidArgument, got \(error)")
+                }
+                XCTAssertEqual(name, setting)
+            }
+            XCTAssertNil(model.optimizer, "\(setting): a rejected optimizer must not be set")
+        }
+        for optimizer in [Adam(amsgrad: true), SGD(momentum: 1, nesterov: true), RMSProp(momentum: 0.9, centered: true),
+                          Adagrad(initialAccumulatorValue: 0)] as [any Optimizer] {
+            XCTAssertNoThrow(try Sequential([Dense(outputSize: 1)], inputShape: [2])
+                .compile(loss: .meanSquaredError, optimizer: optimizer))
+        }
+    }
+
+    func testSGDMomentumRaisedFromZeroStartsAVelocity() {
+        // Step 1 without momentum: p = 1 − 0.1·1 = 0.9. Step 2 with μ = 0.5 from a zero velocity: v = −0.1, p = 0.8.
+        // Step 3: v = 0.5·(−0.1) − 0.1 = −0.15, p = 0.65.
+        let parameter = Parameter("p", Tensor([1]))
+        let optimizer = SGD(learningRate: 0.1)
+        train(optimizer, parameter, gradients: [[1]])
+        optimizer.momentum = 0.5
+        train(optimizer, parameter, gradients: [[1], [1]])
+        assertClose(parameter.value, shape: [1], [0.65], tolerance: 1e-6)
     }
 
     // MARK: Schedules

@@ -54,6 +54,37 @@ void unroll_vtanh(const float *x, float *y, long n);
 /// subnormals, no NaN) for very negative x.
 void unroll_vsigmoid(const float *x, float *y, long n);
 
+/// What every optimizer step shares: gradient clipping, g ← min(max(g · scale, −limit), limit) (scale 1 and
+/// limit +inf leave it as it is), the step's learning rate, and the decoupled weight-decay factor 1 − η λ
+/// that multiplies the parameter.
+typedef struct {
+    float scale;
+    float limit;
+    float rate;
+    float decay;
+} unroll_update;
+
+/// Optimizer steps over one parameter's n elements (`value` updated in place from `gradient`, which is read
+/// only), each with its own state arrays of n floats; no array may overlap another. The formulas are those of
+/// the Swift optimizers (Sources/Train). AVX2 versions are chosen at run time and give the same bits as the
+/// portable ones (no fused multiply-add).
+/// SGD: velocity NULL for plain descent, else momentum (Nesterov when nesterov != 0).
+void unroll_sgd_step(float *value, const float *gradient, float *velocity, long n, unroll_update u, float momentum,
+                     int nesterov);
+/// Adam: u.rate is η / (1 − β₁ᵗ), correction is 1 / √(1 − β₂ᵗ); maximum (AMSGrad's v̂) may be NULL.
+void unroll_adam_step(float *value, const float *gradient, float *first, float *second, float *maximum, long n,
+                      unroll_update u, float beta1, float beta2, float epsilon, float correction);
+/// RMSProp: velocity NULL without momentum, mean_gradient NULL unless centered.
+void unroll_rmsprop_step(float *value, const float *gradient, float *mean_square, float *velocity,
+                         float *mean_gradient, long n, unroll_update u, float rho, float momentum, float epsilon);
+/// Adagrad.
+void unroll_adagrad_step(float *value, const float *gradient, float *accumulator, long n, unroll_update u,
+                         float epsilon);
+/// Clips x in place with u.scale and u.limit (u.rate and u.decay are not used). NaN stays NaN.
+void unroll_clip(float *x, long n, unroll_update u);
+/// Returns the sum of x[i]², accumulated in double.
+double unroll_sum_of_squares(const float *x, long n);
+
 /// 1 when the AVX2 + FMA kernels are in use on this CPU, 0 for the portable fallbacks.
 int unroll_has_avx2_fma(void);
 
