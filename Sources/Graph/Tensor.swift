@@ -42,6 +42,22 @@ public struct Tensor: Sendable {
         }
     }
 
+    /// Creates a tensor from outside data (a file, a user's array), checking the shape and the count first.
+    ///
+    /// - Throws: ``TensorError`` for a negative dimension, a shape whose element count overflows, or
+    ///   `scalars.count` differing from the product of `shape`.
+    public init(validatingShape shape: [Int], scalars: [Float]) throws(TensorError) {
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw .negativeDimension(shape: shape) }
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow else { throw .countOverflow(shape: shape) }
+            count = product
+        }
+        guard scalars.count == count else { throw .countMismatch(shape: shape, expected: count, actual: scalars.count) }
+        self.init(shape: shape, scalars: scalars)
+    }
+
     /// Creates a tensor of the given shape with every element equal to `value`.
     public init(shape: [Int], repeating value: Float) {
         self.init(uninitializedShape: shape)

@@ -39,6 +39,8 @@ public final class Bidirectional<Cell: RecurrentCell>: WholeSequenceLayer {
     public var typeName: String { "Bidirectional" }
     /// The forward layer's parameters, then the backward layer's.
     public var parameters: [Parameter] { forward.parameters + backward.parameters }
+    /// Both directions' invalid settings.
+    public var invalidSettings: [SettingError] { forward.invalidSettings + backward.invalidSettings }
     /// The wrapped layer's input shape.
     public var declaredInputShape: [Int]? { forward.declaredInputShape }
 
@@ -51,6 +53,7 @@ public final class Bidirectional<Cell: RecurrentCell>: WholeSequenceLayer {
 
     /// Builds both directions.
     public func build(inputShape: [Int]) throws {
+        if let problem = invalidSettings.first { throw problem }
         try forward.build(inputShape: inputShape)
         try backward.build(inputShape: inputShape)
     }

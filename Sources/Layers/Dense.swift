@@ -22,7 +22,6 @@ public final class Dense: Layer {
     /// Creates a dense layer; give `inputShape` (without the batch axis) when it is a model's first layer.
     public init(outputSize: Int, activation: Activation = .linear, usesBias: Bool = true,
                 inputShape: [Int]? = nil, seed: UInt64? = nil) {
-        check(outputSize > 0, "Dense: outputSize must be positive, got \(outputSize)")
         self.outputSize = outputSize
         self.activation = activation
         self.usesBias = usesBias
@@ -33,11 +32,15 @@ public final class Dense: Layer {
     /// Creates a dense layer with its input size known, building it at once.
     public convenience init(inputSize: Int, outputSize: Int, activation: Activation = .linear, seed: UInt64? = nil) {
         self.init(outputSize: outputSize, activation: activation, inputShape: [inputSize], seed: seed)
-        try! build(inputShape: [inputSize])
+        do { try build(inputShape: [inputSize]) } catch { checkFailed("\(error)") }
     }
 
     /// "Dense".
     public var typeName: String { "Dense" }
+    /// `outputSize` must be positive.
+    public var invalidSettings: [SettingError] {
+        SettingError.unless(outputSize > 0, typeName, "outputSize", outputSize, "must be positive")
+    }
 
     /// The kernel, then the bias.
     public var parameters: [Parameter] { [kernel, bias].compactMap { $0 } }
@@ -55,6 +58,7 @@ public final class Dense: Layer {
 
     /// Creates the kernel and bias for the input's feature count.
     public func build(inputShape: [Int]) throws {
+        if let problem = invalidSettings.first { throw problem }
         _ = try outputShape(forInputShape: inputShape)
         guard kernel == nil, let inputSize = inputShape.last else { return }
         kernel = Parameter("kernel", Initializers.glorotUniform([inputSize, outputSize], seed: seed))

@@ -9,22 +9,28 @@ public final class Dropout: Layer {
 
     /// Creates a dropout layer with a seeded mask generator.
     public init(rate: Float, seed: UInt64? = nil) {
-        check(rate >= 0 && rate < 1, "Dropout: rate must lie in [0, 1), got \(rate)")
         self.rate = rate
         self.generator = SeededGenerator(seed: seed ?? Initializers.nextSeed())
     }
 
     /// "Dropout".
     public var typeName: String { "Dropout" }
+    /// `rate` must lie in [0, 1).
+    public var invalidSettings: [SettingError] {
+        SettingError.unless(rate >= 0 && rate < 1, typeName, "rate", rate, "must lie in [0, 1)")
+    }
     /// None.
     public var parameters: [Parameter] { [] }
     /// The input shape.
     public func outputShape(forInputShape shape: [Int]) throws -> [Int] { shape }
-    /// Nothing to build.
-    public func build(inputShape: [Int]) throws {}
+    /// Nothing to build; throws the first invalid setting.
+    public func build(inputShape: [Int]) throws {
+        if let problem = invalidSettings.first { throw problem }
+    }
 
     /// Returns the input with a fresh random mask applied when training.
     public func callAsFunction(_ input: Node) -> Node {
+        checkSettings(invalidSettings)
         guard let tape = input.tape, tape.isTraining, rate > 0 else { return input }
         let keep = 1 - rate
         var mask = Tensor.zeros(input.shape)

@@ -57,13 +57,6 @@ public final class EchoStateNetwork: Layer {
     public init(reservoirSize: Int, outputSize: Int, spectralRadius: Float = 0.9, leakRate: Float = 1,
                 inputScaling: Float = 1, connectivity: Float = 0.1, returnSequences: Bool = false,
                 inputShape: [Int]? = nil, seed: UInt64? = nil) {
-        check(reservoirSize > 0 && outputSize > 0,
-                     "EchoStateNetwork: sizes must be positive, got reservoir \(reservoirSize), output \(outputSize)")
-        check(spectralRadius >= 0, "EchoStateNetwork: spectralRadius must not be negative, got \(spectralRadius)")
-        check((0...1).contains(leakRate), "EchoStateNetwork: leakRate must be in [0, 1], got \(leakRate)")
-        check(inputScaling >= 0, "EchoStateNetwork: inputScaling must not be negative, got \(inputScaling)")
-        check(connectivity > 0 && connectivity <= 1,
-                     "EchoStateNetwork: connectivity must be in (0, 1], got \(connectivity)")
         self.reservoirSize = reservoirSize
         self.outputSize = outputSize
         self.spectralRadius = spectralRadius
@@ -73,11 +66,21 @@ public final class EchoStateNetwork: Layer {
         self.returnSequences = returnSequences
         self.declaredInputShape = inputShape
         self.seed = seed ?? Initializers.nextSeed()
-        if let inputShape, inputShape.count == 2, inputShape[1] > 0 { build(inputSize: inputShape[1]) }
+        if let inputShape, inputShape.count == 2, inputShape[1] > 0, invalidSettings.isEmpty { build(inputSize: inputShape[1]) }
     }
 
     /// "EchoStateNetwork".
     public var typeName: String { "EchoStateNetwork" }
+    /// Positive sizes, `spectralRadius` ≥ 0, `leakRate` in [0, 1], `inputScaling` ≥ 0, `connectivity` in (0, 1].
+    public var invalidSettings: [SettingError] {
+        SettingError.unless(reservoirSize > 0, typeName, "reservoirSize", reservoirSize, "must be positive")
+            + SettingError.unless(outputSize > 0, typeName, "outputSize", outputSize, "must be positive")
+            + SettingError.unless(spectralRadius >= 0, typeName, "spectralRadius", spectralRadius, "must not be negative")
+            + SettingError.unless((0...1).contains(leakRate), typeName, "leakRate", leakRate, "must lie in [0, 1]")
+            + SettingError.unless(inputScaling >= 0, typeName, "inputScaling", inputScaling, "must not be negative")
+            + SettingError.unless(connectivity > 0 && connectivity <= 1, typeName, "connectivity", connectivity,
+                                  "must lie in (0, 1]")
+    }
 
     /// The input size the reservoir was built for, or `nil` before it is built.
     public var inputSize: Int? { inputKernel?.shape[0] }
@@ -100,12 +103,14 @@ public final class EchoStateNetwork: Layer {
 
     /// Draws the reservoir and creates the readout for the input's feature count.
     public func build(inputShape: [Int]) throws {
+        if let problem = invalidSettings.first { throw problem }
         _ = try outputShape(forInputShape: inputShape)
         build(inputSize: inputShape[1])
     }
 
     private func build(inputSize: Int) {
         guard inputKernel == nil else { return }
+        checkSettings(invalidSettings)
         let units = reservoirSize
         inputKernel = Parameter("kernel", Tensor.randomUniform([inputSize, units], in: -inputScaling...inputScaling,
                                                               seed: seed), isTrainable: false)

@@ -13,25 +13,33 @@ public final class Embedding: Layer {
 
     /// Creates an embedding table.
     public init(vocabularySize: Int, outputSize: Int, inputShape: [Int]? = nil, seed: UInt64? = nil) {
-        check(vocabularySize > 0 && outputSize > 0, "Embedding: sizes must be positive")
         self.vocabularySize = vocabularySize
         self.outputSize = outputSize
         self.declaredInputShape = inputShape
-        table = Parameter("embeddings", Tensor.randomUniform([vocabularySize, outputSize], in: -0.05...0.05,
-                                                             seed: seed ?? Initializers.nextSeed()))
+        // An invalid size gets an empty table, so that `compile` can report it instead of an allocation trapping.
+        let shape = vocabularySize > 0 && outputSize > 0 ? [vocabularySize, outputSize] : [0, 0]
+        table = Parameter("embeddings", Tensor.randomUniform(shape, in: -0.05...0.05, seed: seed ?? Initializers.nextSeed()))
     }
 
     /// "Embedding".
     public var typeName: String { "Embedding" }
+    /// `vocabularySize` and `outputSize` must be positive.
+    public var invalidSettings: [SettingError] {
+        SettingError.unless(vocabularySize > 0, typeName, "vocabularySize", vocabularySize, "must be positive")
+            + SettingError.unless(outputSize > 0, typeName, "outputSize", outputSize, "must be positive")
+    }
     /// The table.
     public var parameters: [Parameter] { [table] }
     /// The input shape plus a vector axis.
     public func outputShape(forInputShape shape: [Int]) throws -> [Int] { shape + [outputSize] }
-    /// Nothing to build.
-    public func build(inputShape: [Int]) throws {}
+    /// Nothing to build; throws the first invalid setting.
+    public func build(inputShape: [Int]) throws {
+        if let problem = invalidSettings.first { throw problem }
+    }
 
     /// Returns the rows of the table named by the input's indices (which must be whole numbers in range).
     public func callAsFunction(_ input: Node) -> Node {
+        checkSettings(invalidSettings)
         let indices = input.value.scalars.map { value -> Int in
             let index = Int(value)
             check(Float(index) == value && index >= 0 && index < vocabularySize,

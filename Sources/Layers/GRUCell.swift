@@ -22,7 +22,6 @@ public final class GRUCell: RecurrentCell {
 
     /// Creates a cell; parameters are created when the input size is known.
     public init(hiddenSize: Int, resetAfter: Bool = true, seed: UInt64? = nil) {
-        check(hiddenSize > 0, "GRUCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         self.resetAfter = resetAfter
         self.seed = seed ?? Initializers.nextSeed()
@@ -38,6 +37,7 @@ public final class GRUCell: RecurrentCell {
     /// Creates the parameters.
     public func build(inputSize: Int) {
         guard weights == nil else { return }
+        checkSettings(invalidSettings)
         let bias = Tensor.zeros(resetAfter ? [2, 3 * hiddenSize] : [3 * hiddenSize])
         weights = FusedGateWeights(inputSize: inputSize, hiddenSize: hiddenSize, gates: 3, bias: bias, seed: seed)
     }

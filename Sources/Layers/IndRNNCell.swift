@@ -21,7 +21,6 @@ public final class IndRNNCell: RecurrentCell {
 
     /// Creates a cell; `timeSteps`, when given, sets the bound to `2^(1/timeSteps)` unless `recurrentBound` is given.
     public init(hiddenSize: Int, recurrentBound: Float? = nil, timeSteps: Int? = nil, seed: UInt64? = nil) {
-        check(hiddenSize > 0, "IndRNNCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         if let recurrentBound {
             self.recurrentBound = recurrentBound
@@ -35,6 +34,12 @@ public final class IndRNNCell: RecurrentCell {
 
     /// "IndRNN".
     public var typeName: String { "IndRNN" }
+    /// `hiddenSize` must be positive, the recurrent bound (given or from `timeSteps`) positive and finite.
+    public var invalidSettings: [SettingError] {
+        SettingError.unless(hiddenSize > 0, typeName, "hiddenSize", hiddenSize, "must be positive")
+            + SettingError.unless(recurrentBound.map { $0 > 0 && $0.isFinite } ?? true, typeName, "recurrentBound",
+                                  recurrentBound.map { "\($0)" } ?? "nil", "must be positive and finite (timeSteps ≥ 1)")
+    }
     /// kernel, recurrent_kernel, bias.
     public var parameters: [Parameter] { [kernel, recurrentWeight, bias].compactMap { $0 } }
     /// The built input size.
@@ -43,6 +48,7 @@ public final class IndRNNCell: RecurrentCell {
     /// Creates the parameters.
     public func build(inputSize: Int) {
         guard kernel == nil else { return }
+        checkSettings(invalidSettings)
         kernel = Parameter("kernel", Initializers.glorotUniform([inputSize, hiddenSize], seed: seed))
         recurrentWeight = Parameter("recurrent_kernel", Tensor.randomUniform([hiddenSize], in: 0...1, seed: seed &+ 1))
         bias = Parameter("bias", Tensor.zeros([hiddenSize]))

@@ -20,7 +20,6 @@ public final class LSTMCell: RecurrentCell {
 
     /// Creates a cell; parameters are created when the input size is known.
     public init(hiddenSize: Int, unitForgetBias: Bool = true, seed: UInt64? = nil) {
-        check(hiddenSize > 0, "LSTMCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         self.unitForgetBias = unitForgetBias
         self.seed = seed ?? Initializers.nextSeed()
@@ -36,6 +35,7 @@ public final class LSTMCell: RecurrentCell {
     /// Creates the parameters.
     public func build(inputSize: Int) {
         guard weights == nil else { return }
+        checkSettings(invalidSettings)
         weights = FusedGateWeights(inputSize: inputSize, hiddenSize: hiddenSize, gates: 4,
                                    bias: FusedGateWeights.lstmBias(hiddenSize: hiddenSize, unitForgetBias: unitForgetBias),
                                    seed: seed)

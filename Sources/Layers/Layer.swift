@@ -21,6 +21,8 @@ public protocol Layer: AnyObject {
     func applyConstraints()
     /// Clears any state carried between batches (stateful recurrent layers).
     func resetStates()
+    /// The settings given at creation that the layer cannot run with (empty when all are valid).
+    var invalidSettings: [SettingError] { get }
 }
 
 extension Layer {
@@ -30,6 +32,8 @@ extension Layer {
     public func applyConstraints() {}
     /// No state by default.
     public func resetStates() {}
+    /// No settings to check by default.
+    public var invalidSettings: [SettingError] { [] }
     /// The number of scalars in trainable parameters.
     public var trainableParameterCount: Int {
         parameters.filter(\.isTrainable).reduce(0) { $0 + $1.value.count }

@@ -20,7 +20,6 @@ public final class PeepholeLSTMCell: RecurrentCell {
 
     /// Creates a cell; parameters are created when the input size is known.
     public init(hiddenSize: Int, seed: UInt64? = nil) {
-        check(hiddenSize > 0, "PeepholeLSTMCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         self.seed = seed ?? Initializers.nextSeed()
     }
@@ -37,6 +36,7 @@ public final class PeepholeLSTMCell: RecurrentCell {
     /// Creates the parameters.
     public func build(inputSize: Int) {
         guard weights == nil else { return }
+        checkSettings(invalidSettings)
         weights = FusedGateWeights(inputSize: inputSize, hiddenSize: hiddenSize, gates: 4,
                                    bias: FusedGateWeights.lstmBias(hiddenSize: hiddenSize, unitForgetBias: true), seed: seed)
         let limit = (6 / Float(2 * hiddenSize)).squareRoot()

@@ -32,13 +32,15 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
         self.isStateful = isStateful
         self.declaredInputShape = inputShape
         self.scopeName = cell.typeName.lowercased()
-        if let inputShape, inputShape.count == 2 { cell.build(inputSize: inputShape[1]) }
+        if let inputShape, inputShape.count == 2, cell.invalidSettings.isEmpty { cell.build(inputSize: inputShape[1]) }
     }
 
     /// The cell's kind (`"LSTM"`).
     public var typeName: String { cell.typeName }
     /// The cell's parameters.
     public var parameters: [Parameter] { cell.parameters }
+    /// The cell's invalid settings.
+    public var invalidSettings: [SettingError] { cell.invalidSettings }
 
     /// `[time, hidden]` with `returnSequences`, else `[hidden]`.
     public func outputShape(forInputShape shape: [Int]) throws -> [Int] {
@@ -53,6 +55,7 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
 
     /// Builds the cell for the input's feature count.
     public func build(inputShape: [Int]) throws {
+        if let problem = invalidSettings.first { throw problem }
         _ = try outputShape(forInputShape: inputShape)
         cell.build(inputSize: inputShape[1])
     }

@@ -48,6 +48,8 @@ public protocol RecurrentCell: AnyObject {
     func callAsFunction(_ projectedInput: Node, state: State) -> (output: Node, state: State)
     /// Clamps parameters that have a constraint.
     func applyConstraints()
+    /// The settings given at creation that the cell cannot run with (empty when all are valid).
+    var invalidSettings: [SettingError] { get }
 }
 
 extension RecurrentCell {
@@ -55,6 +57,10 @@ extension RecurrentCell {
     public func projectInput(_ input: Node) -> Node { input }
     /// No constraints by default.
     public func applyConstraints() {}
+    /// `hiddenSize` must be positive.
+    public var invalidSettings: [SettingError] {
+        SettingError.unless(hiddenSize > 0, typeName, "hiddenSize", hiddenSize, "must be positive")
+    }
 }
 
 /// The state of an LSTM: the hidden state `h` and the cell state `c`.

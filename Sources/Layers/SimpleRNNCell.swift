@@ -17,7 +17,6 @@ public final class SimpleRNNCell: RecurrentCell {
 
     /// Creates a cell; parameters are created when the input size is known.
     public init(hiddenSize: Int, activation: Activation = .tanh, seed: UInt64? = nil) {
-        check(hiddenSize > 0, "SimpleRNNCell: hiddenSize must be positive")
         self.hiddenSize = hiddenSize
         self.activation = activation
         self.seed = seed ?? Initializers.nextSeed()
@@ -33,6 +32,7 @@ public final class SimpleRNNCell: RecurrentCell {
     /// Creates the parameters.
     public func build(inputSize: Int) {
         guard weights == nil else { return }
+        checkSettings(invalidSettings)
         weights = FusedGateWeights(inputSize: inputSize, hiddenSize: hiddenSize, gates: 1,
                                    bias: Tensor.zeros([hiddenSize]), seed: seed)
     }

@@ -29,21 +29,26 @@ public final class StackedCells<Cell: RecurrentCell>: RecurrentCell {
 
     /// Creates a stack from cells, lowest first.
     public init(_ cells: [Cell]) {
-        check(!cells.isEmpty, "StackedCells: needs at least one cell")
         self.cells = cells
     }
 
     /// The cells' kind.
-    public var typeName: String { "Stacked" + cells[0].typeName }
+    public var typeName: String { "Stacked" + (cells.first?.typeName ?? "") }
     /// The top cell's output size.
-    public var hiddenSize: Int { cells.last!.hiddenSize }
+    public var hiddenSize: Int { cells.last?.hiddenSize ?? 0 }
+    /// At least one cell, each with valid settings.
+    public var invalidSettings: [SettingError] {
+        SettingError.unless(!cells.isEmpty, typeName, "cells", "[]", "needs at least one cell")
+            + cells.flatMap(\.invalidSettings)
+    }
     /// Every cell's parameters, lowest first.
     public var parameters: [Parameter] { cells.flatMap(\.parameters) }
     /// The lowest cell's input size.
-    public var inputSize: Int? { cells[0].inputSize }
+    public var inputSize: Int? { cells.first?.inputSize }
 
     /// Builds each cell on the output size of the one below.
     public func build(inputSize: Int) {
+        checkSettings(invalidSettings)
         var size = inputSize
         for cell in cells {
             cell.build(inputSize: size)

@@ -8,6 +8,8 @@ public enum WeightError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(name: String, expected: [Int], actual: [Int])
     /// The layer has not been built, so its shapes are unknown.
     case notBuilt(layer: String)
+    /// A list of weights holds a different number of tensors than the model has parameters.
+    case countMismatch(expected: Int, actual: Int)
 
     /// A sentence naming the tensor and the problem.
     public var description: String {
@@ -16,6 +18,7 @@ public enum WeightError: Error, CustomStringConvertible, Equatable {
         case .shapeMismatch(let name, let expected, let actual):
             "weights: '\(name)' has shape \(actual), expected \(expected)"
         case .notBuilt(let layer): "weights: \(layer) is not built yet (give it an input shape first)"
+        case .countMismatch(let expected, let actual): "weights: \(actual) tensors given, the model has \(expected) parameters"
         }
     }
 }

@@ -100,7 +100,7 @@ public final class EarlyStopping: Callback {
             wait += 1
             if wait >= patience {
                 stoppedEpoch = epoch
-                if restoresBestWeights, let bestWeights { model.setWeights(bestWeights) }
+                if restoresBestWeights, let bestWeights { try model.setWeights(bestWeights) }
                 return .stop(reason: "early stopping: \(monitor) did not improve for \(wait) epochs (best \(best!))")
             }
         } else {

@@ -69,6 +69,9 @@ public final class Sequential {
             do {
                 try layer.build(inputShape: shape)
                 shape = try layer.outputShape(forInputShape: shape)
+            } catch let error as SettingError {
+                throw TrainingError.invalidSetting(layer: "\(name) (\(layer.typeName))", setting: error.setting,
+                                                   value: error.value, requirement: error.requirement)
             } catch let error as ShapeError {
                 throw TrainingError.incompatibleLayers(previous: previous, next: "\(name) (\(layer.typeName))",
                                                        shape: shape, reason: error.message)
@@ -96,14 +99,17 @@ public final class Sequential {
     /// The current values of all parameters, in order.
     public var weights: [Tensor] { parameters.map(\.value) }
 
-    /// Sets all parameters from values in the order of ``weights`` (shapes must match).
-    public func setWeights(_ values: [Tensor]) {
-        let parameters = self.parameters
-        check(values.count == parameters.count, "setWeights: \(values.count) values for \(parameters.count) parameters")
-        for (parameter, value) in zip(parameters, values) {
-            check(parameter.shape == value.shape, "setWeights: \(parameter.name) expects \(parameter.shape), got \(value.shape)")
-            parameter.value = value
+    /// Sets all parameters from values in the order of ``weights``, checking the count and every shape first.
+    ///
+    /// - Throws: ``WeightError/countMismatch(expected:actual:)`` or ``WeightError/shapeMismatch(name:expected:actual:)``
+    ///   (naming the parameter as ``namedParameters`` does); no parameter changes when it throws.
+    public func setWeights(_ values: [Tensor]) throws {
+        let named = namedParameters
+        guard values.count == named.count else { throw WeightError.countMismatch(expected: named.count, actual: values.count) }
+        for ((name, parameter), value) in zip(named, values) where parameter.shape != value.shape {
+            throw WeightError.shapeMismatch(name: name, expected: parameter.shape, actual: value.shape)
         }
+        for ((_, parameter), value) in zip(named, values) { parameter.value = value }
     }
 
     /// Returns the model's output for a batch, recording onto the input's tape if it has one.

@@ -8,6 +8,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case noLayers
     /// The first layer has no input shape (give `inputShape:` to it, or to `Sequential`).
     case missingInputShape(layer: String)
+    /// A layer was created with a setting it cannot run with (`LSTM(hiddenSize: 0)`).
+    case invalidSetting(layer: String, setting: String, value: String, requirement: String)
     /// Two adjacent layers do not fit together.
     case incompatibleLayers(previous: String, next: String, shape: [Int], reason: String)
     /// An array has no samples.
@@ -30,6 +32,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .noLayers: return "the model has no layers"
         case .missingInputShape(let layer):
             return "\(layer) is the first layer but has no input shape: pass inputShape: [time, features]"
+        case .invalidSetting(let layer, let setting, let value, let requirement):
+            return "\(layer): \(setting) = \(value) is invalid: it \(requirement)"
         case .incompatibleLayers(let previous, let next, let shape, let reason):
             return "\(next) cannot follow \(previous) (output shape \(Sequential.format(shape))): \(reason)"
         case .emptyData(let name): return "\(name) is empty"

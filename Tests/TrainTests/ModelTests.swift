@@ -207,7 +207,7 @@ final class ModelTests: XCTestCase {
     func testPredictAndEvaluate() throws {
         let model = Sequential([Dense(outputSize: 1, inputShape: [2])])
         try model.compile(loss: .meanSquaredError, optimizer: SGD(), metrics: [.mae, .rmse])
-        model.setWeights([Tensor([[2], [-1]]), Tensor([0.5])])
+        try model.setWeights([Tensor([[2], [-1]]), Tensor([0.5])])
         let x = Tensor([[1, 1], [2, 0], [0, 3]])
         XCTAssertEqual(try model.predict(x, batchSize: 2).scalars, [1.5, 4.5, -2.5])
         let scores = try model.evaluate(x, Tensor([[1.5], [4.5], [0.5]]))
