@@ -5,9 +5,8 @@ import TestSupport
 import XCTest
 
 final class CSVTests: XCTestCase {
-    /// The shared data sets beside the package root (`../shared/data`).
-    static let dataFolder = Fixture.packageRoot.deletingLastPathComponent()
-        .appendingPathComponent("shared/data", isDirectory: true)
+    /// The data sets kept in the repository (`Tests/Fixtures/data`).
+    static let dataFolder = Fixture.dataFolder
 
     func testAirlinePassengers() throws {
         let table = try CSVTable(contentsOf: Self.dataFolder.appendingPathComponent("airline_passengers.csv"))

@@ -63,10 +63,20 @@ final class FixtureParityTests: XCTestCase {
         return try Dictionary(uniqueKeysWithValues: fixture.keys("params").map { ($0, try fixture.tensor("params", $0)) })
     }
 
-    /// One-layer fixtures: unsuffixed names.
-    func checkSingleLayer<Cell: PyTorchConvertible>(_ name: String, _ layer: RNN<Cell>,
+    /// The sizes a fixture states for itself: every layer is built from them, none is hard-coded.
+    struct Sizes {
+        let steps: Int, features: Int, hidden: Int
+        init(_ name: String) throws {
+            let fixture = try Fixture(name)
+            (steps, features, hidden) = (try fixture.int("steps"), try fixture.int("features"), try fixture.int("hidden"))
+        }
+    }
+
+    /// One-layer fixtures: unsuffixed names; `makeLayer` receives the fixture's hidden size.
+    func checkSingleLayer<Cell: PyTorchConvertible>(_ name: String, _ makeLayer: (Int) -> RNN<Cell>,
                                                      stateNames: [String]) throws {
         let fixture = try Fixture(name)
+        let layer = makeLayer(try Sizes(name).hidden)
         try layer.build(inputShape: [try fixture.int("steps"), try fixture.int("features")])
         try layer.cell.loadPyTorch(try stateDict(name))
         try checkParity(name, parameters: { layer.parameters }, gradients: { layer.cell.pyTorchGradients() }) { input in
@@ -76,32 +86,33 @@ final class FixtureParityTests: XCTestCase {
     }
 
     func testSimpleRNN() throws {
-        try checkSingleLayer("simple_rnn", SimpleRNN(hiddenSize: 6, returnSequences: true), stateNames: ["h"])
+        try checkSingleLayer("simple_rnn", { SimpleRNN(hiddenSize: $0, returnSequences: true) }, stateNames: ["h"])
     }
 
     func testLSTM() throws {
-        try checkSingleLayer("lstm", LSTM(hiddenSize: 6, returnSequences: true), stateNames: ["h", "c"])
+        try checkSingleLayer("lstm", { LSTM(hiddenSize: $0, returnSequences: true) }, stateNames: ["h", "c"])
     }
 
     func testPeepholeLSTM() throws {
-        try checkSingleLayer("peephole_lstm", PeepholeLSTM(hiddenSize: 6, returnSequences: true), stateNames: ["h", "c"])
+        try checkSingleLayer("peephole_lstm", { PeepholeLSTM(hiddenSize: $0, returnSequences: true) }, stateNames: ["h", "c"])
     }
 
     func testGRUResetAfter() throws {
-        try checkSingleLayer("gru", GRU(hiddenSize: 6, returnSequences: true), stateNames: ["h"])
+        try checkSingleLayer("gru", { GRU(hiddenSize: $0, returnSequences: true) }, stateNames: ["h"])
     }
 
     func testGRUResetBefore() throws {
-        try checkSingleLayer("gru_reset_before", GRU(hiddenSize: 6, returnSequences: true, resetAfter: false), stateNames: ["h"])
+        try checkSingleLayer("gru_reset_before", { GRU(hiddenSize: $0, returnSequences: true, resetAfter: false) }, stateNames: ["h"])
     }
 
     func testIndRNN() throws {
-        try checkSingleLayer("indrnn", IndRNN(hiddenSize: 6, returnSequences: true), stateNames: ["h"])
+        try checkSingleLayer("indrnn", { IndRNN(hiddenSize: $0, returnSequences: true) }, stateNames: ["h"])
     }
 
     func testStackedLSTMLayers() throws {
-        let lower = LSTM(hiddenSize: 6, inputShape: [5, 4], returnSequences: true)
-        let upper = LSTM(hiddenSize: 6, inputShape: [5, 6], returnSequences: true)
+        let size = try Sizes("lstm_stacked2")
+        let lower = LSTM(hiddenSize: size.hidden, inputShape: [size.steps, size.features], returnSequences: true)
+        let upper = LSTM(hiddenSize: size.hidden, inputShape: [size.steps, size.hidden], returnSequences: true)
         let weights = try stateDict("lstm_stacked2")
         try lower.loadPyTorch(weights, layerIndex: 0)
         try upper.loadPyTorch(weights, layerIndex: 1)
@@ -114,8 +125,9 @@ final class FixtureParityTests: XCTestCase {
     }
 
     func testStackedCellsForm() throws {
-        let stack = StackedCells([LSTMCell(hiddenSize: 6), LSTMCell(hiddenSize: 6)])
-        let layer = RNN(stack, returnSequences: true, inputShape: [5, 4])
+        let size = try Sizes("lstm_stacked2")
+        let stack = StackedCells([LSTMCell(hiddenSize: size.hidden), LSTMCell(hiddenSize: size.hidden)])
+        let layer = RNN(stack, returnSequences: true, inputShape: [size.steps, size.features])
         let weights = try stateDict("lstm_stacked2")
         try stack.cells[0].loadPyTorch(weights, suffix: "_l0")
         try stack.cells[1].loadPyTorch(weights, suffix: "_l1")
@@ -127,7 +139,8 @@ final class FixtureParityTests: XCTestCase {
     }
 
     func testBidirectionalLSTM() throws {
-        let layer = Bidirectional(LSTM(hiddenSize: 6, inputShape: [5, 4], returnSequences: true))
+        let size = try Sizes("lstm_bidirectional")
+        let layer = Bidirectional(LSTM(hiddenSize: size.hidden, inputShape: [size.steps, size.features], returnSequences: true))
         try layer.loadPyTorch(try stateDict("lstm_bidirectional"))
         try checkParity("lstm_bidirectional", parameters: { layer.parameters },
                         gradients: { layer.forward.cell.pyTorchGradients(suffix: "_l0").merging(layer.backward.cell.pyTorchGradients(suffix: "_l0_reverse")) { a, _ in a } }) { input in

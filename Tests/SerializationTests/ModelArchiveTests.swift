@@ -515,22 +515,25 @@ final class ModelArchiveTests: XCTestCase {
 
     func testPyTorchLSTMImportMatchesTheFixture() throws {
         let fixture = try Fixture("lstm")
+        let (batch, steps, features, hidden) = (try fixture.int("batch"), try fixture.int("steps"),
+                                                try fixture.int("features"), try fixture.int("hidden"))
         var stateDict = try fixtureStateDict("lstm", prefix: "lstm.", suffix: "_l0")
-        let linearWeight = Tensor(shape: [2, 6], scalars: (0..<12).map { Float($0) * 0.1 - 0.5 })
+        let linearWeight = Tensor(shape: [2, hidden], scalars: (0..<(2 * hidden)).map { Float($0) * 0.1 - 0.5 })
         let linearBias = Tensor([0.25, -0.75])
         stateDict["dense.weight"] = linearWeight
         stateDict["dense.bias"] = linearBias
         let url = try temporaryDirectory().appendingPathComponent("torch.safetensors")
         try SafeTensors.write(stateDict, to: url)
 
-        let model = Sequential([LSTM(hiddenSize: 6, inputShape: [5, 4], returnSequences: true), Dense(outputSize: 2)])
+        let model = Sequential([LSTM(hiddenSize: hidden, inputShape: [steps, features], returnSequences: true),
+                                Dense(outputSize: 2)])
         try model.loadPyTorchWeights(from: url)
         let input = try fixture.tensor("input")
         let expectedLSTM = try fixture.tensor("output")
         assertClose(model.layers[0](Node(input)).value, expectedLSTM, tolerance: 1e-4, "LSTM output")
         // The Linear layer: y = h Wᵀ + b, computed here from the fixture's LSTM output.
-        let flat = expectedLSTM.reshaped(to: [15, 6]).matmul(linearWeight.transposed()) + linearBias
-        assertClose(try model.predict(input), flat.reshaped(to: [3, 5, 2]), tolerance: 1e-4, "Linear output")
+        let flat = expectedLSTM.reshaped(to: [batch * steps, hidden]).matmul(linearWeight.transposed()) + linearBias
+        assertClose(try model.predict(input), flat.reshaped(to: [batch, steps, 2]), tolerance: 1e-4, "Linear output")
 
         let exported = try model.pyTorchStateDict()
         XCTAssertEqual(exported.keys.sorted(), stateDict.keys.sorted())
@@ -545,22 +548,27 @@ final class ModelArchiveTests: XCTestCase {
         let fixture = try Fixture("gru")
         let url = try temporaryDirectory().appendingPathComponent("gru.safetensors")
         try SafeTensors.write(try fixtureStateDict("gru", prefix: "gru.", suffix: "_l0"), to: url)
-        let model = Sequential([GRU(hiddenSize: 6, inputShape: [5, 4], returnSequences: true)])
+        let model = Sequential([GRU(hiddenSize: try fixture.int("hidden"),
+                                    inputShape: [try fixture.int("steps"), try fixture.int("features")], returnSequences: true)])
         try model.loadPyTorchWeights(from: url)
         assertClose(try model.predict(try fixture.tensor("input")), try fixture.tensor("output"), tolerance: 1e-4, "GRU output")
     }
 
     func testPyTorchBidirectionalAndStackedImportsMatchTheFixtures() throws {
-        let bidirectional = Sequential([Bidirectional(LSTM(hiddenSize: 6, returnSequences: true))], inputShape: [5, 4])
-        try bidirectional.setPyTorchWeights(try fixtureStateDict("lstm_bidirectional", prefix: "bidirectional.", suffix: ""))
         let fixture = try Fixture("lstm_bidirectional")
+        let hidden = try fixture.int("hidden")
+        let bidirectional = Sequential([Bidirectional(LSTM(hiddenSize: hidden, returnSequences: true))],
+                                       inputShape: [try fixture.int("steps"), try fixture.int("features")])
+        try bidirectional.setPyTorchWeights(try fixtureStateDict("lstm_bidirectional", prefix: "bidirectional.", suffix: ""))
         assertClose(try bidirectional.predict(try fixture.tensor("input")), try fixture.tensor("output"),
                     tolerance: 1e-4, "bidirectional output")
 
-        let stacked = Sequential([RNN(StackedCells([LSTMCell(hiddenSize: 6), LSTMCell(hiddenSize: 6)]), returnSequences: true)],
-                                 inputShape: [5, 4])
-        try stacked.setPyTorchWeights(try fixtureStateDict("lstm_stacked2", prefix: "stacked_lstm.", suffix: ""))
         let stackedFixture = try Fixture("lstm_stacked2")
+        let stackedHidden = try stackedFixture.int("hidden")
+        let stacked = Sequential([RNN(StackedCells([LSTMCell(hiddenSize: stackedHidden), LSTMCell(hiddenSize: stackedHidden)]),
+                                      returnSequences: true)],
+                                 inputShape: [try stackedFixture.int("steps"), try stackedFixture.int("features")])
+        try stacked.setPyTorchWeights(try fixtureStateDict("lstm_stacked2", prefix: "stacked_lstm.", suffix: ""))
         assertClose(try stacked.predict(try stackedFixture.tensor("input")), try stackedFixture.tensor("output"),
                     tolerance: 1e-4, "stacked output")
     }

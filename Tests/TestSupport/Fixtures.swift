@@ -1,8 +1,8 @@
 import Foundation
 import Graph
 
-/// Reference numbers computed by PyTorch autograd, loaded from `../shared/fixtures` beside the
-/// package root, or from the folder named by the `UNROLL_FIXTURES` environment variable.
+/// Reference numbers computed by PyTorch autograd, loaded from `Tests/Fixtures` in the repository, or from
+/// the folder named by the `UNROLL_FIXTURES` environment variable (another set of the same format).
 public struct Fixture {
     /// The fixture's file name without extension (`"lstm"`).
     public let name: String
@@ -14,7 +14,12 @@ public struct Fixture {
         if let override = ProcessInfo.processInfo.environment["UNROLL_FIXTURES"], !override.isEmpty {
             return URL(fileURLWithPath: override, isDirectory: true)
         }
-        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures", isDirectory: true)
+        return packageRoot.appendingPathComponent("Tests/Fixtures", isDirectory: true)
+    }
+
+    /// The small data sets the tests read (`Tests/Fixtures/data`), kept in the repository.
+    public static var dataFolder: URL {
+        packageRoot.appendingPathComponent("Tests/Fixtures/data", isDirectory: true)
     }
 
     /// The package root (three levels above this file).
