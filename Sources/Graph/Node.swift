@@ -29,15 +29,17 @@ public struct Node {
     /// The shape of the value.
     public var shape: [Int] { value.shape }
 
-    /// Returns the node for `parameter` on this node's tape, or an untaped node of its value.
+    /// Returns `parameter` as a node on the same tape as this node (recorded once per tape), or an untaped
+    /// node of its value when this node is untaped.
     ///
-    /// Layers call this so that the same code records when training and runs untaped in inference.
-    public func lift(_ parameter: Parameter) -> Node {
+    /// Layers call this so that the same code records when training and runs untaped in inference:
+    /// `input.matmul(input.onSameTape(kernel))`.
+    public func onSameTape(_ parameter: Parameter) -> Node {
         tape?.parameter(parameter) ?? Node(parameter.value)
     }
 
-    /// Returns `value` as a node on this node's tape (as a constant), or untaped.
-    public func lift(_ value: Tensor) -> Node {
+    /// Returns `value` as a constant on the same tape as this node, or an untaped node when this node is untaped.
+    public func onSameTape(_ value: Tensor) -> Node {
         tape?.constant(value) ?? Node(value)
     }
 

@@ -70,8 +70,8 @@ public final class Dense: Layer {
         guard let kernel else { checkFailed("Dense: call build(inputShape:) before using the layer") }
         let features = input.shape.last!
         let flat = input.shape.count == 2 ? input : input.reshaped(to: [-1, features])
-        var y = flat.matmul(input.lift(kernel))
-        if let bias { y = y + input.lift(bias) }
+        var y = flat.matmul(input.onSameTape(kernel))
+        if let bias { y = y + input.onSameTape(bias) }
         y = activation(y)
         return input.shape.count == 2 ? y : y.reshaped(to: Array(input.shape.dropLast()) + [outputSize])
     }

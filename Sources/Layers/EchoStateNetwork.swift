@@ -147,11 +147,11 @@ public final class EchoStateNetwork: Layer {
         check(inputSize == features, "\(typeName): built for \(inputSize!) features, got \(features)")
         let units = reservoirSize, leak = leakRate
         return withScope(scopeName, on: input) {
-            let recurrent = input.lift(recurrentKernel!)
+            let recurrent = input.onSameTape(recurrentKernel!)
             // Time-major, so each step's slice of the projection is a view.
             let timeMajor = input.transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
-            let projected = timeMajor.matmul(input.lift(inputKernel!)) + input.lift(reservoirBias!)
-            var state = input.lift(Tensor.zeros([batch, units]))
+            let projected = timeMajor.matmul(input.onSameTape(inputKernel!)) + input.onSameTape(reservoirBias!)
+            var state = input.onSameTape(Tensor.zeros([batch, units]))
             var states: [Node] = []
             if returnSequences { states.reserveCapacity(steps) }
             for t in 0..<steps {
@@ -162,7 +162,7 @@ public final class EchoStateNetwork: Layer {
                 if returnSequences { states.append(state) }
             }
             return withScope("readout", on: input) {
-                let kernel = input.lift(readoutKernel!), bias = input.lift(readoutBias!)
+                let kernel = input.onSameTape(readoutKernel!), bias = input.onSameTape(readoutBias!)
                 guard returnSequences else { return state.matmul(kernel) + bias }
                 let outputs = concatenate(states, along: 0).matmul(kernel) + bias
                 return outputs.reshaped(to: [steps, batch, outputSize]).transposed(permutation: [1, 0, 2])

@@ -46,6 +46,6 @@ public final class Embedding: Layer {
                          "Embedding: index \(value) is not a whole number in 0..<\(vocabularySize)")
             return index
         }
-        return input.lift(table).gatheringRows(indices).reshaped(to: input.shape + [outputSize])
+        return input.onSameTape(table).gatheringRows(indices).reshaped(to: input.shape + [outputSize])
     }
 }

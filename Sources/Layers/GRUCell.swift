@@ -44,9 +44,9 @@ public final class GRUCell: RecurrentCell {
 
     /// `x · kernel + input bias` for all steps at once: `[n, 3·hiddenSize]`.
     public func projectInput(_ input: Node) -> Node {
-        let bias = input.lift(weights!.bias)
+        let bias = input.onSameTape(weights!.bias)
         let inputBias = resetAfter ? bias.slice(along: 0, 0..<1).reshaped(to: [3 * hiddenSize]) : bias
-        return input.matmul(input.lift(weights!.kernel)) + inputBias
+        return input.matmul(input.onSameTape(weights!.kernel)) + inputBias
     }
 
     /// Zeros `[batch, hiddenSize]`.
@@ -54,11 +54,11 @@ public final class GRUCell: RecurrentCell {
 
     /// One step.
     public func callAsFunction(_ projectedInput: Node, state h: Node) -> (output: Node, state: Node) {
-        let u = h.lift(weights!.recurrentKernel)
+        let u = h.onSameTape(weights!.recurrentKernel)
         let n = hiddenSize
         let hNext: Node
         if resetAfter {
-            let recurrentBias = h.lift(weights!.bias).slice(along: 0, 1..<2).reshaped(to: [3 * n])
+            let recurrentBias = h.onSameTape(weights!.bias).slice(along: 0, 1..<2).reshaped(to: [3 * n])
             let recurrent = h.matmul(u) + recurrentBias
             let z = sigmoid(gate(projectedInput, 0, size: n) + gate(recurrent, 0, size: n))
             let r = sigmoid(gate(projectedInput, 1, size: n) + gate(recurrent, 1, size: n))

@@ -57,7 +57,7 @@ public final class IndRNNCell: RecurrentCell {
 
     /// `x · kernel + bias` for all steps at once.
     public func projectInput(_ input: Node) -> Node {
-        input.matmul(input.lift(kernel!)) + input.lift(bias!)
+        input.matmul(input.onSameTape(kernel!)) + input.onSameTape(bias!)
     }
 
     /// Zeros `[batch, hiddenSize]`.
@@ -65,7 +65,7 @@ public final class IndRNNCell: RecurrentCell {
 
     /// One step.
     public func callAsFunction(_ projectedInput: Node, state h: Node) -> (output: Node, state: Node) {
-        let next = relu(projectedInput + h.lift(recurrentWeight!) * h)
+        let next = relu(projectedInput + h.onSameTape(recurrentWeight!) * h)
         return (next, next)
     }
 

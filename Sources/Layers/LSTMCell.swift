@@ -53,7 +53,7 @@ public final class LSTMCell: RecurrentCell {
 
     /// One step.
     public func callAsFunction(_ projectedInput: Node, state: LSTMState) -> (output: Node, state: LSTMState) {
-        let gates = projectedInput + state.hidden.matmul(state.hidden.lift(weights!.recurrentKernel))
+        let gates = projectedInput + state.hidden.matmul(state.hidden.onSameTape(weights!.recurrentKernel))
         let i = sigmoid(gate(gates, 0, size: hiddenSize))
         let f = sigmoid(gate(gates, 1, size: hiddenSize))
         let g = tanh(gate(gates, 2, size: hiddenSize))

@@ -58,13 +58,13 @@ public final class PeepholeLSTMCell: RecurrentCell {
 
     /// One step.
     public func callAsFunction(_ projectedInput: Node, state: LSTMState) -> (output: Node, state: LSTMState) {
-        func lift(_ parameter: Parameter) -> Node { state.hidden.lift(parameter) }
-        let gates = projectedInput + state.hidden.matmul(lift(weights!.recurrentKernel))
-        let i = sigmoid(gate(gates, 0, size: hiddenSize) + lift(peepholes[0]) * state.cell)
-        let f = sigmoid(gate(gates, 1, size: hiddenSize) + lift(peepholes[1]) * state.cell)
+        func onTape(_ parameter: Parameter) -> Node { state.hidden.onSameTape(parameter) }
+        let gates = projectedInput + state.hidden.matmul(onTape(weights!.recurrentKernel))
+        let i = sigmoid(gate(gates, 0, size: hiddenSize) + onTape(peepholes[0]) * state.cell)
+        let f = sigmoid(gate(gates, 1, size: hiddenSize) + onTape(peepholes[1]) * state.cell)
         let g = tanh(gate(gates, 2, size: hiddenSize))
         let c = f * state.cell + i * g
-        let o = sigmoid(gate(gates, 3, size: hiddenSize) + lift(peepholes[2]) * c)
+        let o = sigmoid(gate(gates, 3, size: hiddenSize) + onTape(peepholes[2]) * c)
         let h = o * tanh(c)
         return (h, LSTMState(hidden: h, cell: c))
     }

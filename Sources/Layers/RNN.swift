@@ -73,9 +73,9 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
             if let initialState {
                 state = initialState
             } else if isStateful, let carriedState, carriedState.first?.shape.first == batch {
-                state = Cell.State(nodes: carriedState.map { input.lift($0) })
+                state = Cell.State(nodes: carriedState.map { input.onSameTape($0) })
             } else {
-                state = Cell.State(nodes: cell.zeroState(batchSize: batch).nodes.map { input.lift($0.value) })
+                state = Cell.State(nodes: cell.zeroState(batchSize: batch).nodes.map { input.onSameTape($0.value) })
             }
             let timeMajor = input.transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
             let projected = cell.projectInput(timeMajor)

@@ -109,7 +109,7 @@ struct FusedGateWeights {
 
     /// `x · kernel + bias` for all time steps at once.
     func project(_ input: Node) -> Node {
-        input.matmul(input.lift(kernel)) + input.lift(bias)
+        input.matmul(input.onSameTape(kernel)) + input.onSameTape(bias)
     }
 
     /// A `[4·hiddenSize]` LSTM bias: zeros, with ones in the forget block when `unitForgetBias`.

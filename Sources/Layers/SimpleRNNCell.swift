@@ -47,7 +47,7 @@ public final class SimpleRNNCell: RecurrentCell {
 
     /// One step.
     public func callAsFunction(_ projectedInput: Node, state: Node) -> (output: Node, state: Node) {
-        let h = activation(projectedInput + state.matmul(state.lift(weights!.recurrentKernel)))
+        let h = activation(projectedInput + state.matmul(state.onSameTape(weights!.recurrentKernel)))
         return (h, h)
     }
 }

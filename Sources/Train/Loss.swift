@@ -49,7 +49,7 @@ public enum Loss: Sendable, Equatable {
             return Loss.crossEntropy(prediction, target, fromLogits: fromLogits)
         case .sparseCategoricalCrossEntropy(let fromLogits):
             let classes = prediction.shape.last!
-            return Loss.crossEntropy(prediction, prediction.lift(Loss.oneHot(target.value, classes: classes)),
+            return Loss.crossEntropy(prediction, prediction.onSameTape(Loss.oneHot(target.value, classes: classes)),
                                      fromLogits: fromLogits)
         }
     }
@@ -77,27 +77,31 @@ public enum Loss: Sendable, Equatable {
     }
 }
 
-/// A quantity reported during training, computed on values (not recorded on the tape).
+/// A quantity reported during training, computed on values (not recorded on the tape); cases are named as
+/// ``Loss``'s are, and each has a short ``name`` (Keras' metric string) that keys ``History`` and the logs.
 public enum Metric: String, Sendable, CaseIterable {
-    /// Mean squared error.
-    case mse
-    /// Root mean squared error (the square root of the epoch's mean squared error).
-    case rmse
-    /// Mean absolute error.
-    case mae
+    /// Mean squared error, `"mse"`.
+    case meanSquaredError = "mse"
+    /// Root mean squared error (the square root of the epoch's mean squared error), `"rmse"`.
+    case rootMeanSquaredError = "rmse"
+    /// Mean absolute error, `"mae"`.
+    case meanAbsoluteError = "mae"
     /// The fraction of correct classes: argmax on the last axis for several classes, a 0.5 threshold
     /// for one output, and class indices as targets when the target has no class axis.
     case accuracy
+
+    /// The key of this metric in ``History`` and the per-epoch logs (`"mse"`, `"val_mse"` for validation).
+    public var name: String { rawValue }
 
     /// Returns the sum over the batch of the metric's per-sample quantity and the number of samples
     /// it averages over (rmse returns squared errors; the caller takes the root of the mean).
     func total(_ prediction: Tensor, _ target: Tensor) -> (sum: Double, count: Int) {
         let p = prediction.scalars
         switch self {
-        case .mse, .rmse:
+        case .meanSquaredError, .rootMeanSquaredError:
             let t = target.scalars
             return (zip(p, t).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }, p.count)
-        case .mae:
+        case .meanAbsoluteError:
             let t = target.scalars
             return (zip(p, t).reduce(0.0) { $0 + Double(Swift.abs($1.0 - $1.1)) }, p.count)
         case .accuracy:

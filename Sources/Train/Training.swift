@@ -101,7 +101,7 @@ extension Sequential {
             var logs: [String: Float] = ["loss": Float(lossTotal / Double(max(seen, 1)))]
             for (m, metric) in metrics.enumerated() {
                 let mean = metricTotals[m].0 / Double(max(metricTotals[m].1, 1))
-                logs[metric.rawValue] = Float(metric == .rmse ? mean.squareRoot() : mean)
+                logs[metric.name] = Float(metric == .rootMeanSquaredError ? mean.squareRoot() : mean)
             }
             if let validation {
                 for (key, value) in try evaluate(validation.x, validation.y, batchSize: batchSize) { logs["val_" + key] = value }
@@ -228,7 +228,7 @@ extension Sequential {
         for metric in metrics {
             let (sum, count) = metric.total(prediction, target)
             let mean = sum / Double(max(count, 1))
-            result[metric.rawValue] = Float(metric == .rmse ? mean.squareRoot() : mean)
+            result[metric.name] = Float(metric == .rootMeanSquaredError ? mean.squareRoot() : mean)
         }
         return result
     }

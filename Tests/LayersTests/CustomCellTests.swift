@@ -26,15 +26,15 @@ final class MinimalGatedUnit: RecurrentCell {
     }
 
     func projectInput(_ input: Node) -> Node {
-        input.matmul(input.lift(parameters[0])) + input.lift(parameters[3])
+        input.matmul(input.onSameTape(parameters[0])) + input.onSameTape(parameters[3])
     }
 
     func zeroState(batchSize: Int) -> Node { Node(Tensor.zeros([batchSize, hiddenSize])) }
 
     func callAsFunction(_ projected: Node, state h: Node) -> (output: Node, state: Node) {
         let n = hiddenSize
-        let f = sigmoid(projected.slice(along: 1, 0..<n) + h.matmul(h.lift(parameters[1])))
-        let candidate = tanh(projected.slice(along: 1, n..<(2 * n)) + (f * h).matmul(h.lift(parameters[2])))
+        let f = sigmoid(projected.slice(along: 1, 0..<n) + h.matmul(h.onSameTape(parameters[1])))
+        let candidate = tanh(projected.slice(along: 1, n..<(2 * n)) + (f * h).matmul(h.onSameTape(parameters[2])))
         let next = (1 - f) * h + f * candidate
         return (next, next)
     }

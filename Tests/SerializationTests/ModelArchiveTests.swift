@@ -24,7 +24,7 @@ private final class LeakyTanhCell: RecurrentCell {
     func zeroState(batchSize: Int) -> Node { Node(Tensor.zeros([batchSize, hiddenSize])) }
 
     func callAsFunction(_ input: Node, state h: Node) -> (output: Node, state: Node) {
-        let next = tanh(input.matmul(input.lift(parameters[0])) + h * h.lift(parameters[1]))
+        let next = tanh(input.matmul(input.onSameTape(parameters[0])) + h * h.onSameTape(parameters[1]))
         return (next, next)
     }
 }

@@ -63,7 +63,7 @@ final class ModelTests: XCTestCase {
         Initializers.resetSeedSequence(to: 42)
         let (x, y, heldOut, expected) = try rampData()
         let model = Sequential(recurrent + [Dense(outputSize: 1)])
-        try model.compile(loss: .meanSquaredError, optimizer: Adam(learningRate: 0.01), metrics: [.mae])
+        try model.compile(loss: .meanSquaredError, optimizer: Adam(learningRate: 0.01), metrics: [.meanAbsoluteError])
         let history = try model.fit(x, y, epochs: 300, batchSize: 36, verbose: .silent)
         let prediction = try model.predict(heldOut).scalars[0]
         XCTAssertEqual(prediction, expected, accuracy: 0.05, "\(label): predicted \(prediction); loss \(history["loss"].first!) -> \(history["loss"].last!)")
@@ -206,7 +206,7 @@ final class ModelTests: XCTestCase {
 
     func testPredictAndEvaluate() throws {
         let model = Sequential([Dense(outputSize: 1, inputShape: [2])])
-        try model.compile(loss: .meanSquaredError, optimizer: SGD(), metrics: [.mae, .rmse])
+        try model.compile(loss: .meanSquaredError, optimizer: SGD(), metrics: [.meanAbsoluteError, .rootMeanSquaredError])
         try model.setWeights([Tensor([[2], [-1]]), Tensor([0.5])])
         let x = Tensor([[1, 1], [2, 0], [0, 3]])
         XCTAssertEqual(try model.predict(x, batchSize: 2).scalars, [1.5, 4.5, -2.5])
