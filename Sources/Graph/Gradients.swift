@@ -118,6 +118,22 @@ extension Tape {
                 }
             }
             accumulate(dTable, into: inputs[0])
+
+        case .checkpoint(let function):
+            // Rebuild the body's graph on its own tape and backpropagate there; the main tape kept
+            // only the inputs and outputs. Several outputs were flattened and joined: split `grad`.
+            var start = 0
+            let outputGradients = function.outputShapes.map { shape -> Tensor in
+                let count = shape.reduce(1, *)
+                defer { start += count }
+                return function.outputShapes.count == 1 ? grad : grad.slice(along: 0, start..<(start + count)).reshaped(to: shape)
+            }
+            let inputGradients = function.recompute(inputs: inputs.map { records[$0].value },
+                                                    needsGradient: inputs.map(wantsGradient),
+                                                    outputGradients: outputGradients)
+            for (i, gradient) in inputGradients.enumerated() {
+                if let gradient { accumulate(gradient, into: inputs[i]) }
+            }
         }
     }
 }

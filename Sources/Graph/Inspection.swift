@@ -55,6 +55,16 @@ extension Tape {
         records.reduce(0) { $0 + $1.value.count }
     }
 
+    /// The most scalars held for the backward pass at once during the last one: those of
+    /// ``savedScalarCount`` plus the largest tape a checkpoint rebuilt (``checkpoint(_:body:)``).
+    public var peakSavedScalarCount: Int {
+        let recomputed = records.reduce(0) { largest, record in
+            if case .checkpoint(let function) = record.op { return max(largest, function.recomputedScalarCount) }
+            return largest
+        }
+        return savedScalarCount + recomputed
+    }
+
     /// Returns the recorded graph in Graphviz DOT: one node per record (parameters as boxes,
     /// constants and variables as ellipses, ops as rounded boxes, with shapes on the labels), one
     /// edge per input, and a cluster per scope label.

@@ -37,6 +37,9 @@ public enum Op: Sendable, Equatable {
     case gather(indices: [Int])
     /// The input's value with no gradient flowing back (detach).
     case stopGradient
+    /// The outputs of a function recorded as one node and run again in the backward pass
+    /// (``Tape/checkpoint(_:body:)``); several outputs are flattened and joined.
+    case checkpoint(CheckpointedFunction)
 
     /// A short name for inspection and DOT labels (`"tanh"`, `"matmul"`, `"slice"`).
     public var name: String {
@@ -59,6 +62,7 @@ public enum Op: Sendable, Equatable {
         case .softmax: "softmax"
         case .gather: "gather"
         case .stopGradient: "stopGradient"
+        case .checkpoint: "checkpoint"
         }
     }
 

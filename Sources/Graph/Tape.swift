@@ -107,6 +107,8 @@ public final class Tape {
             needsGradient = needsGradient || records[index].needsGradient
         }
         if case .stopGradient = op { needsGradient = false }
+        // A checkpoint's body may lift parameters, which want gradients even when no input does.
+        if case .checkpoint = op { needsGradient = true }
         return append(op, inputs: indices, value: value, needsGradient: needsGradient)
     }
 
@@ -157,14 +159,22 @@ public final class Tape {
     /// gradients (added to any they already hold); variables and retained nodes keep theirs for
     /// ``gradient(of:)``; all other intermediate gradients are freed as soon as they are used.
     public func backward(from root: Node, seed: Tensor? = nil) {
-        check(root, "backward(from:)")
-        let seed = seed ?? Tensor(shape: root.shape, repeating: 1)
-        Graph.check(seed.shape == root.shape, "backward(from:): seed shape \(seed.shape) differs from root \(root.shape)")
+        backward(from: [root], seeds: [seed ?? Tensor(shape: root.shape, repeating: 1)])
+    }
+
+    /// Propagates gradients from several roots at once, each seeded with its own gradient (summed where
+    /// a node is given twice), in one reverse sweep from the latest root.
+    public func backward(from roots: [Node], seeds: [Tensor]) {
+        Graph.check(roots.count == seeds.count && !roots.isEmpty, "backward(from:seeds:): \(roots.count) roots and \(seeds.count) seeds")
         gradients.removeAll(keepingCapacity: true)
         gradients.append(contentsOf: repeatElement(nil, count: records.count))
-        gradients[root.index] = seed
+        for (root, seed) in zip(roots, seeds) {
+            check(root, "backward(from:)")
+            Graph.check(seed.shape == root.shape, "backward(from:): seed shape \(seed.shape) differs from root \(root.shape)")
+            if gradients[root.index] == nil { gradients[root.index] = seed } else { gradients[root.index]!.add(seed) }
+        }
         deferredProducts.removeAll(keepingCapacity: true)
-        for index in stride(from: root.index, through: 0, by: -1) {
+        for index in stride(from: roots.map(\.index).max()!, through: 0, by: -1) {
             if !deferredProducts.isEmpty, let products = deferredProducts.removeValue(forKey: index) {
                 accumulateProducts(products, into: index)
             }

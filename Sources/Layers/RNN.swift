@@ -21,7 +21,11 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     public let declaredInputShape: [Int]?
     /// The label of this layer's nodes on a tape.
     public var scopeName: String
-    private var carriedState: [Tensor]?
+    /// Whether training keeps every step's values for the backward pass or only every k-th state,
+    /// recomputing the steps in between (``Checkpointing``). Runs without a tape ignore it.
+    public var checkpointing: Checkpointing = .none
+    /// The final state of the last call of a stateful layer.
+    var carriedState: [Tensor]?
 
     /// Creates a recurrent layer from a cell.
     public init(_ cell: Cell, returnSequences: Bool = false, goBackwards: Bool = false, isStateful: Bool = false,
@@ -69,14 +73,7 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
         if cell.inputSize == nil { cell.build(inputSize: features) }
         check(cell.inputSize == features, "\(typeName): built for \(cell.inputSize!) features, got \(features)")
         return withScope(scopeName, on: input) {
-            var state: Cell.State
-            if let initialState {
-                state = initialState
-            } else if isStateful, let carriedState, carriedState.first?.shape.first == batch {
-                state = Cell.State(nodes: carriedState.map { input.onSameTape($0) })
-            } else {
-                state = Cell.State(nodes: cell.zeroState(batchSize: batch).nodes.map { input.onSameTape($0.value) })
-            }
+            var state = startState(for: input, initialState: initialState)
             let timeMajor = input.transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
             let projected = cell.projectInput(timeMajor)
             let width = projected.shape[1]
@@ -96,14 +93,27 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
         }
     }
 
+    /// The state the first step starts from: `initialState`, else the carried state of a stateful
+    /// layer (when its batch size matches), else zeros; lifted onto the input's tape.
+    func startState(for input: Node, initialState: Cell.State?) -> Cell.State {
+        if let initialState { return initialState }
+        if isStateful, let carriedState, carriedState.first?.shape.first == input.shape[0] {
+            return Cell.State(nodes: carriedState.map { input.onSameTape($0) })
+        }
+        return Cell.State(nodes: cell.zeroState(batchSize: input.shape[0]).nodes.map { input.onSameTape($0.value) })
+    }
+
     /// Returns the output sequence `[batch, time, hidden]` (or the last output `[batch, hidden]`).
     public func callAsFunction(_ input: Node) -> Node {
-        let (outputs, _) = run(input)
-        return returnSequences ? RNN.stack(outputs) : outputs.last!
+        callAsFunction(input, initialState: nil).output
     }
 
     /// Returns the output and the final state, like Keras' `return_state=True`.
     public func callAsFunction(_ input: Node, initialState: Cell.State?) -> (output: Node, state: Cell.State) {
+        if input.tape != nil, input.shape.count == 3,
+           let length = checkpointing.segmentLength(forSteps: input.shape[1]), length < input.shape[1] {
+            return runCheckpointed(input, initialState: initialState, segmentLength: length)
+        }
         let (outputs, state) = run(input, initialState: initialState)
         return (returnSequences ? RNN.stack(outputs) : outputs.last!, state)
     }
