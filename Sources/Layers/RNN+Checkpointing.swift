@@ -30,6 +30,14 @@ public enum Checkpointing: Sendable, Equatable {
     }
 }
 
+/// A layer whose backpropagation through time can keep only every k-th state (``Checkpointing``).
+public protocol CheckpointingLayer: Layer {
+    /// How many steps' values training keeps (``Checkpointing/none`` keeps them all).
+    var checkpointing: Checkpointing { get set }
+}
+
+extension RNN: CheckpointingLayer {}
+
 extension RNN {
     /// Runs the sequence in segments of `segmentLength` steps, each recorded as one checkpoint node
     /// (``Tape/checkpoint(_:body:)``) from the segment's input rows and starting state to its final

@@ -33,6 +33,9 @@ public final class Sequential {
     public internal(set) var lastTapeNodeCount = 0
     /// The number of scalars the last training step's tape held for the backward pass.
     public internal(set) var lastTapeScalarCount = 0
+    /// The most scalars the last training step held for the backward pass at once: its tape plus the
+    /// largest segment a checkpointing layer rebuilt (``Tape/peakSavedScalarCount``).
+    public internal(set) var lastTapePeakScalarCount = 0
 
     /// Creates a model, optionally with its input shape (otherwise the first layer's `inputShape:` is used).
     public init(_ layers: [Layer] = [], inputShape: [Int]? = nil, name: String = "sequential") {

@@ -148,6 +148,7 @@ extension Sequential {
         tape.backward(from: value)
         lastTapeNodeCount = tape.count
         lastTapeScalarCount = tape.savedScalarCount
+        lastTapePeakScalarCount = tape.peakSavedScalarCount
         return applyGradients(optimizer) ? (value.value.scalar, prediction.value) : nil
     }
 

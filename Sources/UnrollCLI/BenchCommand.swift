@@ -13,6 +13,11 @@ enum BenchCommand: Subcommand {
         backpropagation through time and an Adam update, with a mean squared error on a Dense head applied
         to the last hidden state. Warm-up steps are excluded; the median over the timed steps is reported.
 
+        Memory: "kept" is what the training tape holds for the backward pass (per time step), "peak" adds the
+        largest segment a checkpointing layer rebuilds during backward, and "max RSS" is the process' peak
+        resident memory so far (getrusage), which never decreases: in a sweep, list the lengths in rising order.
+        Without checkpointing, gru-long keeps about 0.26 MB per time step (T = 100000 would need ~26 GB).
+
         Workloads ([batch, time, features]):
         """ + "\n" + Workload.all.map { "  " + $0.name.padding(toLength: 11, withPad: " ", startingAt: 0) + $0.text }
         .joined(separator: "\n")
@@ -21,7 +26,10 @@ enum BenchCommand: Subcommand {
         .option("steps", "N", "Timed steps per workload (default 10)."),
         .option("warmup", "N", "Untimed steps first (default 2)."),
         .option("stat", "KIND", "median (default) or min: the statistic --json reports as msPerStep."),
-        .option("sequence-length", "N", "Override gru-long's 1000 time steps (to check linear scaling)."),
+        .option("sequence-length", "N[,N...]", "Override gru-long's 1000 time steps; a list runs it once per length "
+                + "(a sweep such as 1000,10000,100000)."),
+        .option("checkpointing", "MODE", "Recurrent layers keep every step (none, the default), every ~√T-th state "
+                + "(auto) or every N-th, and recompute the rest in backward."),
         .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X}."),
         .flag("node-overhead", "Also time the tape's bookkeeping: µs per recorded node on tiny tensors."),
     ]
@@ -55,8 +63,15 @@ enum BenchCommand: Subcommand {
         let workload: Workload
         let milliseconds: [Double]
         let parameterCount: Int
-        /// Scalars the training tape kept for the backward pass, per time step (graph inspection).
-        let tapeScalarsPerTimeStep: Int
+        /// Scalars the training tape kept for the backward pass (graph inspection).
+        let tapeScalarCount: Int
+        /// The most scalars held for the backward pass at once, with a checkpointed segment being rebuilt.
+        let peakTapeScalarCount: Int
+        /// The process' peak resident memory after the run, in bytes.
+        let peakResidentBytes: Int
+
+        /// Scalars kept per time step.
+        var tapeScalarsPerTimeStep: Int { tapeScalarCount / workload.timeSteps }
 
         var median: Double {
             let sorted = milliseconds.sorted()
@@ -90,11 +105,12 @@ enum BenchCommand: Subcommand {
     }
 
     /// Builds the workload's model and data and times `steps` training steps after `warmup` untimed ones.
-    static func measure(_ workload: Workload, steps: Int, warmup: Int) throws -> Measurement {
+    static func measure(_ workload: Workload, steps: Int, warmup: Int, checkpointing: Checkpointing = .none) throws -> Measurement {
         Initializers.resetSeedSequence(to: 0xBE7C)
         let model = RecurrentModelDescription(cell: workload.cell, hiddenSize: workload.hiddenSize,
                                               pastSteps: workload.timeSteps, featureCount: workload.featureCount,
                                               outputSize: workload.outputSize).makeModel(name: workload.name)
+        for case let layer as any CheckpointingLayer in model.layers { layer.checkpointing = checkpointing }
         try model.compile(loss: .meanSquaredError, optimizer: Adam())
         var generator = SeededGenerator(seed: 42)
         let x = Tensor.randomUniform([workload.batchSize, workload.timeSteps, workload.featureCount], in: -1...1,
@@ -108,7 +124,8 @@ enum BenchCommand: Subcommand {
             timings.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
         }
         return Measurement(workload: workload, milliseconds: timings, parameterCount: model.parameterCount,
-                           tapeScalarsPerTimeStep: model.lastTapeScalarCount / workload.timeSteps)
+                           tapeScalarCount: model.lastTapeScalarCount, peakTapeScalarCount: model.lastTapePeakScalarCount,
+                           peakResidentBytes: ProcessMemory.peakResidentBytes)
     }
 
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
@@ -121,14 +138,17 @@ enum BenchCommand: Subcommand {
             let name = try arguments.choice("workload", from: names, default: names[0])
             workloads = workloads.filter { $0.name == name }
         }
-        if arguments.isSet("sequence-length") {
-            let length = try arguments.integer("sequence-length", default: 1000, in: 1...1_000_000)
-            workloads = workloads.map { workload in
-                var changed = workload
-                if workload.name == "gru-long" { changed.timeSteps = length }
-                return changed
+        if let lengths = try sequenceLengths(arguments) {
+            workloads = workloads.flatMap { workload in
+                guard workload.name == "gru-long" else { return [workload] }
+                return lengths.map { length in
+                    var changed = workload
+                    changed.timeSteps = length
+                    return changed
+                }
             }
         }
+        let checkpointing = try checkpointingMode(arguments)
         let isJSON = arguments.isSet("json")
         let statistic = try arguments.choice("stat", from: ["median", "min"], default: "median")
         if arguments.isSet("node-overhead") {
@@ -147,22 +167,54 @@ enum BenchCommand: Subcommand {
             print("workload".padding(toLength: 11, withPad: " ", startingAt: 0)
                   + "model".padding(toLength: 45, withPad: " ", startingAt: 0)
                   + "params".leftPadded(to: 10) + "ms/step".leftPadded(to: 11) + "min".leftPadded(to: 10)
-                  + "tape KB/time step".leftPadded(to: 19), to: &output)
+                  + "kept KB/step".leftPadded(to: 14) + "kept MB".leftPadded(to: 10) + "peak MB".leftPadded(to: 10)
+                  + "max RSS MB".leftPadded(to: 12), to: &output)
         }
         for workload in workloads {
-            let measurement = try measure(workload, steps: steps, warmup: warmup)
+            let measurement = try measure(workload, steps: steps, warmup: warmup, checkpointing: checkpointing)
             if isJSON {
                 print("{\"workload\": \"\(workload.name)\", \"msPerStep\": \(String(format: "%.4f", statistic == "min" ? (measurement.milliseconds.min() ?? 0) : measurement.median)), "
-                      + "\"tapeBytesPerTimeStep\": \(4 * measurement.tapeScalarsPerTimeStep)}", to: &output)
+                      + "\"timeSteps\": \(workload.timeSteps), "
+                      + "\"tapeBytesPerTimeStep\": \(4 * measurement.tapeScalarsPerTimeStep), "
+                      + "\"tapeBytesKept\": \(4 * measurement.tapeScalarCount), \"tapeBytesPeak\": \(4 * measurement.peakTapeScalarCount), "
+                      + "\"peakResidentBytes\": \(measurement.peakResidentBytes)}", to: &output)
             } else {
                 print(workload.name.padding(toLength: 11, withPad: " ", startingAt: 0)
                       + workload.text.padding(toLength: 45, withPad: " ", startingAt: 0)
                       + String(measurement.parameterCount).leftPadded(to: 10)
                       + String(format: "%.3f", measurement.median).leftPadded(to: 11)
                       + String(format: "%.3f", measurement.milliseconds.min() ?? 0).leftPadded(to: 10)
-                      + String(format: "%.1f", Double(4 * measurement.tapeScalarsPerTimeStep) / 1024).leftPadded(to: 19),
+                      + String(format: "%.1f", Double(4 * measurement.tapeScalarsPerTimeStep) / 1024).leftPadded(to: 14)
+                      + String(format: "%.1f", Double(4 * measurement.tapeScalarCount) / 1_048_576).leftPadded(to: 10)
+                      + String(format: "%.1f", Double(4 * measurement.peakTapeScalarCount) / 1_048_576).leftPadded(to: 10)
+                      + String(format: "%.0f", Double(measurement.peakResidentBytes) / 1_048_576).leftPadded(to: 12),
                       to: &output)
             }
+        }
+    }
+
+    /// The lengths of `--sequence-length N[,N...]`, or `nil` when it is absent.
+    static func sequenceLengths(_ arguments: Arguments) throws -> [Int]? {
+        guard let text = arguments.string("sequence-length") else { return nil }
+        let lengths = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !lengths.isEmpty, lengths.allSatisfy({ $0.map { (1...1_000_000).contains($0) } ?? false }) else {
+            throw UsageError("option '--sequence-length' expects whole numbers from 1 to 1000000, separated by commas, got '\(text)'",
+                             command: "unroll bench")
+        }
+        return lengths.map { $0! }
+    }
+
+    /// The mode of `--checkpointing none|auto|N`.
+    static func checkpointingMode(_ arguments: Arguments) throws -> Checkpointing {
+        switch arguments.string("checkpointing") {
+        case nil, "none": return .none
+        case "auto": return .automatic
+        case let text?:
+            guard let length = Int(text), length >= 1 else {
+                throw UsageError("option '--checkpointing' expects none, auto or a whole number of steps of at least 1, got '\(text)'",
+                                 command: "unroll bench")
+            }
+            return .every(length)
         }
     }
 }

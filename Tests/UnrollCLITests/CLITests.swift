@@ -188,6 +188,31 @@ final class CLISubcommandTests: XCTestCase {
         XCTAssertTrue(output.contains(" 53121 "), output)
     }
 
+    func testBenchSweepReportsMemoryThatCheckpointingShrinks() throws {
+        func run(_ mode: String) throws -> [[String: Any]] {
+            let (status, output) = runTool(["bench", "--workload", "gru-long", "--sequence-length", "16,64", "--steps", "1",
+                                            "--warmup", "0", "--checkpointing", mode, "--json"])
+            XCTAssertEqual(status, 0, output)
+            return try output.split(separator: "\n").map {
+                try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
+        }
+        let (plain, checkpointed) = (try run("none"), try run("auto"))
+        XCTAssertEqual(plain.map { $0["timeSteps"] as? Int }, [16, 64])
+        XCTAssertEqual(checkpointed.map { $0["timeSteps"] as? Int }, [16, 64])
+        for (a, b) in zip(plain, checkpointed) {
+            let (keptA, keptB) = (try XCTUnwrap(a["tapeBytesKept"] as? Int), try XCTUnwrap(b["tapeBytesKept"] as? Int))
+            let (peakA, peakB) = (try XCTUnwrap(a["tapeBytesPeak"] as? Int), try XCTUnwrap(b["tapeBytesPeak"] as? Int))
+            XCTAssertEqual(peakA, keptA, "nothing is rebuilt without checkpointing")
+            XCTAssertLessThan(keptB * 10, keptA, "kept with checkpointing \(keptB) vs \(keptA)")
+            XCTAssertLessThan(peakB * 2, peakA, "peak with checkpointing \(peakB) vs \(peakA)")
+            XCTAssertGreaterThan(try XCTUnwrap(b["peakResidentBytes"] as? Int), 1_000_000)
+        }
+        let (status, output) = runTool(["bench", "--checkpointing", "0"])
+        XCTAssertEqual(status, 2)
+        XCTAssertTrue(output.contains("'--checkpointing' expects none, auto or a whole number"), output)
+    }
+
     func testGraphRecordsEveryCell() {
         // One step of each cell: its parameters appear as boxes named as in Keras.
         let parameters = ["lstm": "recurrent_kernel\\n[2, 8]", "gru": "recurrent_kernel\\n[2, 6]",
