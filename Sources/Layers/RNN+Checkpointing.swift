@@ -24,7 +24,7 @@ public enum Checkpointing: Sendable, Equatable {
         case .automatic:
             return max(1, Int(Double(steps).squareRoot().rounded()))
         case .every(let length):
-            guard length >= 1 else { fatalError("Checkpointing.every(\(length)): the segment length must be at least 1") }
+            check(length >= 1, "Checkpointing.every(\(length)): the segment length must be at least 1")
             return length
         }
     }
@@ -48,10 +48,8 @@ extension RNN {
     func runCheckpointed(_ input: Node, initialState: Cell.State?, segmentLength: Int) -> (output: Node, state: Cell.State) {
         let (batch, steps, features) = (input.shape[0], input.shape[1], input.shape[2])
         if cell.inputSize == nil { cell.build(inputSize: features) }
-        guard cell.inputSize == features else {
-            fatalError("\(typeName): built for \(cell.inputSize!) features, got \(features)")
-        }
-        guard let tape = input.tape else { fatalError("\(typeName): checkpointing needs a taped input") }
+        check(cell.inputSize == features, "\(typeName): built for \(cell.inputSize!) features, got \(features)")
+        guard let tape = input.tape else { checkFailed("\(typeName): checkpointing needs a taped input") }
         return tape.withScope(scopeName) {
             var state = startState(for: input, initialState: initialState)
             let timeMajor = input.transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
