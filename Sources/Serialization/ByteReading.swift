@@ -8,11 +8,23 @@ struct LittleEndianBytes {
     /// Returns the unsigned integer of `size` bytes (1...8) at `offset`, or `nil` if it does not fit.
     func integer(at offset: Int, size: Int) -> UInt64? {
         guard offset >= 0, size >= 0, size <= 8, offset <= bytes.count - size else { return nil }
-        var value: UInt64 = 0
-        for index in stride(from: size - 1, through: 0, by: -1) {
-            value = value << 8 | UInt64(bytes[offset + index])
+        return bytes.withUnsafeBytes { raw in
+            switch size {
+            case 8: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            case 4: UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            case 2: UInt64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+            case 1: UInt64(raw[offset])
+            default:
+                (0..<size).reversed().reduce(0) { $0 << 8 | UInt64(raw[offset + $1]) }
+            }
         }
-        return value
+    }
+
+    /// Whether the bytes at `offset` spell `signature` (ASCII).
+    func matches(_ signature: StaticString, at offset: Int) -> Bool {
+        let count = signature.utf8CodeUnitCount
+        guard contains(offset: offset, count: count) else { return false }
+        return (0..<count).allSatisfy { bytes[offset + $0] == signature.utf8Start[$0] }
     }
 
     func uint8(at offset: Int) -> UInt8? { integer(at: offset, size: 1).map { UInt8($0) } }

@@ -48,16 +48,24 @@ extension HDF5File {
         let byteCount = count * elementType.size
         let data = try readLayout(try required(HDF5MessageType.dataLayout, "data layout"), byteCount: byteCount,
                                   path: path, invalid: invalid)
-        var values = [Double](repeating: 0, count: count)
-        for index in 0..<count {
-            let bits = bytes.integer(at: data + index * elementType.size, size: elementType.size) ?? 0
+        // The range was checked by readLayout; unaligned loads in one pass keep large weights fast.
+        let values = bytes.bytes.withUnsafeBytes { raw -> [Double] in
+            let elements = UnsafeRawBufferPointer(rebasing: raw[data..<data + byteCount])
+            func load<Stored: FixedWidthInteger>(_: Stored.Type, _ convert: (Stored) -> Double) -> [Double] {
+                (0..<count).map { convert(Stored(littleEndian: elements.loadUnaligned(fromByteOffset: $0 * Stored.bitWidth / 8,
+                                                                                      as: Stored.self))) }
+            }
             switch elementType {
-            case .float(4): values[index] = Double(Float(bitPattern: UInt32(bits)))
-            case .float: values[index] = Double(bitPattern: bits)
-            case .integer(let size, true):
-                let shift = UInt64(64 - 8 * size)
-                values[index] = Double(Int64(bitPattern: bits << shift) >> Int64(shift))
-            case .integer: values[index] = Double(bits)
+            case .float(4): return load(UInt32.self) { Double(Float(bitPattern: $0)) }
+            case .float: return load(UInt64.self) { Double(bitPattern: $0) }
+            case .integer(1, true): return load(Int8.self) { Double($0) }
+            case .integer(2, true): return load(Int16.self) { Double($0) }
+            case .integer(4, true): return load(Int32.self) { Double($0) }
+            case .integer(_, true): return load(Int64.self) { Double($0) }
+            case .integer(1, false): return load(UInt8.self) { Double($0) }
+            case .integer(2, false): return load(UInt16.self) { Double($0) }
+            case .integer(4, false): return load(UInt32.self) { Double($0) }
+            case .integer: return load(UInt64.self) { Double($0) }
             }
         }
         return HDF5Dataset(shape: shape, values: values)
@@ -110,7 +118,7 @@ extension HDF5File {
                           Int(mantissaLocation), Int(mantissaSize), Int(bias)]
             if layout == [4, 0, 32, 23, 8, 0, 23, 127] { return .float(size: 4) }
             if layout == [8, 0, 64, 52, 11, 0, 52, 1023] { return .float(size: 8) }
-            throw HDF5Error.unsupported(file: source, feature: "a \(8 * size)-bit float that is not IEEE single or "
+            throw HDF5Error.unsupported(file: source, feature: "a \(8 * Int(size))-bit float that is not IEEE single or "
                                         + "double precision in dataset '\(path)'")
         default:
             let order = isBigEndian ? "big-endian " : ""

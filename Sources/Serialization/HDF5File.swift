@@ -85,6 +85,19 @@ package struct HDF5File {
         return try links(of: header, path: path).map(\.name).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
+    /// Returns the datasets that are members of the group at `path`, by name, reading the group once.
+    ///
+    /// - Throws: ``HDF5Error/notFound(file:path:)`` when there is no group there, else as ``dataset(at:)``.
+    package func datasets(inGroupAt path: String) throws -> [String: HDF5Dataset] {
+        let header = try objectHeader(at: try address(of: path), path: path)
+        var result: [String: HDF5Dataset] = [:]
+        for link in try links(of: header, path: path) {
+            let member = "\(path)/\(link.name)"
+            result[link.name] = try readDataset(try objectHeader(at: link.address, path: member), path: member)
+        }
+        return result
+    }
+
     /// Whether an object (group or dataset) exists at `path`; malformed files still throw.
     package func contains(_ path: String) throws -> Bool {
         do {

@@ -82,7 +82,7 @@ extension HDF5File {
     /// the segment's size, the free list's head, the segment's address.
     private func localHeap(at address: Int, group: String) throws -> ArraySlice<UInt8> {
         let start = try position(of: address, count: 8 + 2 * lengthSize + offsetSize, "the local heap of '\(group)'")
-        guard bytes.slice(at: start, count: 4).map(Array.init) == Array("HEAP".utf8), bytes.uint8(at: start + 4) == 0 else {
+        guard bytes.matches("HEAP", at: start), bytes.uint8(at: start + 4) == 0 else {
             throw HDF5Error.invalid(file: source, address: address, reason: "expected the local heap of '\(group)'")
         }
         let size = try readLength(at: start + 8)
@@ -105,7 +105,7 @@ extension HDF5File {
         }
         let header = 8 + 2 * offsetSize
         let start = try position(of: address, count: header, "a B-tree node of group '\(group)'")
-        guard bytes.slice(at: start, count: 4).map(Array.init) == Array("TREE".utf8) else { throw invalid("no TREE signature") }
+        guard bytes.matches("TREE", at: start) else { throw invalid("no TREE signature") }
         guard bytes.uint8(at: start + 4) == 0, let level = bytes.uint8(at: start + 5),
               let entries = bytes.uint16(at: start + 6) else { throw invalid("not a group node") }
         let stride = lengthSize + offsetSize
@@ -131,7 +131,7 @@ extension HDF5File {
             .invalid(file: source, address: address, reason: "symbol table node of group '\(group)': \(reason)")
         }
         let start = try position(of: address, count: 8, "a symbol table node of group '\(group)'")
-        guard bytes.slice(at: start, count: 4).map(Array.init) == Array("SNOD".utf8), bytes.uint8(at: start + 4) == 1,
+        guard bytes.matches("SNOD", at: start), bytes.uint8(at: start + 4) == 1,
               let count = bytes.uint16(at: start + 6) else { throw invalid("no SNOD signature") }
         let entrySize = 2 * offsetSize + 24
         _ = try position(of: address, count: 8 + Int(count) * entrySize, "the entries of a symbol table node")

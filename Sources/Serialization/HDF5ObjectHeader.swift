@@ -44,7 +44,7 @@ extension HDF5File {
         var pending: [(Int, Int)] = []
         var visited = Set<Int>()
 
-        if bytes.slice(at: start, count: 4).map(Array.init) == Array("OHDR".utf8) {
+        if bytes.matches("OHDR", at: start) {
             guard let version = bytes.uint8(at: start + 4), let flags = bytes.uint8(at: start + 5) else {
                 throw invalid("truncated")
             }
@@ -56,7 +56,7 @@ extension HDF5File {
             guard let chunkSize = bytes.integer(at: cursor, size: sizeBytes) else { throw invalid("truncated") }
             cursor += sizeBytes
             let hasCreationOrder = flags & 0x04 != 0
-            guard bytes.contains(offset: cursor, count: Int(clamping: chunkSize) + 4) else {
+            guard chunkSize < UInt64(bytes.count), bytes.contains(offset: cursor, count: Int(chunkSize) + 4) else {
                 throw invalid("its first chunk of \(chunkSize) bytes runs past the end of the file")
             }
             try readVersion2Messages(from: cursor, count: Int(chunkSize), creationOrder: hasCreationOrder,
@@ -67,7 +67,7 @@ extension HDF5File {
                 guard chunks <= Self.maximumHeaderChunks, visited.insert(chunk).inserted else {
                     throw invalid("more than \(Self.maximumHeaderChunks) header chunks, or a cycle of continuations")
                 }
-                guard length >= 8, bytes.slice(at: chunk, count: 4).map(Array.init) == Array("OCHK".utf8) else {
+                guard length >= 8, bytes.matches("OCHK", at: chunk) else {
                     throw invalid("a continuation block lacks its OCHK signature")
                 }
                 try readVersion2Messages(from: chunk + 4, count: length - 8, creationOrder: hasCreationOrder,
