@@ -142,7 +142,7 @@ package enum KerasFile {
                 let variables: [String: HDF5Dataset]
                 do {
                     variables = try file.datasets(inGroupAt: path)
-                } catch HDF5Error.notFound(_, let missing) where missing == path {
+                } catch HDF5Error.notFound(_, let missing) where path.hasPrefix(missing) {
                     let present = (try? file.memberNames(ofGroupAt: "layers")).map { " (the file has layers: \($0.joined(separator: ", ")))" } ?? ""
                     throw KerasError.missingWeight(file: source, path: path + present)
                 }
