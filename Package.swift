@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "Train", dependencies: ["Kernels", "Graph", "Layers", "Serialization"]),
         .target(name: "Unroll", dependencies: ["Graph", "Layers", "Datasets", "Serialization", "Train"]),
         // The command-line tool's logic lives in a library so tests can run every subcommand in-process.
-        .target(name: "UnrollCLI", dependencies: ["Graph", "Layers", "Datasets", "Serialization", "Train"]),
+        .target(name: "UnrollCLI", dependencies: ["Kernels", "Graph", "Layers", "Datasets", "Serialization", "Train"]),
         .executableTarget(name: "unroll", dependencies: ["UnrollCLI"]),
         .target(name: "TestSupport", dependencies: ["Graph"], path: "Tests/TestSupport"),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "TestSupport"]),
@@ -32,7 +32,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Layers", "TestSupport"]),
         .testTarget(name: "SerializationTests", dependencies: ["Serialization", "Train", "TestSupport"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "Datasets", "TestSupport"]),
-        .testTarget(name: "UnrollCLITests", dependencies: ["UnrollCLI", "Datasets", "TestSupport"]),
+        .testTarget(name: "UnrollCLITests", dependencies: ["UnrollCLI", "Datasets", "Layers", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -16,6 +16,9 @@ enum BufferPool {
     private struct State: ~Copyable {
         var free: [[UInt]] = Array(repeating: [], count: 64)
         var idleBytes = 0
+        /// Bytes handed out and not yet released, and the most since the last reset (``TensorMemory``).
+        var liveBytes = 0
+        var peakBytes = 0
     }
 
     private static let state = Mutex(State())
@@ -29,33 +32,50 @@ enum BufferPool {
     /// Returns a buffer of at least `count` floats and its capacity; its contents are undefined.
     static func allocate(_ count: Int) -> (UnsafeMutablePointer<Float>, Int) {
         let capacity = capacity(for: count)
-        if capacity <= largestPooled {
-            let classIndex = capacity.trailingZeroBitCount
-            let reused: UInt? = state.withLock { state in
-                guard let address = state.free[classIndex].popLast() else { return nil }
-                state.idleBytes -= capacity * 4
-                return address
-            }
-            if let reused, let pointer = UnsafeMutablePointer<Float>(bitPattern: reused) { return (pointer, capacity) }
+        let pooled = capacity <= largestPooled
+        let reused: UInt? = state.withLock { state in
+            state.liveBytes += capacity * 4
+            state.peakBytes = Swift.max(state.peakBytes, state.liveBytes)
+            guard pooled, let address = state.free[capacity.trailingZeroBitCount].popLast() else { return nil }
+            state.idleBytes -= capacity * 4
+            return address
         }
+        if let reused, let pointer = UnsafeMutablePointer<Float>(bitPattern: reused) { return (pointer, capacity) }
         let raw = UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: 64)
         return (raw.bindMemory(to: Float.self, capacity: capacity), capacity)
     }
 
     /// Gives a buffer obtained from `allocate` back to the pool.
     static func release(_ pointer: UnsafeMutablePointer<Float>, capacity: Int) {
-        if capacity <= largestPooled {
-            let address = UInt(bitPattern: pointer)
-            let kept = state.withLock { state -> Bool in
-                guard state.idleBytes + capacity * 4 <= idleByteLimit else { return false }
-                state.free[capacity.trailingZeroBitCount].append(address)
-                state.idleBytes += capacity * 4
-                return true
-            }
-            if kept { return }
+        let pooled = capacity <= largestPooled
+        let address = UInt(bitPattern: pointer)
+        let kept = state.withLock { state -> Bool in
+            state.liveBytes -= capacity * 4
+            guard pooled, state.idleBytes + capacity * 4 <= idleByteLimit else { return false }
+            state.free[capacity.trailingZeroBitCount].append(address)
+            state.idleBytes += capacity * 4
+            return true
         }
-        UnsafeMutableRawPointer(pointer).deallocate()
+        if !kept { UnsafeMutableRawPointer(pointer).deallocate() }
     }
+
+    /// The bytes in use and the most in use since the last ``resetPeak()``.
+    static var usage: (live: Int, peak: Int) { state.withLock { ($0.liveBytes, $0.peakBytes) } }
+
+    /// Starts a new peak from the bytes in use now.
+    static func resetPeak() { state.withLock { $0.peakBytes = $0.liveBytes } }
+}
+
+/// How much tensor memory the process holds: every buffer behind a ``Tensor`` (and a ``PackedMatrix``) counted
+/// by its size class, from allocation until its last owner releases it. Benchmarks read the peak of a training
+/// step this way.
+package enum TensorMemory {
+    /// Bytes of tensor storage in use now.
+    package static var liveBytes: Int { BufferPool.usage.live }
+    /// The most bytes in use at once since the last ``resetPeak()`` (or since the process started).
+    package static var peakBytes: Int { BufferPool.usage.peak }
+    /// Starts a new peak from the bytes in use now.
+    package static func resetPeak() { BufferPool.resetPeak() }
 }
 
 /// The reference-counted buffer behind one or more tensors.

@@ -65,6 +65,24 @@ extension Tape {
         return savedScalarCount + recomputed
     }
 
+    /// The floating-point operations of the recorded matrix products, forward and backward.
+    ///
+    /// Forward, each product `op(A)·op(B)` of `[m, k]` by `[k, n]` costs `2·m·n·k`; backward, each input
+    /// that needs a gradient costs one more product of the same size. Element-wise work is not counted:
+    /// this is the "useful" work benchmarks divide by time to compare with the machine's peak.
+    public var matrixProductFLOPs: (forward: Int, backward: Int) {
+        var forward = 0, backward = 0
+        for record in records {
+            guard case .matmul(let transposeA, _) = record.op else { continue }
+            let a = records[record.inputs[0]].value.shape
+            let k = transposeA ? a[0] : a[1]
+            let flops = 2 * record.value.count * k
+            forward += flops
+            for input in record.inputs where records[input].needsGradient { backward += flops }
+        }
+        return (forward, backward)
+    }
+
     /// Returns the recorded graph in Graphviz DOT: one node per record (parameters as boxes,
     /// constants and variables as ellipses, ops as rounded boxes, with shapes on the labels), one
     /// edge per input, and a cluster per scope label.

@@ -13,12 +13,20 @@ enum BenchCommand: Subcommand {
         backpropagation through time and an Adam update, with a mean squared error on a Dense head applied
         to the last hidden state. Warm-up steps are excluded; the median over the timed steps is reported.
 
-        Memory: "kept" is what the training tape holds for the backward pass (per time step), "peak" adds the
-        largest segment a checkpointing layer rebuilds during backward, and "max RSS" is the process' peak
-        resident memory so far (getrusage), which never decreases: in a sweep, list the lengths in rising order.
-        Without checkpointing, gru-long keeps about 0.26 MB per time step (T = 100000 would need ~26 GB).
+        Useful work is the matrix products of one step, counted from a recorded tape: 2·m·n·k per product
+        forward, and once more for each of its inputs that needs a gradient. GFLOP/s is that over the time
+        per step (the --stat statistic), and "of peak" divides it by a pure fused-multiply-add loop run on
+        the same threads just before the workload's timed steps.
 
-        Workloads ([batch, time, features]):
+        Memory: "kept" is what the training tape holds for the backward pass (per time step), "peak" adds the
+        largest segment a checkpointing layer rebuilds during backward, "tensors MB" is the most tensor memory
+        in use at once during a step (weights, gradients and optimizer state included), and "max RSS" is the
+        process' peak resident memory so far (getrusage), which never decreases: in a sweep, list the lengths
+        in rising order. Without checkpointing, gru-long keeps about 0.26 MB per time step (T = 100000 would
+        need ~26 GB).
+
+        Workloads ([batch, time, features]; custom-mgu and gru-custom use cells written from graph nodes
+        outside the library, as a user would):
         """ + "\n" + Workload.all.map { "  " + $0.name.padding(toLength: 11, withPad: " ", startingAt: 0) + $0.text }
         .joined(separator: "\n")
     static let options: [OptionSpecification] = [
@@ -26,37 +34,13 @@ enum BenchCommand: Subcommand {
         .option("steps", "N", "Timed steps per workload (default 10)."),
         .option("warmup", "N", "Untimed steps first (default 2)."),
         .option("stat", "KIND", "median (default) or min: the statistic --json reports as msPerStep."),
-        .option("sequence-length", "N[,N...]", "Override gru-long's 1000 time steps; a list runs it once per length "
-                + "(a sweep such as 1000,10000,100000)."),
+        .option("sequence-length", "N[,N...]", "Override the 1000 time steps of gru-long and gru-custom; a list runs "
+                + "them once per length (a sweep such as 1000,10000,100000)."),
         .option("checkpointing", "MODE", "Recurrent layers keep every step (none, the default), every ~√T-th state "
                 + "(auto) or every N-th, and recompute the rest in backward."),
-        .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X}."),
+        .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X, ...}."),
         .flag("node-overhead", "Also time the tape's bookkeeping: µs per recorded node on tiny tensors."),
     ]
-
-    /// One benchmark: a recurrent layer on `[batch, time, features]`, then `Dense(outputSize)`.
-    struct Workload {
-        let name: String
-        let cell: CellKind
-        let hiddenSize: Int
-        var batchSize: Int
-        var timeSteps: Int
-        let featureCount: Int
-        let outputSize: Int
-
-        static let all = [
-            Workload(name: "seed-lstm", cell: .lstm, hiddenSize: 400, batchSize: 128, timeSteps: 32, featureCount: 1, outputSize: 8),
-            Workload(name: "small-rnn", cell: .rnn, hiddenSize: 16, batchSize: 13, timeSteps: 3, featureCount: 1, outputSize: 1),
-            Workload(name: "gru-long", cell: .gru, hiddenSize: 128, batchSize: 16, timeSteps: 1000, featureCount: 8, outputSize: 1),
-            Workload(name: "char-lstm", cell: .lstm, hiddenSize: 256, batchSize: 32, timeSteps: 64, featureCount: 64, outputSize: 64),
-        ]
-
-        /// `LSTM(400) on [128, 32, 1] -> Dense(8)`.
-        var text: String {
-            let layer = ["lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "peephole": "PeepholeLSTM", "indrnn": "IndRNN"][cell.rawValue]!
-            return "\(layer)(\(hiddenSize)) on [\(batchSize), \(timeSteps), \(featureCount)] -> Dense(\(outputSize))"
-        }
-    }
 
     /// The timings of one workload, in milliseconds per step.
     struct Measurement {
@@ -69,6 +53,12 @@ enum BenchCommand: Subcommand {
         let peakTapeScalarCount: Int
         /// The process' peak resident memory after the run, in bytes.
         let peakResidentBytes: Int
+        /// The matrix products of one training step, forward and backward (``Tape/matrixProductFLOPs``).
+        let usefulFLOPs: Int
+        /// The most tensor memory in use at once during a timed step (``TensorMemory``).
+        let peakTensorBytes: Int
+        /// The fused-multiply-add peak measured just before the timed steps, in GFLOP/s (`nil` without AVX2 + FMA).
+        let peakGFLOPS: Double?
 
         /// Scalars kept per time step.
         var tapeScalarsPerTimeStep: Int { tapeScalarCount / workload.timeSteps }
@@ -77,6 +67,12 @@ enum BenchCommand: Subcommand {
             let sorted = milliseconds.sorted()
             return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         }
+
+        /// Milliseconds per step by the chosen statistic.
+        func milliseconds(_ statistic: String) -> Double { statistic == "min" ? (milliseconds.min() ?? 0) : median }
+
+        /// Useful GFLOP/s at `ms` milliseconds per step.
+        func gflops(atMilliseconds ms: Double) -> Double { ms > 0 ? Double(usefulFLOPs) / (ms * 1e-3) * 1e-9 : 0 }
     }
 
     /// Returns µs per node of a 1,000-node chain of `tanh(x + c)` on `[2]` tensors: forward only, and
@@ -107,25 +103,39 @@ enum BenchCommand: Subcommand {
     /// Builds the workload's model and data and times `steps` training steps after `warmup` untimed ones.
     static func measure(_ workload: Workload, steps: Int, warmup: Int, checkpointing: Checkpointing = .none) throws -> Measurement {
         Initializers.resetSeedSequence(to: 0xBE7C)
-        let model = RecurrentModelDescription(cell: workload.cell, hiddenSize: workload.hiddenSize,
-                                              pastSteps: workload.timeSteps, featureCount: workload.featureCount,
-                                              outputSize: workload.outputSize).makeModel(name: workload.name)
-        for case let layer as any CheckpointingLayer in model.layers { layer.checkpointing = checkpointing }
+        let model = workload.makeModel()
         try model.compile(loss: .meanSquaredError, optimizer: Adam())
         var generator = SeededGenerator(seed: 42)
         let x = Tensor.randomUniform([workload.batchSize, workload.timeSteps, workload.featureCount], in: -1...1,
                                      generator: &generator)
         let y = Tensor.randomUniform([workload.batchSize, workload.outputSize], in: -1...1, generator: &generator)
+        // Counted before checkpointing hides the products inside checkpoint nodes (recomputation is not useful work).
+        let flops = usefulFLOPs(of: model, x, y)
+        for case let layer as any CheckpointingLayer in model.layers { layer.checkpointing = checkpointing }
         for _ in 0..<warmup { try model.trainOnBatch(x, y) }
+        let peakGFLOPS = FMAPeak.measure()
         let clock = ContinuousClock()
         var timings: [Double] = []
+        var peakTensorBytes = 0
         for _ in 0..<steps {
+            TensorMemory.resetPeak()
             let elapsed = try clock.measure { try model.trainOnBatch(x, y) }
+            peakTensorBytes = max(peakTensorBytes, TensorMemory.peakBytes)
             timings.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
         }
         return Measurement(workload: workload, milliseconds: timings, parameterCount: model.parameterCount,
                            tapeScalarCount: model.lastTapeScalarCount, peakTapeScalarCount: model.lastTapePeakScalarCount,
-                           peakResidentBytes: ProcessMemory.peakResidentBytes)
+                           peakResidentBytes: ProcessMemory.peakResidentBytes, usefulFLOPs: flops,
+                           peakTensorBytes: peakTensorBytes, peakGFLOPS: peakGFLOPS)
+    }
+
+    /// The matrix-product FLOPs of one training step, counted on a tape that records the step's forward pass
+    /// and loss (the backward products are those the recorded products imply).
+    static func usefulFLOPs(of model: Sequential, _ x: Tensor, _ y: Tensor) -> Int {
+        let tape = Tape()
+        _ = Loss.meanSquaredError(model(tape.constant(x)), tape.constant(y))
+        let (forward, backward) = tape.matrixProductFLOPs
+        return forward + backward
     }
 
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
@@ -140,7 +150,7 @@ enum BenchCommand: Subcommand {
         }
         if let lengths = try sequenceLengths(arguments) {
             workloads = workloads.flatMap { workload in
-                guard workload.name == "gru-long" else { return [workload] }
+                guard workload.name == "gru-long" || workload.name == "gru-custom" else { return [workload] }
                 return lengths.map { length in
                     var changed = workload
                     changed.timeSteps = length
@@ -162,33 +172,55 @@ enum BenchCommand: Subcommand {
             }
         }
         if !isJSON {
-            print("ms per training step (forward + backward through time + Adam), median of \(steps) after "
-                  + "\(warmup) warm-up", to: &output)
+            print("ms per training step (forward + backward through time + Adam), median and min of \(steps) after "
+                  + "\(warmup) warm-up; GFLOP/s of the matrix products at the \(statistic), against a fused-multiply-add "
+                  + "loop on \(GEMMThreads.count) threads", to: &output)
             print("workload".padding(toLength: 11, withPad: " ", startingAt: 0)
                   + "model".padding(toLength: 45, withPad: " ", startingAt: 0)
                   + "params".leftPadded(to: 10) + "ms/step".leftPadded(to: 11) + "min".leftPadded(to: 10)
+                  + "GFLOP/s".leftPadded(to: 9) + "of peak".leftPadded(to: 9)
                   + "kept KB/step".leftPadded(to: 14) + "kept MB".leftPadded(to: 10) + "peak MB".leftPadded(to: 10)
-                  + "max RSS MB".leftPadded(to: 12), to: &output)
+                  + "tensors MB".leftPadded(to: 12) + "max RSS MB".leftPadded(to: 12), to: &output)
         }
         for workload in workloads {
             let measurement = try measure(workload, steps: steps, warmup: warmup, checkpointing: checkpointing)
+            let gflops = measurement.gflops(atMilliseconds: measurement.milliseconds(statistic))
+            let fraction = measurement.peakGFLOPS.map { gflops / $0 }
             if isJSON {
-                print("{\"workload\": \"\(workload.name)\", \"msPerStep\": \(String(format: "%.4f", statistic == "min" ? (measurement.milliseconds.min() ?? 0) : measurement.median)), "
-                      + "\"timeSteps\": \(workload.timeSteps), "
-                      + "\"tapeBytesPerTimeStep\": \(4 * measurement.tapeScalarsPerTimeStep), "
-                      + "\"tapeBytesKept\": \(4 * measurement.tapeScalarCount), \"tapeBytesPeak\": \(4 * measurement.peakTapeScalarCount), "
-                      + "\"peakResidentBytes\": \(measurement.peakResidentBytes)}", to: &output)
+                var fields = ["\"workload\": \"\(workload.name)\"",
+                              "\"msPerStep\": \(String(format: "%.4f", measurement.milliseconds(statistic)))",
+                              "\"timeSteps\": \(workload.timeSteps)",
+                              "\"usefulGFLOPPerStep\": \(String(format: "%.4f", Double(measurement.usefulFLOPs) * 1e-9))",
+                              "\"gflops\": \(String(format: "%.2f", gflops))"]
+                if let peak = measurement.peakGFLOPS, let fraction {
+                    fields.append("\"fmaPeakGFLOPS\": \(String(format: "%.1f", peak))")
+                    fields.append("\"fractionOfPeak\": \(String(format: "%.4f", fraction))")
+                }
+                fields.append("\"tapeBytesPerTimeStep\": \(4 * measurement.tapeScalarsPerTimeStep)")
+                fields.append("\"tapeBytesKept\": \(4 * measurement.tapeScalarCount)")
+                fields.append("\"tapeBytesPeak\": \(4 * measurement.peakTapeScalarCount)")
+                fields.append("\"peakTensorBytes\": \(measurement.peakTensorBytes)")
+                fields.append("\"peakResidentBytes\": \(measurement.peakResidentBytes)")
+                print("{" + fields.joined(separator: ", ") + "}", to: &output)
             } else {
                 print(workload.name.padding(toLength: 11, withPad: " ", startingAt: 0)
                       + workload.text.padding(toLength: 45, withPad: " ", startingAt: 0)
                       + String(measurement.parameterCount).leftPadded(to: 10)
                       + String(format: "%.3f", measurement.median).leftPadded(to: 11)
                       + String(format: "%.3f", measurement.milliseconds.min() ?? 0).leftPadded(to: 10)
+                      + String(format: "%.1f", gflops).leftPadded(to: 9)
+                      + (fraction.map { String(format: "%.0f%%", 100 * $0) } ?? "-").leftPadded(to: 9)
                       + String(format: "%.1f", Double(4 * measurement.tapeScalarsPerTimeStep) / 1024).leftPadded(to: 14)
                       + String(format: "%.1f", Double(4 * measurement.tapeScalarCount) / 1_048_576).leftPadded(to: 10)
                       + String(format: "%.1f", Double(4 * measurement.peakTapeScalarCount) / 1_048_576).leftPadded(to: 10)
+                      + String(format: "%.1f", Double(measurement.peakTensorBytes) / 1_048_576).leftPadded(to: 12)
                       + String(format: "%.0f", Double(measurement.peakResidentBytes) / 1_048_576).leftPadded(to: 12),
                       to: &output)
+                if let peak = measurement.peakGFLOPS {
+                    print("           FMA peak \(String(format: "%.1f", peak)) GFLOP/s; "
+                          + "\(String(format: "%.3f", Double(measurement.usefulFLOPs) * 1e-9)) GFLOP of matrix products per step",
+                          to: &output)
+                }
             }
         }
     }

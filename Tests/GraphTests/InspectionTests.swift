@@ -22,6 +22,31 @@ final class InspectionTests: XCTestCase {
         return (h, [w, u, b])
     }
 
+    func testMatrixProductFLOPsCountForwardAndEachGradientProduct() {
+        let tape = Tape()
+        let (h, _) = recordSimpleRNN(tape)
+        _ = h
+        // x_t W: 2·1·4·2 = 16 per step; only W needs a gradient. h U: 2·1·4·4 = 32 per step; the first h is a
+        // constant (only U needs a gradient), the later ones need theirs too.
+        let flops = tape.matrixProductFLOPs
+        XCTAssertEqual(flops.forward, 3 * 16 + 3 * 32)
+        XCTAssertEqual(flops.backward, 3 * 16 + 32 + 2 * 64)
+    }
+
+    func testTensorMemoryCountsLiveBuffersAndThePeak() {
+        let before = TensorMemory.liveBytes
+        TensorMemory.resetPeak()
+        do {
+            let big = Tensor.zeros([1 << 20])  // one 4 MiB size class
+            XCTAssertEqual(TensorMemory.liveBytes - before, 4 << 20)
+            let copy = big + big
+            XCTAssertEqual(TensorMemory.liveBytes - before, 8 << 20)
+            XCTAssertEqual(copy.count, 1 << 20)
+        }
+        XCTAssertEqual(TensorMemory.liveBytes, before)
+        XCTAssertGreaterThanOrEqual(TensorMemory.peakBytes - before, 8 << 20)
+    }
+
     func testUnrolledStepsShareParameterNodes() {
         let tape = Tape()
         let (h, parameters) = recordSimpleRNN(tape)

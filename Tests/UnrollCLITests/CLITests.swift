@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Graph
+import Layers
 import XCTest
 @testable import UnrollCLI
 import Train
@@ -179,6 +180,45 @@ final class CLISubcommandTests: XCTestCase {
         XCTAssertGreaterThan(milliseconds, 0)
     }
 
+    func testBenchCountsTheCustomCellsMatrixProducts() throws {
+        let (status, output) = runTool(["bench", "--steps", "1", "--warmup", "0", "--workload", "custom-mgu", "--json"])
+        XCTAssertEqual(status, 0, output)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        XCTAssertEqual(object["workload"] as? String, "custom-mgu")
+        // MGU(128) on [32, 100, 1] -> Dense(1). Projection x W [3200, 1]·[1, 256]: 1,638,400 forward and once
+        // more for dW. Recurrent products [32, 128]·[128, 128] = 1,048,576 each: 2 per step forward; backward
+        // 4 per step (input and weight) except the first h·U_f, whose h is the zero state. Dense: 8,192 x 3.
+        let expected = 2 * 1_638_400 + (200 + 4 * 100 - 1) * 1_048_576 + 3 * 8192
+        let useful = try XCTUnwrap(object["usefulGFLOPPerStep"] as? Double)
+        XCTAssertEqual(useful, Double(expected) * 1e-9, accuracy: 1e-4)
+        let ms = try XCTUnwrap(object["msPerStep"] as? Double), gflops = try XCTUnwrap(object["gflops"] as? Double)
+        XCTAssertEqual(gflops, useful / (ms * 1e-3), accuracy: 0.01 + 0.002 * gflops)
+        // What the tape keeps per time step, and a peak above the parameters and the Adam moments.
+        XCTAssertGreaterThan(try XCTUnwrap(object["tapeBytesPerTimeStep"] as? Int), 10 * 32 * 128 * 4)
+        XCTAssertGreaterThan(try XCTUnwrap(object["peakBytes"] as? Int), 3 * 33_409 * 4)
+    }
+
+    func testCustomGRUCellComputesTheBuiltInGRU() {
+        let builtIn = GRUCell(hiddenSize: 5, seed: 3)
+        builtIn.build(inputSize: 4)
+        let custom = CustomGRUCell(hiddenSize: 5, seed: 9)
+        custom.build(inputSize: 4)
+        // Same weights: the built-in bias [2, 15] holds the input bias row, then the recurrent one.
+        let bias = builtIn.parameters[2].value
+        custom.parameters[0].value = builtIn.parameters[0].value
+        custom.parameters[1].value = builtIn.parameters[1].value
+        custom.parameters[2].value = bias.slice(along: 0, 0..<1).reshaped(to: [15]) + Tensor.ones([15])
+        custom.parameters[3].value = bias.slice(along: 0, 1..<2).reshaped(to: [15]) - Tensor.ones([15])
+        builtIn.parameters[2].value = Tensor.concatenate([custom.parameters[2].value.reshaped(to: [1, 15]),
+                                                          custom.parameters[3].value.reshaped(to: [1, 15])], along: 0)
+        let x = Tensor.randomUniform([3, 6, 4], in: -1...1, seed: 11)
+        let expected = RNN(builtIn, returnSequences: true)(Node(x)).value
+        let actual = RNN(custom, returnSequences: true)(Node(x)).value
+        XCTAssertEqual(actual.shape, [3, 6, 5])
+        let worst = zip(actual.scalars, expected.scalars).map { Swift.abs($0 - $1) }.max() ?? 1
+        XCTAssertLessThan(worst, 1e-6)
+    }
+
     func testBenchSequenceLengthOverridesOnlyTheLongGRU() {
         let (status, output) = runTool(["bench", "--workload", "gru-long", "--sequence-length", "3", "--steps", "1",
                                         "--warmup", "0"])
@@ -228,7 +268,7 @@ final class CLISubcommandTests: XCTestCase {
     func testBenchRejectsAnUnknownWorkload() {
         let (status, output) = runTool(["bench", "--workload", "big-lstm"])
         XCTAssertEqual(status, 2)
-        XCTAssertTrue(output.contains("'--workload' expects one of seed-lstm, small-rnn, gru-long, char-lstm, got 'big-lstm'"),
+        XCTAssertTrue(output.contains("'--workload' expects one of seed-lstm, small-rnn, gru-long, char-lstm, custom-mgu, gru-custom, got 'big-lstm'"),
                       output)
     }
 

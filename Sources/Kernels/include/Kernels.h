@@ -85,6 +85,11 @@ void unroll_clip(float *x, long n, unroll_update u);
 /// Returns the sum of x[i]², accumulated in double.
 double unroll_sum_of_squares(const float *x, long n);
 
+/// Runs `iterations` rounds of 12 independent 8-wide fused multiply-adds on this thread and returns the
+/// floating-point operations done (192 per round): the arithmetic peak when timed. Returns 0 without running
+/// anything when the AVX2 + FMA kernels are not in use (no peak to measure).
+double unroll_fma_loop(long iterations);
+
 /// 1 when the AVX2 + FMA kernels are in use on this CPU, 0 for the portable fallbacks.
 int unroll_has_avx2_fma(void);
 
