@@ -48,7 +48,7 @@ extension Tensor {
     /// Returns this rank-2 tensor packed as the right operand of matrix products: `op(B)` is `self`
     /// (`[k, n]`), or with `transposed` its transpose (`self` stored `[n, k]`).
     public func packedForMatmul(transposed: Bool = false) -> PackedMatrix {
-        guard rank == 2 else { fatalError("packedForMatmul: needs a rank-2 tensor, got \(shape)") }
+        check(rank == 2, "packedForMatmul: needs a rank-2 tensor, got \(shape)")
         let k = transposed ? shape[1] : shape[0], n = transposed ? shape[0] : shape[1]
         let storage = PackedStorage(count: unroll_sgemm_packed_b_size(k, n))
         unroll_sgemm_pack_b(transposed ? 1 : 0, k, n, base, shape[1], storage.pointer)
@@ -57,11 +57,10 @@ extension Tensor {
 
     /// Returns the matrix product `op(self) · op(B)` with `op(B)` taken from `packed`.
     public func matmul(_ packed: PackedMatrix, transposingSelf: Bool = false) -> Tensor {
-        guard rank == 2 else { fatalError("matmul: needs a rank-2 left operand, got \(shape)") }
+        check(rank == 2, "matmul: needs a rank-2 left operand, got \(shape)")
         let m = transposingSelf ? shape[1] : shape[0], k = transposingSelf ? shape[0] : shape[1]
-        guard k == packed.rows else {
-            fatalError("matmul: inner dimensions differ: \(shape)\(transposingSelf ? "ᵀ" : "") x packed [\(packed.rows), \(packed.columns)]")
-        }
+        check(k == packed.rows,
+              "matmul: inner dimensions differ: \(shape)\(transposingSelf ? "ᵀ" : "") x packed [\(packed.rows), \(packed.columns)]")
         let result = Tensor(uninitializedShape: [m, packed.columns])
         packedGEMM(transposeA: transposingSelf, m: m, a: base, lda: shape[1], packed: packed, beta: 0,
                    c: result.base, ldc: packed.columns)
@@ -71,9 +70,8 @@ extension Tensor {
     /// Adds `op(a) · op(B)` into this rank-2 tensor in place, with `op(B)` taken from `packed`.
     mutating func addMatmul(_ a: Tensor, _ packed: PackedMatrix, transposingA: Bool) {
         let m = transposingA ? a.shape[1] : a.shape[0], k = transposingA ? a.shape[0] : a.shape[1]
-        guard shape == [m, packed.columns], k == packed.rows else {
-            fatalError("matmul accumulate: target \(shape) differs from product of \(a.shape) and packed [\(packed.rows), \(packed.columns)]")
-        }
+        check(shape == [m, packed.columns] && k == packed.rows,
+              "matmul accumulate: target \(shape) differs from product of \(a.shape) and packed [\(packed.rows), \(packed.columns)]")
         withUnsafeMutableBufferPointer { target in
             packedGEMM(transposeA: transposingA, m: m, a: a.base, lda: a.shape[1], packed: packed, beta: 1,
                        c: target.baseAddress!, ldc: packed.columns)
