@@ -35,15 +35,15 @@ final class MinimalGatedUnitCell: RecurrentCell {
 
     /// `x W + b` for all time steps in one product.
     func projectInput(_ input: Node) -> Node {
-        input.matmul(input.lift(parameters[0])) + input.lift(parameters[3])
+        input.matmul(input.onSameTape(parameters[0])) + input.onSameTape(parameters[3])
     }
 
     func zeroState(batchSize: Int) -> Node { Node(Tensor.zeros([batchSize, hiddenSize])) }
 
     func callAsFunction(_ projected: Node, state h: Node) -> (output: Node, state: Node) {
         let n = hiddenSize
-        let f = sigmoid(projected.slice(along: 1, 0..<n) + h.matmul(h.lift(parameters[1])))
-        let candidate = tanh(projected.slice(along: 1, n..<(2 * n)) + (f * h).matmul(h.lift(parameters[2])))
+        let f = sigmoid(projected.slice(along: 1, 0..<n) + h.matmul(h.onSameTape(parameters[1])))
+        let candidate = tanh(projected.slice(along: 1, n..<(2 * n)) + (f * h).matmul(h.onSameTape(parameters[2])))
         let next = (1 - f) * h + f * candidate
         return (next, next)
     }
@@ -82,14 +82,14 @@ final class CustomGRUCell: RecurrentCell {
     }
 
     func projectInput(_ input: Node) -> Node {
-        input.matmul(input.lift(parameters[0])) + input.lift(parameters[2])
+        input.matmul(input.onSameTape(parameters[0])) + input.onSameTape(parameters[2])
     }
 
     func zeroState(batchSize: Int) -> Node { Node(Tensor.zeros([batchSize, hiddenSize])) }
 
     func callAsFunction(_ projected: Node, state h: Node) -> (output: Node, state: Node) {
         let n = hiddenSize
-        let recurrent = h.matmul(h.lift(parameters[1])) + h.lift(parameters[3])
+        let recurrent = h.matmul(h.onSameTape(parameters[1])) + h.onSameTape(parameters[3])
         func part(_ gates: Node, _ k: Int) -> Node { gates.slice(along: 1, (k * n)..<((k + 1) * n)) }
         let z = sigmoid(part(projected, 0) + part(recurrent, 0))
         let r = sigmoid(part(projected, 1) + part(recurrent, 1))

@@ -195,7 +195,7 @@ final class CLISubcommandTests: XCTestCase {
         XCTAssertEqual(gflops, useful / (ms * 1e-3), accuracy: 0.01 + 0.002 * gflops)
         // What the tape keeps per time step, and a peak above the parameters and the Adam moments.
         XCTAssertGreaterThan(try XCTUnwrap(object["tapeBytesPerTimeStep"] as? Int), 10 * 32 * 128 * 4)
-        XCTAssertGreaterThan(try XCTUnwrap(object["peakBytes"] as? Int), 3 * 33_409 * 4)
+        XCTAssertGreaterThan(try XCTUnwrap(object["peakTensorBytes"] as? Int), 3 * 33_409 * 4)
     }
 
     func testCustomGRUCellComputesTheBuiltInGRU() {
