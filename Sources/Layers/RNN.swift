@@ -24,8 +24,8 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     /// Whether training keeps every step's values for the backward pass or only every k-th state,
     /// recomputing the steps in between (``Checkpointing``). Runs without a tape ignore it.
     public var checkpointing: Checkpointing = .none
-    /// The final state of the last call of a stateful layer.
-    var carriedState: [Tensor]?
+    /// The final state of the last call of a stateful layer, the next call's initial state (`nil`: zeros).
+    public var carriedState: [Tensor]?
 
     /// Creates a recurrent layer from a cell.
     public init(_ cell: Cell, returnSequences: Bool = false, goBackwards: Bool = false, isStateful: Bool = false,
@@ -201,6 +201,8 @@ extension RNN where Cell == IndRNNCell {
 public protocol StatefulRecurrentLayer: Layer {
     /// Whether the final state of one call is the initial state of the next (until `resetStates()`).
     var isStateful: Bool { get set }
+    /// The state the next call starts from while ``isStateful`` (`nil`: zeros), as values (`[h]`, `[h, c]`).
+    var carriedState: [Tensor]? { get set }
 }
 
 /// A layer that must see a whole sequence at once (it cannot run on consecutive chunks).

@@ -19,9 +19,12 @@ extension Sequential {
     /// - Parameters:
     ///   - validationSplit: the fraction of samples, taken from the end before shuffling, held out for validation.
     ///   - validationData: explicit validation arrays (overrides `validationSplit`).
-    ///   - truncatedBPTTSteps: cut sequences into chunks of this many steps; the recurrent state is carried
-    ///     from chunk to chunk with its gradient stopped. Targets with a time axis as long as the input's are
-    ///     trained chunk by chunk; otherwise earlier chunks only advance the state and the last one is trained.
+    ///   - truncatedBPTTSteps: truncated backpropagation through time (Williams and Peng's k1): one update
+    ///     every this many steps, the recurrent state carried forward with its gradient stopped. Targets with a
+    ///     time axis as long as the input's are trained window by window; otherwise earlier steps only advance
+    ///     the state and the last `truncatedBPTTBackwardSteps` are trained.
+    ///   - truncatedBPTTBackwardSteps: how many steps each update backpropagates through (k2 ≥ k1; default
+    ///     k1): the loss of the newest k1 steps flows back over the last k2 (`Docs/LongSequences.md`).
     ///   - seed: fixes the shuffling order.
     ///
     /// A non-finite loss or gradient stops training at once, keeps the last good weights, and sets
@@ -29,7 +32,8 @@ extension Sequential {
     @discardableResult
     public func fit(_ x: Tensor, _ y: Tensor, epochs: Int = 1, batchSize: Int = 32, validationSplit: Float = 0,
                     validationData: (x: Tensor, y: Tensor)? = nil, shuffle: Bool = true, callbacks: [Callback] = [],
-                    verbose: Verbosity = .progressBar, truncatedBPTTSteps: Int? = nil, seed: UInt64 = 0) throws -> History {
+                    verbose: Verbosity = .progressBar, truncatedBPTTSteps: Int? = nil,
+                    truncatedBPTTBackwardSteps: Int? = nil, seed: UInt64 = 0) throws -> History {
         guard let loss, let optimizer else { throw TrainingError.notCompiled }
         guard epochs >= 1 else { throw TrainingError.invalidArgument(name: "epochs", value: "\(epochs)", reason: "must be at least 1") }
         guard batchSize >= 1 else { throw TrainingError.invalidArgument(name: "batchSize", value: "\(batchSize)", reason: "must be at least 1") }
@@ -59,6 +63,9 @@ extension Sequential {
                 throw TrainingError.unsupported("truncated BPTT cannot run \(layer.typeName): it needs the whole sequence at once")
             }
         }
+        try checkTruncation(steps: truncatedBPTTSteps, backwardSteps: truncatedBPTTBackwardSteps)
+        try checkStatefulTraining(samples: trainX.shape[0], batchSize: batchSize, shuffle: shuffle,
+                                  isTruncated: truncatedBPTTSteps != nil)
 
         var history = History()
         var generator = SeededGenerator(seed: seed)
@@ -79,7 +86,10 @@ extension Sequential {
             for batch in 0..<batches {
                 let indices = Array(order[(batch * batchSize)..<min(samples, (batch + 1) * batchSize)])
                 let bx = trainX.gatheringRows(indices), by = trainY.gatheringRows(indices)
-                let outcome = truncatedBPTTSteps.map { trainTruncated(bx, by, steps: $0, loss: loss, optimizer: optimizer) }
+                try checkCarriedBatchSize(indices.count)
+                let outcome = truncatedBPTTSteps.map {
+                    trainTruncated(bx, by, every: $0, backpropagating: truncatedBPTTBackwardSteps ?? $0, loss: loss, optimizer: optimizer)
+                }
                     ?? trainStep(bx, by, loss: loss, optimizer: optimizer)
                 guard let (batchLoss, prediction) = outcome else {
                     history.stopReason = "terminated on a non-finite loss or gradient at epoch \(epoch + 1), batch \(batch + 1); the weights are those before that batch"
@@ -163,41 +173,6 @@ extension Sequential {
         optimizer.update(parameters)
         layers.forEach { $0.applyConstraints() }
         return true
-    }
-
-    /// Truncated backpropagation through time on one batch.
-    func trainTruncated(_ x: Tensor, _ y: Tensor, steps k: Int, loss: Loss, optimizer: any Optimizer) -> (Float, Tensor)? {
-        let recurrent = layers.compactMap { $0 as? any StatefulRecurrentLayer }
-        let wasStateful = recurrent.map(\.isStateful)
-        for layer in recurrent { layer.isStateful = true }
-        defer {
-            for (layer, flag) in zip(recurrent, wasStateful) { layer.isStateful = flag }
-            resetStates()
-        }
-        resetStates()
-        let time = x.shape[1]
-        let perStepTargets = y.rank >= 2 && y.shape[1] == time
-        var losses: [Float] = []
-        var predictions: [Tensor] = []
-        var start = 0
-        while start < time {
-            let end = min(time, start + k)
-            let chunk = x.slice(along: 1, start..<end)
-            if perStepTargets {
-                guard let (value, prediction) = trainStep(chunk, y.slice(along: 1, start..<end), loss: loss, optimizer: optimizer) else { return nil }
-                losses.append(value)
-                predictions.append(prediction)
-            } else if end < time {
-                _ = self(Node(chunk))
-            } else {
-                guard let (value, prediction) = trainStep(chunk, y, loss: loss, optimizer: optimizer) else { return nil }
-                losses.append(value)
-                predictions.append(prediction)
-            }
-            start = end
-        }
-        let prediction = perStepTargets ? Tensor.concatenate(predictions, along: 1) : predictions.last!
-        return (losses.reduce(0, +) / Float(losses.count), prediction)
     }
 
     /// Returns the model's outputs for `x`, computed in batches without recording a tape (flat memory).
