@@ -106,6 +106,9 @@ extension Tape {
             let total = (grad * result).sum(alongAxes: [axis], keepingDimensions: true)
             accumulate(result * (grad - total), into: inputs[0])
 
+        case .sparseMatmul(let matrix):
+            accumulate(matrix.transposedProduct(grad), into: inputs[0])
+
         case .gather(let indices):
             let table = input(0)
             let columns = table.shape[1]

@@ -19,6 +19,8 @@ public enum Op: Sendable, Equatable {
     case clamp(lower: Float, upper: Float)
     /// The matrix product `op(a) · op(b)` of two rank-2 inputs, each optionally transposed in place.
     case matmul(transposeA: Bool, transposeB: Bool)
+    /// The product `x · matrix` of a rank-2 input and a fixed sparse matrix (no gradient for the matrix).
+    case sparseMatmul(SparseMatrix)
     /// Axes reordered: axis `i` of the output is axis `permutation[i]` of the input.
     case transpose(permutation: [Int])
     /// The same elements with another shape.
@@ -53,6 +55,7 @@ public enum Op: Sendable, Equatable {
         case .clamp: "clamp"
         case .matmul(let transposeA, let transposeB):
             "matmul" + (transposeA ? "ᵀ" : "") + (transposeB ? "·ᵀ" : "")
+        case .sparseMatmul: "sparseMatmul"
         case .transpose: "transpose"
         case .reshape: "reshape"
         case .slice: "slice"

@@ -1,4 +1,3 @@
-import Foundation
 import Graph
 
 /// An echo state network: a fixed random recurrent reservoir and a trained linear readout.
@@ -22,31 +21,17 @@ import Graph
 ///
 /// The output is the readout of the last state, `[batch, outputSize]`, or of every state,
 /// `[batch, time, outputSize]`, with ``returnSequences``. The state starts at zero for every batch.
+///
+/// The reservoir is a ``ReservoirCell`` run by ``RNN`` (``reservoir``), so it has no time loop of its own;
+/// the readout is an ordinary affine map of the states, and ``fitReadout(states:targets:ridge:washout:)``
+/// a separate step (``RidgeRegression``).
 public final class EchoStateNetwork: Layer {
-    /// The number of reservoir units.
-    public let reservoirSize: Int
+    /// The reservoir: a ``ReservoirCell`` run over time, every step's state returned.
+    public let reservoir: RNN<ReservoirCell>
     /// The number of readout outputs.
     public let outputSize: Int
-    /// The spectral radius the recurrent kernel is rescaled to.
-    public let spectralRadius: Float
-    /// The leak rate `a` in `(1 − a) ⊙ h + a · tanh(…)`: 1 replaces the state at every step, smaller values smooth it.
-    public let leakRate: Float
-    /// The half-width of the uniform input kernel (and ten times that of the reservoir bias).
-    public let inputScaling: Float
-    /// The probability that an entry of the recurrent kernel is nonzero.
-    public let connectivity: Float
     /// Whether the output is the readout of every step `[batch, time, outputSize]` rather than the last `[batch, outputSize]`.
     public let returnSequences: Bool
-    /// The input shape given at creation.
-    public let declaredInputShape: [Int]?
-    /// The label of this layer's nodes on a tape.
-    public var scopeName = "esn"
-    /// `W_in`, `[features, reservoirSize]`, not trainable.
-    public private(set) var inputKernel: Parameter?
-    /// `W`, `[reservoirSize, reservoirSize]`, not trainable.
-    public private(set) var recurrentKernel: Parameter?
-    /// `b`, `[reservoirSize]`, not trainable.
-    public private(set) var reservoirBias: Parameter?
     /// `W_out`, `[reservoirSize, outputSize]`.
     public private(set) var readoutKernel: Parameter?
     /// `b_out`, `[outputSize]`.
@@ -57,37 +42,56 @@ public final class EchoStateNetwork: Layer {
     public init(reservoirSize: Int, outputSize: Int, spectralRadius: Float = 0.9, leakRate: Float = 1,
                 inputScaling: Float = 1, connectivity: Float = 0.1, returnSequences: Bool = false,
                 inputShape: [Int]? = nil, seed: UInt64? = nil) {
-        self.reservoirSize = reservoirSize
+        let seed = seed ?? Initializers.nextSeed()
+        self.seed = seed
+        let cell = ReservoirCell(hiddenSize: reservoirSize, spectralRadius: spectralRadius, leakRate: leakRate,
+                                 inputScaling: inputScaling, connectivity: connectivity, seed: seed)
+        reservoir = RNN(cell, returnSequences: true, inputShape: inputShape)
+        reservoir.scopeName = "esn"
         self.outputSize = outputSize
-        self.spectralRadius = spectralRadius
-        self.leakRate = leakRate
-        self.inputScaling = inputScaling
-        self.connectivity = connectivity
         self.returnSequences = returnSequences
-        self.declaredInputShape = inputShape
-        self.seed = seed ?? Initializers.nextSeed()
         if let inputShape, inputShape.count == 2, inputShape[1] > 0, invalidSettings.isEmpty { build(inputSize: inputShape[1]) }
     }
 
     /// "EchoStateNetwork".
     public var typeName: String { "EchoStateNetwork" }
+    /// The number of reservoir units.
+    public var reservoirSize: Int { reservoir.cell.hiddenSize }
+    /// The spectral radius the recurrent kernel is rescaled to.
+    public var spectralRadius: Float { reservoir.cell.spectralRadius }
+    /// The leak rate `a` in `(1 − a) ⊙ h + a · tanh(…)`: 1 replaces the state at every step, smaller values smooth it.
+    public var leakRate: Float { reservoir.cell.leakRate }
+    /// The half-width of the uniform input kernel (and ten times that of the reservoir bias).
+    public var inputScaling: Float { reservoir.cell.inputScaling }
+    /// The probability that an entry of the recurrent kernel is nonzero.
+    public var connectivity: Float { reservoir.cell.connectivity }
+    /// The input shape given at creation.
+    public var declaredInputShape: [Int]? { reservoir.declaredInputShape }
+    /// The label of this layer's nodes on a tape.
+    public var scopeName: String {
+        get { reservoir.scopeName }
+        set { reservoir.scopeName = newValue }
+    }
+    /// `W_in`, `[features, reservoirSize]`, not trainable.
+    public var inputKernel: Parameter? { reservoir.cell.inputKernel }
+    /// `W`, `[reservoirSize, reservoirSize]`, not trainable.
+    public var recurrentKernel: Parameter? { reservoir.cell.recurrentKernel }
+    /// `b`, `[reservoirSize]`, not trainable.
+    public var reservoirBias: Parameter? { reservoir.cell.bias }
+
     /// Positive sizes, `spectralRadius` ≥ 0, `leakRate` in [0, 1], `inputScaling` ≥ 0, `connectivity` in (0, 1].
     public var invalidSettings: [SettingError] {
-        SettingError.unless(reservoirSize > 0, typeName, "reservoirSize", reservoirSize, "must be positive")
+        reservoir.cell.invalidSettings(layer: typeName).prefix(1)
             + SettingError.unless(outputSize > 0, typeName, "outputSize", outputSize, "must be positive")
-            + SettingError.unless(spectralRadius >= 0, typeName, "spectralRadius", spectralRadius, "must not be negative")
-            + SettingError.unless((0...1).contains(leakRate), typeName, "leakRate", leakRate, "must lie in [0, 1]")
-            + SettingError.unless(inputScaling >= 0, typeName, "inputScaling", inputScaling, "must not be negative")
-            + SettingError.unless(connectivity > 0 && connectivity <= 1, typeName, "connectivity", connectivity,
-                                  "must lie in (0, 1]")
+            + reservoir.cell.invalidSettings(layer: typeName).dropFirst()
     }
 
     /// The input size the reservoir was built for, or `nil` before it is built.
-    public var inputSize: Int? { inputKernel?.shape[0] }
+    public var inputSize: Int? { reservoir.cell.inputSize }
 
     /// Input kernel, recurrent kernel, reservoir bias (not trainable), readout kernel, readout bias.
     public var parameters: [Parameter] {
-        [inputKernel, recurrentKernel, reservoirBias, readoutKernel, readoutBias].compactMap { $0 }
+        reservoir.parameters + [readoutKernel, readoutBias].compactMap { $0 }
     }
 
     /// `[time, outputSize]` with ``returnSequences``, else `[outputSize]`.
@@ -109,26 +113,10 @@ public final class EchoStateNetwork: Layer {
     }
 
     private func build(inputSize: Int) {
-        guard inputKernel == nil else { return }
+        guard readoutKernel == nil else { return }
         checkSettings(invalidSettings)
-        let units = reservoirSize
-        inputKernel = Parameter("kernel", Tensor.randomUniform([inputSize, units], in: -inputScaling...inputScaling,
-                                                              seed: seed), isTrainable: false)
-        var generator = SeededGenerator(seed: seed &+ 1)
-        var recurrent = Tensor.zeros([units, units])
-        recurrent.withUnsafeMutableBufferPointer { weights in
-            for i in weights.indices where generator.nextUnitFloat() < connectivity {
-                weights[i] = generator.nextFloat(in: -1...1)
-            }
-        }
-        let radius = Self.estimatedSpectralRadius(of: recurrent)
-        // A reservoir too sparse to have a cycle is nilpotent (radius 0): it cannot be rescaled, so it stays as drawn.
-        if radius > 0 { recurrent = recurrent * (spectralRadius / radius) }
-        recurrentKernel = Parameter("recurrent_kernel", recurrent, isTrainable: false)
-        let biasScale = 0.1 * inputScaling
-        reservoirBias = Parameter("bias", Tensor.randomUniform([units], in: -biasScale...biasScale, seed: seed &+ 2),
-                                  isTrainable: false)
-        readoutKernel = Parameter("readout_kernel", Initializers.glorotUniform([units, outputSize], seed: seed &+ 3))
+        reservoir.cell.build(inputSize: inputSize)
+        readoutKernel = Parameter("readout_kernel", Initializers.glorotUniform([reservoirSize, outputSize], seed: seed &+ 3))
         readoutBias = Parameter("readout_bias", Tensor.zeros([outputSize]))
     }
 
@@ -141,29 +129,15 @@ public final class EchoStateNetwork: Layer {
     /// receives no gradient.
     public func callAsFunction(_ input: Node) -> Node {
         check(input.shape.count == 3 && input.shape[1] > 0 && input.shape[2] > 0,
-                     "\(typeName): expects [batch, time, features], got \(input.shape)")
+              "\(typeName): expects [batch, time, features], got \(input.shape)")
         let (batch, steps, features) = (input.shape[0], input.shape[1], input.shape[2])
         build(inputSize: features)
         check(inputSize == features, "\(typeName): built for \(inputSize!) features, got \(features)")
-        let units = reservoirSize, leak = leakRate
+        let (states, last) = reservoir.run(input)
         return withScope(scopeName, on: input) {
-            let recurrent = input.onSameTape(recurrentKernel!)
-            // Time-major, so each step's slice of the projection is a view.
-            let timeMajor = input.transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
-            let projected = timeMajor.matmul(input.onSameTape(inputKernel!)) + input.onSameTape(reservoirBias!)
-            var state = input.onSameTape(Tensor.zeros([batch, units]))
-            var states: [Node] = []
-            if returnSequences { states.reserveCapacity(steps) }
-            for t in 0..<steps {
-                state = withScope("t\(t)", on: input) {
-                    let drive = projected.slice(along: 0, (t * batch)..<((t + 1) * batch)) + state.matmul(recurrent)
-                    return leak == 1 ? tanh(drive) : state * (1 - leak) + tanh(drive) * leak
-                }
-                if returnSequences { states.append(state) }
-            }
-            return withScope("readout", on: input) {
+            withScope("readout", on: input) {
                 let kernel = input.onSameTape(readoutKernel!), bias = input.onSameTape(readoutBias!)
-                guard returnSequences else { return state.matmul(kernel) + bias }
+                guard returnSequences else { return last.matmul(kernel) + bias }
                 let outputs = concatenate(states, along: 0).matmul(kernel) + bias
                 return outputs.reshaped(to: [steps, batch, outputSize]).transposed(permutation: [1, 0, 2])
             }
@@ -173,71 +147,11 @@ public final class EchoStateNetwork: Layer {
     /// Returns the reservoir state after every step, `[batch, time, reservoirSize]`, for inputs
     /// `[batch, time, features]` (untaped; builds the reservoir if needed).
     ///
-    /// Computes the same states as the forward pass without recording anything: one matrix product
-    /// for the input projection, then per step the recurrent product and a pointer loop. For a few
-    /// sequences through a sparse reservoir (the usual case: one long series) the recurrent product
-    /// visits only the nonzero weights; otherwise it is one matrix product for the whole batch.
+    /// The same states as the forward pass, which runs ``reservoir`` the same way.
     public func reservoirStates(for input: Tensor) throws(EchoStateNetworkError) -> Tensor {
         try checkInput(input.shape)
-        let (batch, steps, features) = (input.shape[0], input.shape[1], input.shape[2])
-        build(inputSize: features)
-        let units = reservoirSize, leak = leakRate, keep = 1 - leakRate
-        let recurrent = recurrentKernel!.value
-        let sparse = SparseRows(recurrent)
-        // Measured in release builds: the scalar sparse loop matches the vectorised GEMM for one sequence
-        // at 10 % connectivity and wins below it; denser weights or a larger batch favour the GEMM.
-        let usesSparseProduct = batch <= 4 && sparse.values.count * 8 <= units * units
-        // Batch-major rows: row b·time + t is step t of sequence b.
-        let projected = input.reshaped(to: [batch * steps, features]).matmul(inputKernel!.value)
-        var states = Tensor.zeros([batch, steps, units])
-        var state = Tensor.zeros([batch, units])
-        projected.withUnsafeBufferPointer { projectedBuffer in
-            reservoirBias!.value.withUnsafeBufferPointer { biasBuffer in
-                states.withUnsafeMutableBufferPointer { statesBuffer in
-                    let p = projectedBuffer.baseAddress!, bias = biasBuffer.baseAddress!
-                    let output = statesBuffer.baseAddress!
-                    for t in 0..<steps {
-                        var drive: Tensor
-                        if usesSparseProduct {
-                            drive = Tensor.zeros([batch, units])
-                            state.withUnsafeBufferPointer { h in
-                                drive.withUnsafeMutableBufferPointer { d in
-                                    sparse.multiply(rows: h.baseAddress!, count: batch, into: d.baseAddress!)
-                                }
-                            }
-                        } else {
-                            drive = state.matmul(recurrent)
-                        }
-                        drive.withUnsafeMutableBufferPointer { driveBuffer in
-                            let d = driveBuffer.baseAddress!
-                            for b in 0..<batch {
-                                let row = d + b * units, source = p + (b * steps + t) * units
-                                var j = 0
-                                while j < units { row[j] += source[j] + bias[j]; j += 1 }
-                            }
-                        }
-                        let activated = drive.tanh()
-                        activated.withUnsafeBufferPointer { activatedBuffer in
-                            state.withUnsafeMutableBufferPointer { stateBuffer in
-                                let a = activatedBuffer.baseAddress!, h = stateBuffer.baseAddress!
-                                for b in 0..<batch {
-                                    let hRow = h + b * units, aRow = a + b * units
-                                    let target = output + (b * steps + t) * units
-                                    var j = 0
-                                    while j < units {
-                                        let next = keep * hRow[j] + leak * aRow[j]
-                                        hRow[j] = next
-                                        target[j] = next
-                                        j += 1
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return states
+        build(inputSize: input.shape[2])
+        return reservoir(Node(input)).value
     }
 
     /// Returns the readout of precomputed states: `[batch, time, reservoirSize]` → `[batch, time, outputSize]`,
@@ -294,18 +208,14 @@ public final class EchoStateNetwork: Layer {
         let sequenceTargets = targets.rank == 3
         let units = reservoirSize, outputs = outputSize
         var regression = RidgeRegression(featureCount: units, outputCount: outputs)
-        states.withUnsafeBufferPointer { statesBuffer in
-            targets.withUnsafeBufferPointer { targetsBuffer in
-                guard let s = statesBuffer.baseAddress, let y = targetsBuffer.baseAddress else { return }
-                for b in 0..<batch {
-                    if sequenceTargets {
-                        regression.add(featureRows: s + (b * steps + washout) * units,
-                                       targetRows: y + (b * steps + washout) * outputs, rows: steps - washout)
-                    } else {
-                        regression.add(featureRows: s + (b * steps + steps - 1) * units, targetRows: y + b * outputs,
-                                       rows: 1)
-                    }
-                }
+        // One sequence at a time, so the sums are added in the same order whatever the batch.
+        for b in 0..<batch {
+            let sequence = states.slice(along: 0, b..<(b + 1)).reshaped(to: [steps, units])
+            if sequenceTargets {
+                let sequenceTargets = targets.slice(along: 0, b..<(b + 1)).reshaped(to: [steps, outputs])
+                regression.add(sequence.slice(along: 0, washout..<steps), sequenceTargets.slice(along: 0, washout..<steps))
+            } else {
+                regression.add(sequence.slice(along: 0, (steps - 1)..<steps), targets.slice(along: 0, b..<(b + 1)))
             }
         }
         do {
@@ -339,109 +249,11 @@ public final class EchoStateNetwork: Layer {
     // MARK: Spectral radius
 
     /// Returns the spectral radius (the largest eigenvalue modulus) of a square matrix, estimated
-    /// from the growth rate of power iteration in `Double`.
-    ///
-    /// A random reservoir's eigenvalues fill a disc, so its leading eigenvalue is often a complex
-    /// pair with others close behind; the iterate then never settles, but its growth still does:
-    /// ```
-    /// ρ ≈ (‖Wᴷ v‖ / ‖Wᴷ⁰ v‖)^(1 / (K − K₀))
-    /// ```
-    /// with `K₀ = iterations / 5` steps of warm-up to let transients decay. The error is about
-    /// `log(c) / (K − K₀)`, where `c` bounds how much eigenvectors of nearly equal modulus interfere:
-    /// a fraction of a percent for the default 1,000 iterations. A nilpotent matrix gives 0.
+    /// from the growth rate of power iteration; see ``SparseMatrix/estimatedSpectralRadius(iterations:)``.
     public static func estimatedSpectralRadius(of matrix: Tensor, iterations: Int = 1000) -> Float {
         check(matrix.rank == 2 && matrix.shape[0] == matrix.shape[1],
-                     "estimatedSpectralRadius: needs a square matrix, got \(matrix.shape)")
-        check(iterations >= 5, "estimatedSpectralRadius: needs at least 5 iterations, got \(iterations)")
-        let n = matrix.shape[0]
-        // Each product costs the nonzeros, not n²: reservoirs are sparse.
-        let sparse = SparseRows(matrix)
-        var generator = SeededGenerator(seed: 0x5EC7_AD1A)
-        var vector = (0..<n).map { _ in Double(generator.nextFloat(in: -1...1)) + 1e-3 }
-        var product = [Double](repeating: 0, count: n)
-        let warmUp = iterations / 5
-        var logGrowth = 0.0
-        var vanished = false
-        sparse.rowStarts.withUnsafeBufferPointer { starts in
-            sparse.columns.withUnsafeBufferPointer { columns in
-                sparse.values.withUnsafeBufferPointer { values in
-                    vector.withUnsafeMutableBufferPointer { v in
-                        product.withUnsafeMutableBufferPointer { w in
-                            var norm = 0.0
-                            for i in 0..<n { norm += v[i] * v[i] }
-                            norm = norm.squareRoot()
-                            for i in 0..<n { v[i] /= norm }
-                            for k in 0..<iterations {
-                                norm = 0
-                                var i = 0
-                                while i < n {
-                                    var sum = 0.0
-                                    var e = starts[i]
-                                    let end = starts[i + 1]
-                                    while e < end { sum += Double(values[e]) * v[columns[e]]; e += 1 }
-                                    w[i] = sum
-                                    norm += sum * sum
-                                    i += 1
-                                }
-                                norm = norm.squareRoot()
-                                guard norm > 0, norm.isFinite else { vanished = true; return }
-                                i = 0
-                                while i < n { v[i] = w[i] / norm; i += 1 }
-                                if k >= warmUp { logGrowth += Foundation.log(norm) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return vanished ? 0 : Float(Foundation.exp(logGrowth / Double(iterations - warmUp)))
-    }
-}
-
-/// The nonzero entries of a matrix, row by row, for products that skip its zeros.
-struct SparseRows {
-    let columnCount: Int
-    /// Where each row's entries start in ``columns`` and ``values``; one more entry than rows.
-    var rowStarts: [Int] = [0]
-    var columns: [Int] = []
-    var values: [Float] = []
-
-    init(_ matrix: Tensor) {
-        check(matrix.rank == 2, "SparseRows: needs a matrix, got \(matrix.shape)")
-        let (rows, columnCount) = (matrix.shape[0], matrix.shape[1])
-        self.columnCount = columnCount
-        matrix.withUnsafeBufferPointer { m in
-            for i in 0..<rows {
-                for j in 0..<columnCount where m[i * columnCount + j] != 0 {
-                    columns.append(j)
-                    values.append(m[i * columnCount + j])
-                }
-                rowStarts.append(columns.count)
-            }
-        }
-    }
-
-    /// Writes `x · M` into `y` for `count` row vectors `x` `[count, rows]`, `y` `[count, columnCount]`.
-    func multiply(rows x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>) {
-        let rows = rowStarts.count - 1
-        y.update(repeating: 0, count: count * columnCount)
-        rowStarts.withUnsafeBufferPointer { starts in
-            columns.withUnsafeBufferPointer { columns in
-                values.withUnsafeBufferPointer { values in
-                    for b in 0..<count {
-                        let xRow = x + b * rows, yRow = y + b * columnCount
-                        var i = 0
-                        while i < rows {
-                            let scale = xRow[i]
-                            var e = starts[i]
-                            let end = starts[i + 1]
-                            while e < end { yRow[columns[e]] += scale * values[e]; e += 1 }
-                            i += 1
-                        }
-                    }
-                }
-            }
-        }
+              "estimatedSpectralRadius: needs a square matrix, got \(matrix.shape)")
+        return SparseMatrix(matrix).estimatedSpectralRadius(iterations: iterations)
     }
 }
 

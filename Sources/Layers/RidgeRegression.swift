@@ -1,4 +1,5 @@
 import Graph
+import Kernels
 
 /// Linear least squares with an L2 penalty, solved in closed form in `Double`.
 ///
@@ -49,69 +50,22 @@ public struct RidgeRegression {
             throw .shapeMismatch(argument: "targets", expected: "\([features.shape[0], outputCount])",
                                  actual: targets.shape)
         }
-        features.withUnsafeBufferPointer { s in
-            targets.withUnsafeBufferPointer { y in
-                guard let s = s.baseAddress, let y = y.baseAddress else { return }
-                add(featureRows: s, targetRows: y, rows: features.shape[0])
-            }
-        }
+        add(features, targets)
     }
 
-    /// Adds `rows` contiguous rows of `featureCount` features and of `outputCount` targets.
-    mutating func add(featureRows: UnsafePointer<Float>, targetRows: UnsafePointer<Float>, rows: Int) {
-        let f = featureCount, o = outputCount
-        // Four rows at a time, widened to Double once, so each Gram entry is loaded and stored a
-        // quarter as often: this loop dominates a readout fit.
-        var block = [Double](repeating: 0, count: 4 * f)
-        gram.withUnsafeMutableBufferPointer { gramBuffer in
-            crossProducts.withUnsafeMutableBufferPointer { crossBuffer in
-                featureSums.withUnsafeMutableBufferPointer { featureSumBuffer in
-                    targetSums.withUnsafeMutableBufferPointer { targetSumBuffer in
-                        block.withUnsafeMutableBufferPointer { blockBuffer in
-                            let g = gramBuffer.baseAddress!, c = crossBuffer.baseAddress!
-                            let sums = featureSumBuffer.baseAddress!, targetTotals = targetSumBuffer.baseAddress!
-                            let b = blockBuffer.baseAddress!
-                            var row = 0
-                            while row < rows {
-                                let width = Swift.min(4, rows - row)
-                                let source = featureRows + row * f
-                                var i = 0
-                                while i < width * f { b[i] = Double(source[i]); i += 1 }
-                                while i < 4 * f { b[i] = 0; i += 1 }
-                                let r0 = b, r1 = b + f, r2 = b + 2 * f, r3 = b + 3 * f
-                                i = 0
-                                while i < f {
-                                    let a0 = r0[i], a1 = r1[i], a2 = r2[i], a3 = r3[i]
-                                    let gi = g + i * f
-                                    var j = i
-                                    while j < f {
-                                        gi[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j]
-                                        j += 1
-                                    }
-                                    sums[i] += a0 + a1 + a2 + a3
-                                    i += 1
-                                }
-                                var k = 0
-                                while k < width {
-                                    let s = b + k * f, y = targetRows + (row + k) * o
-                                    var m = 0
-                                    while m < o {
-                                        let target = Double(y[m])
-                                        targetTotals[m] += target
-                                        let cm = c + m
-                                        i = 0
-                                        while i < f { cm[i * o] += s[i] * target; i += 1 }
-                                        m += 1
-                                    }
-                                    k += 1
-                                }
-                                row += width
-                            }
-                        }
-                    }
-                }
+    /// Adds rows whose shapes are known to fit (`[rows, featureCount]`, `[rows, outputCount]`).
+    mutating func add(_ features: Tensor, _ targets: Tensor) {
+        check(features.rank == 2 && features.shape[1] == featureCount && targets.shape == [features.shape[0], outputCount],
+              "RidgeRegression: rows \(features.shape) and targets \(targets.shape) do not fit")
+        let rows = features.shape[0]
+        guard rows > 0 else { return }
+        let status = features.withUnsafeBufferPointer { s in
+            targets.withUnsafeBufferPointer { y in
+                unroll_ridge_accumulate(&gram, &featureSums, &crossProducts, &targetSums, s.baseAddress, y.baseAddress,
+                                        rows, featureCount, outputCount)
             }
         }
+        check(status == 0, "RidgeRegression: out of memory for a block of \(featureCount) features")
         sampleCount += rows
     }
 
@@ -140,9 +94,7 @@ public struct RidgeRegression {
         for i in 0..<f {
             for m in 0..<o { solution[i * o + m] = crossProducts[i * o + m] - n * featureMeans[i] * targetMeans[m] }
         }
-        guard Cholesky.solve(&system, size: f, rightHandSides: &solution, count: o) else {
-            throw .notPositiveDefinite(ridge: ridge)
-        }
+        guard unroll_cholesky_solve(&system, f, &solution, o) == 0 else { throw .notPositiveDefinite(ridge: ridge) }
         var bias = targetMeans
         for m in 0..<o {
             for i in 0..<f { bias[m] -= featureMeans[i] * solution[i * o + m] }
@@ -173,76 +125,6 @@ public enum RidgeRegressionError: Error, Equatable, CustomStringConvertible {
             "RidgeRegression: the ridge must be finite and not negative, got \(ridge)"
         case let .notPositiveDefinite(ridge):
             "RidgeRegression: the system is singular with ridge \(ridge); use a larger ridge"
-        }
-    }
-}
-
-/// Cholesky factorisation `A = L Lᵀ` and the two triangular solves, in place, in `Double`.
-enum Cholesky {
-    /// Solves `A X = B` for a symmetric positive definite `A` `[size, size]` and `B` `[size, count]`
-    /// (both row-major). On return `b` holds `X` and the lower triangle of `a` holds `L`.
-    ///
-    /// Returns `false`, leaving the arrays partly overwritten, when a pivot is not clearly positive
-    /// (below `size · ε` times the largest diagonal entry): `A` is singular to working precision.
-    static func solve(_ a: inout [Double], size n: Int, rightHandSides b: inout [Double], count: Int) -> Bool {
-        check(a.count == n * n && b.count == n * count, "Cholesky.solve: array sizes do not match \(n)")
-        var largestDiagonal = 0.0
-        for i in 0..<n { largestDiagonal = Swift.max(largestDiagonal, Swift.abs(a[i * n + i])) }
-        let threshold = Double(n) * Double.ulpOfOne * largestDiagonal
-        return a.withUnsafeMutableBufferPointer { aBuffer in
-            b.withUnsafeMutableBufferPointer { bBuffer in
-                let a = aBuffer.baseAddress!, b = bBuffer.baseAddress!
-                // Left-looking factorisation, row by row: L[i][j] = (A[i][j] − Σ_k<j L[i][k] L[j][k]) / L[j][j].
-                var i = 0
-                while i < n {
-                    let rowI = a + i * n
-                    var j = 0
-                    while j <= i {
-                        let rowJ = a + j * n
-                        var sum = rowI[j]
-                        var k = 0
-                        while k < j { sum -= rowI[k] * rowJ[k]; k += 1 }
-                        if i == j {
-                            guard sum > threshold, sum.isFinite else { return false }
-                            rowI[i] = sum.squareRoot()
-                        } else {
-                            rowI[j] = sum / rowJ[j]
-                        }
-                        j += 1
-                    }
-                    i += 1
-                }
-                // Forward substitution L Z = B, then back substitution Lᵀ X = Z, all columns together.
-                i = 0
-                while i < n {
-                    let rowI = a + i * n, bi = b + i * count
-                    var k = 0
-                    while k < i {
-                        let factor = rowI[k], bk = b + k * count
-                        var m = 0
-                        while m < count { bi[m] -= factor * bk[m]; m += 1 }
-                        k += 1
-                    }
-                    var m = 0
-                    while m < count { bi[m] /= rowI[i]; m += 1 }
-                    i += 1
-                }
-                i = n - 1
-                while i >= 0 {
-                    let bi = b + i * count
-                    var k = i + 1
-                    while k < n {
-                        let factor = a[k * n + i], bk = b + k * count
-                        var m = 0
-                        while m < count { bi[m] -= factor * bk[m]; m += 1 }
-                        k += 1
-                    }
-                    var m = 0
-                    while m < count { bi[m] /= a[i * n + i]; m += 1 }
-                    i -= 1
-                }
-                return true
-            }
         }
     }
 }

@@ -53,6 +53,22 @@ final class GradientTests: XCTestCase {
         checkGradients([random([2, 3, 4], 13), b], "batched matmul") { matmul($0[0], $0[1]) }
     }
 
+    func testSparseMatmulBothPaths() {
+        // 3 of 20 entries nonzero: one or two rows take the sparse loop, six rows the dense GEMM.
+        var dense = Tensor.zeros([4, 5])
+        dense[0, 1] = 0.5
+        dense[2, 0] = -1.5
+        dense[3, 4] = 2
+        let matrix = SparseMatrix(dense)
+        XCTAssertEqual(matrix.nonzeroCount, 3)
+        for rows in [1, 2, 6] {
+            let x = random([rows, 4], 40 + UInt64(rows))
+            assertClose(Node(x).matmul(matrix).value, x.matmul(dense), tolerance: 1e-6, "\(rows) rows")
+            checkGradients([x], "sparse matmul, \(rows) rows") { $0[0].matmul(matrix) }
+        }
+        XCTAssertEqual(SparseMatrix(Tensor([[0, 2], [0.5, 0]])).estimatedSpectralRadius(), 1, accuracy: 1e-3)
+    }
+
     func testShapeOps() {
         let x = random([2, 3, 4], 14)
         checkGradients([x], "reshape") { $0[0].reshaped(to: [6, 4]) * $0[0].reshaped(to: [6, 4]) }
