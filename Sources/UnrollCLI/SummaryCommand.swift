@@ -1,3 +1,4 @@
+import Foundation
 import Layers
 import Train
 
@@ -10,8 +11,10 @@ enum SummaryCommand: Subcommand {
         Builds a many-to-one forecaster - recurrent layers on [past, features], then Dense(future) - and prints
         its layers, output shapes and parameter counts as Keras does. With no options it is the course's
         model: 32 past steps of one feature, LSTM(400), 8 future steps (646,408 parameters).
+        With --model PATH, prints the summary of a saved model instead: a model directory or a Keras .keras file.
         """
     static let options: [OptionSpecification] = [
+        .option("model", "PATH", "Summarize a saved model (a model directory or a .keras file) instead."),
         ModelOptions.cell(default: "lstm"),
         .option("units", "N", "Hidden size of each recurrent layer (default 400)."),
         .option("layers", "N", "Stacked recurrent layers (default 1)."),
@@ -23,6 +26,11 @@ enum SummaryCommand: Subcommand {
 
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
         try arguments.expectPositionals(0...0, describing: "no positional arguments")
+        if let path = arguments.string("model") {
+            let model = try Sequential.load(URL(fileURLWithPath: path))
+            print(model.summary(), terminator: "", to: &output)
+            return
+        }
         let description = RecurrentModelDescription(
             cell: try ModelOptions.cell(from: arguments, default: .lstm),
             hiddenSize: try arguments.integer("units", default: 400, in: 1...100_000),

@@ -31,7 +31,7 @@ final class CLIUsageTests: XCTestCase {
     }
 
     func testEverySubcommandHasHelpListingItsOptions() {
-        let expected = ["forecast": "--epochs N", "train": "--target NAME", "predict": "--model DIR",
+        let expected = ["forecast": "--epochs N", "train": "--target NAME", "predict": "--model PATH",
                         "summary": "--units N", "graph": "--steps N", "textgen": "--temperature T",
                         "bench": "--workload NAME"]
         for (name, option) in expected {
