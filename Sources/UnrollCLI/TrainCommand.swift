@@ -19,7 +19,8 @@ enum TrainCommand: Subcommand {
         needs no extrapolation, and a model that learned nothing falls back to the naive forecast. The scaler
         is fitted on the training windows only. The
         model is recurrent layers then Dense(future). Prints the test RMSE next to the naive forecast (the
-        last observed target value for every future step), then saves the model and preprocessing.json to --out.
+        last observed target value for every future step), then saves the model, preprocessing.json and the loss
+        curve (loss.svg, log scale) to --out.
         """
     static let options: [OptionSpecification] = [
         .option("target", "NAME", "The column to forecast (required)."),
@@ -91,12 +92,15 @@ enum TrainCommand: Subcommand {
 
         let reportEvery = max(1, epochs / 10)
         let start = Date()
+        var losses: [Float] = [], validationLosses: [Float] = []
         for epoch in 1...epochs {
             let history = try model.fit(training.inputs, training.targets, epochs: 1, batchSize: batchSize,
                                         validationSplit: validationSplit, verbose: .silent, seed: seed &+ UInt64(epoch))
             guard let loss = history["loss"].first else {
                 throw TrainingError.unsupported(history.stopReason ?? "training stopped at epoch \(epoch)")
             }
+            losses.append(loss)
+            validationLosses += history["val_loss"]
             if epoch % reportEvery == 0 || epoch == 1 || epoch == epochs {
                 let validation = history["val_loss"].first.map { "  val_loss " + String(format: "%.4f", $0) } ?? ""
                 print("  epoch \(epoch)/\(epochs)  loss \(String(format: "%.4f", loss))\(validation)  "
@@ -117,7 +121,20 @@ enum TrainCommand: Subcommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try model.save(to: directory)
         try preprocessing.save(to: directory)
-        print("Saved the model and \(Preprocessing.fileName) to \(directory.path).", to: &output)
+        try writeLossPlot(losses, validation: validationLosses, to: directory.appendingPathComponent("loss.svg"))
+        print("Saved the model, \(Preprocessing.fileName) and loss.svg to \(directory.path).", to: &output)
+    }
+
+    /// Writes the loss per epoch (and the validation loss, when there is one) on a logarithmic axis.
+    static func writeLossPlot(_ losses: [Float], validation: [Float], to url: URL) throws {
+        func points(_ values: [Float]) -> [(x: Double, y: Double)] {
+            values.enumerated().map { (Double($0.offset + 1), Double($0.element)) }
+        }
+        var series: [SVGPlot.Series] = [.init(name: "training loss", color: "#1f77b4", points: points(losses))]
+        if !validation.isEmpty { series.append(.init(name: "validation loss", color: "#ff7f0e", points: points(validation), isDashed: true)) }
+        let plot = SVGPlot(title: "Training loss (MSE on scaled targets)", xLabel: "epoch", yLabel: "loss", series: series,
+                           isLogarithmic: true, formatX: { String(Int($0)) })
+        try writeAtomically(Data(plot.render().utf8), to: url)
     }
 }
 

@@ -25,7 +25,7 @@ final class CLIUsageTests: XCTestCase {
     func testTopLevelHelpListsEverySubcommand() {
         let (status, output) = runTool(["--help"])
         XCTAssertEqual(status, 0)
-        for name in ["forecast", "train", "predict", "summary", "graph", "textgen", "bench"] {
+        for name in ["forecast", "train", "predict", "summary", "graph", "textgen", "gradient-flow", "bench"] {
             XCTAssertTrue(output.contains("\n  \(name) "), "help lists \(name):\n\(output)")
         }
     }
@@ -33,7 +33,7 @@ final class CLIUsageTests: XCTestCase {
     func testEverySubcommandHasHelpListingItsOptions() {
         let expected = ["forecast": "--epochs N", "train": "--target NAME", "predict": "--model PATH",
                         "summary": "--units N", "graph": "--steps N", "textgen": "--temperature T",
-                        "bench": "--workload NAME"]
+                        "gradient-flow": "--steps N", "bench": "--workload NAME"]
         for (name, option) in expected {
             let (status, output) = runTool([name, "--help"])
             XCTAssertEqual(status, 0, name)
@@ -48,7 +48,7 @@ final class CLIUsageTests: XCTestCase {
         let (status, output) = runTool(["fly"])
         XCTAssertEqual(status, 2)
         XCTAssertTrue(output.hasPrefix("error: unknown subcommand 'fly'; available: forecast, train, predict, summary, "
-                                       + "graph, textgen, bench\n"), output)
+                                       + "graph, textgen, gradient-flow, bench\n"), output)
     }
 
     func testMalformedValueNamesTheFlagTheValueAndWhatWasExpected() {
@@ -253,6 +253,25 @@ final class CLISubcommandTests: XCTestCase {
         XCTAssertTrue(output.contains("'--checkpointing' expects none, auto or a whole number"), output)
     }
 
+    func testGradientFlowDrawsTheThreeCellsOnALogarithmicAxis() throws {
+        let file = try temporaryDirectory(self).appendingPathComponent("flow.svg")
+        let (status, output) = runTool(["gradient-flow", "--steps", "100", "--units", "8", "--batch-size", "4", "--out", file.path])
+        XCTAssertEqual(status, 0, output)
+        let svg = try String(contentsOf: file, encoding: .utf8)
+        XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 3, svg)
+        for name in ["SimpleRNN", "LSTM", "GRU"] { XCTAssertTrue(svg.contains(">\(name)</text>"), name) }
+        // The printed first/last ratios: untrained, the SimpleRNN's gradient at step 0 is a far smaller part of
+        // its last than the LSTM's (the zero-bias GRU's is smaller still: its update gate starts near 0.5).
+        let ratios = Dictionary(uniqueKeysWithValues: output.split(separator: "\n").compactMap { line -> (String, Double)? in
+            let fields = line.split(separator: " ")
+            guard let name = fields.first, ["SimpleRNN", "LSTM", "GRU"].contains(String(name)), let ratio = Double(fields.last!) else { return nil }
+            return (String(name), ratio)
+        })
+        XCTAssertEqual(ratios.count, 3, output)
+        XCTAssertLessThan(ratios["SimpleRNN"]! * 10, ratios["LSTM"]!, output)
+        XCTAssertLessThan(ratios["GRU"]!, ratios["SimpleRNN"]!, output)
+    }
+
     func testGraphRecordsEveryCell() {
         // One step of each cell: its parameters appear as boxes named as in Keras.
         let parameters = ["lstm": "recurrent_kernel\\n[2, 8]", "gru": "recurrent_kernel\\n[2, 6]",
@@ -354,9 +373,15 @@ final class TrainPredictTests: XCTestCase {
         // The naive forecast repeats the last input value; each test window's two targets are 2 and 4 above it,
         // so its RMSE is sqrt((2² + 4²) / 2) = sqrt(10).
         XCTAssertTrue(trained.output.contains("naive (last value) 3.162."), trained.output)
-        for file in ["model.json", "model.safetensors", "preprocessing.json"] {
+        for file in ["model.json", "model.safetensors", "preprocessing.json", "loss.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: modelDirectory.appendingPathComponent(file).path), file)
         }
+        // The loss curve: three epochs of training loss and of validation loss, on a logarithmic axis.
+        let lossPlot = try String(contentsOf: modelDirectory.appendingPathComponent("loss.svg"), encoding: .utf8)
+        XCTAssertEqual(lossPlot.components(separatedBy: "<polyline").count - 1, 2, lossPlot)
+        XCTAssertTrue(lossPlot.contains(">validation loss</text>"), lossPlot)
+        let firstLine = try XCTUnwrap(lossPlot.components(separatedBy: "<polyline points=\"").dropFirst().first)
+        XCTAssertEqual(firstLine.prefix(while: { $0 != "\"" }).split(separator: " ").count, 3, lossPlot)
         let preprocessing = try Preprocessing.load(from: modelDirectory)
         XCTAssertEqual(preprocessing.features, ["x", "y"])
         XCTAssertEqual(preprocessing.targetColumn, 1)
