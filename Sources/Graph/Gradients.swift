@@ -1,6 +1,8 @@
 // Every backward rule, in one exhaustive switch: given the op, its inputs' values, its output
 // (`result`) and the gradient of the output (`grad`), add each input's gradient into the tape.
 // Broadcasting is undone centrally in `Tape.accumulate`, so no rule deals with it.
+// Element-wise rules are formulas (`Op.elementwiseDerivative`) and matrix products a table of operands
+// (`Op.matmulGradient`): the compiled plan (`Plan`) reads the same definitions, so no rule is written twice.
 
 extension Tape {
     func propagate(_ index: Int, _ grad: Tensor) {
@@ -13,61 +15,23 @@ extension Tape {
         case .constant, .variable, .parameter, .stopGradient:
             break
 
-        case .unary(let function):
-            let x = input(0)
-            let dx: Tensor
-            switch function {
-            case .negate: dx = grad.map(.negate)
-            case .exp: dx = Tensor.zip(grad, result) { g, y in g * y }
-            case .log: dx = Tensor.zip(grad, x) { g, x in g / x }
-            case .tanh: dx = Tensor.zip(grad, result) { g, y in g * (1 - y * y) }
-            case .sigmoid: dx = Tensor.zip(grad, result) { g, y in g * y * (1 - y) }
-            case .relu: dx = Tensor.zip(grad, x) { g, x in x > 0 ? g : 0 }
-            case .square: dx = Tensor.zip(grad, x) { g, x in 2 * g * x }
-            case .sqrt: dx = Tensor.zip(grad, result) { g, y in g * 0.5 / y }
-            case .abs: dx = Tensor.zip(grad, x) { g, x in x > 0 ? g : (x < 0 ? -g : 0) }
+        case .unary, .binary, .affine, .clamp:
+            let op = record.op
+            for k in inputs.indices where wantsGradient(inputs[k]) {
+                let formula = op.elementwiseDerivative(input: k)
+                accumulate(Tensor.evaluate(formula, gradient: grad, result: result, inputs: inputs.map { records[$0].value }),
+                           into: inputs[k])
             }
-            accumulate(dx, into: inputs[0])
-
-        case .binary(let function):
-            let a = input(0), b = input(1)
-            switch function {
-            case .add:
-                accumulate(grad, into: inputs[0])
-                accumulate(grad, into: inputs[1])
-            case .subtract:
-                accumulate(grad, into: inputs[0])
-                if wantsGradient(inputs[1]) { accumulate(grad.map(.negate), into: inputs[1]) }
-            case .multiply:
-                if wantsGradient(inputs[0]) { accumulate(grad * b, into: inputs[0]) }
-                if wantsGradient(inputs[1]) { accumulate(grad * a, into: inputs[1]) }
-            case .divide:
-                if wantsGradient(inputs[0]) { accumulate(grad / b, into: inputs[0]) }
-                if wantsGradient(inputs[1]) { accumulate(-(grad * result) / b, into: inputs[1]) }
-            }
-
-        case .affine(let scale, _):
-            accumulate(grad.affine(scale: scale, shift: 0), into: inputs[0])
-
-        case .clamp(let lower, let upper):
-            accumulate(Tensor.zip(grad, input(0)) { g, x in x >= lower && x <= upper ? g : 0 }, into: inputs[0])
 
         case .matmul(let transposeA, let transposeB):
-            let a = input(0), b = input(1)
-            // C = op(A) op(B); each gradient is one product with the transposes read in place.
-            switch (transposeA, transposeB) {
-            case (false, false):
-                accumulateMatmul(grad, b, transposingA: false, transposingB: true, into: inputs[0], bIndex: inputs[1])
-                accumulateMatmul(a, grad, transposingA: true, transposingB: false, into: inputs[1])
-            case (true, false):
-                accumulateMatmul(b, grad, transposingA: false, transposingB: true, into: inputs[0])
-                accumulateMatmul(a, grad, transposingA: false, transposingB: false, into: inputs[1])
-            case (false, true):
-                accumulateMatmul(grad, b, transposingA: false, transposingB: false, into: inputs[0], bIndex: inputs[1])
-                accumulateMatmul(grad, a, transposingA: true, transposingB: false, into: inputs[1], bIndex: inputs[0])
-            case (true, true):
-                accumulateMatmul(b, grad, transposingA: true, transposingB: true, into: inputs[0])
-                accumulateMatmul(grad, a, transposingA: true, transposingB: true, into: inputs[1], bIndex: inputs[0])
+            for k in 0..<2 {
+                let (left, right, transposeLeft, transposeRight) = Op.matmulGradient(input: k, transposeA: transposeA,
+                                                                                      transposeB: transposeB)
+                func operand(_ which: MatmulOperand) -> Tensor { which == .gradient ? grad : input(which == .a ? 0 : 1) }
+                // A value as the right operand may be a reused parameter whose packed form the tape keeps.
+                let rightIndex = right == .gradient ? nil : inputs[right == .a ? 0 : 1]
+                accumulateMatmul(operand(left), operand(right), transposingA: transposeLeft, transposingB: transposeRight,
+                                 into: inputs[k], bIndex: rightIndex)
             }
 
         case .transpose(let permutation):
@@ -141,20 +105,67 @@ extension Tape {
     }
 }
 
-extension Tensor {
-    /// Returns `body(a[i], b[i])` for tensors of equal shape, in one pass.
-    @inline(__always)
-    static func zip(_ a: Tensor, _ b: Tensor, _ body: (Float, Float) -> Float) -> Tensor {
-        check(a.shape == b.shape, "zip: shapes \(a.shape) and \(b.shape) differ")
-        let result = Tensor(uninitializedShape: a.shape)
-        let shared = UncheckedSendable(value: (a.base, b.base, result.base))
-        forEachChunk(a.count) { range in
-            let (x, y, out) = shared.value
-            for i in range { out[i] = body(x[i], y[i]) }
+/// An operand of a matrix product's gradient: the incoming gradient or one of the product's inputs.
+enum MatmulOperand: Equatable, Sendable {
+    case gradient, a, b
+}
+
+extension Op {
+    /// The derivative of an element-wise op with respect to its input `k`, as a formula over the op's inputs,
+    /// its result and the incoming gradient, element by element (before broadcasting is undone). Eager backward
+    /// evaluates it per op; the compiled plan fuses the formulas of a whole group into one sweep.
+    func elementwiseDerivative(input k: Int) -> ElementFormula {
+        let g = ElementFormula.gradient, y = ElementFormula.result, x = ElementFormula.input(0)
+        func apply(_ op: ElementOp, _ a: ElementFormula, _ b: ElementFormula? = nil) -> ElementFormula { .apply(op, a, b) }
+        func times(_ a: ElementFormula, _ b: ElementFormula) -> ElementFormula { apply(.binary(.multiply), a, b) }
+        let oneMinus = { (a: ElementFormula) in apply(.affine(scale: -1, shift: 1), a) }
+        switch self {
+        case .unary(let function):
+            switch function {
+            case .negate: return apply(.unary(.negate), g)
+            case .exp: return times(g, y)                                            // g·y
+            case .log: return apply(.binary(.divide), g, x)                          // g / x
+            case .tanh: return times(g, oneMinus(apply(.unary(.square), y)))         // g·(1 − y²)
+            case .sigmoid: return times(times(g, y), oneMinus(y))                    // g·y·(1 − y)
+            case .relu: return apply(.maskPositive, g, x)                            // x > 0 ? g : 0
+            case .square: return times(apply(.affine(scale: 2, shift: 0), g), x)     // 2g·x
+            case .sqrt: return apply(.binary(.divide), apply(.affine(scale: 0.5, shift: 0), g), y)  // g·0.5 / y
+            case .abs: return apply(.maskSign, g, x)                                 // sign(x)·g
+            }
+        case .binary(let function):
+            let a = ElementFormula.input(0), b = ElementFormula.input(1)
+            switch (function, k) {
+            case (.add, _), (.subtract, 0): return g
+            case (.subtract, _): return apply(.unary(.negate), g)
+            case (.multiply, 0): return times(g, b)
+            case (.multiply, _): return times(g, a)
+            case (.divide, 0): return apply(.binary(.divide), g, b)                   // g / b
+            case (.divide, _): return apply(.binary(.divide), apply(.unary(.negate), times(g, y)), b)  // −(g·y) / b
+            }
+        case .affine(let scale, _): return apply(.affine(scale: scale, shift: 0), g)
+        case .clamp(let lower, let upper): return apply(.maskInside(lower: lower, upper: upper), g, x)
+        default: preconditionFailure("elementwiseDerivative: \(name) is not element-wise")
         }
-        return result
     }
 
+    /// The gradient of a matrix product `C = op(A) op(B)` with respect to input `k` (0 is `A`), as the
+    /// product `op(left) · op(right)` with the transposes read in place.
+    static func matmulGradient(input k: Int, transposeA: Bool, transposeB: Bool)
+        -> (left: MatmulOperand, right: MatmulOperand, transposeLeft: Bool, transposeRight: Bool) {
+        switch (transposeA, transposeB, k) {
+        case (false, false, 0): (.gradient, .b, false, true)
+        case (false, false, _): (.a, .gradient, true, false)
+        case (true, false, 0): (.b, .gradient, false, true)
+        case (true, false, _): (.a, .gradient, false, false)
+        case (false, true, 0): (.gradient, .b, false, false)
+        case (false, true, _): (.gradient, .a, true, false)
+        case (true, true, 0): (.b, .gradient, true, true)
+        case (true, true, _): (.gradient, .a, true, true)
+        }
+    }
+}
+
+extension Tensor {
     /// Returns this tensor repeated along its broadcast axes to `target`.
     public func broadcast(to target: [Int]) -> Tensor {
         if shape == target { return self }

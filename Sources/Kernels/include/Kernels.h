@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include "Linalg.h"
+#include "Elementwise.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,0 +1,53 @@
+#ifndef UNROLL_ELEMENTWISE_H
+#define UNROLL_ELEMENTWISE_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Operation codes of the element-wise interpreter (Graph's `ElementOp` maps onto them one to one).
+enum {
+    UNROLL_EW_COPY = 0, UNROLL_EW_NEGATE, UNROLL_EW_EXP, UNROLL_EW_LOG, UNROLL_EW_TANH, UNROLL_EW_SIGMOID,
+    UNROLL_EW_RELU, UNROLL_EW_SQUARE, UNROLL_EW_SQRT, UNROLL_EW_ABS,
+    UNROLL_EW_ADD, UNROLL_EW_SUBTRACT, UNROLL_EW_MULTIPLY, UNROLL_EW_DIVIDE,
+    UNROLL_EW_AFFINE,          // a * p + q
+    UNROLL_EW_CLAMP,           // min(max(a, p), q)
+    UNROLL_EW_MASK_POSITIVE,   // b > 0 ? a : 0
+    UNROLL_EW_MASK_SIGN,       // b > 0 ? a : (b < 0 ? -a : 0)
+    UNROLL_EW_MASK_INSIDE,     // p <= b <= q ? a : 0
+};
+
+/// One instruction: `dst = op(a, b; p, q)` over a tile. Registers below the operand count are operands
+/// (read in place, or written in place when the program writes them); the others are scratch tiles.
+typedef struct {
+    int op, dst, a, b;
+    float p, q;
+} unroll_ew_instruction;
+
+/// An operand of an element-wise program over a `[rows, columns]` iteration space: element (r, c) lives at
+/// `base[r * row_stride + c * column_stride]`. A column stride of 0 broadcasts one value along a row
+/// (read-only); a row stride of 0 repeats one row (a bias; read-only).
+typedef struct {
+    float *base;
+    long row_stride;
+    long column_stride;
+} unroll_ew_operand;
+
+/// The floats of scratch `unroll_ew_run` needs for a program with `register_count` registers.
+long unroll_ew_scratch_count(long register_count);
+
+/// Runs a program over rows `[row_begin, row_end)` and columns `[column_begin, column_end)`, one tile of at
+/// most 256 columns of one row at a time: every instruction runs over the tile before the next one, so the
+/// tile's intermediate values stay in L1. Instructions whose `dst` is an operand write that operand in place
+/// (its column stride must be 1). `scratch` holds `unroll_ew_scratch_count(register_count)` floats, 64-byte
+/// aligned; threads running disjoint ranges of rows or columns each need their own.
+/// Per element, the result does not depend on the ranges, so any split gives the same bits.
+void unroll_ew_run(const unroll_ew_instruction *code, long instruction_count,
+                   const unroll_ew_operand *operands, long operand_count, long register_count,
+                   long row_begin, long row_end, long column_begin, long column_end, float *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
