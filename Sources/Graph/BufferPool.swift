@@ -82,10 +82,20 @@ package enum TensorMemory {
 final class TensorStorage: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     let capacity: Int
+    /// Whether the buffer is this object's to free (a compiled plan lends views of its arena, which it owns).
+    private let ownsBuffer: Bool
 
     init(count: Int) {
         (pointer, capacity) = BufferPool.allocate(count)
+        ownsBuffer = true
     }
 
-    deinit { BufferPool.release(pointer, capacity: capacity) }
+    /// Wraps memory owned elsewhere, which must outlive every tensor made from it.
+    init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int) {
+        self.pointer = pointer
+        capacity = count
+        ownsBuffer = false
+    }
+
+    deinit { if ownsBuffer { BufferPool.release(pointer, capacity: capacity) } }
 }

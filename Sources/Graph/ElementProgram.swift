@@ -227,11 +227,13 @@ struct OperandLayout: Equatable {
 
 /// Chooses a `[rows, columns]` iteration space for `shape` in which each of `operandShapes` (which broadcast to
 /// `shape`) is full, a scalar, a repeated row, or a value repeated along each row; `nil` when no single choice
-/// fits them all (the caller then materialises the broadcasts).
-func elementLayout(_ shape: [Int], operandShapes: [[Int]]) -> (rows: Int, columns: Int, layouts: [OperandLayout])? {
+/// fits them all (the caller then materialises the broadcasts). `requiredColumns` forces the row length (strided
+/// views of slices need rows of exactly their width).
+func elementLayout(_ shape: [Int], operandShapes: [[Int]], requiredColumns: Int? = nil)
+    -> (rows: Int, columns: Int, layouts: [OperandLayout])? {
     let total = shape.reduce(1, *)
     let last = shape.last ?? 1
-    var columns: Int?
+    var columns = requiredColumns
     var kinds: [Int] = []  // 0 full, 1 scalar, 2 repeated row, 3 repeated along row
     for operand in operandShapes {
         let count = operand.reduce(1, *)

@@ -34,70 +34,19 @@ extension Tape {
                                  into: inputs[k], bIndex: rightIndex)
             }
 
-        case .transpose(let permutation):
-            var inverse = permutation
-            for (axis, source) in permutation.enumerated() { inverse[source] = axis }
-            accumulate(grad.transposed(permutation: inverse), into: inputs[0])
-
-        case .reshape:
-            accumulate(grad.reshaped(to: input(0).shape), into: inputs[0])
+        case .reshape, .transpose, .concat, .sum, .logSoftmax, .softmax, .gather, .sparseMatmul:
+            let values = inputs.map { records[$0].value }
+            for k in inputs.indices where wantsGradient(inputs[k]) {
+                accumulate(Op.structuralGradient(record.op, input: k, inputs: values, result: result, grad: grad),
+                           into: inputs[k])
+            }
 
         case .slice(let axis, let range):
             accumulateSlice(grad, axis: axis, range: range, into: inputs[0])
 
-        case .concat(let axis):
-            var start = 0
-            for i in inputs.indices {
-                let width = input(i).shape[axis]
-                if wantsGradient(inputs[i]) {
-                    accumulate(grad.slice(along: axis, start..<(start + width)), into: inputs[i])
-                }
-                start += width
-            }
-
-        case .sum(let axes):
-            var kept = input(0).shape
-            for axis in axes { kept[axis] = 1 }
-            accumulate(grad.reshaped(to: kept).broadcast(to: input(0).shape), into: inputs[0])
-
-        case .logSoftmax(let axis):
-            // dx = g - softmax(x) * sum(g)
-            let total = grad.sum(alongAxes: [axis], keepingDimensions: true)
-            accumulate(grad - result.exp() * total, into: inputs[0])
-
-        case .softmax(let axis):
-            // dx = y * (g - sum(g * y))
-            let total = (grad * result).sum(alongAxes: [axis], keepingDimensions: true)
-            accumulate(result * (grad - total), into: inputs[0])
-
-        case .sparseMatmul(let matrix):
-            accumulate(matrix.transposedProduct(grad), into: inputs[0])
-
-        case .gather(let indices):
-            let table = input(0)
-            let columns = table.shape[1]
-            var dTable = Tensor.zeros(table.shape)
-            let g = grad.base
-            dTable.withUnsafeMutableBufferPointer { buffer in
-                for (row, index) in indices.enumerated() {
-                    let target = buffer.baseAddress! + index * columns, source = g + row * columns
-                    for j in 0..<columns { target[j] += source[j] }
-                }
-            }
-            accumulate(dTable, into: inputs[0])
-
         case .checkpoint(let function):
-            // Rebuild the body's graph on its own tape and backpropagate there; the main tape kept
-            // only the inputs and outputs. Several outputs were flattened and joined: split `grad`.
-            var start = 0
-            let outputGradients = function.outputShapes.map { shape -> Tensor in
-                let count = shape.reduce(1, *)
-                defer { start += count }
-                return function.outputShapes.count == 1 ? grad : grad.slice(along: 0, start..<(start + count)).reshaped(to: shape)
-            }
-            let inputGradients = function.recompute(inputs: inputs.map { records[$0].value },
-                                                    needsGradient: inputs.map(wantsGradient),
-                                                    outputGradients: outputGradients)
+            let inputGradients = Op.checkpointGradients(function, inputs: inputs.map { records[$0].value },
+                                                        needsGradient: inputs.map(wantsGradient), grad: grad)
             for (i, gradient) in inputGradients.enumerated() {
                 if let gradient { accumulate(gradient, into: inputs[i]) }
             }
@@ -111,6 +60,64 @@ enum MatmulOperand: Equatable, Sendable {
 }
 
 extension Op {
+    /// The gradients of a checkpointed function's inputs (`nil` where none is wanted): its body rebuilt on its own
+    /// tape and backpropagated there; the main tape kept only the inputs and outputs.
+    static func checkpointGradients(_ function: CheckpointedFunction, inputs: [Tensor], needsGradient: [Bool],
+                                    grad: Tensor) -> [Tensor?] {
+        // Several outputs were flattened and joined: split `grad`.
+        var start = 0
+        let outputGradients = function.outputShapes.map { shape -> Tensor in
+            let count = shape.reduce(1, *)
+            defer { start += count }
+            return function.outputShapes.count == 1 ? grad : grad.slice(along: 0, start..<(start + count)).reshaped(to: shape)
+        }
+        return function.recompute(inputs: inputs, needsGradient: needsGradient, outputGradients: outputGradients)
+    }
+
+    /// The gradient of input `k` of a shape-moving or reducing op (everything but element-wise ops, matrix
+    /// products and slices), computed from the op's input values, its result and the incoming gradient.
+    static func structuralGradient(_ op: Op, input k: Int, inputs: [Tensor], result: Tensor, grad: Tensor) -> Tensor {
+        switch op {
+        case .reshape:
+            return grad.reshaped(to: inputs[0].shape)
+        case .transpose(let permutation):
+            var inverse = permutation
+            for (axis, source) in permutation.enumerated() { inverse[source] = axis }
+            return grad.transposed(permutation: inverse)
+        case .concat(let axis):
+            let start = inputs[..<k].reduce(0) { $0 + $1.shape[axis] }
+            return grad.slice(along: axis, start..<(start + inputs[k].shape[axis]))
+        case .sum(let axes):
+            var kept = inputs[0].shape
+            for axis in axes { kept[axis] = 1 }
+            return grad.reshaped(to: kept).broadcast(to: inputs[0].shape)
+        case .logSoftmax(let axis):
+            // dx = g - softmax(x) * sum(g)
+            let total = grad.sum(alongAxes: [axis], keepingDimensions: true)
+            return grad - result.exp() * total
+        case .softmax(let axis):
+            // dx = y * (g - sum(g * y))
+            let total = (grad * result).sum(alongAxes: [axis], keepingDimensions: true)
+            return result * (grad - total)
+        case .sparseMatmul(let matrix):
+            return matrix.transposedProduct(grad)
+        case .gather(let indices):
+            let table = inputs[0]
+            let columns = table.shape[1]
+            var dTable = Tensor.zeros(table.shape)
+            let g = grad.base
+            dTable.withUnsafeMutableBufferPointer { buffer in
+                for (row, index) in indices.enumerated() {
+                    let target = buffer.baseAddress! + index * columns, source = g + row * columns
+                    for j in 0..<columns { target[j] += source[j] }
+                }
+            }
+            return dTable
+        default:
+            preconditionFailure("structuralGradient: \(op.name) has its own rule")
+        }
+    }
+
     /// The derivative of an element-wise op with respect to its input `k`, as a formula over the op's inputs,
     /// its result and the incoming gradient, element by element (before broadcasting is undone). Eager backward
     /// evaluates it per op; the compiled plan fuses the formulas of a whole group into one sweep.

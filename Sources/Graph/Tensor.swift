@@ -30,6 +30,11 @@ public struct Tensor: Sendable {
         self.offset = offset
     }
 
+    /// Creates a tensor viewing `count(shape)` floats at `pointer`, owned elsewhere (a plan's arena).
+    init(borrowing pointer: UnsafeMutablePointer<Float>, shape: [Int]) {
+        self.init(shape: shape, storage: TensorStorage(borrowing: pointer, count: shape.reduce(1, *)), offset: 0)
+    }
+
     /// Creates a tensor of the given shape from row-major scalars.
     ///
     /// Traps when `scalars.count` is not the product of `shape`.

@@ -1,0 +1,240 @@
+// Lowering a fused group: one sweep forward, one sweep backward.
+//
+// Forward evaluates the members in recording order in registers of one tile and stores the members read
+// outside the group. Backward, per tile, re-evaluates the members whose values the derivative formulas read
+// (or reads them where forward stored them: no extra memory, no recomputation), then walks the members in
+// reverse applying each one's formulas (`Op.elementwiseDerivative`), summing contributions in registers, and
+// writes the gradients of the group's inputs: in place into a sliced source's gradient for strided views.
+
+extension PlanLowering {
+    /// Operands of one element-wise program, deduplicated, with what the layout needs to know about each.
+    struct OperandTable {
+        var builder = ElementProgramBuilder()
+        var locations: [Location] = []
+        var shapes: [[Int]] = []
+        /// The row stride of strided views (the sliced source's row length); `nil` for contiguous operands.
+        var strides: [Int?] = []
+        var registers: [Location: Int] = [:]
+
+        mutating func register(_ location: Location, shape: [Int], stride: Int?, shared: Bool = true) -> Int {
+            if shared, let register = registers[location] { return register }
+            let register = builder.addOperand()
+            locations.append(location)
+            shapes.append(shape)
+            strides.append(stride)
+            if shared { registers[location] = register }
+            return register
+        }
+    }
+
+    /// The location, shape and row stride of a group's external input (a strided view reads its source in place).
+    func operand(_ index: Int) -> (Location, [Int], Int?) {
+        if grouping.isStridedView(index) {
+            return (value[index]!, shape(index), shape(records[index].inputs[0]).last!)
+        }
+        return (value[index]!, shape(index), nil)
+    }
+
+    /// Emits the element-wise kernel (the grouper has checked that its operands share a layout).
+    mutating func emitSweep(_ table: OperandTable, space: [Int], nodes: [Int], reads: [Location], writes: [Location]) {
+        let required = table.strides.indices.compactMap { table.strides[$0] != nil ? table.shapes[$0].last : nil }.first
+        guard let layout = elementLayout(space, operandShapes: table.shapes, requiredColumns: required) else {
+            preconditionFailure("Plan: the operands of kernel \(nodes) share no layout")
+        }
+        let program = table.builder.finish()
+        let operands = table.locations.indices.map { k in
+            var operandLayout = layout.layouts[k]
+            if let stride = table.strides[k] { operandLayout.rowStride = stride }
+            return Plan.ElementOperand(location: table.locations[k], layout: operandLayout)
+        }
+        emit(.elementwise(program, operands: operands, rows: layout.rows, columns: layout.columns), kind: .fused,
+             nodes: nodes, flops: layout.rows * layout.columns * program.code.count, reads: reads, writes: writes)
+    }
+
+    /// Whether a group is a lone record whose operands no layout fits (the grouper checks larger groups).
+    func isLone(_ members: [Int]) -> Bool { members.count == 1 && grouping.layout(for: members) == nil }
+
+    mutating func lowerGroupForward(_ g: Int) {
+        let members = grouping.groups[g]
+        if isLone(members) {
+            lowerLoneForward(members[0])
+            return
+        }
+        let space = shape(members.last!)
+        var table = OperandTable()
+        var registers: [Int: Int] = [:]
+        var reads: [Location] = [], writes: [Location] = []
+        for member in members {
+            let inputs = records[member].inputs.map { input -> Int in
+                if let register = registers[input] { return register }
+                let (location, inputShape, stride) = operand(input)
+                reads.append(location)
+                return table.register(location, shape: inputShape, stride: stride)
+            }
+            registers[member] = table.builder.emit(records[member].op.elementOp!, inputs[0], inputs.count > 1 ? inputs[1] : nil)
+        }
+        for member in members where grouping.isMaterialized(member) {
+            let target = newBuffer(.arena, count: count(member), isGradient: false, node: member)
+            value[member] = target
+            writes.append(target)
+            let register = table.register(target, shape: space, stride: nil, shared: false)
+            table.builder.store(registers[member]!, into: register, accumulating: false)
+        }
+        emitSweep(table, space: space, nodes: members, reads: reads, writes: writes)
+    }
+
+    /// A lone element-wise record whose operands no layout fits, through the eager kernels.
+    mutating func lowerLoneForward(_ member: Int) {
+        let op = records[member].op
+        let target = newBuffer(.arena, count: count(member), isGradient: false, node: member)
+        value[member] = target
+        emitGeneral({ inputs in
+            switch op {
+            case .unary(let function): inputs[0].map(function)
+            case .binary(let function): inputs[0].combined(with: inputs[1], function)
+            case .affine(let scale, let shift): inputs[0].affine(scale: scale, shift: shift)
+            case .clamp(let lower, let upper): inputs[0].clamped(to: lower...upper)
+            default: preconditionFailure("Plan: \(op.name) is not element-wise")
+            }
+        }, inputs: records[member].inputs, output: target, count: count(member), accumulating: false, nodes: [member])
+    }
+
+    mutating func lowerGroupBackward(_ g: Int) {
+        let members = grouping.groups[g]
+        guard members.contains(where: { gradient[$0] != nil }) else { return }
+        if isLone(members) {
+            lowerLoneBackward(members[0])
+            return
+        }
+        let space = shape(members.last!)
+        let memberSet = Set(members)
+        var table = OperandTable()
+        var reads: [Location] = [], writes: [Location] = []
+        var values: [Int: Int] = [:]
+        func valueRegister(_ index: Int) -> Int {
+            if let register = values[index] { return register }
+            let register: Int
+            if memberSet.contains(index) && !grouping.isMaterialized(index) {
+                let inputs = records[index].inputs.map { valueRegister($0) }
+                register = table.builder.emit(records[index].op.elementOp!, inputs[0], inputs.count > 1 ? inputs[1] : nil)
+            } else {
+                let (location, inputShape, stride) = operand(index)
+                reads.append(location)
+                register = table.register(location, shape: inputShape, stride: stride)
+            }
+            values[index] = register
+            return register
+        }
+        var internalContributions: [Int: [Int]] = [:]
+        var external: [(index: Int, contributions: [Int])] = []
+        for member in members.reversed() {
+            var sum: Int?
+            if let location = gradient[member] {
+                reads.append(location)
+                sum = table.register(location, shape: space, stride: nil)
+            }
+            for contribution in internalContributions[member] ?? [] { sum = table.builder.add(contribution, to: sum) }
+            guard let grad = sum, records[member].needsGradient else { continue }
+            let op = records[member].op, inputs = records[member].inputs
+            for k in inputs.indices where records[inputs[k]].needsGradient {
+                let formula = op.elementwiseDerivative(input: k)
+                let read = formula.readInputs
+                let inputRegisters = inputs.indices.map { read.contains($0) ? valueRegister(inputs[$0]) : nil }
+                let contribution = table.builder.emit(formula, gradient: grad,
+                                                      result: formula.readsResult ? valueRegister(member) : nil,
+                                                      inputs: inputRegisters)
+                if memberSet.contains(inputs[k]) {
+                    internalContributions[inputs[k], default: []].append(contribution)
+                } else if let slot = external.firstIndex(where: { $0.index == inputs[k] }) {
+                    external[slot].contributions.append(contribution)
+                } else {
+                    external.append((inputs[k], [contribution]))
+                }
+            }
+        }
+        var reductions: [(temporary: Location, index: Int)] = []
+        // Sources whose whole gradient these strided views write, and nothing wrote before: stored, not zeroed.
+        var storedSources: Set<Int> = []
+        for source in coveredSources(external.map(\.index)) where gradient[source] == nil {
+            _ = gradientTarget(source)
+            storedSources.insert(source)
+        }
+        for (index, contributions) in external {
+            let total = contributions.dropFirst().reduce(contributions[0]) { table.builder.add($1, to: $0) }
+            if grouping.isStridedView(index) {
+                let source = records[index].inputs[0]
+                let sourceShape = shape(source)
+                guard case .slice(_, let range) = records[index].op else { continue }
+                let (target, accumulating): (Location, Bool)
+                if storedSources.contains(source) {
+                    target = gradient[source]!
+                    accumulating = false
+                } else {
+                    target = zeroedGradient(source)
+                    accumulating = true
+                }
+                var region = target
+                region.offset += range.lowerBound
+                let register = table.register(region, shape: shape(index), stride: sourceShape.last!, shared: false)
+                table.builder.store(total, into: register, accumulating: accumulating)
+                if accumulating { reads.append(target) }
+                writes.append(target)
+            } else if count(index) == space.reduce(1, *) {
+                let (target, accumulating) = gradientTarget(index)
+                let register = table.register(target, shape: space, stride: nil, shared: false)
+                table.builder.store(total, into: register, accumulating: accumulating)
+                if accumulating { reads.append(target) }
+                writes.append(target)
+            } else {
+                // A broadcast input (a bias row): the full-size gradient is summed back to its shape afterwards.
+                let temporary = newBuffer(.arena, count: space.reduce(1, *), isGradient: true, node: index)
+                let register = table.register(temporary, shape: space, stride: nil, shared: false)
+                table.builder.store(total, into: register, accumulating: false)
+                writes.append(temporary)
+                reductions.append((temporary, index))
+            }
+        }
+        emitSweep(table, space: space, nodes: members, reads: reads, writes: writes)
+        for (temporary, index) in reductions {
+            let (target, accumulating) = gradientTarget(index)
+            let inputShape = shape(index)
+            emitGeneral({ $0[0].sum(toShape: inputShape) }, inputs: [], output: target, count: count(index),
+                        accumulating: accumulating, nodes: members, extra: [(temporary, space)])
+        }
+    }
+
+    /// The sources whose whole gradient this group's strided views write (disjoint slices covering every column).
+    func coveredSources(_ indices: [Int]) -> Set<Int> {
+        var ranges: [Int: [Range<Int>]] = [:]
+        for index in indices where grouping.isStridedView(index) {
+            if case .slice(_, let range) = records[index].op { ranges[records[index].inputs[0], default: []].append(range) }
+        }
+        var covered: Set<Int> = []
+        for (source, list) in ranges {
+            let sorted = list.sorted { $0.lowerBound < $1.lowerBound }
+            var end = 0
+            var disjoint = true
+            for range in sorted {
+                if range.lowerBound != end { disjoint = false }
+                end = range.upperBound
+            }
+            if disjoint && end == shape(source).last! { covered.insert(source) }
+        }
+        return covered
+    }
+
+    /// The backward of a lone element-wise record whose operands no layout fits, through the eager kernels.
+    mutating func lowerLoneBackward(_ index: Int) {
+        let op = records[index].op, inputs = records[index].inputs
+        guard let grad = gradient[index] else { return }
+        for k in inputs.indices where records[inputs[k]].needsGradient {
+            let (target, accumulating) = gradientTarget(inputs[k])
+            let inputShape = shape(inputs[k]), count = inputs.count
+            emitGeneral({ arguments in
+                Tensor.evaluate(op.elementwiseDerivative(input: k), gradient: arguments[count + 1],
+                                result: arguments[count], inputs: Array(arguments.prefix(count))).sum(toShape: inputShape)
+            }, inputs: inputs, output: target, count: self.count(inputs[k]), accumulating: accumulating, nodes: [index],
+               extra: [(value[index]!, shape(index)), (grad, shape(index))])
+        }
+    }
+}

@@ -1,0 +1,338 @@
+// Lowering a tape's records to a plan's kernels: views become offsets, element-wise groups become one sweep
+// forward and one backward (from the derivative formulas in Gradients.swift), matrix products become GEMMs
+// (a weight's per-step gradient products one stacked GEMM, as eager backward does), and the rare ops run
+// through the eager tensor kernels. This file is long because the forward and backward lowering of every
+// op kind belong together: each backward case mirrors a forward one.
+
+struct PlanLowering {
+    typealias Location = Plan.Location
+
+    /// One term `leftᵀ · right` of a stacked weight-gradient product: `rows` rows of each operand.
+    struct StackedOperands {
+        var left: Location, leftColumns: Int
+        var right: Location, rightColumns: Int
+        var rows: Int
+    }
+
+    typealias Record = Tape.Record
+
+    let plan: Plan
+    let records: [Record]
+    let inputIndices: [Int: Int]
+    let fusing: Bool
+    var grouping: PlanGrouping
+    var value: [Location?]
+    var gradient: [Location?]
+    /// Gradient buffers handed to the caller or to a parameter: never overwritten by aliasing.
+    var pinnedGradients: Set<Int> = []
+    var parameterSlots: [ObjectIdentifier: Int] = [:]
+    /// Products `aᵀ·g` owed to a leaf, summed as one product when the backward sweep reaches the leaf.
+    var deferred: [Int: [StackedOperands]] = [:]
+    var isBackward = false
+
+    init(plan: Plan, records: [Record], inputs: [Int], fusing: Bool) {
+        self.plan = plan
+        self.records = records
+        self.inputIndices = Dictionary(uniqueKeysWithValues: inputs.enumerated().map { ($1, $0) })
+        self.fusing = fusing
+        value = Array(repeating: nil, count: records.count)
+        gradient = Array(repeating: nil, count: records.count)
+        grouping = PlanGrouping(records: records, fusing: fusing)
+    }
+
+    // MARK: Buffers
+
+    mutating func newBuffer(_ kind: Plan.Buffer.Kind, count: Int, isGradient: Bool, node: Int) -> Location {
+        plan.buffers.append(Plan.Buffer(kind: kind, count: count, isGradient: isGradient, nodes: [node]))
+        return Location(buffer: plan.buffers.count - 1, offset: 0)
+    }
+
+    mutating func emit(_ work: Plan.Kernel.Work, kind: PlanKernel.Kind, nodes: [Int], flops: Int = 0,
+                       reads: [Location], writes: [Location]) {
+        plan.steps.append(Plan.Kernel(work: work, kind: kind, nodes: nodes, isBackward: isBackward, flops: flops,
+                                      reads: reads.map(\.buffer), writes: writes.map(\.buffer)))
+    }
+
+    func shape(_ index: Int) -> [Int] { records[index].value.shape }
+    func count(_ index: Int) -> Int { records[index].value.count }
+
+    // MARK: Whole plan
+
+    mutating func lower(outputs: [Int], root: Int?, gradients requested: [Int]) {
+        let needed = neededRecords(from: outputs + requested + (root.map { [$0] } ?? []))
+        grouping.group(needed: needed, pinned: Set(outputs + requested + (root.map { [$0] } ?? [])))
+        let order = grouping.unitOrder(needed: needed)
+        for unit in order { lowerForward(unit) }
+        plan.outputLocations = outputs.map { (value[$0]!, shape($0)) }
+        guard let root else {
+            plan.gradientLocations = requested.map { (nil, shape($0)) }
+            return
+        }
+        isBackward = true
+        pinnedGradients = Set(requested)
+        plan.constants.append(Tensor(shape: shape(root), repeating: 1))
+        gradient[root] = newBuffer(.constant(plan.constants.count - 1), count: count(root), isGradient: true, node: root)
+        for unit in order.reversed() { lowerBackward(unit) }
+        plan.gradientLocations = requested.map { (gradient[$0], shape($0)) }
+    }
+
+    /// The records the outputs depend on.
+    func neededRecords(from roots: [Int]) -> [Bool] {
+        var needed = Array(repeating: false, count: records.count)
+        for root in roots { needed[root] = true }
+        for index in stride(from: records.count - 1, through: 0, by: -1) where needed[index] {
+            for input in records[index].inputs { needed[input] = true }
+        }
+        return needed
+    }
+
+    // MARK: Forward
+
+    mutating func lowerForward(_ unit: PlanGrouping.Unit) {
+        switch unit {
+        case .group(let g): lowerGroupForward(g)
+        case .record(let index): lowerRecordForward(index)
+        }
+    }
+
+    mutating func lowerRecordForward(_ index: Int) {
+        let record = records[index]
+        let inputs = record.inputs
+        switch record.op {
+        case .parameter:
+            let parameter = record.parameter!
+            let slot = parameterSlots[ObjectIdentifier(parameter)] ?? {
+                plan.parameters.append(parameter)
+                return plan.parameters.count - 1
+            }()
+            parameterSlots[ObjectIdentifier(parameter)] = slot
+            value[index] = newBuffer(.parameter(slot), count: record.value.count, isGradient: false, node: index)
+        case .constant, .variable:
+            if let k = inputIndices[index] {
+                value[index] = newBuffer(.input(k), count: record.value.count, isGradient: false, node: index)
+            } else {
+                plan.constants.append(record.value)
+                value[index] = newBuffer(.constant(plan.constants.count - 1), count: record.value.count, isGradient: false, node: index)
+            }
+        case .reshape, .stopGradient:
+            value[index] = value[inputs[0]]
+        case .slice(let axis, let range):
+            let source = shape(inputs[0])
+            let outer = source[..<axis].reduce(1, *), inner = source[(axis + 1)...].reduce(1, *)
+            var at = value[inputs[0]]!
+            at.offset += range.lowerBound * inner
+            if outer == 1 {
+                value[index] = at
+            } else if grouping.isStridedView(index) {
+                value[index] = at  // read in place by the sweeps that consume it, row stride = the source's row
+            } else {
+                let target = newBuffer(.arena, count: count(index), isGradient: false, node: index)
+                value[index] = target
+                emit(.copyRows(Plan.RowCopy(source: at, target: target, rows: outer, width: range.count * inner,
+                                            sourceStride: source[axis] * inner, targetStride: range.count * inner,
+                                            accumulating: false)),
+                     kind: .copy, nodes: [index], reads: [at], writes: [target])
+            }
+        case .matmul(let transposeA, let transposeB):
+            let a = shape(inputs[0]), b = shape(inputs[1])
+            let m = transposeA ? a[1] : a[0], k = transposeA ? a[0] : a[1], n = transposeB ? b[0] : b[1]
+            let target = newBuffer(.arena, count: m * n, isGradient: false, node: index)
+            value[index] = target
+            if k == 0 {
+                emit(.fill(target, count: m * n), kind: .fill, nodes: [index], reads: [], writes: [target])
+            } else {
+                emit(.matmul(Plan.Product(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                          a: value[inputs[0]]!, lda: a[1], b: value[inputs[1]]!, ldb: b[1], c: target,
+                                          accumulating: false)),
+                     kind: .matmul, nodes: [index], flops: 2 * m * n * k,
+                     reads: [value[inputs[0]]!, value[inputs[1]]!], writes: [target])
+            }
+        case .unary, .binary, .affine, .clamp:
+            preconditionFailure("Plan: element-wise record \(index) outside a group")
+        case .checkpoint(let function):
+            let target = newBuffer(.arena, count: count(index), isGradient: false, node: index)
+            value[index] = target
+            // The body runs untaped, as eager forward runs it; its outputs are flattened and joined.
+            emitGeneral({ inputs in
+                let outputs = function.body(inputs.map { Node($0) })
+                return outputs.count == 1 ? outputs[0].value
+                    : Tensor.concatenate(outputs.map { $0.value.reshaped(to: [$0.value.count]) }, along: 0)
+            }, inputs: inputs, output: target, count: count(index), accumulating: false, nodes: [index])
+        case .transpose, .concat, .sum, .logSoftmax, .softmax, .gather, .sparseMatmul:
+            let op = record.op
+            let target = newBuffer(.arena, count: count(index), isGradient: false, node: index)
+            value[index] = target
+            let outputShape = shape(index)
+            let body: ([Tensor]) -> Tensor = { inputs in
+                switch op {
+                case .transpose(let permutation): inputs[0].transposed(permutation: permutation)
+                case .concat(let axis): Tensor.concatenate(inputs, along: axis)
+                case .sum(let axes):
+                    inputs[0].sum(alongAxes: axes, keepingDimensions: true).reshaped(to: outputShape)
+                case .logSoftmax(let axis): inputs[0].logSoftmax(alongAxis: axis)
+                case .softmax(let axis): inputs[0].softmax(alongAxis: axis)
+                case .gather(let indices): Node(inputs[0]).gatheringRows(indices).value
+                case .sparseMatmul(let matrix): matrix.product(inputs[0])
+                default: preconditionFailure("Plan: \(op.name) is not a general kernel")
+                }
+            }
+            emitGeneral(body, inputs: inputs, output: target, count: count(index), accumulating: false,
+                        nodes: [index])
+        }
+    }
+
+    mutating func emitGeneral(_ body: @escaping ([Tensor]) -> Tensor, inputs: [Int], output: Location, count: Int,
+                              accumulating: Bool, nodes: [Int], extra: [(Location, [Int])] = []) {
+        emitGeneral({ [body($0)] }, inputs: inputs, outputs: [(output, count, accumulating)], nodes: nodes, extra: extra)
+    }
+
+    mutating func emitGeneral(_ body: @escaping ([Tensor]) -> [Tensor?], inputs: [Int],
+                              outputs: [(location: Location, count: Int, accumulating: Bool)], nodes: [Int],
+                              extra: [(Location, [Int])] = []) {
+        let arguments = inputs.map { (location: value[$0]!, shape: shape($0)) } + extra.map { (location: $0.0, shape: $0.1) }
+        emit(.general(Plan.General(inputs: arguments, outputs: outputs, body: body)), kind: .general, nodes: nodes,
+             reads: arguments.map(\.location) + outputs.filter(\.accumulating).map(\.location),
+             writes: outputs.map(\.location))
+    }
+
+    // MARK: Backward
+
+    /// Where to put a contribution to node `index`'s gradient, and whether to add it to what is there.
+    mutating func gradientTarget(_ index: Int) -> (Location, accumulating: Bool) {
+        if let location = gradient[index] { return (location, true) }
+        let location = newBuffer(.arena, count: count(index), isGradient: true, node: index)
+        gradient[index] = location
+        return (location, false)
+    }
+
+    mutating func lowerBackward(_ unit: PlanGrouping.Unit) {
+        switch unit {
+        case .group(let g): lowerGroupBackward(g)
+        case .record(let index): lowerRecordBackward(index)
+        }
+    }
+
+    mutating func lowerRecordBackward(_ index: Int) {
+        let record = records[index]
+        if let products = deferred.removeValue(forKey: index) { emitStackedProduct(products, into: index) }
+        guard let grad = gradient[index] else { return }
+        let inputs = record.inputs
+        if record.op.isLeaf {
+            if case .parameter = record.op, record.needsGradient, case .parameter(let slot) = plan.buffers[value[index]!.buffer].kind {
+                emit(.parameterGradient(slot, grad), kind: .parameterGradient, nodes: [index], reads: [grad], writes: [])
+            }
+            return
+        }
+        guard record.needsGradient else { return }
+        switch record.op {
+        case .matmul(let transposeA, let transposeB):
+            for k in 0..<2 where records[inputs[k]].needsGradient {
+                let (left, right, transposeLeft, transposeRight) = Op.matmulGradient(input: k, transposeA: transposeA,
+                                                                                      transposeB: transposeB)
+                func operand(_ which: MatmulOperand) -> (Location, [Int]) {
+                    switch which {
+                    case .gradient: (grad, shape(index))
+                    case .a: (value[inputs[0]]!, shape(inputs[0]))
+                    case .b: (value[inputs[1]]!, shape(inputs[1]))
+                    }
+                }
+                let (l, ls) = operand(left), (r, rs) = operand(right)
+                if transposeLeft && !transposeRight && records[inputs[k]].op.isLeaf {
+                    deferred[inputs[k], default: []].append(StackedOperands(left: l, leftColumns: ls[1], right: r,
+                                                                            rightColumns: rs[1], rows: ls[0]))
+                    continue
+                }
+                let m = transposeLeft ? ls[1] : ls[0], kk = transposeLeft ? ls[0] : ls[1], n = transposeRight ? rs[0] : rs[1]
+                let (target, accumulating) = gradientTarget(inputs[k])
+                emit(.matmul(Plan.Product(transposeA: transposeLeft, transposeB: transposeRight, m: m, n: n, k: kk,
+                                          a: l, lda: ls[1], b: r, ldb: rs[1], c: target, accumulating: accumulating)),
+                     kind: .matmul, nodes: [index], flops: 2 * m * n * kk,
+                     reads: [l, r] + (accumulating ? [target] : []), writes: [target])
+            }
+        case .reshape:
+            let (target, accumulating) = gradientTarget(inputs[0])
+            emitCopy(from: grad, to: target, count: count(index), accumulating: accumulating, node: index)
+        case .slice(let axis, let range):
+            let source = shape(inputs[0])
+            let outer = source[..<axis].reduce(1, *), inner = source[(axis + 1)...].reduce(1, *)
+            let target = zeroedGradient(inputs[0])
+            var region = target
+            region.offset += range.lowerBound * inner
+            emit(.copyRows(Plan.RowCopy(source: grad, target: region, rows: outer, width: range.count * inner,
+                                        sourceStride: range.count * inner, targetStride: source[axis] * inner,
+                                        accumulating: true)),
+                 kind: .copy, nodes: [index], reads: [grad, target], writes: [target])
+        case .transpose, .concat, .sum, .logSoftmax, .softmax, .gather, .sparseMatmul:
+            let op = record.op
+            let inputShapes = inputs.map { shape($0) }
+            let resultLocation = value[index]!, resultShape = shape(index)
+            for k in inputs.indices where records[inputs[k]].needsGradient {
+                let (target, accumulating) = gradientTarget(inputs[k])
+                emitGeneral({ arguments in
+                    let values = Array(arguments.prefix(inputShapes.count))
+                    return Op.structuralGradient(op, input: k, inputs: values, result: arguments[arguments.count - 2],
+                                                 grad: arguments[arguments.count - 1])
+                }, inputs: inputs, output: target, count: count(inputs[k]), accumulating: accumulating, nodes: [index],
+                   extra: [(resultLocation, resultShape), (grad, resultShape)])
+            }
+        case .unary, .binary, .affine, .clamp:
+            preconditionFailure("Plan: element-wise record \(index) outside a group")
+        case .checkpoint(let function):
+            let wanted = inputs.map { records[$0].needsGradient }
+            let targets = inputs.indices.filter { wanted[$0] }.map { k -> (Int, Location, Bool) in
+                let (target, accumulating) = gradientTarget(inputs[k])
+                return (k, target, accumulating)
+            }
+            let count = inputs.count
+            emitGeneral({ arguments in
+                let gradients = Op.checkpointGradients(function, inputs: Array(arguments.prefix(count)),
+                                                       needsGradient: wanted, grad: arguments[count])
+                return targets.map { gradients[$0.0] }
+            }, inputs: inputs, outputs: targets.map { (location: $0.1, count: self.count(inputs[$0.0]), accumulating: $0.2) },
+               nodes: [index], extra: [(grad, shape(index))])
+        case .constant, .variable, .parameter, .stopGradient:
+            break
+        }
+    }
+
+    /// The gradient of `index`, zeroed first if nothing has been written to it yet (slices add into it).
+    mutating func zeroedGradient(_ index: Int) -> Location {
+        if let location = gradient[index] { return location }
+        let (target, _) = gradientTarget(index)
+        emit(.fill(target, count: count(index)), kind: .fill, nodes: [index], reads: [], writes: [target])
+        return target
+    }
+
+    mutating func emitCopy(from source: Location, to target: Location, count: Int, accumulating: Bool, node: Int) {
+        emit(.copyRows(Plan.RowCopy(source: source, target: target, rows: 1, width: count, sourceStride: count,
+                                    targetStride: count, accumulating: accumulating)),
+             kind: .copy, nodes: [node], reads: [source] + (accumulating ? [target] : []), writes: [target])
+    }
+
+    /// `Σ aᵢᵀ gᵢ` into leaf `index`'s gradient as one product of the row-stacked operands (eager does the same).
+    mutating func emitStackedProduct(_ products: [StackedOperands], into index: Int) {
+        let first = products[0]
+        let totalRows = products.reduce(0) { $0 + $1.rows }
+        var a = first.left, g = first.right
+        if products.count > 1 {
+            // Stacked in the order the backward sweep produced them, as eager backward stacks them.
+            a = newBuffer(.arena, count: totalRows * first.leftColumns, isGradient: false, node: index)
+            g = newBuffer(.arena, count: totalRows * first.rightColumns, isGradient: true, node: index)
+            var row = 0
+            for product in products {
+                var at = a, gt = g
+                at.offset = row * first.leftColumns
+                gt.offset = row * first.rightColumns
+                emitCopy(from: product.left, to: at, count: product.rows * first.leftColumns, accumulating: false, node: index)
+                emitCopy(from: product.right, to: gt, count: product.rows * first.rightColumns, accumulating: false, node: index)
+                row += product.rows
+            }
+        }
+        let (target, accumulating) = gradientTarget(index)
+        emit(.matmul(Plan.Product(transposeA: true, transposeB: false, m: first.leftColumns, n: first.rightColumns,
+                                  k: totalRows, a: a, lda: first.leftColumns, b: g, ldb: first.rightColumns, c: target,
+                                  accumulating: accumulating)),
+             kind: .stackedMatmul, nodes: [index], flops: 2 * first.leftColumns * first.rightColumns * totalRows,
+             reads: [a, g] + (accumulating ? [target] : []), writes: [target])
+    }
+}

@@ -1,0 +1,186 @@
+import Kernels
+
+/// A recorded training step compiled into kernels over one preallocated arena, replayed without re-recording.
+///
+/// Record → fuse → plan → replay: the plan is derived from a ``Tape``'s records (the IR). Element-wise records
+/// are fused into kernels that sweep their data once (forward, and once for their backward, whose formulas
+/// come from the same rules as eager backward); a liveness pass gives every intermediate value and gradient
+/// an offset in one arena, reused as soon as its last reader has run. Replaying runs the kernels in order.
+///
+/// What a replay reads, like `tf.function` or `jax.jit`:
+/// - the `inputs` (the batch): their values are fed to ``replay(_:)``;
+/// - every ``Parameter``: read live at each replay (an optimizer changes them), and its gradient is added to
+///   ``Parameter/gradient`` as eager backward does;
+/// - every other leaf (a constant, a zero state, a loss weight): frozen at its recorded value.
+/// Static arguments of the recorded ops (shapes, slice ranges, gather indices) are frozen too, so a step whose
+/// graph depends on data values (an embedding lookup's indices, a dropout mask) must not be compiled.
+///
+/// ```swift
+/// let tape = Tape()
+/// let x = tape.constant(batch), y = tape.constant(targets)
+/// let loss = square(model(x) - y).mean()
+/// let plan = Plan(tape: tape, inputs: [x, y], outputs: [loss], differentiating: loss)
+/// let values = plan.replay([nextBatch, nextTargets])   // the loss; parameters hold their gradients
+/// ```
+public final class Plan {
+    /// Where a value or gradient lives: a buffer and a float offset into it.
+    struct Location: Hashable {
+        var buffer: Int
+        var offset: Int
+    }
+
+    /// A buffer: a region of the arena, or memory owned by someone else (a fed input, a parameter, a constant).
+    struct Buffer {
+        enum Kind: Equatable {
+            case arena, input(Int), parameter(Int), constant(Int)
+        }
+        var kind: Kind
+        var count: Int
+        var isGradient: Bool
+        var nodes: [Int]
+        var first = Int.max
+        var last = -1
+        var offset = 0
+    }
+
+    var buffers: [Buffer] = []
+    var steps: [Kernel] = []
+    let inputShapes: [[Int]]
+    var parameters: [Parameter] = []
+    var constants: [Tensor] = []
+    /// The locations of the requested outputs and of the requested gradients (read after the last kernel).
+    var outputLocations: [(Location, [Int])] = []
+    var gradientLocations: [(Location?, [Int])] = []
+    /// The gradient of each parameter, kept between replays so that handing it over allocates nothing.
+    var parameterGradients: [Tensor?] = []
+    private var arena: UnsafeMutablePointer<Float>?
+    var arenaCount = 0
+    private var scratch = ElementScratch()
+    private var pointers: [UnsafeMutablePointer<Float>] = []
+    /// Operand tables of the element-wise kernels, resolved at each replay.
+    private var operandTables: [[unroll_ew_operand]] = []
+    /// The number of records in the traced tape, and how many kernels fusion saved.
+    public let recordCount: Int
+
+    /// Compiles the step recorded on `tape`.
+    ///
+    /// - Parameters:
+    ///   - inputs: leaves whose values are fed at each replay, in the order ``replay(_:)`` takes them.
+    ///   - outputs: nodes whose values ``replay(_:)`` returns.
+    ///   - root: the node to differentiate (seeded with ones, like ``Tape/backward(from:seed:)``), or `nil`
+    ///     for a forward-only plan.
+    ///   - gradients: nodes whose gradients ``replay(_:)`` returns after the outputs (inputs, usually).
+    ///   - fusing: whether element-wise records are fused (off: one kernel per record, for testing the fuser).
+    public init(tape: Tape, inputs: [Node], outputs: [Node], differentiating root: Node? = nil,
+                gradients: [Node] = [], fusing: Bool = true) {
+        for node in inputs + outputs + gradients + (root.map { [$0] } ?? []) { tape.check(node, "Plan") }
+        inputShapes = inputs.map(\.shape)
+        recordCount = tape.count
+        var lowering = PlanLowering(plan: self, records: tape.records, inputs: inputs.map(\.index), fusing: fusing)
+        lowering.lower(outputs: outputs.map(\.index), root: root?.index, gradients: gradients.map(\.index))
+        parameterGradients = Array(repeating: nil, count: parameters.count)
+        planMemory()
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaCount, 16) * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: max(arenaCount, 16))
+        scratch.reserve(steps.reduce(16) { max($0, $1.scratchCount) })
+        pointers = Array(repeating: arena!, count: buffers.count)
+        operandTables = steps.map { step in
+            if case .elementwise(_, let operands, _, _) = step.work {
+                return Array(repeating: unroll_ew_operand(base: arena!, row_stride: 0, column_stride: 0), count: operands.count)
+            }
+            return []
+        }
+    }
+
+    deinit {
+        arena.map { UnsafeMutableRawPointer($0).deallocate() }
+        scratch.release()
+    }
+
+    /// Runs the plan on new values of its inputs (same shapes as traced) and returns the outputs' values, then
+    /// the requested gradients. Parameters' gradients are added to ``Parameter/gradient``.
+    public func replay(_ inputs: [Tensor]) -> [Tensor] {
+        guard inputs.map(\.shape) == inputShapes else {
+            fatalError("Plan.replay: input shapes \(inputs.map(\.shape)) differ from the traced \(inputShapes)")
+        }
+        for (b, buffer) in buffers.enumerated() {
+            switch buffer.kind {
+            case .arena: pointers[b] = arena! + buffer.offset
+            case .input(let k): pointers[b] = inputs[k].base
+            case .parameter(let k): pointers[b] = parameters[k].value.base
+            case .constant(let k): pointers[b] = constants[k].base
+            }
+        }
+        return withExtendedLifetime(inputs) {
+            for index in steps.indices { execute(index) }
+            let values = outputLocations.map { location, shape in copy(location, shape: shape) }
+            let gradients = gradientLocations.map { location, shape in
+                location.map { copy($0, shape: shape) } ?? Tensor.zeros(shape)
+            }
+            return values + gradients
+        }
+    }
+
+    private func copy(_ location: Location, shape: [Int]) -> Tensor {
+        let result = Tensor(uninitializedShape: shape)
+        result.base.update(from: address(location), count: result.count)
+        return result
+    }
+
+    @inline(__always)
+    func address(_ location: Location) -> UnsafeMutablePointer<Float> { pointers[location.buffer] + location.offset }
+
+    private func execute(_ index: Int) {
+        switch steps[index].work {
+        case .elementwise(let program, let operands, let rows, let columns):
+            for (k, operand) in operands.enumerated() {
+                operandTables[index][k] = unroll_ew_operand(base: address(operand.location), row_stride: operand.layout.rowStride,
+                                                            column_stride: operand.layout.columnStride)
+            }
+            operandTables[index].withUnsafeBufferPointer { table in
+                runElementProgram(program, operands: table.baseAddress!, rows: rows, columns: columns, scratch: scratch.buffers)
+            }
+        case .matmul(let product):
+            gemm(transposeA: product.transposeA, transposeB: product.transposeB, m: product.m, n: product.n, k: product.k,
+                 a: address(product.a), lda: product.lda, b: address(product.b), ldb: product.ldb,
+                 beta: product.accumulating ? 1 : 0, c: address(product.c), ldc: product.n)
+        case .fill(let location, let count):
+            address(location).update(repeating: 0, count: count)
+        case .copyRows(let copy):
+            let source = address(copy.source), target = address(copy.target)
+            for row in 0..<copy.rows {
+                let x = source + row * copy.sourceStride, y = target + row * copy.targetStride
+                if copy.accumulating { for i in 0..<copy.width { y[i] += x[i] } } else { y.update(from: x, count: copy.width) }
+            }
+        case .general(let general):
+            let arguments = general.inputs.map { Tensor(borrowing: address($0.location), shape: $0.shape) }
+            for (value, output) in zip(general.body(arguments), general.outputs) {
+                guard let value else { continue }
+                check(value.count == output.count, "Plan: kernel \(index) produced \(value.count) values, expected \(output.count)")
+                let target = address(output.location)
+                value.withUnsafeBufferPointer { source in
+                    if output.accumulating {
+                        for i in 0..<output.count { target[i] += source[i] }
+                    } else {
+                        target.update(from: source.baseAddress!, count: output.count)
+                    }
+                }
+            }
+        case .parameterGradient(let k, let location):
+            let parameter = parameters[k]
+            let source = address(location)
+            if parameter.gradient == nil {
+                // Reuse last replay's tensor when nothing else holds it (the optimizer has cleared it).
+                var gradient = parameterGradients[k] ?? Tensor(uninitializedShape: parameter.shape)
+                parameterGradients[k] = nil
+                gradient.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: source, count: $0.count) }
+                parameterGradients[k] = gradient
+                parameter.gradient = gradient
+            } else {
+                parameter.gradient!.withUnsafeMutableBufferPointer { target in
+                    for i in target.indices { target[i] += source[i] }
+                }
+            }
+        }
+    }
+}
