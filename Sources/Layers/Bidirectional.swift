@@ -83,6 +83,9 @@ public final class Bidirectional<Cell: RecurrentCell>: WholeSequenceLayer {
         backward.resetStates()
     }
 
+    /// Whether both directions can be compiled.
+    public var supportsCompilation: Bool { forward.supportsCompilation && backward.supportsCompilation }
+
     /// Applies both directions' constraints.
     public func applyConstraints() {
         forward.applyConstraints()

@@ -27,6 +27,8 @@ public final class Dropout: Layer {
     public func build(inputShape: [Int]) throws {
         if let problem = invalidSettings.first { throw problem }
     }
+    /// False when it drops anything: every training step draws a new mask.
+    public var supportsCompilation: Bool { rate == 0 }
 
     /// Returns the input with a fresh random mask applied when training.
     public func callAsFunction(_ input: Node) -> Node {

@@ -36,6 +36,8 @@ public final class Embedding: Layer {
     public func build(inputShape: [Int]) throws {
         if let problem = invalidSettings.first { throw problem }
     }
+    /// False: the rows gathered are read from the input's values.
+    public var supportsCompilation: Bool { false }
 
     /// Returns the rows of the table named by the input's indices (which must be whole numbers in range).
     public func callAsFunction(_ input: Node) -> Node {

@@ -23,6 +23,10 @@ public protocol Layer: AnyObject {
     func resetStates()
     /// The settings given at creation that the layer cannot run with (empty when all are valid).
     var invalidSettings: [SettingError] { get }
+    /// Whether a recorded call can be compiled and replayed on new inputs of the same shape: false when the
+    /// recorded graph depends on more than shapes (a carried state, a fresh random mask, indices read from
+    /// the input's values), since a compiled plan freezes everything but its inputs and parameters.
+    var supportsCompilation: Bool { get }
 }
 
 extension Layer {
@@ -34,6 +38,8 @@ extension Layer {
     public func resetStates() {}
     /// No settings to check by default.
     public var invalidSettings: [SettingError] { [] }
+    /// Compilable by default: a layer built from graph nodes records the same graph for the same shapes.
+    public var supportsCompilation: Bool { true }
     /// The number of scalars in trainable parameters.
     public var trainableParameterCount: Int {
         parameters.filter(\.isTrainable).reduce(0) { $0 + $1.value.count }

@@ -121,6 +121,9 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     /// Forgets the state carried by a stateful layer.
     public func resetStates() { carriedState = nil }
 
+    /// False while stateful: the carried state is read from the previous batch's values.
+    public var supportsCompilation: Bool { !isStateful }
+
     /// Applies the cell's constraints.
     public func applyConstraints() { cell.applyConstraints() }
 

@@ -36,6 +36,10 @@ public final class Sequential {
     /// The most scalars the last training step held for the backward pass at once: its tape plus the
     /// largest segment a checkpointing layer rebuilt (``Tape/peakSavedScalarCount``).
     public internal(set) var lastTapePeakScalarCount = 0
+    /// Whether training and inference run compiled plans (``compile(loss:optimizer:metrics:jitCompile:)``).
+    public private(set) var jitCompile = true
+    /// Compiled plans by input shapes, for the structure they were traced from.
+    var plans = PlanCache()
 
     /// Creates a model, optionally with its input shape (otherwise the first layer's `inputShape:` is used).
     public init(_ layers: [Layer] = [], inputShape: [Int]? = nil, name: String = "sequential") {
@@ -47,6 +51,7 @@ public final class Sequential {
     /// Appends a layer.
     public func add(_ layer: Layer) {
         layers.append(layer)
+        plans.removeAll()
     }
 
     /// The input shape: given to the model, else to its first layer.
@@ -54,12 +59,20 @@ public final class Sequential {
 
     /// Sets the loss, optimizer and metrics, and builds every layer, checking that the shapes fit and that the
     /// optimizer's settings are in range (``Optimizer/checkSettings()``).
-    public func compile(loss: Loss, optimizer: any Optimizer, metrics: [Metric] = []) throws {
+    ///
+    /// With `jitCompile` (the default, Keras' name) the first training step for each input shape is recorded
+    /// and compiled into a ``Plan`` that later steps replay (fused element-wise sweeps, one arena); inference
+    /// likewise. `false` runs every step eagerly on a fresh tape, for debugging and graph inspection. Layers
+    /// whose recorded graph depends on more than shapes (stateful recurrent layers, active dropout,
+    /// embeddings) and truncated backpropagation through time run eagerly either way.
+    public func compile(loss: Loss, optimizer: any Optimizer, metrics: [Metric] = [], jitCompile: Bool = true) throws {
         try optimizer.checkSettings()
         _ = try layerShapes()
         self.loss = loss
         self.optimizer = optimizer
         self.metrics = metrics
+        self.jitCompile = jitCompile
+        plans.removeAll()
     }
 
     /// Returns the output shape of every layer, building the layers on the way.

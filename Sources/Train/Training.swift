@@ -148,17 +148,32 @@ extension Sequential {
     /// One step on a tape: forward, loss, backward, update. Returns `nil` (and leaves the weights) when
     /// the loss or the gradient is not finite.
     func trainStep(_ x: Tensor, _ y: Tensor, loss: Loss, optimizer: any Optimizer) -> (Float, Tensor)? {
+        let key = PlanCache.Key(shapes: [x.shape, y.shape], isTraining: true)
+        let compiling = canCompile(loss: loss)
+        if compiling, let plan = plans.plan(for: key, model: self) {
+            let outputs = plan.replay([x, y])
+            guard outputs[0].scalar.isFinite else {
+                parameters.forEach { $0.zeroGradient() }
+                return nil
+            }
+            return applyGradients(optimizer) ? (outputs[0].scalar, outputs[1]) : nil
+        }
         // One tape per model, cleared each step: its record storage is reused instead of regrown.
         let tape = trainingTape
         tape.removeAll()
         defer { tape.removeAll() }
-        let prediction = self(tape.constant(x))
-        let value = loss(prediction, tape.constant(y))
+        let input = tape.constant(x), target = tape.constant(y)
+        let prediction = self(input)
+        let value = loss(prediction, target)
         guard value.value.scalar.isFinite else { return nil }
         tape.backward(from: value)
         lastTapeNodeCount = tape.count
         lastTapeScalarCount = tape.savedScalarCount
         lastTapePeakScalarCount = tape.peakSavedScalarCount
+        if compiling {
+            plans.store(Plan(tape: tape, inputs: [input, target], outputs: [value, prediction], differentiating: value),
+                        for: key, model: self)
+        }
         return applyGradients(optimizer) ? (value.value.scalar, prediction.value) : nil
     }
 
@@ -189,7 +204,7 @@ extension Sequential {
         var start = 0
         while start < x.shape[0] {
             let end = min(x.shape[0], start + batchSize)
-            outputs.append(self(Node(x.slice(along: 0, start..<end))).value)
+            outputs.append(infer(x.slice(along: 0, start..<end)))
             start = end
         }
         return outputs.count == 1 ? outputs[0] : Tensor.concatenate(outputs, along: 0)
