@@ -114,7 +114,7 @@ extension Op {
             }
             return dTable
         default:
-            preconditionFailure("structuralGradient: \(op.name) has its own rule")
+            checkFailed("structuralGradient: \(op.name) has its own rule")
         }
     }
 
@@ -151,7 +151,7 @@ extension Op {
             }
         case .affine(let scale, _): return apply(.affine(scale: scale, shift: 0), g)
         case .clamp(let lower, let upper): return apply(.maskInside(lower: lower, upper: upper), g, x)
-        default: preconditionFailure("elementwiseDerivative: \(name) is not element-wise")
+        default: checkFailed("elementwiseDerivative: \(name) is not element-wise")
         }
     }
 

@@ -39,7 +39,7 @@ extension PlanLowering {
     mutating func emitSweep(_ table: OperandTable, space: [Int], nodes: [Int], reads: [Location], writes: [Location]) {
         let required = table.strides.indices.compactMap { table.strides[$0] != nil ? table.shapes[$0].last : nil }.first
         guard let layout = elementLayout(space, operandShapes: table.shapes, requiredColumns: required) else {
-            preconditionFailure("Plan: the operands of kernel \(nodes) share no layout")
+            checkFailed("Plan: the operands of kernel \(nodes) share no layout")
         }
         let program = table.builder.finish()
         let operands = table.locations.indices.map { k in
@@ -94,7 +94,7 @@ extension PlanLowering {
             case .binary(let function): inputs[0].combined(with: inputs[1], function)
             case .affine(let scale, let shift): inputs[0].affine(scale: scale, shift: shift)
             case .clamp(let lower, let upper): inputs[0].clamped(to: lower...upper)
-            default: preconditionFailure("Plan: \(op.name) is not element-wise")
+            default: checkFailed("Plan: \(op.name) is not element-wise")
             }
         }, inputs: records[member].inputs, output: target, count: count(member), accumulating: false, nodes: [member])
     }

@@ -15,6 +15,15 @@ extension Plan {
         var b: Location, ldb: Int
         var c: Location
         var accumulating: Bool
+        /// The packed right operand (an index into ``Plan/packedOperands``), when `B` is a reused parameter.
+        var packed: Int? = nil
+    }
+
+    /// A parameter used as the right operand of many products, packed once per replay in one orientation.
+    struct PackedOperand {
+        var parameter: Int
+        var transposed: Bool
+        var matrix: PackedMatrix
     }
 
     /// `rows` rows of `width` floats copied (or added) between strided places: slices and their gradients.

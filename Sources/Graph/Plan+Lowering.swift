@@ -1,3 +1,5 @@
+import Kernels
+
 // Lowering a tape's records to a plan's kernels: views become offsets, element-wise groups become one sweep
 // forward and one backward (from the derivative formulas in Gradients.swift), matrix products become GEMMs
 // (a weight's per-step gradient products one stacked GEMM, as eager backward does), and the rare ops run
@@ -29,6 +31,9 @@ struct PlanLowering {
     /// Products `aᵀ·g` owed to a leaf, summed as one product when the backward sweep reaches the leaf.
     var deferred: [Int: [StackedOperands]] = [:]
     var isBackward = false
+    /// Uses so far of each parameter record as a right operand, by `2 · record + (transposed ? 1 : 0)`.
+    var rightOperandUses: [Int: Int] = [:]
+    var packedSlots: [Int: Int] = [:]
 
     init(plan: Plan, records: [Record], inputs: [Int], fusing: Bool) {
         self.plan = plan
@@ -55,6 +60,27 @@ struct PlanLowering {
 
     func shape(_ index: Int) -> [Int] { records[index].value.shape }
     func count(_ index: Int) -> Int { records[index].value.count }
+
+    /// The packed operand for a product whose right operand is record `index` (if any) in orientation
+    /// `transposed`, with `m` rows. Eager tapes pack a parameter from its second use as a right operand on
+    /// (`Tape.packedOperand`); the plan packs the same products so that both give the same bits.
+    mutating func packedOperand(_ index: Int?, transposed: Bool, rows m: Int) -> Int? {
+        guard let index, case .parameter = records[index].op, records[index].value.rank == 2,
+              m * records[index].value.count >= PackedOperandCache.minimumVolume,
+              case .parameter(let slot) = plan.buffers[value[index]!.buffer].kind else { return nil }
+        let key = 2 * index + (transposed ? 1 : 0)
+        rightOperandUses[key, default: 0] += 1
+        guard rightOperandUses[key]! > 1 else { return nil }
+        if let existing = packedSlots[key] { return existing }
+        let shape = records[index].value.shape
+        let k = transposed ? shape[1] : shape[0], n = transposed ? shape[0] : shape[1]
+        let storage = PackedStorage(count: unroll_sgemm_packed_b_size(k, n))
+        plan.packedOperands.append(Plan.PackedOperand(parameter: slot, transposed: transposed,
+                                                      matrix: PackedMatrix(rows: k, columns: n, isTransposed: transposed,
+                                                                           storage: storage)))
+        packedSlots[key] = plan.packedOperands.count - 1
+        return packedSlots[key]
+    }
 
     // MARK: Whole plan
 
@@ -141,14 +167,15 @@ struct PlanLowering {
             if k == 0 {
                 emit(.fill(target, count: m * n), kind: .fill, nodes: [index], reads: [], writes: [target])
             } else {
+                let packed = packedOperand(inputs[1], transposed: transposeB, rows: m)
                 emit(.matmul(Plan.Product(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                           a: value[inputs[0]]!, lda: a[1], b: value[inputs[1]]!, ldb: b[1], c: target,
-                                          accumulating: false)),
+                                          accumulating: false, packed: packed)),
                      kind: .matmul, nodes: [index], flops: 2 * m * n * k,
                      reads: [value[inputs[0]]!, value[inputs[1]]!], writes: [target])
             }
         case .unary, .binary, .affine, .clamp:
-            preconditionFailure("Plan: element-wise record \(index) outside a group")
+            checkFailed("Plan: element-wise record \(index) outside a group")
         case .checkpoint(let function):
             let target = newBuffer(.arena, count: count(index), isGradient: false, node: index)
             value[index] = target
@@ -173,7 +200,7 @@ struct PlanLowering {
                 case .softmax(let axis): inputs[0].softmax(alongAxis: axis)
                 case .gather(let indices): Node(inputs[0]).gatheringRows(indices).value
                 case .sparseMatmul(let matrix): matrix.product(inputs[0])
-                default: preconditionFailure("Plan: \(op.name) is not a general kernel")
+                default: checkFailed("Plan: \(op.name) is not a general kernel")
                 }
             }
             emitGeneral(body, inputs: inputs, output: target, count: count(index), accumulating: false,
@@ -244,8 +271,11 @@ struct PlanLowering {
                 }
                 let m = transposeLeft ? ls[1] : ls[0], kk = transposeLeft ? ls[0] : ls[1], n = transposeRight ? rs[0] : rs[1]
                 let (target, accumulating) = gradientTarget(inputs[k])
+                let rightIndex = right == .gradient ? nil : inputs[right == .a ? 0 : 1]
+                let packed = packedOperand(rightIndex, transposed: transposeRight, rows: m)
                 emit(.matmul(Plan.Product(transposeA: transposeLeft, transposeB: transposeRight, m: m, n: n, k: kk,
-                                          a: l, lda: ls[1], b: r, ldb: rs[1], c: target, accumulating: accumulating)),
+                                          a: l, lda: ls[1], b: r, ldb: rs[1], c: target, accumulating: accumulating,
+                                          packed: packed)),
                      kind: .matmul, nodes: [index], flops: 2 * m * n * kk,
                      reads: [l, r] + (accumulating ? [target] : []), writes: [target])
             }
@@ -276,7 +306,7 @@ struct PlanLowering {
                    extra: [(resultLocation, resultShape), (grad, resultShape)])
             }
         case .unary, .binary, .affine, .clamp:
-            preconditionFailure("Plan: element-wise record \(index) outside a group")
+            checkFailed("Plan: element-wise record \(index) outside a group")
         case .checkpoint(let function):
             let wanted = inputs.map { records[$0].needsGradient }
             let targets = inputs.indices.filter { wanted[$0] }.map { k -> (Int, Location, Bool) in

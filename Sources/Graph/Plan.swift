@@ -48,6 +48,8 @@ public final class Plan {
     let inputShapes: [[Int]]
     var parameters: [Parameter] = []
     var constants: [Tensor] = []
+    /// Parameters packed once per replay for the products that use them as right operands.
+    var packedOperands: [PackedOperand] = []
     /// The locations of the requested outputs and of the requested gradients (read after the last kernel).
     var outputLocations: [(Location, [Int])] = []
     var gradientLocations: [(Location?, [Int])] = []
@@ -101,7 +103,7 @@ public final class Plan {
     /// the requested gradients. Parameters' gradients are added to ``Parameter/gradient``.
     public func replay(_ inputs: [Tensor]) -> [Tensor] {
         guard inputs.map(\.shape) == inputShapes else {
-            fatalError("Plan.replay: input shapes \(inputs.map(\.shape)) differ from the traced \(inputShapes)")
+            checkFailed("Plan.replay: input shapes \(inputs.map(\.shape)) differ from the traced \(inputShapes)")
         }
         for (b, buffer) in buffers.enumerated() {
             switch buffer.kind {
@@ -110,6 +112,11 @@ public final class Plan {
             case .parameter(let k): pointers[b] = parameters[k].value.base
             case .constant(let k): pointers[b] = constants[k].base
             }
+        }
+        for operand in packedOperands {
+            let value = parameters[operand.parameter].value, matrix = operand.matrix
+            unroll_sgemm_pack_b(operand.transposed ? 1 : 0, matrix.rows, matrix.columns, value.base, value.shape[1],
+                                matrix.storage.pointer)
         }
         return withExtendedLifetime(inputs) {
             for index in steps.indices { execute(index) }
@@ -141,6 +148,12 @@ public final class Plan {
                 runElementProgram(program, operands: table.baseAddress!, rows: rows, columns: columns, scratch: scratch.buffers)
             }
         case .matmul(let product):
+            if let packed = product.packed {
+                packedGEMM(transposeA: product.transposeA, m: product.m, a: address(product.a), lda: product.lda,
+                           packed: packedOperands[packed].matrix, beta: product.accumulating ? 1 : 0,
+                           c: address(product.c), ldc: product.n)
+                return
+            }
             gemm(transposeA: product.transposeA, transposeB: product.transposeB, m: product.m, n: product.n, k: product.k,
                  a: address(product.a), lda: product.lda, b: address(product.b), ldb: product.ldb,
                  beta: product.accumulating ? 1 : 0, c: address(product.c), ldc: product.n)

@@ -1,3 +1,4 @@
+import Datasets
 import Graph
 import Layers
 import TestSupport
