@@ -17,7 +17,7 @@ final class CompiledTrainingTests: XCTestCase {
         Initializers.resetSeedSequence(to: 42)
         let (x, y) = try rampData()
         let model = Sequential(makeLayers() + [Dense(outputSize: 1)])
-        try model.compile(loss: .meanSquaredError, optimizer: Adam(learningRate: 0.01), metrics: [.mae], jitCompile: jitCompile)
+        try model.compile(loss: .meanSquaredError, optimizer: Adam(learningRate: 0.01), metrics: [.meanAbsoluteError], jitCompile: jitCompile)
         // 36 windows in batches of 16: two full batches and a partial one of 4, which gets its own plan.
         let history = try model.fit(x, y, epochs: epochs, batchSize: 16, validationSplit: 0.1, verbose: .silent, seed: 7)
         return (model, history)
