@@ -64,6 +64,12 @@ final class CompiledParityTests: XCTestCase {
     func testGRUResetBefore() throws {
         try checkSingleLayer("gru_reset_before", GRU(hiddenSize: 6, returnSequences: true, resetAfter: false))
     }
+    func testCheckpointedLSTM() throws {
+        let layer = LSTM(hiddenSize: 6, returnSequences: true)
+        layer.checkpointing = .every(2)
+        try checkSingleLayer("lstm", layer)
+    }
+
     func testIndRNN() throws { try checkSingleLayer("indrnn", IndRNN(hiddenSize: 6, returnSequences: true)) }
 
     func testStackedLSTMLayers() throws {
