@@ -22,16 +22,19 @@ enum GraphCommand: Subcommand {
         .option("features", "N", "Input features per step (default 1)."),
         .option("batch-size", "N", "Rows in the batch (default 1)."),
         .option("seed", "N", "Seed for the weights and the data (default 1)."),
+        .option("checkpointing", "MODE", "none (default), auto or N: record segments of N steps as checkpoint nodes "
+                + "(the steps inside are rerun in backward, so they are not on the tape)."),
         .option("out", "FILE", "Write the DOT there and print node counts (default: DOT to standard output)."),
     ]
 
     /// The recorded tape of `steps` steps of `cell` with an MSE loss on the last output.
     static func record(cell: CellKind, steps: Int, hiddenSize: Int, featureCount: Int, batchSize: Int,
-                       seed: UInt64) throws -> Tape {
+                       seed: UInt64, checkpointing: Checkpointing = .none) throws -> Tape {
         Initializers.resetSeedSequence(to: seed)
         let layer = cell.layer(hiddenSize: hiddenSize, inputShape: [steps, featureCount], returnSequences: false,
                                isBidirectional: false)
         try layer.build(inputShape: [steps, featureCount])
+        (layer as? any CheckpointingLayer)?.checkpointing = checkpointing
         var generator = SeededGenerator(seed: seed)
         let tape = Tape()
         let input = tape.constant(Tensor.randomUniform([batchSize, steps, featureCount], in: -1...1, generator: &generator))
@@ -49,7 +52,8 @@ enum GraphCommand: Subcommand {
                               hiddenSize: try arguments.integer("units", default: 4, in: 1...4_096),
                               featureCount: try arguments.integer("features", default: 1, in: 1...4_096),
                               batchSize: try arguments.integer("batch-size", default: 1, in: 1...4_096),
-                              seed: try arguments.seed("seed", default: 1))
+                              seed: try arguments.seed("seed", default: 1),
+                              checkpointing: try BenchCommand.checkpointingMode(arguments, command: "unroll graph"))
         let dot = tape.dot(name: "\(cell.rawValue)_unrolled")
         guard let path = arguments.string("out") else {
             print(dot, terminator: "", to: &output)
@@ -57,6 +61,8 @@ enum GraphCommand: Subcommand {
         }
         try writeAtomically(Data(dot.utf8), to: URL(fileURLWithPath: path))
         print("Wrote \(path): \(tape.count) nodes, \(tape.savedScalarCount) saved scalars.", to: &output)
+        print("Kept for the backward pass: \(4 * tape.savedScalarCount) bytes; peak during it (with the largest "
+              + "checkpointed segment rebuilt): \(4 * tape.peakSavedScalarCount) bytes.", to: &output)
         print("Nodes per op:", to: &output)
         let counts = tape.opCounts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
         let width = counts.map(\.key.count).max() ?? 0

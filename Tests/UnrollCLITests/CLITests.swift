@@ -161,6 +161,26 @@ final class CLISubcommandTests: XCTestCase {
         XCTAssertTrue(dot.contains("label=\"simplernn/t2\""), dot)
     }
 
+    func testGraphReportsBytesKeptAndPeakWithCheckpointing() throws {
+        let file = try temporaryDirectory(self).appendingPathComponent("gru.dot")
+        func run(_ mode: String) throws -> (output: String, kept: Int, peak: Int) {
+            let (status, output) = runTool(["graph", "--cell", "gru", "--steps", "40", "--units", "8", "--batch-size", "4",
+                                            "--checkpointing", mode, "--out", file.path])
+            XCTAssertEqual(status, 0, output)
+            let line = try XCTUnwrap(output.split(separator: "\n").first { $0.hasPrefix("Kept for the backward pass: ") }, output)
+            let numbers = line.split(separator: " ").compactMap { Int($0) }
+            XCTAssertEqual(numbers.count, 2, String(line))
+            return (output, numbers[0], numbers[1])
+        }
+        let (plain, checkpointed) = (try run("none"), try run("10"))
+        XCTAssertEqual(plain.peak, plain.kept)
+        XCTAssertTrue(checkpointed.output.split(separator: "\n").contains { $0.split(separator: " ") == ["checkpoint", "4"] },
+                      checkpointed.output)
+        XCTAssertLessThan(checkpointed.kept * 4, plain.kept, "kept \(checkpointed.kept) vs \(plain.kept)")
+        XCTAssertGreaterThan(checkpointed.peak, checkpointed.kept)
+        XCTAssertLessThan(checkpointed.peak * 2, plain.peak, "peak \(checkpointed.peak) vs \(plain.peak)")
+    }
+
     func testGraphWithoutOutWritesDOTToTheStream() {
         let (status, output) = runTool(["graph", "--cell", "lstm", "--steps", "2", "--units", "3"])
         XCTAssertEqual(status, 0, output)
@@ -196,6 +216,21 @@ final class CLISubcommandTests: XCTestCase {
         // What the tape keeps per time step, and a peak above the parameters and the Adam moments.
         XCTAssertGreaterThan(try XCTUnwrap(object["tapeBytesPerTimeStep"] as? Int), 10 * 32 * 128 * 4)
         XCTAssertGreaterThan(try XCTUnwrap(object["peakTensorBytes"] as? Int), 3 * 33_409 * 4)
+    }
+
+    func testBenchCountsALongSequencesProductsFromTwoPrefixes() throws {
+        // gru-long at T = 40: the count extended from 8 and 16 steps equals recording all 40.
+        var workload = try XCTUnwrap(BenchCommand.Workload.all.first { $0.name == "gru-long" })
+        workload.timeSteps = 40
+        let model = workload.makeModel()
+        try model.compile(loss: .meanSquaredError, optimizer: Adam())
+        let x = Tensor.randomUniform([workload.batchSize, 40, workload.featureCount], in: -1...1, seed: 1)
+        let y = Tensor.zeros([workload.batchSize, workload.outputSize])
+        let tape = Tape()
+        _ = Loss.meanSquaredError(model(tape.constant(x)), tape.constant(y))
+        let (forward, backward) = tape.matrixProductFLOPs
+        XCTAssertEqual(BenchCommand.usefulFLOPs(of: model, x, y), forward + backward)
+        XCTAssertGreaterThan(forward + backward, 40 * 16 * 128 * 384 * 2 * 3)
     }
 
     func testCustomGRUCellComputesTheBuiltInGRU() {
