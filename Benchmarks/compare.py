@@ -8,8 +8,14 @@ repository root), expected to print lines like
     {"workload": "seed-lstm", "msPerStep": 12.3}
 If it fails or prints no such line, its column shows "-" and the peers still run.
 The peers run under the Python of the peer venv (see Benchmarks/README.md):
-$PEERS_PYTHON, else /work/venv-peers/bin/python, else this Python.
-The last column is (fastest peer's ms) / (Unroll's ms): above 1, Unroll is faster.
+--python, else $PEERS_PYTHON, else this Python.
+
+The sides alternate: Unroll, the peers, Unroll, the peers, ... (--rounds, at
+least 2), and each side's best (lowest) ms per workload over the rounds is kept,
+because this machine's speed drifts: only numbers measured close together compare.
+The table header gives the load average (/proc/loadavg, as `uptime` prints it)
+before and after the run. The last column is (fastest peer's ms) / (Unroll's ms):
+above 1, Unroll is faster.
 """
 import argparse
 import json
@@ -20,7 +26,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-WORKLOADS = ["seed-lstm", "small-rnn", "gru-long", "char-lstm"]
+WORKLOADS = ["seed-lstm", "small-rnn", "gru-long", "char-lstm", "custom-mgu"]
 PEERS = {
     "pytorch": ("pytorch_bench.py", {}),
     "keras-tensorflow": ("keras_bench.py", {"KERAS_BACKEND": "tensorflow"}),
@@ -30,11 +36,26 @@ UNROLL_CMD = "swift run -c release unroll bench --json"
 
 
 def default_python():
-    if os.environ.get("PEERS_PYTHON"):
-        return os.environ["PEERS_PYTHON"]
-    if os.path.exists("/work/venv-peers/bin/python"):
-        return "/work/venv-peers/bin/python"
-    return sys.executable
+    return os.environ.get("PEERS_PYTHON") or sys.executable
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages, as `uptime` prints them."""
+    try:
+        with open("/proc/loadavg") as f:
+            return ", ".join(f.read().split()[:3])
+    except OSError:
+        try:
+            return subprocess.run(["uptime"], stdout=subprocess.PIPE, text=True).stdout.strip()
+        except OSError:
+            return "unknown"
+
+
+def keep_best(best, found):
+    """Merges one round's {workload: ms} into the best (lowest) seen so far."""
+    for w, ms in found.items():
+        if w not in best or ms < best[w]:
+            best[w] = ms
 
 
 def json_lines(text):
@@ -91,6 +112,8 @@ def main(argv=None):
     p.add_argument("--unroll-cmd", default=UNROLL_CMD, help="command for Unroll's side (default: %(default)s)")
     p.add_argument("--no-unroll", action="store_true", help="skip Unroll's side")
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed to each command")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="alternating rounds (Unroll, peers, Unroll, peers, ...); each side's best is kept (default 2)")
     p.add_argument("--json", action="store_true", help="print the table as JSON lines instead")
     args = p.parse_args(argv)
 
@@ -101,10 +124,10 @@ def main(argv=None):
     wl_args = [] if args.workload == "all" else ["--workload", args.workload]
     names = WORKLOADS if args.workload == "all" else args.workload.split(",")
 
-    results = {}
-    if not args.no_unroll:
-        stat_args = ["--stat", args.stat] if args.stat is not None else []
-        results["unroll"] = run("unroll", shlex.split(args.unroll_cmd) + wl_args + stat_args, timeout=args.timeout)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    load_before = load_average()
+    stat_args = ["--stat", args.stat] if args.stat is not None else []
     peer_args = list(wl_args)
     if args.steps is not None:
         peer_args += ["--steps", str(args.steps)]
@@ -114,11 +137,20 @@ def main(argv=None):
         peer_args += ["--repeats", str(args.repeats)]
     if args.stat is not None:
         peer_args += ["--stat", args.stat]
+    results = {} if args.no_unroll else {"unroll": {}}
     for s in peers:
-        script, extra_env = PEERS[s]
-        env = dict(os.environ, **extra_env)
-        cmd = [args.python, os.path.join(HERE, "peers", script), "--json"] + peer_args
-        results[s] = run(s, cmd, env=env, timeout=args.timeout)
+        results[s] = {}
+    for round_number in range(1, args.rounds + 1):
+        label = " (round %d/%d)" % (round_number, args.rounds)
+        if not args.no_unroll:
+            keep_best(results["unroll"],
+                      run("unroll" + label, shlex.split(args.unroll_cmd) + wl_args + stat_args, timeout=args.timeout))
+        for s in peers:
+            script, extra_env = PEERS[s]
+            env = dict(os.environ, **extra_env)
+            cmd = [args.python, os.path.join(HERE, "peers", script), "--json"] + peer_args
+            keep_best(results[s], run(s + label, cmd, env=env, timeout=args.timeout))
+    load_after = load_average()
 
     # Workloads that some side reported but that are not in the default list go at the end.
     for side in results.values():
@@ -136,12 +168,15 @@ def main(argv=None):
         rows.append((w, u, peer_ms, best, ratio))
 
     if args.json:
+        print(json.dumps({"rounds": args.rounds, "loadAverageBefore": load_before, "loadAverageAfter": load_after}))
         for w, u, peer_ms, best, ratio in rows:
             print(json.dumps({"workload": w, "unrollMs": u, "peersMs": peer_ms,
                               "fastestPeer": best[1] if best else None,
                               "fastestPeerOverUnroll": round(ratio, 3) if ratio else None}))
         return 0
 
+    print("best of %d alternating round(s) per side; load average %s before, %s after"
+          % (args.rounds, load_before, load_after))
     header = ["workload", "Unroll ms"] + ["%s ms" % s for s in peers] + ["fastest peer / Unroll"]
     table = [header]
     for w, u, peer_ms, best, ratio in rows:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Keras reference for Unroll's default job: monthly airline passengers.
 
-Data: shared/data/airline_passengers.csv (144 monthly totals, 1949-1960, in
+Data: Tests/Fixtures/data/airline_passengers.csv (144 monthly totals, 1949-1960, in
 thousands of passengers). Model input: the 12 past log-ratios
 r_t = log(y_t / y_{t-1}); target: the next log-ratio. Windows are built in
 time order; the first 2/3 of them train, the rest test (no shuffling across
@@ -24,9 +24,8 @@ import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CSV = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "data", "airline_passengers.csv"))
-if not os.path.exists(DEFAULT_CSV):
-    DEFAULT_CSV = "/work/shared/data/airline_passengers.csv"
+# The copy in the repository (the one Unroll's tests and default job use).
+DEFAULT_CSV = os.path.normpath(os.path.join(HERE, "..", "..", "Tests", "Fixtures", "data", "airline_passengers.csv"))
 
 
 def load(path):

@@ -22,6 +22,11 @@ Modes (--mode):
                   buffers; on TensorFlow, GradientTape +
                   optimizer.apply_gradients under tf.function.
   best            run both and report the faster (default).
+
+custom-mgu is a minimal gated unit written as a Keras user writes a cell: a
+custom cell layer (build + call(inputs, states)) inside keras.layers.RNN:
+    f = sigmoid(x W_f + h U_f + b_f)    c = tanh(x W_h + (f * h) U_h + b_h)
+    h' = (1 - f) * h + f * c
 """
 import argparse
 import json
@@ -36,6 +41,7 @@ WORKLOADS = {
     "small-rnn": ("rnn", 16, 13, 3, 1, 1, 300, 30),
     "gru-long": ("gru", 128, 16, 1000, 8, 1, 5, 2),
     "char-lstm": ("lstm", 256, 32, 64, 64, 64, 20, 3),
+    "custom-mgu": ("mgu", 128, 32, 100, 1, 1, 10, 2),
 }
 
 
@@ -104,15 +110,46 @@ def main(argv=None):
     import keras
 
     framework = "keras-" + backend
+
+    class MGUCell(keras.layers.Layer):
+        """The minimal gated unit, one step; keras.layers.RNN runs it over time."""
+
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+            self.state_size = units
+            self.output_size = units
+
+        def build(self, input_shape):
+            n = self.units
+            self.kernel = self.add_weight(shape=(input_shape[-1], 2 * n), initializer="glorot_uniform", name="kernel")
+            self.forget_recurrent = self.add_weight(shape=(n, n), initializer="orthogonal", name="forget_recurrent")
+            self.candidate_recurrent = self.add_weight(shape=(n, n), initializer="orthogonal",
+                                                       name="candidate_recurrent")
+            self.bias = self.add_weight(shape=(2 * n,), initializer="zeros", name="bias")
+
+        def call(self, inputs, states):
+            ops = keras.ops
+            n = self.units
+            h = states[0] if isinstance(states, (list, tuple)) else states
+            p = ops.matmul(inputs, self.kernel) + self.bias
+            f = ops.sigmoid(p[:, :n] + ops.matmul(h, self.forget_recurrent))
+            candidate = ops.tanh(p[:, n:] + ops.matmul(f * h, self.candidate_recurrent))
+            h = (1 - f) * h + f * candidate
+            return h, [h]
     jit = {"auto": "auto", "true": True, "false": False}[args.jit]
 
     def build(name):
         cell, hidden, batch, steps_t, features, outputs = WORKLOADS[name][:6]
         keras.utils.set_random_seed(args.seed)
-        layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[cell]
+        if cell == "mgu":
+            recurrent = keras.layers.RNN(MGUCell(hidden))  # return_sequences=False: the last hidden state
+        else:
+            layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}[cell]
+            recurrent = layer(hidden)  # return_sequences=False: the last hidden state
         model = keras.Sequential([
             keras.Input(shape=(steps_t, features), batch_size=batch),
-            layer(hidden),  # return_sequences=False: the last hidden state
+            recurrent,
             keras.layers.Dense(outputs),
         ])
         rng = np.random.default_rng(args.seed)

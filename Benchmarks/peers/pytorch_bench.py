@@ -6,6 +6,12 @@ of a recurrent layer followed by a Dense/Linear head on the last hidden state,
 MSE loss, random data from a fixed seed. CPU only, 2 intra-op threads and
 1 inter-op thread by default.
 
+custom-mgu is a minimal gated unit written by hand, as a PyTorch user writes a
+cell: a Python loop over time of ordinary tensor ops (the input projection of
+all steps is one product before the loop, as in Unroll's cell):
+    f = sigmoid(x W_f + h U_f + b_f)    c = tanh(x W_h + (f * h) U_h + b_h)
+    h' = (1 - f) * h + f * c
+
     python pytorch_bench.py [--workload NAME] [--steps N] [--warmup N] [--json]
 
 With --json, prints one line per workload:
@@ -24,6 +30,7 @@ WORKLOADS = {
     "small-rnn": ("rnn", 16, 13, 3, 1, 1, 300, 30),
     "gru-long": ("gru", 128, 16, 1000, 8, 1, 5, 2),
     "char-lstm": ("lstm", 256, 32, 64, 64, 64, 20, 3),
+    "custom-mgu": ("mgu", 128, 32, 100, 1, 1, 10, 2),
 }
 
 
@@ -56,14 +63,43 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
 
+    class MGU(nn.Module):
+        """The minimal gated unit as a Python loop; returns the last hidden state [batch, hidden]."""
+
+        def __init__(self, features, hidden):
+            super().__init__()
+            self.hidden = hidden
+            # Keras' initialisers (as Unroll's cell): glorot-uniform kernel, orthogonal recurrent kernels.
+            self.kernel = nn.Parameter(nn.init.xavier_uniform_(torch.empty(features, 2 * hidden)))
+            self.forget_recurrent = nn.Parameter(nn.init.orthogonal_(torch.empty(hidden, hidden)))
+            self.candidate_recurrent = nn.Parameter(nn.init.orthogonal_(torch.empty(hidden, hidden)))
+            self.bias = nn.Parameter(torch.zeros(2 * hidden))
+
+        def forward(self, x):
+            n = self.hidden
+            projected = x @ self.kernel + self.bias  # [batch, time, 2 * hidden]
+            h = x.new_zeros(x.shape[0], n)
+            for t in range(x.shape[1]):
+                p = projected[:, t]
+                f = torch.sigmoid(p[:, :n] + h @ self.forget_recurrent)
+                candidate = torch.tanh(p[:, n:] + (f * h) @ self.candidate_recurrent)
+                h = (1 - f) * h + f * candidate
+            return h
+
     class Net(nn.Module):
         def __init__(self, cell, hidden, features, outputs):
             super().__init__()
-            rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
-            self.rnn = rnn_cls(features, hidden, batch_first=True)
+            self.custom = cell == "mgu"
+            if self.custom:
+                self.rnn = MGU(features, hidden)
+            else:
+                rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
+                self.rnn = rnn_cls(features, hidden, batch_first=True)
             self.head = nn.Linear(hidden, outputs)
 
         def forward(self, x):
+            if self.custom:
+                return self.head(self.rnn(x))
             seq, _ = self.rnn(x)
             return self.head(seq[:, -1, :])
 
