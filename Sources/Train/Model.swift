@@ -1,0 +1,112 @@
+import Foundation
+import Graph
+import Layers
+import Serialization
+
+/// A model defined by its inputs and outputs: the layer graph that links them (Keras' functional API).
+///
+/// ```swift
+/// let encoderInputs = Input(shape: [7, 12]), decoderInputs = Input(shape: [4, 12])
+/// let (_, h, c) = LSTM(hiddenSize: 128)(encoderInputs)
+/// let decoded = LSTM(hiddenSize: 128, returnSequences: true)(decoderInputs, initialState: [h, c])
+/// let model = try Model(inputs: [encoderInputs, decoderInputs],
+///                       outputs: [Dense(outputSize: 12, activation: .softmax)(decoded)])
+/// ```
+/// Construction walks back from the outputs and checks the whole wiring: a layer that cannot take its
+/// inputs, an input no output needs, or an output that needs an input not listed throws ``ModelError``,
+/// naming layers and shapes. A layer called twice appears once and shares its weights between calls.
+public final class Model {
+    /// The model's inputs, in the order `predict` and `fit` take arrays.
+    public let inputs: [SymbolicTensor]
+    /// The model's outputs, in the order `predict` returns arrays.
+    public let outputs: [SymbolicTensor]
+    /// Every layer once, input layers included, in Keras' order (deepest first, then by traversal).
+    public let layers: [any Layer]
+    /// Keras-style names of ``layers`` (`input_layer`, `lstm`, `lstm_1`), numbered in call order.
+    public let layerNames: [String]
+    /// Every layer call, in an order where each call follows the calls it reads from.
+    public let calls: [LayerCall]
+    /// The model's name in summaries.
+    public var name: String
+
+    /// Creates a model from its input and output tensors, checking the wiring.
+    ///
+    /// - Throws: ``ModelError`` for a layer that cannot take its inputs, an unused input, an output that
+    ///   depends on an input not in `inputs`, or a tensor in `inputs` that `Input(shape:)` did not make.
+    public init(inputs: [SymbolicTensor], outputs: [SymbolicTensor], name: String = "functional") throws {
+        guard !inputs.isEmpty else { throw ModelError.empty(what: "input") }
+        guard !outputs.isEmpty else { throw ModelError.empty(what: "output") }
+        self.inputs = inputs
+        self.outputs = outputs
+        self.name = name
+        let graph = try LayerGraph(inputs: inputs, outputs: outputs)
+        calls = graph.calls
+        layers = graph.layers
+        layerNames = graph.names
+        try graph.check(inputs: inputs, outputs: outputs)
+    }
+
+    /// Creates a model with one input and one output.
+    public convenience init(inputs: SymbolicTensor, outputs: SymbolicTensor, name: String = "functional") throws {
+        try self.init(inputs: [inputs], outputs: [outputs], name: name)
+    }
+
+    /// The input shapes without the batch axis.
+    public var inputShapes: [[Int]] { inputs.map(\.shape) }
+    /// The output shapes without the batch axis.
+    public var outputShapes: [[Int]] { outputs.map(\.shape) }
+
+    /// The name of a layer of this model (`"lstm_1"`).
+    public func name(of layer: any Layer) -> String {
+        layerNames[layers.firstIndex { $0 === layer }!]
+    }
+
+    /// Every parameter once (a shared layer's too), in layer order.
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+
+    /// Parameters with unique names (`lstm/kernel`), the keys of weight files.
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        zip(layers, layerNames).flatMap { layer, name in LayerNames.uniquelyNamed(layer.parameters, path: name) }
+    }
+
+    /// The current values of all parameters, in order.
+    public var weights: [Tensor] { parameters.map(\.value) }
+
+    /// Sets all parameters from values in the order of ``weights``, checking the count and every shape first.
+    public func setWeights(_ values: [Tensor]) throws {
+        let named = namedParameters
+        guard values.count == named.count else { throw WeightError.countMismatch(expected: named.count, actual: values.count) }
+        for ((name, parameter), value) in zip(named, values) where parameter.shape != value.shape {
+            throw WeightError.shapeMismatch(name: name, expected: parameter.shape, actual: value.shape)
+        }
+        for ((_, parameter), value) in zip(named, values) { parameter.value = value }
+    }
+
+    /// Returns the outputs for a batch of each input (`[batch, ...inputShape]`, in the order of ``inputs``),
+    /// recording onto the inputs' tape if they have one; each layer's nodes are scoped with its name.
+    public func callAsFunction(_ inputValues: [Node]) -> [Node] {
+        check(inputValues.count == inputs.count, "\(name): expects \(inputs.count) inputs, got \(inputValues.count)")
+        var values: [TensorKey: Node] = [:]
+        for (input, value) in zip(inputs, inputValues) { values[TensorKey(input)] = value }
+        for call in calls where values[TensorKey(call, 0)] == nil {
+            let arguments = call.inputs.map { values[TensorKey($0)]! }
+            let results = call(arguments, scope: name(of: call.layer))
+            for (index, result) in results.enumerated() { values[TensorKey(call, index)] = result }
+        }
+        return outputs.map { values[TensorKey($0)]! }
+    }
+
+    /// Returns the output of a model with one input and one output.
+    public func callAsFunction(_ input: Node) -> Node { self([input])[0] }
+
+    /// Clears the carried state of every stateful layer.
+    public func resetStates() { layers.forEach { $0.resetStates() } }
+}
+
+/// Identifies a symbolic tensor by the call that makes it and its output index.
+struct TensorKey: Hashable {
+    let call: ObjectIdentifier
+    let index: Int
+    init(_ call: LayerCall, _ index: Int) { self.call = ObjectIdentifier(call); self.index = index }
+    init(_ tensor: SymbolicTensor) { self.init(tensor.call, tensor.outputIndex) }
+}
