@@ -1,4 +1,5 @@
 import Foundation
+import Train
 import XCTest
 @testable import UnrollCLI
 
@@ -32,6 +33,21 @@ final class KerasCommandTests: XCTestCase {
                 for (value, reference) in zip(row, expectedRow) { XCTAssertEqual(value, reference, accuracy: 1e-5, name) }
             }
         }
+    }
+
+    func testPredictJSONReadsAModelDirectoryToo() throws {
+        let directory = try temporaryDirectory(self)
+        let model = try Sequential.load(keras: URL(fileURLWithPath: Self.fixture("bidirectional_sum.keras")))
+        try model.save(to: directory.appendingPathComponent("model"))
+        let input = directory.appendingPathComponent("input.json")
+        try Data("[[[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1], [0.5, -0.5, 2]]]".utf8).write(to: input)
+        let fromKeras = runTool(["predict", "--model", Self.fixture("bidirectional_sum.keras"), "--json", input.path])
+        let fromDirectory = runTool(["predict", "--model", directory.appendingPathComponent("model").path, "--json", input.path])
+        XCTAssertEqual(fromDirectory.status, 0, fromDirectory.output)
+        XCTAssertEqual(fromDirectory.output, fromKeras.output)
+        // Bidirectional(LSTM(4), return_sequences) -> Dense(2): one sample of 5 steps of 2 values.
+        let printed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(fromKeras.output.utf8)) as? [[[Double]]])
+        XCTAssertEqual(printed.map { $0.map(\.count) }, [[2, 2, 2, 2, 2]])
     }
 
     func testPredictJSONNamesTheMisshapenElement() throws {
