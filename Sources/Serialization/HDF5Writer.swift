@@ -1,13 +1,15 @@
 // Writing the subset of HDF5 that h5py's default settings produce and Keras reads: superblock version 0,
 // version 1 object headers, groups as symbol tables (a version 1 B-tree over symbol table nodes, names in a
-// local heap), and contiguous little-endian float32 datasets.
+// local heap), and contiguous little-endian float32 (and int64) datasets.
 
 /// A group or dataset to write with ``HDF5File/encode(_:)``.
 package indirect enum HDF5Node {
     /// A group of named members (names unique; any order, they are stored sorted).
     case group([(name: String, node: HDF5Node)])
-    /// A float32 dataset of `shape` holding `values` in row-major order.
+    /// A float32 dataset of `shape` holding `values` in row-major order (`[]` for a scalar).
     case dataset(shape: [Int], values: [Float])
+    /// A signed 64-bit integer dataset (Keras' optimizer `iterations` is a scalar of these).
+    case integerDataset(shape: [Int], values: [Int64])
 }
 
 extension HDF5File {
@@ -77,7 +79,14 @@ private struct HDF5Writer {
             let childPath = path.isEmpty ? member.name : "\(path)/\(member.name)"
             switch member.node {
             case .group(let children): addresses.append(try writeGroup(children, path: childPath).header)
-            case .dataset(let shape, let values): addresses.append(try writeDataset(shape: shape, values: values, path: childPath))
+            case .dataset(let shape, let values):
+                addresses.append(try writeDataset(shape: shape, count: values.count, path: childPath, datatype: Self.float32) {
+                    for value in values { $0.appendLittleEndian(value.bitPattern) }
+                })
+            case .integerDataset(let shape, let values):
+                addresses.append(try writeDataset(shape: shape, count: values.count, path: childPath, datatype: Self.int64) {
+                    for value in values { $0.appendLittleEndian(value) }
+                })
             }
         }
 
@@ -135,32 +144,30 @@ private struct HDF5Writer {
         return (header, tree, heap)
     }
 
-    mutating func writeDataset(shape: [Int], values: [Float], path: String) throws -> Int {
-        guard shape.count <= HDF5File.maximumRank, shape.allSatisfy({ $0 >= 0 }),
-              shape.reduce(1, *) == values.count else {
-            throw HDF5Error.unsupported(file: path, feature: "a dataset of shape \(shape) with \(values.count) values")
+    /// Class 1 version 1; little-endian, mantissa normalization "implied" (bits 4-5 = 2), sign at bit 31; then the
+    /// IEEE single layout: offset 0, precision 32, exponent at 23 of 8 bits, mantissa at 0 of 23, bias 127.
+    static let float32: (size: Int, message: [UInt8]) = (4, [0x11, 0x20, 31, 0, 4, 0, 0, 0, 0, 0, 32, 0, 23, 8, 0, 23, 127, 0, 0, 0])
+    /// Class 0 version 1; little-endian, signed (bit 3); offset 0, precision 64.
+    static let int64: (size: Int, message: [UInt8]) = (8, [0x10, 0x08, 0, 0, 8, 0, 0, 0, 0, 0, 64, 0])
+
+    mutating func writeDataset(shape: [Int], count: Int, path: String, datatype: (size: Int, message: [UInt8]),
+                               elements: (inout [UInt8]) -> Void) throws -> Int {
+        guard shape.count <= HDF5File.maximumRank, shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == count else {
+            throw HDF5Error.unsupported(file: path, feature: "a dataset of shape \(shape) with \(count) values")
         }
         align()
         let data = output.count
-        output.reserveCapacity(output.count + 4 * values.count)
-        for value in values { output.appendLittleEndian(value.bitPattern) }
+        output.reserveCapacity(output.count + datatype.size * count)
+        elements(&output)
 
         var dataspace: [UInt8] = [1, UInt8(shape.count), 0, 0, 0, 0, 0, 0]
         for dimension in shape { dataspace.appendLittleEndian(UInt64(dimension)) }
-        // Class 1 version 1; little-endian, mantissa normalization "implied" (bits 4-5 = 2), sign at bit 31;
-        // then the IEEE single layout: offset 0, precision 32, exponent at 23 of 8 bits, mantissa at 0 of 23, bias 127.
-        var datatype: [UInt8] = [0x11, 0x20, 31, 0]
-        datatype.appendLittleEndian(UInt32(4))
-        datatype.appendLittleEndian(UInt16(0))
-        datatype.appendLittleEndian(UInt16(32))
-        datatype += [23, 8, 0, 23]
-        datatype.appendLittleEndian(UInt32(127))
         // Fill value version 2: allocated late, written if set, no fill value defined.
         let fillValue: [UInt8] = [2, 2, 2, 0]
         var layout: [UInt8] = [3, 1]
         layout.appendLittleEndian(UInt64(data))
-        layout.appendLittleEndian(UInt64(4 * values.count))
-        return writeObjectHeader([(0x01, dataspace), (0x03, datatype), (0x05, fillValue), (0x08, layout)])
+        layout.appendLittleEndian(UInt64(datatype.size * count))
+        return writeObjectHeader([(0x01, dataspace), (0x03, datatype.message), (0x05, fillValue), (0x08, layout)])
     }
 
     /// Writes a version 1 object header holding `messages`, each body padded to 8 bytes; returns its address.

@@ -23,6 +23,13 @@ package enum KerasOptimizer: Equatable {
     case adam(learningRate: Float, beta1: Float, beta2: Float, epsilon: Float, amsgrad: Bool)
     case sgd(learningRate: Float, momentum: Float, nesterov: Bool)
     case rmsprop(learningRate: Float, rho: Float, momentum: Float, epsilon: Float, centered: Bool)
+
+    /// The constant learning rate.
+    package var learningRate: Float {
+        switch self {
+        case .adam(let rate, _, _, _, _), .sgd(let rate, _, _), .rmsprop(let rate, _, _, _, _): rate
+        }
+    }
 }
 
 extension KerasModelConfiguration {
@@ -266,7 +273,7 @@ extension KerasModelConfiguration {
             layerObjects.append(.object(object))
             shape = configuration.parameterScalarCount(inputShape: shape).outputShape
         }
-        return .object(JSONObject([
+        var model = JSONObject([
             "module": .string("keras"), "class_name": .string("Sequential"),
             "config": .object(JSONObject([
                 "name": .string(name), "trainable": .bool(true), "dtype": .string("float32"),
@@ -274,7 +281,48 @@ extension KerasModelConfiguration {
             ])),
             "registered_name": .null,
             "build_config": .object(JSONObject(["input_shape": Self.batchShape(inputShape)])),
-        ]))
+        ])
+        if let loss, let optimizer {
+            model["compile_config"] = .object(JSONObject([
+                "optimizer": Self.optimizerJSON(optimizer), "loss": .string(loss), "loss_weights": .null,
+                "metrics": .null, "weighted_metrics": .null, "run_eagerly": .bool(false),
+                "steps_per_execution": .number(1), "jit_compile": .bool(false),
+            ]))
+        }
+        return .object(model)
+    }
+
+    /// An optimizer as Keras serializes it; numbers are the `Float` settings' shortest decimals.
+    private static func optimizerJSON(_ optimizer: KerasOptimizer) -> JSON {
+        func number(_ value: Float) -> JSON { .number(Double("\(value)") ?? Double(value)) }
+        let className: String
+        var config = JSONObject()
+        switch optimizer {
+        case let .adam(learningRate, beta1, beta2, epsilon, amsgrad):
+            className = "Adam"
+            config["name"] = .string("adam")
+            config["learning_rate"] = number(learningRate)
+            config["beta_1"] = number(beta1)
+            config["beta_2"] = number(beta2)
+            config["epsilon"] = number(epsilon)
+            config["amsgrad"] = .bool(amsgrad)
+        case let .sgd(learningRate, momentum, nesterov):
+            className = "SGD"
+            config["name"] = .string("sgd")
+            config["learning_rate"] = number(learningRate)
+            config["momentum"] = number(momentum)
+            config["nesterov"] = .bool(nesterov)
+        case let .rmsprop(learningRate, rho, momentum, epsilon, centered):
+            className = "RMSprop"
+            config["name"] = .string("rmsprop")
+            config["learning_rate"] = number(learningRate)
+            config["rho"] = number(rho)
+            config["momentum"] = number(momentum)
+            config["epsilon"] = number(epsilon)
+            config["centered"] = .bool(centered)
+        }
+        return .object(JSONObject(["module": .string("keras.optimizers"), "class_name": .string(className),
+                                   "config": .object(config), "registered_name": .null]))
     }
 
     private static func batchShape(_ shape: [Int]) -> JSON { .array([.null] + shape.map { .number(Double($0)) }) }

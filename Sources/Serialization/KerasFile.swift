@@ -90,19 +90,25 @@ package enum KerasFile {
     /// Returns the `.keras` bytes of a Sequential model of built `layers` named `names`.
     ///
     /// - Throws: ``KerasError/cannotExport(reason:)`` for a layer Keras has no counterpart for.
-    package static func archive(name: String, inputShape: [Int], layers: [any Layer], names: [String]) throws -> [UInt8] {
+    /// `loss` (a Keras loss name) and `optimizer` become the file's training configuration when both are given; the
+    /// optimizer's variables are written as Keras writes those of a compiled model saved before training
+    /// (`iterations` 0 and the learning rate), so Keras compiles the model on load and starts its state afresh.
+    package static func archive(name: String, inputShape: [Int], layers: [any Layer], names: [String],
+                                loss: String? = nil, optimizer: KerasOptimizer? = nil) throws -> [UInt8] {
         let configurations = try zip(layers, names).map { layer, name in
             guard let layer = layer as? any ArchivableLayer else {
                 throw KerasError.cannotExport(reason: "layer '\(name)' (\(layer.typeName)) has no Keras counterpart")
             }
             return (name, try layer.archivedConfiguration(), layer.parameters.allSatisfy(\.isTrainable))
         }
-        let configuration = KerasModelConfiguration(name: name, inputShape: inputShape, layers: configurations)
+        let configuration = KerasModelConfiguration(name: name, inputShape: inputShape, layers: configurations,
+                                                    loss: optimizer == nil ? nil : loss, optimizer: loss == nil ? nil : optimizer)
         let metadata = JSON.object(JSONObject(["keras_version": .string("3.15.1"), "saved_by": .string("Unroll")]))
         return try ZipArchive.archive([
             (metadataEntry, Array(metadata.serialized().utf8)),
             (configurationEntry, Array(try configuration.serialized().serialized().utf8)),
-            (weightsEntry, try weightsFile(layers: layers, names: names)),
+            (weightsEntry, try weightsFile(layers: layers, names: names,
+                                           learningRate: configuration.loss == nil ? nil : optimizer?.learningRate)),
         ])
     }
 
@@ -163,8 +169,9 @@ package enum KerasFile {
         for (parameter, value) in assignments { parameter.value = value }
     }
 
-    /// Returns a Keras weights file (HDF5) of the parameters of built `layers` named `names`.
-    package static func weightsFile(layers: [any Layer], names: [String]) throws -> [UInt8] {
+    /// Returns a Keras weights file (HDF5) of the parameters of built `layers` named `names`, with a fresh optimizer's
+    /// variables (`iterations` 0, then `learningRate`) when a learning rate is given.
+    package static func weightsFile(layers: [any Layer], names: [String], learningRate: Float? = nil) throws -> [UInt8] {
         var layerGroups: [(name: String, node: HDF5Node)] = []
         for (layer, name) in zip(layers, names) {
             // Nested groups keyed by path components below `layers/<name>`.
@@ -178,7 +185,12 @@ package enum KerasFile {
             }
             layerGroups.append((name, .group(tree)))
         }
-        return try HDF5File.encode([("layers", .group(layerGroups)), ("vars", .group([]))])
+        var root: [(name: String, node: HDF5Node)] = [("layers", .group(layerGroups)), ("vars", .group([]))]
+        if let learningRate {
+            root.append(("optimizer", .group([("vars", .group([("0", .integerDataset(shape: [], values: [0])),
+                                                               ("1", .dataset(shape: [], values: [learningRate]))]))])))
+        }
+        return try HDF5File.encode(root)
     }
 
     private static func insert(_ datasets: [(name: String, node: HDF5Node)], at path: ArraySlice<String>,

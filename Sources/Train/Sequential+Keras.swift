@@ -48,8 +48,10 @@ extension Sequential {
 
     /// Saves the model as a Keras 3 `.keras` file (atomically) that `keras.saving.load_model` opens.
     ///
-    /// Layers are named ``layerNames`` (`lstm`, `lstm_1`), which are also the weights' paths. The training
-    /// configuration is not written: Keras opens the model uncompiled.
+    /// Layers are named ``layerNames`` (`lstm`, `lstm_1`), which are also the weights' paths. When the model is
+    /// compiled with a loss Keras has (mean squared or absolute error, cross-entropies on probabilities) and an
+    /// `Adam`, `SGD` or `RMSProp` without weight decay, clipping or schedule, that training configuration is written
+    /// and Keras compiles the model on load (optimizer state starts afresh); otherwise Keras opens it uncompiled.
     ///
     /// - Throws: ``KerasError/cannotExport(reason:)`` for a layer or cell without a Keras counterpart
     ///   (`EchoStateNetwork`, peephole or IndRNN cells, stacked cells), ``TrainingError`` when the layers do not
@@ -57,7 +59,8 @@ extension Sequential {
     public func save(keras url: URL) throws {
         _ = try layerShapes()
         guard let inputShape else { throw TrainingError.missingInputShape(layer: layers.first?.typeName ?? "model") }
-        let bytes = try KerasFile.archive(name: name, inputShape: inputShape, layers: layers, names: layerNames)
+        let bytes = try KerasFile.archive(name: name, inputShape: inputShape, layers: layers, names: layerNames,
+                                          loss: loss?.kerasName, optimizer: optimizer.flatMap(Self.kerasOptimizer))
         try writeAtomically(Data(bytes), to: url)
     }
 
@@ -80,6 +83,21 @@ extension Sequential {
         try writeAtomically(Data(try KerasFile.weightsFile(layers: layers, names: layerNames)), to: url)
     }
 
+    /// The Keras twin of an optimizer, if it has one with the same settings.
+    private static func kerasOptimizer(_ optimizer: any Optimizer) -> KerasOptimizer? {
+        switch optimizer {
+        case let adam as Adam where adam.weightDecay == 0 && adam.clipping == nil && adam.schedule == nil:
+            .adam(learningRate: adam.learningRate, beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon,
+                  amsgrad: adam.usesAMSGrad)
+        case let sgd as SGD where sgd.weightDecay == 0 && sgd.clipping == nil && sgd.schedule == nil:
+            .sgd(learningRate: sgd.learningRate, momentum: sgd.momentum, nesterov: sgd.usesNesterovMomentum)
+        case let rmsprop as RMSProp where rmsprop.weightDecay == 0 && rmsprop.clipping == nil && rmsprop.schedule == nil:
+            .rmsprop(learningRate: rmsprop.learningRate, rho: rmsprop.rho, momentum: rmsprop.momentum,
+                     epsilon: rmsprop.epsilon, centered: rmsprop.isCentered)
+        default: nil
+        }
+    }
+
     private static func makeOptimizer(_ optimizer: KerasOptimizer) -> any Optimizer {
         switch optimizer {
         case let .adam(learningRate, beta1, beta2, epsilon, amsgrad):
@@ -93,6 +111,18 @@ extension Sequential {
 }
 
 extension Loss {
+    /// The name Keras gives this loss, if it has the same one (cross-entropies from logits have none as a string).
+    var kerasName: String? {
+        switch self {
+        case .meanSquaredError: "mse"
+        case .meanAbsoluteError: "mae"
+        case .binaryCrossEntropy(false): "binary_crossentropy"
+        case .categoricalCrossEntropy(false): "categorical_crossentropy"
+        case .sparseCategoricalCrossEntropy(false): "sparse_categorical_crossentropy"
+        default: nil
+        }
+    }
+
     /// The loss Keras names `name` (`"mse"` or `"mean_squared_error"`), if Unroll has it.
     init?(kerasName name: String) {
         switch name {

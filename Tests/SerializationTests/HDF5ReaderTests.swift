@@ -34,9 +34,11 @@ final class HDF5WriterTests: XCTestCase {
             ]))]))])),
             ("wide", .group(names.map { ($0, .group([])) })),
             ("empty", .group([])),
+            ("iterations", .integerDataset(shape: [], values: [-5])),
         ])
         let file = try HDF5File(bytes: bytes, source: "written.h5")
-        XCTAssertEqual(try file.memberNames(ofGroupAt: ""), ["empty", "layers", "wide"])
+        XCTAssertEqual(try file.memberNames(ofGroupAt: ""), ["empty", "iterations", "layers", "wide"])
+        XCTAssertEqual(try file.dataset(at: "iterations"), HDF5Dataset(shape: [], values: [-5]))
         XCTAssertEqual(try file.memberNames(ofGroupAt: "wide"), names.sorted())
         XCTAssertEqual(try file.memberNames(ofGroupAt: "empty"), [])
         XCTAssertEqual(try file.dataset(at: "layers/lstm/vars/0"),

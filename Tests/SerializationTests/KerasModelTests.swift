@@ -109,6 +109,8 @@ final class KerasRoundTripTests: XCTestCase {
         try model.save(keras: url)
         let reopened = try Sequential.load(keras: url)
         XCTAssertEqual(reopened.layers.map(\.typeName), ["LSTM", "Dropout", "Bidirectional", "Dense"])
+        XCTAssertEqual(reopened.loss?.name, "mean_squared_error")
+        XCTAssertEqual((reopened.optimizer as? Adam)?.learningRate, 0.01)
         XCTAssertEqual(reopened.weights, model.weights)
         XCTAssertEqual(try reopened.predict(input), try model.predict(input))
         let weightsURL = url.deletingPathExtension().appendingPathExtension("weights.h5")
@@ -134,6 +136,12 @@ final class KerasRoundTripTests: XCTestCase {
         let keras = try KerasModelTests.tensor(record.field("kerasOutput"))
         let model = try Sequential.load(keras: KerasFixtures.url("swift_trained.keras"))
         XCTAssertEqual(model.parameterCount, try record.field("kerasParameterCount").int())
+        // Keras compiled it from the written training configuration (and, as for a compiled Keras model saved
+        // before training, started its optimizer state afresh).
+        let optimizer = try record.field("kerasOptimizer")
+        XCTAssertEqual(try optimizer.field("class").string(), "Adam")
+        XCTAssertEqual(try optimizer.field("learningRate").double(), 0.01, accuracy: 1e-9)
+        XCTAssertEqual(try optimizer.field("loss").string(), "mse")
         let predicted = try model.predict(input)
         XCTAssertEqual(predicted, unroll)
         XCTAssertEqual(keras.shape, predicted.shape)

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import sys
+import warnings
 import zipfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -152,13 +153,23 @@ def write_zip_variants():
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--check":
         path = sys.argv[2]
-        model = keras.saving.load_model(path, compile=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = keras.saving.load_model(path)
+        for warning in caught:
+            print("warning:", warning.message)
         stem = os.path.splitext(path)[0]
         with open(stem + ".json") as handle:
             recorded = json.load(handle)
         output = model.predict(np.asarray(recorded["input"], dtype="float32"), verbose=0)
         recorded["kerasOutput"] = output.tolist()
         recorded["kerasParameterCount"] = model.count_params()
+        recorded["kerasWarnings"] = [str(warning.message) for warning in caught]
+        if model.optimizer is not None:
+            recorded["kerasOptimizer"] = {"class": type(model.optimizer).__name__,
+                                          "learningRate": float(model.optimizer.learning_rate),
+                                          "iterations": int(model.optimizer.iterations),
+                                          "loss": str(model.loss)}
         write_json(stem + ".json", recorded)
         print(f"{path}: Keras {keras.__version__} opened it; {model.count_params()} parameters")
         return
