@@ -38,17 +38,18 @@ enum ElementOp: Equatable, Sendable {
         return unroll_ew_instruction(op: Int32(code), dst: Int32(dst), a: Int32(a), b: Int32(b), p: p, q: q)
     }
 
-    /// A short name for plan inspection.
-    var name: String {
-        switch self {
-        case .copy: "copy"
-        case .unary(let function): function.rawValue
-        case .binary(let function): function.rawValue
-        case .affine: "affine"
-        case .clamp: "clamp"
-        case .maskPositive: "maskPositive"
-        case .maskSign: "maskSign"
-        case .maskInside: "maskInside"
+    /// The name of an interpreter operation code, for plan inspection.
+    static func name(ofCode code: Int) -> String {
+        let unary = Int(UNROLL_EW_NEGATE), binary = Int(UNROLL_EW_ADD)
+        switch code {
+        case Int(UNROLL_EW_COPY): return "copy"
+        case unary..<binary: return UnaryFunction.allCases[code - unary].rawValue
+        case binary..<Int(UNROLL_EW_AFFINE): return BinaryFunction.allCases[code - binary].rawValue
+        case Int(UNROLL_EW_AFFINE): return "affine"
+        case Int(UNROLL_EW_CLAMP): return "clamp"
+        case Int(UNROLL_EW_MASK_POSITIVE): return "maskPositive"
+        case Int(UNROLL_EW_MASK_SIGN): return "maskSign"
+        default: return "maskInside"
         }
     }
 }

@@ -113,3 +113,61 @@ public struct PlanBuffer: Sendable, Equatable {
     /// The first and last kernel (indices into ``Plan/kernels``) that use it.
     public let lifetime: ClosedRange<Int>
 }
+
+extension Plan {
+    /// The kernels in the order a replay runs them: what each does, which recorded nodes it covers, its FLOPs.
+    public var kernels: [PlanKernel] {
+        steps.map { step in
+            var instructions: [String] = []
+            if case .elementwise(let program, _, _, _) = step.work {
+                instructions = program.code.map { ElementOp.name(ofCode: Int($0.op)) }
+            }
+            return PlanKernel(kind: step.kind, nodes: step.nodes, isBackward: step.isBackward, flops: step.flops,
+                              instructions: instructions)
+        }
+    }
+
+    /// Every buffer the plan uses (those no kernel touches left out): size, arena offset, what it holds, lifetime.
+    public var buffers: [PlanBuffer] {
+        storage.filter { $0.last >= 0 }.map { buffer in
+            PlanBuffer(count: buffer.count, arenaOffset: buffer.kind == .arena ? buffer.offset : nil,
+                       isGradient: buffer.isGradient, nodes: buffer.nodes,
+                       lifetime: min(buffer.first, buffer.last)...buffer.last)
+        }
+    }
+
+    /// The arena's size: the most bytes of values and gradients alive at once during a replay.
+    public var arenaBytes: Int { arenaCount * MemoryLayout<Float>.stride }
+
+    /// The bytes of forward values the backward pass reads (arena buffers written before the first backward
+    /// kernel and read after it).
+    public var bytesKeptForBackward: Int {
+        guard let boundary = steps.firstIndex(where: \.isBackward) else { return 0 }
+        return storage.filter { $0.kind == .arena && !$0.isGradient && $0.first < boundary && $0.last >= boundary }
+            .reduce(0) { $0 + $1.count * MemoryLayout<Float>.stride }
+    }
+
+    /// The bytes of the parameters packed once per replay for the GEMM.
+    public var packedBytes: Int { packedOperands.reduce(0) { $0 + $1.matrix.byteCount } }
+
+    /// A table of the plan: one line per kernel (kind, nodes, FLOPs), then the memory it plans.
+    public var summary: String {
+        var lines = ["kernel  kind               pass      GFLOP  nodes (tape indices) / instructions"]
+        for (index, kernel) in kernels.enumerated() {
+            let nodes = kernel.nodes.count > 8
+                ? kernel.nodes.prefix(8).map(String.init).joined(separator: ",") + ",… (\(kernel.nodes.count))"
+                : kernel.nodes.map(String.init).joined(separator: ",")
+            let detail = kernel.instructions.isEmpty ? nodes : nodes + " / " + kernel.instructions.joined(separator: " ")
+            lines.append(String(index).padding(toLength: 8, withPad: " ", startingAt: 0)
+                         + kernel.kind.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0)
+                         + (kernel.isBackward ? "backward  " : "forward   ")
+                         + String(format: "%6.3f", Double(kernel.flops) / 1e9) + "  " + detail)
+        }
+        let fused = kernels.filter { $0.kind == .fused }
+        lines.append("\(recordCount) recorded nodes → \(kernels.count) kernels (\(fused.count) fused sweeps covering "
+                     + "\(fused.reduce(0) { $0 + $1.nodes.count }) element-wise records, forward and backward)")
+        lines.append("arena \(arenaBytes) bytes in \(buffers.filter { $0.arenaOffset != nil }.count) buffers; "
+                     + "kept for backward \(bytesKeptForBackward) bytes; packed weights \(packedBytes) bytes")
+        return lines.joined(separator: "\n")
+    }
+}

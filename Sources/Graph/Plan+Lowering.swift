@@ -25,8 +25,6 @@ struct PlanLowering {
     var grouping: PlanGrouping
     var value: [Location?]
     var gradient: [Location?]
-    /// Gradient buffers handed to the caller or to a parameter: never overwritten by aliasing.
-    var pinnedGradients: Set<Int> = []
     var parameterSlots: [ObjectIdentifier: Int] = [:]
     /// Products `aᵀ·g` owed to a leaf, summed as one product when the backward sweep reaches the leaf.
     var deferred: [Int: [StackedOperands]] = [:]
@@ -48,8 +46,8 @@ struct PlanLowering {
     // MARK: Buffers
 
     mutating func newBuffer(_ kind: Plan.Buffer.Kind, count: Int, isGradient: Bool, node: Int) -> Location {
-        plan.buffers.append(Plan.Buffer(kind: kind, count: count, isGradient: isGradient, nodes: [node]))
-        return Location(buffer: plan.buffers.count - 1, offset: 0)
+        plan.storage.append(Plan.Buffer(kind: kind, count: count, isGradient: isGradient, nodes: [node]))
+        return Location(buffer: plan.storage.count - 1, offset: 0)
     }
 
     mutating func emit(_ work: Plan.Kernel.Work, kind: PlanKernel.Kind, nodes: [Int], flops: Int = 0,
@@ -67,7 +65,7 @@ struct PlanLowering {
     mutating func packedOperand(_ index: Int?, transposed: Bool, rows m: Int) -> Int? {
         guard let index, case .parameter = records[index].op, records[index].value.rank == 2,
               m * records[index].value.count >= PackedOperandCache.minimumVolume,
-              case .parameter(let slot) = plan.buffers[value[index]!.buffer].kind else { return nil }
+              case .parameter(let slot) = plan.storage[value[index]!.buffer].kind else { return nil }
         let key = 2 * index + (transposed ? 1 : 0)
         rightOperandUses[key, default: 0] += 1
         guard rightOperandUses[key]! > 1 else { return nil }
@@ -95,7 +93,6 @@ struct PlanLowering {
             return
         }
         isBackward = true
-        pinnedGradients = Set(requested)
         plan.constants.append(Tensor(shape: shape(root), repeating: 1))
         gradient[root] = newBuffer(.constant(plan.constants.count - 1), count: count(root), isGradient: true, node: root)
         for unit in order.reversed() { lowerBackward(unit) }
@@ -245,7 +242,7 @@ struct PlanLowering {
         guard let grad = gradient[index] else { return }
         let inputs = record.inputs
         if record.op.isLeaf {
-            if case .parameter = record.op, record.needsGradient, case .parameter(let slot) = plan.buffers[value[index]!.buffer].kind {
+            if case .parameter = record.op, record.needsGradient, case .parameter(let slot) = plan.storage[value[index]!.buffer].kind {
                 emit(.parameterGradient(slot, grad), kind: .parameterGradient, nodes: [index], reads: [grad], writes: [])
             }
             return

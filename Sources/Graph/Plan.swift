@@ -43,7 +43,7 @@ public final class Plan {
         var offset = 0
     }
 
-    var buffers: [Buffer] = []
+    var storage: [Buffer] = []
     var steps: [Kernel] = []
     let inputShapes: [[Int]]
     var parameters: [Parameter] = []
@@ -85,7 +85,7 @@ public final class Plan {
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaCount, 16) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(arenaCount, 16))
         scratch.reserve(steps.reduce(16) { max($0, $1.scratchCount) })
-        pointers = Array(repeating: arena!, count: buffers.count)
+        pointers = Array(repeating: arena!, count: storage.count)
         operandTables = steps.map { step in
             if case .elementwise(_, let operands, _, _) = step.work {
                 return Array(repeating: unroll_ew_operand(base: arena!, row_stride: 0, column_stride: 0), count: operands.count)
@@ -105,7 +105,7 @@ public final class Plan {
         guard inputs.map(\.shape) == inputShapes else {
             checkFailed("Plan.replay: input shapes \(inputs.map(\.shape)) differ from the traced \(inputShapes)")
         }
-        for (b, buffer) in buffers.enumerated() {
+        for (b, buffer) in storage.enumerated() {
             switch buffer.kind {
             case .arena: pointers[b] = arena! + buffer.offset
             case .input(let k): pointers[b] = inputs[k].base

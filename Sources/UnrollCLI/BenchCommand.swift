@@ -38,6 +38,8 @@ enum BenchCommand: Subcommand {
                 + "them once per length (a sweep such as 1000,10000,100000)."),
         .option("checkpointing", "MODE", "Recurrent layers keep every step (none, the default), every ~√T-th state "
                 + "(auto) or every N-th, and recompute the rest in backward."),
+        .flag("eager", "Run every training step eagerly on a tape (compile(jitCompile: false)); by default steps replay "
+              + "a compiled plan, whose bytes kept for backward and arena then fill the kept and peak columns."),
         .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X, ...}."),
         .flag("node-overhead", "Also time the tape's bookkeeping: µs per recorded node on tiny tensors."),
     ]
@@ -101,10 +103,11 @@ enum BenchCommand: Subcommand {
     }
 
     /// Builds the workload's model and data and times `steps` training steps after `warmup` untimed ones.
-    static func measure(_ workload: Workload, steps: Int, warmup: Int, checkpointing: Checkpointing = .none) throws -> Measurement {
+    static func measure(_ workload: Workload, steps: Int, warmup: Int, checkpointing: Checkpointing = .none,
+                        eager: Bool = false) throws -> Measurement {
         Initializers.resetSeedSequence(to: 0xBE7C)
         let model = workload.makeModel()
-        try model.compile(loss: .meanSquaredError, optimizer: Adam())
+        try model.compile(loss: .meanSquaredError, optimizer: Adam(), jitCompile: !eager)
         var generator = SeededGenerator(seed: 42)
         let x = Tensor.randomUniform([workload.batchSize, workload.timeSteps, workload.featureCount], in: -1...1,
                                      generator: &generator)
@@ -123,8 +126,14 @@ enum BenchCommand: Subcommand {
             peakTensorBytes = max(peakTensorBytes, TensorMemory.peakBytes)
             timings.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
         }
+        var (kept, peak) = (model.lastTapeScalarCount, model.lastTapePeakScalarCount)
+        if let plan = model.compiledTrainingPlan(inputShape: x.shape, targetShape: y.shape) {
+            // A replay keeps what its backward kernels read, in an arena allocated once (not tensor storage).
+            (kept, peak) = (plan.bytesKeptForBackward / 4, plan.arenaBytes / 4)
+            peakTensorBytes += plan.arenaBytes + plan.packedBytes
+        }
         return Measurement(workload: workload, milliseconds: timings, parameterCount: model.parameterCount,
-                           tapeScalarCount: model.lastTapeScalarCount, peakTapeScalarCount: model.lastTapePeakScalarCount,
+                           tapeScalarCount: kept, peakTapeScalarCount: peak,
                            peakResidentBytes: ProcessMemory.peakResidentBytes, usefulFLOPs: flops,
                            peakTensorBytes: peakTensorBytes, peakGFLOPS: peakGFLOPS)
     }
@@ -193,7 +202,8 @@ enum BenchCommand: Subcommand {
                   + "tensors MB".leftPadded(to: 12) + "max RSS MB".leftPadded(to: 12), to: &output)
         }
         for workload in workloads {
-            let measurement = try measure(workload, steps: steps, warmup: warmup, checkpointing: checkpointing)
+            let measurement = try measure(workload, steps: steps, warmup: warmup, checkpointing: checkpointing,
+                                          eager: arguments.isSet("eager"))
             let gflops = measurement.gflops(atMilliseconds: measurement.milliseconds(statistic))
             let fraction = measurement.peakGFLOPS.map { gflops / $0 }
             if isJSON {

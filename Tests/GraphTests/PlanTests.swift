@@ -2,12 +2,10 @@ import Graph
 import TestSupport
 import XCTest
 
-/// A compiled ``Plan`` computes what eager execution computes: values and gradients, fused and unfused.
-final class PlanTests: XCTestCase {
-    /// Traces `body` on `inputs` (as variables), compiles it fused and unfused, and compares the replays on new
+/// Traces `body` on `inputs` (as variables), compiles it fused and unfused, and compares the replays on new
     /// values with eager execution on those values: the output and every input's gradient.
-    func checkReplay(_ label: String, _ inputs: [Tensor], other: [Tensor], tolerance: Float = 1e-6,
-                     file: StaticString = #filePath, line: UInt = #line, _ body: ([Node]) -> Node) {
+func checkReplay(_ label: String, _ inputs: [Tensor], other: [Tensor], tolerance: Float = 1e-6,
+                 file: StaticString = #filePath, line: UInt = #line, _ body: ([Node]) -> Node) {
         for fusing in [false, true] {
             let tape = Tape()
             let nodes = inputs.map { tape.variable($0) }
@@ -29,8 +27,10 @@ final class PlanTests: XCTestCase {
                 }
             }
         }
-    }
+}
 
+/// A compiled ``Plan`` computes what eager execution computes: values and gradients, fused and unfused.
+final class PlanTests: XCTestCase {
     func testGateSlicesFeedingOneSweep() {
         let x = Tensor.randomUniform([3, 8], in: -1...1, seed: 1), c = Tensor.randomUniform([3, 4], in: -1...1, seed: 2)
         let x2 = Tensor.randomUniform([3, 8], in: -1...1, seed: 3), c2 = Tensor.randomUniform([3, 4], in: -1...1, seed: 4)
@@ -44,5 +44,65 @@ final class PlanTests: XCTestCase {
         let x = Tensor.randomUniform([4, 5], in: -1...1, seed: 5), b = Tensor.randomUniform([5], in: -1...1, seed: 6)
         let x2 = Tensor.randomUniform([4, 5], in: -1...1, seed: 7), b2 = Tensor.randomUniform([5], in: -1...1, seed: 8)
         checkReplay("bias", [x, b], other: [x2, b2]) { n in tanh(n[0] + n[1]) * 2 - sigmoid(n[0]) }
+    }
+}
+
+/// Random compositions of element-wise ops (unary, binary with a bias row and scalars, affine, clamp) over
+/// inputs and their last-axis slices: fused and unfused plans agree with eager execution, forward and backward.
+final class PlanFusionPropertyTests: XCTestCase {
+    func randomGraph(_ n: [Node], seed: UInt64) -> Node {
+        var generator = SeededGenerator(seed: seed)
+        // Values of the two iteration shapes [3, 8] and [3, 4]; [3, 4] ones start as slices of [3, 8].
+        var wide: [Node] = [n[0]]
+        var narrow: [Node] = [n[1], n[0].slice(along: 1, 0..<4), n[0].slice(along: 1, 4..<8)]
+        func pick(_ pool: [Node]) -> Node { pool[generator.nextIndex(below: pool.count)] }
+        for _ in 0..<14 {
+            let useWide = generator.nextIndex(below: 3) == 0
+            let pool = useWide ? wide : narrow
+            let a = pick(pool), b = pick(pool)
+            let next: Node
+            switch generator.nextIndex(below: 12) {
+            case 0: next = sigmoid(a)
+            case 1: next = tanh(a)
+            case 2: next = a * b
+            case 3: next = a + b
+            case 4: next = a - b
+            case 5: next = a / (square(b) + 1)
+            case 6: next = 1 - a
+            case 7: next = a.clamped(to: -0.5...0.5)
+            case 8: next = relu(a) + abs(b)
+            case 9: next = exp(a.clamped(to: -2...2)) * 0.5
+            case 10: next = useWide ? a + n[2] : a * n[2].slice(along: 0, 0..<4)
+            default: next = sqrt(square(a) + 1) - log(square(b) + 2)
+            }
+            if useWide {
+                wide.append(next)
+                if generator.nextIndex(below: 2) == 0 { narrow.append(next.slice(along: 1, 2..<6)) }
+            } else {
+                narrow.append(next)
+            }
+        }
+        return narrow.last! * narrow[narrow.count - 2] + wide.last!.slice(along: 1, 1..<5)
+    }
+
+    func testRandomElementwiseGraphsFuseExactly() {
+        let inputs = [Tensor.randomUniform([3, 8], in: -1...1, seed: 11), Tensor.randomUniform([3, 4], in: -1...1, seed: 12),
+                      Tensor.randomUniform([8], in: -1...1, seed: 13)]
+        let other = [Tensor.randomUniform([3, 8], in: -1...1, seed: 21), Tensor.randomUniform([3, 4], in: -1...1, seed: 22),
+                     Tensor.randomUniform([8], in: -1...1, seed: 23)]
+        var fusedKernels = 0, records = 0
+        for seed in UInt64(1)...30 {
+            // A fused backward sums a value's gradient contributions in registers before adding them to what
+            // other kernels wrote, so sums of three or more terms associate differently than eager's running
+            // sum; with the cancellations of random graphs that is worth a few ulps of the largest element.
+            checkReplay("graph \(seed)", inputs, other: other, tolerance: 1e-5) { randomGraph($0, seed: seed) }
+            let tape = Tape()
+            let nodes = inputs.map { tape.variable($0) }
+            let output = randomGraph(nodes, seed: seed)
+            let plan = Plan(tape: tape, inputs: nodes, outputs: [output], differentiating: output.sum(), gradients: nodes)
+            fusedKernels += plan.kernels.filter { $0.kind == .fused }.count
+            records += plan.kernels.filter { $0.kind == .fused }.reduce(0) { $0 + $1.nodes.count }
+        }
+        XCTAssertGreaterThan(records, 2 * fusedKernels, "fusion grouped too little: \(records) records in \(fusedKernels) sweeps")
     }
 }
