@@ -39,7 +39,7 @@ enum BenchCommand: Subcommand {
         .option("checkpointing", "MODE", "Recurrent layers keep every step (none, the default), every ~√T-th state "
                 + "(auto) or every N-th, and recompute the rest in backward."),
         .flag("eager", "Run every training step eagerly on a tape (compile(jitCompile: false)); by default steps replay "
-              + "a compiled plan, whose bytes kept for backward and arena then fill the kept and peak columns."),
+              + "a compiled plan, whose arena and bytes kept for backward are reported under each row."),
         .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X, ...}."),
         .flag("node-overhead", "Also time the tape's bookkeeping: µs per recorded node on tiny tensors."),
     ]
@@ -61,6 +61,8 @@ enum BenchCommand: Subcommand {
         let peakTensorBytes: Int
         /// The fused-multiply-add peak measured just before the timed steps, in GFLOP/s (`nil` without AVX2 + FMA).
         let peakGFLOPS: Double?
+        /// The compiled plan's arena and the bytes of forward values its backward kernels read (`nil` when eager).
+        var plan: (arenaBytes: Int, bytesKeptForBackward: Int)? = nil
 
         /// Scalars kept per time step.
         var tapeScalarsPerTimeStep: Int { tapeScalarCount / workload.timeSteps }
@@ -126,16 +128,16 @@ enum BenchCommand: Subcommand {
             peakTensorBytes = max(peakTensorBytes, TensorMemory.peakBytes)
             timings.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
         }
-        var (kept, peak) = (model.lastTapeScalarCount, model.lastTapePeakScalarCount)
-        if let plan = model.compiledTrainingPlan(inputShape: x.shape, targetShape: y.shape) {
-            // A replay keeps what its backward kernels read, in an arena allocated once (not tensor storage).
-            (kept, peak) = (plan.bytesKeptForBackward / 4, plan.arenaBytes / 4)
-            peakTensorBytes += plan.arenaBytes + plan.packedBytes
-        }
-        return Measurement(workload: workload, milliseconds: timings, parameterCount: model.parameterCount,
-                           tapeScalarCount: kept, peakTapeScalarCount: peak,
-                           peakResidentBytes: ProcessMemory.peakResidentBytes, usefulFLOPs: flops,
-                           peakTensorBytes: peakTensorBytes, peakGFLOPS: peakGFLOPS)
+        let plan = model.compiledTrainingPlan(inputShape: x.shape, targetShape: y.shape)
+        // A replay's values and gradients live in an arena allocated once, outside tensor storage: count it.
+        peakTensorBytes += plan.map { $0.arenaBytes + $0.packedBytes } ?? 0
+        var measurement = Measurement(workload: workload, milliseconds: timings, parameterCount: model.parameterCount,
+                                      tapeScalarCount: model.lastTapeScalarCount,
+                                      peakTapeScalarCount: model.lastTapePeakScalarCount,
+                                      peakResidentBytes: ProcessMemory.peakResidentBytes, usefulFLOPs: flops,
+                                      peakTensorBytes: peakTensorBytes, peakGFLOPS: peakGFLOPS)
+        measurement.plan = plan.map { ($0.arenaBytes, $0.bytesKeptForBackward) }
+        return measurement
     }
 
     /// The matrix-product FLOPs of one training step, counted on a tape that records the step's forward pass
@@ -221,6 +223,10 @@ enum BenchCommand: Subcommand {
                 fields.append("\"tapeBytesPeak\": \(4 * measurement.peakTapeScalarCount)")
                 fields.append("\"peakTensorBytes\": \(measurement.peakTensorBytes)")
                 fields.append("\"peakResidentBytes\": \(measurement.peakResidentBytes)")
+                if let plan = measurement.plan {
+                    fields.append("\"planArenaBytes\": \(plan.arenaBytes)")
+                    fields.append("\"planBytesKeptForBackward\": \(plan.bytesKeptForBackward)")
+                }
                 print("{" + fields.joined(separator: ", ") + "}", to: &output)
             } else {
                 print(workload.name.padding(toLength: 11, withPad: " ", startingAt: 0)
@@ -236,6 +242,11 @@ enum BenchCommand: Subcommand {
                       + String(format: "%.1f", Double(measurement.peakTensorBytes) / 1_048_576).leftPadded(to: 12)
                       + String(format: "%.0f", Double(measurement.peakResidentBytes) / 1_048_576).leftPadded(to: 12),
                       to: &output)
+                if let plan = measurement.plan {
+                    print("           compiled plan: arena \(String(format: "%.1f", Double(plan.arenaBytes) / 1_048_576)) MB, "
+                          + "kept for backward \(String(format: "%.1f", Double(plan.bytesKeptForBackward) / 1_048_576)) MB "
+                          + "(the kept and peak columns are the traced tape's)", to: &output)
+                }
                 if let peak = measurement.peakGFLOPS {
                     print("           FMA peak \(String(format: "%.1f", peak)) GFLOP/s; "
                           + "\(String(format: "%.3f", Double(measurement.usefulFLOPs) * 1e-9)) GFLOP of matrix products per step",
