@@ -7,7 +7,7 @@
 /// little-endian IEEE floats (32 or 64 bits) or integers (8 to 64 bits), of any rank including scalars.
 /// Anything else (chunked or filtered datasets, dense link storage in a fractal heap, soft or external links,
 /// shared messages, big-endian or other types) throws ``HDF5Error/unsupported(file:feature:)`` naming what was
-/// found. Metadata checksums of version 2 structures are not verified; every address and size is checked
+/// found. The checksums of version 2 metadata (superblock, object header chunks) are verified; every address and size is checked
 /// against the file's length, and loops, recursion and counts are bounded, so hostile bytes throw rather than
 /// trap, hang or allocate without limit.
 package struct HDF5File {
@@ -65,11 +65,12 @@ package struct HDF5File {
             guard [2, 4, 8].contains(offsetSize), [2, 4, 8].contains(lengthSize) else {
                 throw invalid("sizes of offsets \(offsets) and lengths \(lengths) are not 2, 4 or 8")
             }
-            // Base, superblock extension, end of file, root object header.
+            // Base, superblock extension, end of file, root object header, then the checksum of all before it.
             guard let base = view.integer(at: start + 12, size: offsetSize),
                   let root = view.integer(at: start + 12 + 3 * offsetSize, size: offsetSize) else { throw invalid("truncated") }
             baseAddress = Int(clamping: base)
             rootAddress = Int(clamping: root)
+            try verifyChecksum(of: start..<start + 12 + 4 * offsetSize, address: start, "the superblock")
         default:
             throw HDF5Error.unsupported(file: source, feature: "superblock version \(version)")
         }

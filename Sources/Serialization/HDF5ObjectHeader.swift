@@ -59,6 +59,7 @@ extension HDF5File {
             guard chunkSize < UInt64(bytes.count), bytes.contains(offset: cursor, count: Int(chunkSize) + 4) else {
                 throw invalid("its first chunk of \(chunkSize) bytes runs past the end of the file")
             }
+            try verifyChecksum(of: start..<cursor + Int(chunkSize), address: address, what)
             try readVersion2Messages(from: cursor, count: Int(chunkSize), creationOrder: hasCreationOrder,
                                      into: &messages, continuations: &pending, invalid: invalid)
             var chunks = 1
@@ -70,6 +71,7 @@ extension HDF5File {
                 guard length >= 8, bytes.matches("OCHK", at: chunk) else {
                     throw invalid("a continuation block lacks its OCHK signature")
                 }
+                try verifyChecksum(of: chunk..<chunk + length - 4, address: address, "a continuation block of \(what)")
                 try readVersion2Messages(from: chunk + 4, count: length - 8, creationOrder: hasCreationOrder,
                                          into: &messages, continuations: &pending, invalid: invalid)
             }

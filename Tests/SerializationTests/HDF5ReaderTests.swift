@@ -52,3 +52,22 @@ final class HDF5WriterTests: XCTestCase {
         XCTAssertThrowsError(try HDF5File.encode([("a", .group((0...256).map { ("\($0)", .group([])) }))]))
     }
 }
+
+final class HDF5ChecksumTests: XCTestCase {
+    func testLookup3KnownAnswers() {
+        // From the self-test of Bob Jenkins' lookup3.c.
+        XCTAssertEqual(Lookup3.hash([][...]), 0xDEAD_BEEF)
+        XCTAssertEqual(Lookup3.hash(Array("Four score and seven years ago".utf8)[...]), 0x1777_0551)
+    }
+
+    func testACorruptedVersion2HeaderFailsItsChecksum() throws {
+        let name = "lstm_gru_dense.latest.weights.h5"
+        var bytes = try KerasFixtures.bytes(name)
+        let header = try XCTUnwrap((0..<bytes.count - 4).first { Array(bytes[$0..<$0 + 4]) == Array("OHDR".utf8) })
+        bytes[header + 7] ^= 0x10
+        XCTAssertThrowsError(try HDF5File(bytes: bytes, source: name).memberNames(ofGroupAt: "")) { error in
+            guard case .invalid(_, _, let reason)? = error as? HDF5Error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.hasPrefix("the object header of '/' is corrupted (checksum "), reason)
+        }
+    }
+}
