@@ -126,6 +126,10 @@ public struct MinMaxScaler: FeatureScaler, Equatable, Codable {
 
     private func affine() throws -> ColumnAffine {
         guard let minimums, let maximums else { throw DataError.notFitted }
+        // A decoded scaler can hold lists of different lengths; applying it would index past the shorter.
+        guard minimums.count == maximums.count else {
+            throw DataError.featureCountMismatch(expected: minimums.count, actual: maximums.count)
+        }
         let width = featureRange.upperBound - featureRange.lowerBound
         let spreads = zip(minimums, maximums).map { low, high in high > low ? (high - low) / width : 1 / width }
         return ColumnAffine(centers: minimums, spreads: spreads, origin: featureRange.lowerBound)
@@ -222,6 +226,9 @@ public struct StandardScaler: FeatureScaler, Equatable, Codable {
 
     private func affine() throws -> ColumnAffine {
         guard let means, let standardDeviations else { throw DataError.notFitted }
+        guard means.count == standardDeviations.count else {
+            throw DataError.featureCountMismatch(expected: means.count, actual: standardDeviations.count)
+        }
         return ColumnAffine(centers: means, spreads: standardDeviations.map { $0 > 0 ? $0 : 1 }, origin: 0)
     }
 }

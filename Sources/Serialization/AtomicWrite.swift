@@ -14,6 +14,9 @@ import Foundation
 public struct AtomicWriteError: Error, CustomStringConvertible, Equatable {
     /// A stage of an atomic write.
     public enum Step: String, Sendable {
+        /// Checking that the destination is absent or something a save may replace (a regular file; for a
+        /// model, a directory holding only a model's files).
+        case checkDestination = "replace it"
         /// Creating the temporary file beside the destination.
         case createTemporaryFile = "create a temporary file"
         /// Writing the bytes into the temporary file.
@@ -40,7 +43,8 @@ public struct AtomicWriteError: Error, CustomStringConvertible, Equatable {
 ///
 /// The bytes go to a temporary file `.NAME.tmp-<random>` in the destination's directory (the same file
 /// system, which `rename(2)` needs to be atomic), are flushed to the device, and the temporary file is then
-/// renamed over the destination. A destination that already exists keeps its permission bits. On failure
+/// renamed over the destination. A destination that already exists keeps its permission bits; one that is not a
+/// regular file (a symbolic link, a FIFO, a device) is refused, never replaced. On failure
 /// the temporary file is removed and an ``AtomicWriteError`` is thrown.
 ///
 /// Model descriptions, weight files and checkpoints all save through this function.
@@ -53,6 +57,10 @@ package func writeAtomically(_ data: Data, to url: URL) throws {
 package func writeAtomically(_ data: Data, to url: URL, beforeRename: (URL) throws -> Void) throws {
     let destination = url.path
     let directory = url.deletingLastPathComponent()
+    // rename(2) would replace a FIFO, a device node or a symbolic link with a regular file.
+    if let kind = fileKind(destination), kind != "regular file" {
+        throw AtomicWriteError(step: .checkDestination, path: destination, reason: "it is a \(kind), not a regular file")
+    }
     let suffix = String(UInt64.random(in: .min ... .max), radix: 16)
     let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(suffix)")
 
@@ -94,12 +102,5 @@ package func writeAtomically(_ data: Data, to url: URL, beforeRename: (URL) thro
 /// Flushes a directory so that a rename inside it survives a power loss. Best effort: some file systems
 /// refuse to open or sync directories, and the data itself is already safe by then.
 private func synchronizeDirectory(_ path: String) {
-    let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard descriptor >= 0 else { return }
-    _ = fsync(descriptor)
-    _ = close(descriptor)
-}
-
-private func systemError() -> String {
-    String(cString: strerror(errno))
+    synchronize(path)
 }

@@ -28,6 +28,11 @@ public enum ModelArchiveError: Error, CustomStringConvertible, Equatable {
     case weightsChecksumMismatch(file: String, recorded: String, computed: String)
     /// An imported weights file holds tensors the model has no place for.
     case unexpectedTensors(file: String, names: [String])
+    /// A file of the model directory differs from the size and CRC-32 its manifest records.
+    case checksumMismatch(file: String, recorded: String, computed: String)
+    /// A file of the model directory has no entry in the manifest (or, in a directory saved before manifests,
+    /// `model.json` records no `weightsCRC32`), so it cannot be checked.
+    case missingChecksum(file: String, manifest: String)
 
     /// A sentence naming the file and the problem.
     public var description: String {
@@ -48,6 +53,10 @@ public enum ModelArchiveError: Error, CustomStringConvertible, Equatable {
                 + "save (was a save interrupted, or the file replaced?)"
         case .unexpectedTensors(let file, let names):
             "\(file): the model has no place for " + names.map { "'\($0)'" }.joined(separator: ", ")
+        case .checksumMismatch(let file, let recorded, let computed):
+            "\(file): \(computed), but the manifest records \(recorded): the file was changed after the save"
+        case .missingChecksum(let file, let manifest):
+            "\(file): \(manifest) records no checksum for it, so it cannot be trusted"
         }
     }
 }
@@ -80,7 +89,11 @@ struct ModelDescription: Equatable {
 
     /// Reads and checks the description at `url`.
     static func read(from url: URL) throws -> ModelDescription {
-        let data = try readFile(url)
+        try read(data: try readFile(url), path: url)
+    }
+
+    /// Checks the description `data`, read from `url`.
+    static func read(data: Data, path url: URL) throws -> ModelDescription {
         // Checked first because the decoder accepts some text that is not JSON (a trailing comma, a leading zero).
         if let syntaxError = JSONSyntaxCheck.firstError(in: data) {
             throw ModelArchiveError.invalidDescription(file: url.path, reason: "not valid JSON: \(syntaxError)")
@@ -203,15 +216,12 @@ private func readFile(_ url: URL) throws -> Data {
     }
 }
 
-private func hexadecimal(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 8 - digits.count) + digits
-}
 
 // MARK: - The model directory
 
 /// A saved model: a directory holding `model.json` (the architecture, a ``ModelDescription``) beside
-/// `model.safetensors` (the weights), tied together by the weights file's CRC-32.
+/// `model.safetensors` (the weights) and `manifest.json` (every other file's size and CRC-32), replaced as a whole
+/// by each save.
 ///
 /// Works on a list of layers and an input shape, so it knows nothing of the model class that holds them.
 package enum ModelDirectory {
@@ -220,15 +230,23 @@ package enum ModelDirectory {
     /// The file of a model directory that holds the weights.
     package static let weightsFileName = "model.safetensors"
 
-    /// Writes the two files of a model directory (created if needed), each replaced atomically, the weights first.
+    /// The files a save of a model directory may replace: its own and those tools add beside it.
+    package static let knownFileNames: Set<String> = [descriptionFileName, weightsFileName, ModelManifest.fileName,
+                                                       "preprocessing.json", "loss.svg"]
+
+    /// Writes a model directory, replacing any previous one atomically as a whole: `model.safetensors`,
+    /// `model.json`, `additionalFiles` (a tool's files, such as the command line's `preprocessing.json`) and
+    /// `manifest.json`, which records every other file's size and CRC-32.
     ///
     /// The layers must be built (their weights exist) and fit together from `inputShape`; `weights` holds every
-    /// parameter under its saved name. `beforeRename` runs before each file's rename (tests interrupt a save there).
+    /// parameter under its saved name. `beforeSwap` runs once the new directory is complete, before it replaces the
+    /// old one (tests interrupt a save there).
     ///
     /// - Throws: ``ModelArchiveError/unsupportedLayer(typeName:)`` for a layer the format cannot describe,
-    ///   ``ModelArchiveError`` when the directory cannot be created, ``AtomicWriteError`` when a file cannot be written.
+    ///   ``AtomicWriteError`` when the directory cannot be written or the destination is not a model directory.
     package static func write(name: String, inputShape: [Int], layers: [any Layer], weights tensors: [String: Tensor],
-                              loss: String?, to directory: URL, beforeRename: (URL) throws -> Void) throws {
+                              loss: String?, additionalFiles: [(name: String, data: Data)] = [], to directory: URL,
+                              swap: DirectorySwap = .exchangeIfAvailable, beforeSwap: (URL) throws -> Void) throws {
         let configurations = try layers.map { layer in
             guard let layer = layer as? any ArchivableLayer else {
                 throw ModelArchiveError.unsupportedLayer(typeName: layer.typeName)
@@ -236,20 +254,16 @@ package enum ModelDirectory {
             return try layer.archivedConfiguration()
         }
         let weights = SafeTensors.encode(tensors)
-
         let descriptionURL = directory.appendingPathComponent(descriptionFileName)
         let description = ModelDescription(name: name, inputShape: inputShape, layers: configurations, loss: loss,
                                            weightsCRC32: hexadecimal(CRC32.checksum(of: weights)))
-        let json = try description.encoded(file: descriptionURL.path)
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw ModelArchiveError.cannotCreateDirectory(path: directory.path, reason: error.localizedDescription)
-        }
-        // Weights first: until model.json is replaced, its recorded checksum rejects the new weights rather than
-        // pairing them with the old architecture.
-        try writeAtomically(weights, to: directory.appendingPathComponent(weightsFileName), beforeRename: beforeRename)
-        try writeAtomically(json, to: descriptionURL, beforeRename: beforeRename)
+        let files = [(weightsFileName, weights), (descriptionFileName, try description.encoded(file: descriptionURL.path))]
+            + additionalFiles
+        let manifest = ModelManifest(files: files)
+        let names = Set(files.map(\.name))
+        try replaceDirectoryAtomically(at: directory, with: files + [(ModelManifest.fileName, manifest.encoded())],
+                                       mayDiscard: { knownFileNames.contains($0) || names.contains($0) },
+                                       swap: swap, beforeSwap: beforeSwap)
     }
 
     /// What a model directory holds: the layers created again (unbuilt, weights not yet set) and the weights by name.
@@ -268,7 +282,7 @@ package enum ModelDirectory {
         package var weightsPath: String
     }
 
-    /// Reads a model directory written by ``write(name:inputShape:layers:weights:loss:to:beforeRename:)``.
+    /// Reads a model directory written by ``write(name:inputShape:layers:weights:loss:additionalFiles:to:swap:beforeSwap:)``.
     ///
     /// Every number in `model.json` is range-checked, and the parameter count it implies is checked against
     /// the weights file, before any layer is created; hostile files make it throw, never crash.
@@ -276,10 +290,38 @@ package enum ModelDirectory {
     /// - Throws: ``ModelArchiveError`` (a missing file, an invalid, newer or unknown description, weights from
     ///   another save) or ``SafeTensorsError`` (a truncated or corrupted weights file).
     package static func read(from directory: URL) throws -> Contents {
+        try read(from: directory, additionalFiles: []).contents
+    }
+
+    /// Reads a model directory and the tool files named in `additionalFiles`, all from the same save: every
+    /// file is checked against `manifest.json` (a directory saved before manifests must record `weightsCRC32`
+    /// in `model.json`, and cannot supply additional files).
+    package static func read(from requested: URL, additionalFiles: [String]) throws
+        -> (contents: Contents, files: [String: Data]) {
+        let directory = resolvedModelDirectory(requested)
         let descriptionURL = directory.appendingPathComponent(descriptionFileName)
         let weightsURL = directory.appendingPathComponent(weightsFileName)
-        let description = try ModelDescription.read(from: descriptionURL)
-        let weights = try readFile(weightsURL)
+        let manifest = try ModelManifest.read(in: directory)
+        let descriptionData = try readModelFile(descriptionURL, limit: 64 << 20)
+        try manifest?.verify(descriptionFileName, data: descriptionData, in: directory)
+        let description = try ModelDescription.read(data: descriptionData, path: descriptionURL)
+        let weights = try readModelFile(weightsURL, limit: Int(clamping: ProcessInfo.processInfo.physicalMemory))
+        if let manifest {
+            try manifest.verify(weightsFileName, data: weights, in: directory)
+        } else if description.weightsCRC32 == nil {
+            throw ModelArchiveError.missingChecksum(file: weightsURL.path, manifest: descriptionURL.path)
+        }
+        var files: [String: Data] = [:]
+        for name in additionalFiles {
+            let url = directory.appendingPathComponent(name)
+            guard let manifest else {
+                throw ModelArchiveError.missingChecksum(file: url.path,
+                                                        manifest: directory.appendingPathComponent(ModelManifest.fileName).path)
+            }
+            let data = try readModelFile(url, limit: 64 << 20)
+            try manifest.verify(name, data: data, in: directory)
+            files[name] = data
+        }
         let (tensors, _) = try SafeTensors.decode(weights, source: weightsURL.path)
         if let recorded = description.weightsCRC32 {
             let computed = hexadecimal(CRC32.checksum(of: weights))
@@ -295,8 +337,8 @@ package enum ModelDirectory {
                 file: descriptionURL.path,
                 reason: "the layers need \(count) parameter scalars but \(weightsFileName) holds \(storedScalarCount)")
         }
-        return Contents(name: description.name, inputShape: description.inputShape,
-                        layers: try description.layers.map { try $0.makeLayer() }, weights: tensors,
-                        descriptionPath: descriptionURL.path, weightsPath: weightsURL.path)
+        return (Contents(name: description.name, inputShape: description.inputShape,
+                         layers: try description.layers.map { try $0.makeLayer() }, weights: tensors,
+                         descriptionPath: descriptionURL.path, weightsPath: weightsURL.path), files)
     }
 }

@@ -25,7 +25,11 @@ extension Sequential {
     /// Saves the model, architecture and weights, to a directory (created if needed) that
     /// ``load(from:)`` reads back into a model with bit-identical predictions.
     ///
-    /// The directory holds two files, each replaced atomically (written beside it, flushed to disk, renamed over it), the weights first:
+    /// The directory is replaced as a whole: a complete new one is written beside it and flushed to disk, then
+    /// swapped in (`renameat2(RENAME_EXCHANGE)`, else two renames whose middle state ``load(from:)`` resolves), so
+    /// after a crash at any moment the directory holds exactly the old model or exactly the new one. An existing
+    /// directory holding anything but a model's files is refused. It holds:
+    /// - `manifest.json`: the size and CRC-32 of every other file, checked by ``load(from:)``.
     /// - `model.safetensors`: every parameter named as in ``namedParameters`` (`lstm/kernel`), `F32`.
     /// - `model.json`: the architecture, for example
     ///   ```json
@@ -56,17 +60,19 @@ extension Sequential {
     ///   layer or cell), ``TrainingError`` when the layers do not fit together, ``AtomicWriteError`` when a file
     ///   cannot be written.
     public func save(to directory: URL) throws {
-        try save(to: directory, beforeRename: { _ in })
+        try save(to: directory, additionalFiles: [])
     }
 
-    /// ``save(to:)`` with a hook run before each file's rename (tests interrupt a save there).
-    package func save(to directory: URL, beforeRename: (URL) throws -> Void) throws {
+    /// ``save(to:)`` with a tool's files saved in the same atomic step (the command line's `preprocessing.json`),
+    /// the way the directory is swapped in, and a hook run once the new directory is complete, before the swap.
+    package func save(to directory: URL, additionalFiles: [(name: String, data: Data)] = [],
+                      swap: DirectorySwap = .exchangeIfAvailable, beforeSwap: (URL) throws -> Void = { _ in }) throws {
         _ = try layerShapes()
         guard let inputShape else { throw TrainingError.missingInputShape(layer: layers.first?.typeName ?? "model") }
         var tensors: [String: Tensor] = [:]
         for (name, parameter) in namedParameters { tensors[name] = parameter.value }
         try ModelDirectory.write(name: name, inputShape: inputShape, layers: layers, weights: tensors, loss: loss?.name,
-                                 to: directory, beforeRename: beforeRename)
+                                 additionalFiles: additionalFiles, to: directory, swap: swap, beforeSwap: beforeSwap)
     }
 
     /// Loads a model saved by ``save(to:)``: rebuilds its layers from `model.json` and sets their weights
@@ -79,7 +85,13 @@ extension Sequential {
     ///   another save), ``SafeTensorsError`` (a truncated or corrupted weights file) or ``WeightError`` (a tensor
     ///   missing or of the wrong shape, named).
     public static func load(from directory: URL) throws -> Sequential {
-        let contents = try ModelDirectory.read(from: directory)
+        try load(from: directory, additionalFiles: []).model
+    }
+
+    /// ``load(from:)`` that also returns the tool files named in `additionalFiles`, read from the same save and
+    /// checked against its manifest.
+    package static func load(from directory: URL, additionalFiles: [String]) throws -> (model: Sequential, files: [String: Data]) {
+        let (contents, files) = try ModelDirectory.read(from: directory, additionalFiles: additionalFiles)
         let model = Sequential(contents.layers, inputShape: contents.inputShape, name: contents.name)
         do {
             _ = try model.layerShapes()
@@ -87,7 +99,7 @@ extension Sequential {
             throw ModelArchiveError.invalidDescription(file: contents.descriptionPath, reason: error.description)
         }
         try model.setWeights(named: contents.weights, source: contents.weightsPath)
-        return model
+        return (model, files)
     }
 
     /// Returns the weights as a PyTorch state dict: `"<layer name>.<PyTorch name>"`, PyTorch's layouts.

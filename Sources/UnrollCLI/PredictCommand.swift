@@ -44,14 +44,9 @@ enum PredictCommand: Subcommand {
                            output: &output)
             return
         }
-        let directory = URL(fileURLWithPath: path, isDirectory: true)
-        let preprocessing = try Preprocessing.load(from: directory)
-        let model = try Sequential.load(from: directory)
+        let saved = try SavedForecaster(directory: URL(fileURLWithPath: path, isDirectory: true))
+        let (model, preprocessing) = (saved.model, saved.preprocessing)
         let past = preprocessing.pastSteps, featureCount = preprocessing.features.count
-        guard model.inputShape == [past, featureCount] else {
-            throw TrainingError.shapeMismatch(name: "the saved model's input", expected: [past, featureCount],
-                                              actual: model.inputShape ?? [])
-        }
         let file = URL(fileURLWithPath: arguments.positionals[0])
         let table = try CSVTable(contentsOf: file)
         let series = try table.numericColumns(preprocessing.features)

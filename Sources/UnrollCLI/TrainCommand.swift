@@ -118,15 +118,16 @@ enum TrainCommand: Subcommand {
         print(String(format: "Test RMSE (%@, %d windows): model %.4g, naive (last value) %.4g.", target, rawTest.count,
                      rmse, naiveRMSE), to: &output)
 
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try model.save(to: directory)
-        try preprocessing.save(to: directory)
-        try writeLossPlot(losses, validation: validationLosses, to: directory.appendingPathComponent("loss.svg"))
+        // One atomic save: the model, its preprocessing and its loss curve are replaced together.
+        try model.save(to: directory, additionalFiles: [
+            (Preprocessing.fileName, try preprocessing.encoded()),
+            ("loss.svg", lossPlot(losses, validation: validationLosses)),
+        ])
         print("Saved the model, \(Preprocessing.fileName) and loss.svg to \(directory.path).", to: &output)
     }
 
-    /// Writes the loss per epoch (and the validation loss, when there is one) on a logarithmic axis.
-    static func writeLossPlot(_ losses: [Float], validation: [Float], to url: URL) throws {
+    /// Returns the loss per epoch (and the validation loss, when there is one) as an SVG plot, on a logarithmic axis.
+    static func lossPlot(_ losses: [Float], validation: [Float]) -> Data {
         func points(_ values: [Float]) -> [(x: Double, y: Double)] {
             values.enumerated().map { (Double($0.offset + 1), Double($0.element)) }
         }
@@ -134,7 +135,7 @@ enum TrainCommand: Subcommand {
         if !validation.isEmpty { series.append(.init(name: "validation loss", color: "#ff7f0e", points: points(validation), isDashed: true)) }
         let plot = SVGPlot(title: "Training loss (MSE on scaled targets)", xLabel: "epoch", yLabel: "loss", series: series,
                            isLogarithmic: true, formatX: { String(Int($0)) })
-        try writeAtomically(Data(plot.render().utf8), to: url)
+        return Data(plot.render().utf8)
     }
 }
 
@@ -235,28 +236,10 @@ struct Preprocessing: Codable, Equatable {
         return try fitted.inverseTransform(data, column: targetColumn)
     }
 
-    /// Writes `preprocessing.json` into `directory` (atomically).
-    func save(to directory: URL) throws {
+    /// The text of `preprocessing.json`, saved in the same atomic step as the model.
+    func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeAtomically(try encoder.encode(self), to: directory.appendingPathComponent(Preprocessing.fileName))
-    }
-
-    /// Reads `preprocessing.json` from `directory`.
-    ///
-    /// - Throws: ``DataError/unreadableFile(path:reason:)`` when it is missing or malformed.
-    static func load(from directory: URL) throws -> Preprocessing {
-        let url = directory.appendingPathComponent(fileName)
-        let decoded: Preprocessing
-        do {
-            decoded = try JSONDecoder().decode(Preprocessing.self, from: Data(contentsOf: url))
-        } catch {
-            throw DataError.unreadableFile(path: url.path, reason: "\(error)")
-        }
-        guard decoded.fitted != nil, decoded.features.contains(decoded.target) else {
-            throw DataError.unreadableFile(path: url.path, reason: "it holds no fitted \(decoded.scaler) scaler, "
-                                           + "or the target is not among the features")
-        }
-        return decoded
+        return try encoder.encode(self)
     }
 }

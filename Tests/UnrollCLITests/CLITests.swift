@@ -383,7 +383,7 @@ final class TrainPredictTests: XCTestCase {
         let trained = runTool(["train", csv.path, "--target", "y", "--past", "4", "--epochs", "1", "--windowing", "levels",
                                "--scaler", "minmax", "--out", modelDirectory.path])
         XCTAssertEqual(trained.status, 0, trained.output)
-        let preprocessing = try Preprocessing.load(from: modelDirectory)
+        let preprocessing = try SavedForecaster(directory: modelDirectory).preprocessing
         XCTAssertEqual(preprocessing.windowing, "levels")
         // 36 windows, 28 train: their inputs cover rows 0..<31, where y runs from 1 to 61.
         XCTAssertEqual(preprocessing.minMaxScaler?.minimums, [1])
@@ -408,7 +408,7 @@ final class TrainPredictTests: XCTestCase {
         // The naive forecast repeats the last input value; each test window's two targets are 2 and 4 above it,
         // so its RMSE is sqrt((2² + 4²) / 2) = sqrt(10).
         XCTAssertTrue(trained.output.contains("naive (last value) 3.162."), trained.output)
-        for file in ["model.json", "model.safetensors", "preprocessing.json", "loss.svg"] {
+        for file in ["model.json", "model.safetensors", "preprocessing.json", "loss.svg", "manifest.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: modelDirectory.appendingPathComponent(file).path), file)
         }
         // The loss curve: three epochs of training loss and of validation loss, on a logarithmic axis.
@@ -417,7 +417,7 @@ final class TrainPredictTests: XCTestCase {
         XCTAssertTrue(lossPlot.contains(">validation loss</text>"), lossPlot)
         let firstLine = try XCTUnwrap(lossPlot.components(separatedBy: "<polyline points=\"").dropFirst().first)
         XCTAssertEqual(firstLine.prefix(while: { $0 != "\"" }).split(separator: " ").count, 3, lossPlot)
-        let preprocessing = try Preprocessing.load(from: modelDirectory)
+        let preprocessing = try SavedForecaster(directory: modelDirectory).preprocessing
         XCTAssertEqual(preprocessing.features, ["x", "y"])
         XCTAssertEqual(preprocessing.targetColumn, 1)
         // With the default windowing (changes) the scaler saw the training windows relative to their last row:
@@ -455,6 +455,6 @@ final class TrainPredictTests: XCTestCase {
         let csv = try writeRamp(rows: 20, to: directory)
         let (status, output) = runTool(["predict", csv.path, "--model", directory.appendingPathComponent("none").path])
         XCTAssertEqual(status, 1)
-        XCTAssertTrue(output.hasPrefix("error: Cannot read \(directory.path)/none/preprocessing.json: "), output)
+        XCTAssertEqual(output, "error: \(directory.path)/none/model.json: no such file\n")
     }
 }
