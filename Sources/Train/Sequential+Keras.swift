@@ -36,12 +36,13 @@ extension Sequential {
         return model
     }
 
-    /// Loads a saved model, recognising the format: a `.keras` file (see ``load(keras:compile:)``) or a model
-    /// directory written by ``save(to:)``.
-    public static func load(_ url: URL) throws -> Sequential {
+    /// Loads a saved model, recognising the format: a `.keras` file (see ``load(keras:compile:)``, whose `compile`
+    /// this passes on) or a model directory written by ``save(to:)``.
+    public static func load(_ url: URL, compile: Bool = true) throws -> Sequential {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue {
-            return try load(keras: url)
+        let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        if url.pathExtension == "keras" || (exists && !isDirectory.boolValue) {
+            return try load(keras: url, compile: compile)
         }
         return try load(from: url)
     }

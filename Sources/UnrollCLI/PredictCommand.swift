@@ -31,7 +31,7 @@ enum PredictCommand: Subcommand {
         let path = try arguments.requiredString("model", "PATH")
         if let json = arguments.string("json") {
             try arguments.expectPositionals(0...0, describing: "no CSV file with --json")
-            let model = try Sequential.load(URL(fileURLWithPath: path))
+            let model = try Sequential.load(URL(fileURLWithPath: path), compile: false)
             let input = try JSONInput.tensor(contentsOf: URL(fileURLWithPath: json), inputShape: model.inputShape ?? [])
             print(JSONInput.json(try model.predict(input)).serialized(), to: &output)
             return
@@ -40,8 +40,8 @@ enum PredictCommand: Subcommand {
         let windowCount = try arguments.integer("windows", default: 1, in: 1...1_000_000)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
-            try predictRaw(Sequential.load(keras: URL(fileURLWithPath: path)), arguments, windowCount: windowCount,
-                           output: &output)
+            let model = try Sequential.load(keras: URL(fileURLWithPath: path), compile: false)
+            try predictRaw(model, arguments, windowCount: windowCount, output: &output)
             return
         }
         let saved = try SavedForecaster(directory: URL(fileURLWithPath: path, isDirectory: true))

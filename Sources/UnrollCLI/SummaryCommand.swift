@@ -27,7 +27,7 @@ enum SummaryCommand: Subcommand {
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
         try arguments.expectPositionals(0...0, describing: "no positional arguments")
         if let path = arguments.string("model") {
-            let model = try Sequential.load(URL(fileURLWithPath: path))
+            let model = try Sequential.load(URL(fileURLWithPath: path), compile: false)
             print(model.summary(), terminator: "", to: &output)
             return
         }

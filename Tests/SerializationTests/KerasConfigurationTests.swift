@@ -1,5 +1,6 @@
 import Foundation
 @testable import Serialization
+import Train
 import XCTest
 
 /// Options Unroll cannot honour throw naming their path in `config.json`; nothing is silently dropped.
@@ -77,5 +78,30 @@ final class KerasConfigurationTests: XCTestCase {
         XCTAssertEqual(try error { try Self.set(&$0, layer: 1, "units", .number(16_000_000)) }?.description,
                        "m.keras/config.json: invalid Keras configuration: the layers need more parameters than "
                            + "model.weights.h5 (24792 bytes) can hold")
+    }
+}
+
+extension KerasConfigurationTests {
+    func testALossWithoutAnUnrollTwinNeedsCompileFalse() throws {
+        let archive = try ZipArchive(bytes: try KerasFixtures.bytes("lstm_gru_dense.keras"))
+        var config = try JSON.parse(try archive.contents(of: "config.json"))
+        guard case .object(var root) = config, case .object(var compile)? = root["compile_config"] else {
+            return XCTFail("no compile_config")
+        }
+        compile["loss"] = .string("huber")
+        root["compile_config"] = .object(compile)
+        config = .object(root)
+        let entries = try archive.entries.map { entry in
+            (entry.name, entry.name == "config.json" ? Array(config.serialized().utf8) : try archive.contents(of: entry.name))
+        }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("unroll-huber-\(UUID().uuidString).keras")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data(try ZipArchive.archive(entries)).write(to: url)
+        XCTAssertThrowsError(try Sequential.load(keras: url)) { error in
+            guard case .unsupportedOption(_, "compile_config.loss", "\"huber\"", _)? = error as? KerasError else {
+                return XCTFail("\(error)")
+            }
+        }
+        XCTAssertNil(try Sequential.load(url, compile: false).loss)
     }
 }
