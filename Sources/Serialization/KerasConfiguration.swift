@@ -77,7 +77,9 @@ private struct KerasConfigurationReader {
             let layerClass = try entry.field("class_name").string()
             let layerConfig = try entry.field("config")
             if layerClass == "InputLayer" {
-                guard index == 0 else { throw KerasError.unsupportedLayer(file: file, path: entry.path, className: "InputLayer after other layers") }
+                guard index == 0 else {
+                    throw KerasError.unsupportedLayer(file: file, path: entry.path, className: "InputLayer after other layers")
+                }
                 let shape = try layerConfig.optionalField("batch_shape") ?? layerConfig.field("batch_input_shape")
                 inputShape = try readShape(shape)
                 continue
@@ -116,7 +118,9 @@ private struct KerasConfigurationReader {
     func readShape(_ field: JSONField) throws -> [Int] {
         let dimensions = try field.elements()
         guard (2...ArchiveLimits.maximumRank + 1).contains(dimensions.count) else {
-            throw KerasError.invalidConfiguration(file: file, reason: "\(field.path): \(field.value.serialized()) is not a batch shape of rank 2...\(ArchiveLimits.maximumRank + 1)")
+            throw KerasError.invalidConfiguration(
+                file: file, reason: "\(field.path): \(field.value.serialized()) is not a batch shape of rank "
+                    + "2...\(ArchiveLimits.maximumRank + 1)")
         }
         return try dimensions.dropFirst().map { dimension in
             guard dimension.value != .null else {

@@ -149,7 +149,8 @@ package enum KerasFile {
                 do {
                     variables = try file.datasets(inGroupAt: path)
                 } catch HDF5Error.notFound(_, let missing) where path.hasPrefix(missing) {
-                    let present = (try? file.memberNames(ofGroupAt: "layers")).map { " (the file has layers: \($0.joined(separator: ", ")))" } ?? ""
+                    let present = (try? file.memberNames(ofGroupAt: "layers"))
+                        .map { " (the file has layers: \($0.joined(separator: ", ")))" } ?? ""
                     throw KerasError.missingWeight(file: source, path: path + present)
                 }
                 let expected = parameters.indices.map(String.init)

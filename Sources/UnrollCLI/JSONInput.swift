@@ -38,7 +38,9 @@ enum JSONInput {
         scalars.reserveCapacity(batch.count * inputShape.reduce(1, *))
         func walk(_ field: JSONField, axis: Int) throws {
             if axis == inputShape.count {
-                guard case .number(let number) = field.value, Float(number).isFinite else { throw fail("\(field.path): expected a finite number, found \(field.value.summary)") }
+                guard case .number(let number) = field.value, Float(number).isFinite else {
+                    throw fail("\(field.path): expected a finite number, found \(field.value.summary)")
+                }
                 scalars.append(Float(number))
                 return
             }
