@@ -127,11 +127,15 @@ extension PlanLowering {
         }
         var internalContributions: [Int: [Int]] = [:]
         var external: [(index: Int, contributions: [Int])] = []
+        // Registers holding nothing but a member's gradient as other kernels wrote it: an input receiving exactly
+        // that (an addition's operands) can take over the buffer instead of a copy.
+        var untouched: [Int: (member: Int, location: Location)] = [:]
         for member in members.reversed() {
             var sum: Int?
             if let location = gradient[member] {
                 reads.append(location)
                 sum = table.register(location, shape: space, stride: nil)
+                if internalContributions[member] == nil { untouched[sum!] = (member, location) }
             }
             for contribution in internalContributions[member] ?? [] { sum = table.builder.add(contribution, to: sum) }
             guard let grad = sum, records[member].needsGradient else { continue }
@@ -160,6 +164,10 @@ extension PlanLowering {
             storedSources.insert(source)
         }
         for (index, contributions) in external {
+            if contributions.count == 1, let source = untouched[contributions[0]], count(index) == space.reduce(1, *),
+               !grouping.isStridedView(index), passThrough(source.location, from: source.member, to: index) {
+                continue
+            }
             let total = contributions.dropFirst().reduce(contributions[0]) { table.builder.add($1, to: $0) }
             if grouping.isStridedView(index) {
                 let source = records[index].inputs[0]
@@ -194,7 +202,8 @@ extension PlanLowering {
                 reductions.append((temporary, index))
             }
         }
-        emitSweep(table, space: space, nodes: members, reads: reads, writes: writes)
+        // Every gradient handed on unchanged: nothing to sweep.
+        if !writes.isEmpty { emitSweep(table, space: space, nodes: members, reads: reads, writes: writes) }
         for (temporary, index) in reductions {
             let (target, accumulating) = gradientTarget(index)
             let inputShape = shape(index)

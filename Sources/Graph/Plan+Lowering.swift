@@ -29,6 +29,12 @@ struct PlanLowering {
     /// Products `aᵀ·g` owed to a leaf, summed as one product when the backward sweep reaches the leaf.
     var deferred: [Int: [StackedOperands]] = [:]
     var isBackward = false
+    /// Nodes whose gradients the caller reads: their buffers are never shared with another node's gradient.
+    var requestedGradients: Set<Int> = []
+    /// Contiguous slices whose gradient is the matching region of their source's gradient (nothing to copy).
+    var slicesInPlace: Set<Int> = []
+    /// Gradient locations already handed on to an input (a second input must get a copy).
+    var passedThrough: Set<Location> = []
     /// Uses so far of each parameter record as a right operand, by `2 · record + (transposed ? 1 : 0)`.
     var rightOperandUses: [Int: Int] = [:]
     var packedSlots: [Int: Int] = [:]
@@ -93,6 +99,7 @@ struct PlanLowering {
             return
         }
         isBackward = true
+        requestedGradients = Set(requested)
         plan.constants.append(Tensor(shape: shape(root), repeating: 1))
         gradient[root] = newBuffer(.constant(plan.constants.count - 1), count: count(root), isGradient: true, node: root)
         for unit in order.reversed() { lowerBackward(unit) }
@@ -224,6 +231,19 @@ struct PlanLowering {
     /// Where to put a contribution to node `index`'s gradient, and whether to add it to what is there.
     mutating func gradientTarget(_ index: Int) -> (Location, accumulating: Bool) {
         if let location = gradient[index] { return (location, true) }
+        // A contiguous slice (a time step of the input projection) adds into its region of the source's
+        // gradient directly, so its own backward has nothing to copy.
+        if case .slice(let axis, let range) = records[index].op, !requestedGradients.contains(index),
+           records[records[index].inputs[0]].needsGradient {
+            let sourceShape = shape(records[index].inputs[0])
+            if sourceShape[..<axis].reduce(1, *) == 1 {
+                var region = zeroedGradient(records[index].inputs[0])
+                region.offset += range.lowerBound * sourceShape[(axis + 1)...].reduce(1, *)
+                gradient[index] = region
+                slicesInPlace.insert(index)
+                return (region, true)
+            }
+        }
         let location = newBuffer(.arena, count: count(index), isGradient: true, node: index)
         gradient[index] = location
         return (location, false)
@@ -277,9 +297,11 @@ struct PlanLowering {
                      reads: [l, r] + (accumulating ? [target] : []), writes: [target])
             }
         case .reshape:
+            if passThrough(grad, from: index, to: inputs[0]) { break }
             let (target, accumulating) = gradientTarget(inputs[0])
             emitCopy(from: grad, to: target, count: count(index), accumulating: accumulating, node: index)
         case .slice(let axis, let range):
+            if slicesInPlace.contains(index) { break }
             let source = shape(inputs[0])
             let outer = source[..<axis].reduce(1, *), inner = source[(axis + 1)...].reduce(1, *)
             let target = zeroedGradient(inputs[0])
@@ -320,6 +342,20 @@ struct PlanLowering {
         case .constant, .variable, .parameter, .stopGradient:
             break
         }
+    }
+
+    /// Makes node `index`'s gradient be `source` (the gradient of a node whose backward passes it through
+    /// unchanged: a reshape, an addition), when nothing has been written to it and nobody else reads `source`
+    /// afterwards; returns false when it must be copied instead.
+    mutating func passThrough(_ source: Location, from node: Int, to index: Int) -> Bool {
+        guard gradient[index] == nil, plan.storage[source.buffer].kind == .arena, !requestedGradients.contains(node),
+              !requestedGradients.contains(index), records[index].needsGradient,
+              !passedThrough.contains(source) else { return false }
+        if case .slice = records[index].op { return false }
+        passedThrough.insert(source)
+        gradient[index] = source
+        plan.storage[source.buffer].nodes.append(index)
+        return true
     }
 
     /// The gradient of `index`, zeroed first if nothing has been written to it yet (slices add into it).
