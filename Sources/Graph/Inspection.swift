@@ -85,11 +85,18 @@ extension Tape {
 
     /// Returns the recorded graph in Graphviz DOT: one node per record (parameters as boxes,
     /// constants and variables as ellipses, ops as rounded boxes, with shapes on the labels), one
-    /// edge per input, and a cluster per scope label.
-    public func dot(name: String = "unroll") -> String {
+    /// edge per input, and a cluster per scope label, or, given the ``Plan`` compiled from this tape, a
+    /// cluster per fused forward kernel (the records that run as one sweep).
+    public func dot(name: String = "unroll", plan: Plan? = nil) -> String {
         var lines = ["digraph \(quoted(name)) {", "  rankdir=TB;", "  node [fontname=\"Helvetica\", fontsize=10];"]
         var clusters: [String: [String]] = [:]
         var scopeOrder: [String] = []
+        var kernelOf: [Int: String] = [:]
+        for (number, kernel) in (plan?.kernels ?? []).enumerated() where kernel.kind == .fused && !kernel.isBackward {
+            for node in kernel.nodes {
+                kernelOf[node] = "kernel \(number): fused sweep of \(kernel.nodes.count) records"
+            }
+        }
         for info in nodes {
             let shapeText = "[" + info.shape.map(String.init).joined(separator: ", ") + "]"
             let attributes: String
@@ -104,11 +111,12 @@ extension Tape {
                 attributes = "label=\(quoted("\(info.op)\n\(shapeText)")), shape=box, style=rounded"
             }
             let line = "n\(info.index) [\(attributes)];"
-            if info.scope.isEmpty || info.kind != .operation {
+            let cluster = plan == nil ? info.scope : (kernelOf[info.index] ?? "")
+            if cluster.isEmpty || info.kind != .operation {
                 lines.append("  " + line)
             } else {
-                if clusters[info.scope] == nil { scopeOrder.append(info.scope) }
-                clusters[info.scope, default: []].append(line)
+                if clusters[cluster] == nil { scopeOrder.append(cluster) }
+                clusters[cluster, default: []].append(line)
             }
         }
         for (number, scope) in scopeOrder.enumerated() {

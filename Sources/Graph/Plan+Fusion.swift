@@ -193,6 +193,9 @@ extension PlanLowering {
                 table.builder.store(total, into: register, accumulating: accumulating)
                 if accumulating { reads.append(target) }
                 writes.append(target)
+            } else if contributions.count == 1, let source = untouched[contributions[0]] {
+                // A broadcast input receiving a member's gradient unchanged: sum that buffer back to its shape.
+                reductions.append((source.location, index))
             } else {
                 // A broadcast input (a bias row): the full-size gradient is summed back to its shape afterwards.
                 let temporary = newBuffer(.arena, count: space.reduce(1, *), isGradient: true, node: index)

@@ -14,6 +14,10 @@ enum GraphCommand: Subcommand {
         squared error loss on the last step's output (so every node the backward pass visits is there), and
         writes tape.dot(): parameters as boxes, data as ellipses, operations grouped by layer and time step.
         Render it with: dot -Tsvg graph.dot -o graph.svg
+        With --plan the tape is also compiled as a training step is (record → fuse → plan): it prints every
+        kernel of the plan (fused sweeps with the tape nodes they cover and their instructions, matrix
+        products with their FLOPs), the arena and the bytes kept for backward; the DOT then groups the records
+        of each fused forward sweep in one cluster.
         """
     static let options: [OptionSpecification] = [
         ModelOptions.cell(default: "lstm"),
@@ -25,11 +29,20 @@ enum GraphCommand: Subcommand {
         .option("checkpointing", "MODE", "none (default), auto or N: record segments of N steps as checkpoint nodes "
                 + "(the steps inside are rerun in backward, so they are not on the tape)."),
         .option("out", "FILE", "Write the DOT there and print node counts (default: DOT to standard output)."),
+        .flag("plan", "Compile the tape into a plan and print its kernels and memory (DOT clusters are fused kernels)."),
     ]
 
     /// The recorded tape of `steps` steps of `cell` with an MSE loss on the last output.
     static func record(cell: CellKind, steps: Int, hiddenSize: Int, featureCount: Int, batchSize: Int,
                        seed: UInt64, checkpointing: Checkpointing = .none) throws -> Tape {
+        try recordStep(cell: cell, steps: steps, hiddenSize: hiddenSize, featureCount: featureCount, batchSize: batchSize,
+                       seed: seed, checkpointing: checkpointing).tape
+    }
+
+    /// The recorded step, with its input and target leaves and its loss (what a ``Plan`` compiles).
+    static func recordStep(cell: CellKind, steps: Int, hiddenSize: Int, featureCount: Int, batchSize: Int,
+                           seed: UInt64, checkpointing: Checkpointing = .none) throws
+        -> (tape: Tape, input: Node, target: Node, loss: Node) {
         Initializers.resetSeedSequence(to: seed)
         let layer = cell.layer(hiddenSize: hiddenSize, inputShape: [steps, featureCount], returnSequences: false,
                                isBidirectional: false)
@@ -41,24 +54,27 @@ enum GraphCommand: Subcommand {
         let target = tape.constant(Tensor.randomUniform([batchSize, hiddenSize], in: -1...1, generator: &generator))
         let loss = Loss.meanSquaredError(layer(input), target)
         tape.backward(from: loss)
-        return tape
+        return (tape, input, target, loss)
     }
 
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
         try arguments.expectPositionals(0...0, describing: "no positional arguments")
         let cell = try ModelOptions.cell(from: arguments, default: .lstm)
-        let tape = try record(cell: cell,
+        let (tape, input, target, loss) = try recordStep(cell: cell,
                               steps: try arguments.integer("steps", default: 3, in: 1...1_000),
                               hiddenSize: try arguments.integer("units", default: 4, in: 1...4_096),
                               featureCount: try arguments.integer("features", default: 1, in: 1...4_096),
                               batchSize: try arguments.integer("batch-size", default: 1, in: 1...4_096),
                               seed: try arguments.seed("seed", default: 1),
                               checkpointing: try BenchCommand.checkpointingMode(arguments, command: "unroll graph"))
-        let dot = tape.dot(name: "\(cell.rawValue)_unrolled")
+        let plan = arguments.isSet("plan")
+            ? Plan(tape: tape, inputs: [input, target], outputs: [loss], differentiating: loss) : nil
+        let dot = tape.dot(name: "\(cell.rawValue)_unrolled", plan: plan)
         guard let path = arguments.string("out") else {
-            print(dot, terminator: "", to: &output)
+            if let plan { print(plan.summary, to: &output) } else { print(dot, terminator: "", to: &output) }
             return
         }
+        if let plan { print(plan.summary, to: &output) }
         try writeAtomically(Data(dot.utf8), to: URL(fileURLWithPath: path))
         print("Wrote \(path): \(tape.count) nodes, \(tape.savedScalarCount) saved scalars.", to: &output)
         print("Kept for the backward pass: \(4 * tape.savedScalarCount) bytes; peak during it (with the largest "
