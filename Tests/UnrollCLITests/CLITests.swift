@@ -189,6 +189,23 @@ final class CLISubcommandTests: XCTestCase {
         XCTAssertTrue(output.hasSuffix("}\n"))
     }
 
+    func testGraphPlanListsFusedKernelsAndMemory() throws {
+        // An LSTM step's gate math (4 gate activations, c', tanh(c'), h') is one fused sweep forward and one
+        // backward, per step; the DOT groups each forward sweep's records in a cluster.
+        let (status, output) = runTool(["graph", "--plan", "--cell", "lstm", "--steps", "3", "--units", "4", "--batch-size", "2"])
+        XCTAssertEqual(status, 0, output)
+        let gateSweeps = output.split(separator: "\n").filter {
+            $0.contains(" fused ") && $0.contains("sigmoid sigmoid tanh sigmoid multiply multiply add tanh multiply")
+        }
+        XCTAssertEqual(gateSweeps.count, 3, output)
+        XCTAssertTrue(output.contains("kept for backward"), output)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("unroll-plan-\(UUID().uuidString).dot")
+        defer { try? FileManager.default.removeItem(at: file) }
+        XCTAssertEqual(runTool(["graph", "--plan", "--steps", "2", "--units", "3", "--out", file.path]).status, 0)
+        let dot = try String(contentsOf: file, encoding: .utf8)
+        XCTAssertTrue(dot.contains("label=\"kernel 5: fused sweep of 9 records\""), dot)
+    }
+
     func testBenchPrintsParsableJSONForOneWorkload() throws {
         let (status, output) = runTool(["bench", "--steps", "1", "--warmup", "0", "--workload", "small-rnn", "--json"])
         XCTAssertEqual(status, 0, output)
