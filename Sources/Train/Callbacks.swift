@@ -13,24 +13,24 @@ public enum CallbackDecision: Sendable {
 /// Hooks into `fit`, like Keras' callbacks. Every method has a default that does nothing.
 public protocol Callback: AnyObject {
     /// Called once before the first epoch.
-    func trainingWillBegin(model: Sequential) throws
+    func trainingWillBegin(model: any TrainableModel) throws
     /// Called before each epoch.
-    func epochWillBegin(_ epoch: Int, model: Sequential) throws
+    func epochWillBegin(_ epoch: Int, model: any TrainableModel) throws
     /// Called after each epoch with its logs (`"loss"`, `"val_loss"`, metrics).
-    func epochDidEnd(_ epoch: Int, logs: [String: Float], model: Sequential) throws -> CallbackDecision
+    func epochDidEnd(_ epoch: Int, logs: [String: Float], model: any TrainableModel) throws -> CallbackDecision
     /// Called once after training stops.
-    func trainingDidEnd(model: Sequential) throws
+    func trainingDidEnd(model: any TrainableModel) throws
 }
 
 extension Callback {
     /// Does nothing.
-    public func trainingWillBegin(model: Sequential) throws {}
+    public func trainingWillBegin(model: any TrainableModel) throws {}
     /// Does nothing.
-    public func epochWillBegin(_ epoch: Int, model: Sequential) throws {}
+    public func epochWillBegin(_ epoch: Int, model: any TrainableModel) throws {}
     /// Proceeds.
-    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: Sequential) throws -> CallbackDecision { .proceed }
+    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: any TrainableModel) throws -> CallbackDecision { .proceed }
     /// Does nothing.
-    public func trainingDidEnd(model: Sequential) throws {}
+    public func trainingDidEnd(model: any TrainableModel) throws {}
 }
 
 /// Whether a smaller or a larger monitored value is better.
@@ -83,7 +83,7 @@ public final class EarlyStopping: Callback {
     }
 
     /// Resets the state.
-    public func trainingWillBegin(model: Sequential) throws {
+    public func trainingWillBegin(model: any TrainableModel) throws {
         wait = 0
         best = nil
         bestWeights = nil
@@ -91,7 +91,7 @@ public final class EarlyStopping: Callback {
     }
 
     /// Tracks the monitored value and stops after `patience` epochs without improvement.
-    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: Sequential) throws -> CallbackDecision {
+    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: any TrainableModel) throws -> CallbackDecision {
         guard let value = logs[monitor] else {
             throw TrainingError.invalidArgument(name: "EarlyStopping.monitor", value: monitor,
                                                 reason: "no such log entry; available: \(logs.keys.sorted().joined(separator: ", "))")
@@ -136,7 +136,7 @@ public final class ModelCheckpoint: Callback {
     }
 
     /// Writes the weights when due.
-    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: Sequential) throws -> CallbackDecision {
+    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: any TrainableModel) throws -> CallbackDecision {
         if savesBestOnly {
             guard let value = logs[monitor] else {
                 throw TrainingError.invalidArgument(name: "ModelCheckpoint.monitor", value: monitor, reason: "no such log entry")
@@ -160,7 +160,7 @@ public final class LearningRateScheduler: Callback {
     public init(_ schedule: @escaping (Int, Float) -> Float) { self.schedule = schedule }
 
     /// Applies the schedule.
-    public func epochWillBegin(_ epoch: Int, model: Sequential) throws {
+    public func epochWillBegin(_ epoch: Int, model: any TrainableModel) throws {
         guard let optimizer = model.optimizer else { return }
         let rate = schedule(epoch, optimizer.learningRate)
         guard rate.isFinite, rate >= 0 else {
@@ -182,13 +182,13 @@ public final class CSVLogger: Callback {
     public init(url: URL) { self.url = url }
 
     /// Starts a new file.
-    public func trainingWillBegin(model: Sequential) throws {
+    public func trainingWillBegin(model: any TrainableModel) throws {
         rows = []
         columns = []
     }
 
     /// Appends the epoch's row and rewrites the file.
-    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: Sequential) throws -> CallbackDecision {
+    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: any TrainableModel) throws -> CallbackDecision {
         if columns.isEmpty { columns = logs.keys.sorted { ($0.hasPrefix("val_") ? 1 : 0, $0) < ($1.hasPrefix("val_") ? 1 : 0, $1) } }
         rows.append(([String(epoch)] + columns.map { logs[$0].map { "\($0)" } ?? "" }).joined(separator: ","))
         let text = (["epoch," + columns.joined(separator: ",")] + rows).joined(separator: "\n") + "\n"

@@ -28,6 +28,16 @@ public final class Model {
     public let calls: [LayerCall]
     /// The model's name in summaries.
     public var name: String
+    /// The loss of each output, set by `compile`.
+    public internal(set) var losses: [Loss] = []
+    /// The weight of each output's loss in the total, set by `compile` (ones by default).
+    public internal(set) var lossWeights: [Float] = []
+    /// The metrics of each output, set by `compile`.
+    public internal(set) var metrics: [[Metric]] = []
+    /// The optimizer set by `compile`.
+    public internal(set) var optimizer: (any Optimizer)?
+    /// The tape training steps record on (cleared after each step, its storage kept).
+    let trainingTape = Tape()
 
     /// Creates a model from its input and output tensors, checking the wiring.
     ///

@@ -49,12 +49,12 @@ public final class ResetStates: Callback {
     public init() {}
 
     /// Starts from zeros.
-    public func trainingWillBegin(model: Sequential) throws {
+    public func trainingWillBegin(model: any TrainableModel) throws {
         model.resetStates()
     }
 
     /// Resets after the epoch (and its validation).
-    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: Sequential) throws -> CallbackDecision {
+    public func epochDidEnd(_ epoch: Int, logs: [String: Float], model: any TrainableModel) throws -> CallbackDecision {
         model.resetStates()
         return .proceed
     }

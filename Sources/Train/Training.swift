@@ -35,26 +35,16 @@ extension Sequential {
                     verbose: Verbosity = .progressBar, truncatedBPTTSteps: Int? = nil,
                     truncatedBPTTBackwardSteps: Int? = nil, seed: UInt64 = 0) throws -> History {
         guard let loss, let optimizer else { throw TrainingError.notCompiled }
-        guard epochs >= 1 else { throw TrainingError.invalidArgument(name: "epochs", value: "\(epochs)", reason: "must be at least 1") }
-        guard batchSize >= 1 else { throw TrainingError.invalidArgument(name: "batchSize", value: "\(batchSize)", reason: "must be at least 1") }
-        guard validationSplit >= 0 && validationSplit < 1 else {
-            throw TrainingError.invalidArgument(name: "validationSplit", value: "\(validationSplit)", reason: "must lie in [0, 1)")
-        }
+        try FitLoop.checkSettings(epochs: epochs, batchSize: batchSize, validationSplit: validationSplit)
         let yShaped = try validate(x, y)
         var (trainX, trainY) = (x, yShaped)
-        var validation: (x: Tensor, y: Tensor)?
+        var validation: ([Tensor], [Tensor])?
         if let validationData {
-            validation = (validationData.x, try validate(validationData.x, validationData.y, names: ("validation x", "validation y")))
-        } else if validationSplit > 0 {
-            let samples = x.shape[0]
-            let held = Int(Float(samples) * validationSplit)
-            guard held >= 1 && held < samples else {
-                throw TrainingError.invalidArgument(name: "validationSplit", value: "\(validationSplit)",
-                                                    reason: "leaves \(samples - held) training and \(held) validation samples of \(samples)")
-            }
-            validation = (x.slice(along: 0, (samples - held)..<samples), yShaped.slice(along: 0, (samples - held)..<samples))
-            trainX = x.slice(along: 0, 0..<(samples - held))
-            trainY = yShaped.slice(along: 0, 0..<(samples - held))
+            validation = ([validationData.x], [try validate(validationData.x, validationData.y, names: ("validation x", "validation y"))])
+        } else {
+            let split = try FitLoop.split([x], [yShaped], validationSplit: validationSplit)
+            (trainX, trainY) = (split.train.0[0], split.train.1[0])
+            validation = split.validation
         }
         if let k = truncatedBPTTSteps {
             guard k >= 1 else { throw TrainingError.invalidArgument(name: "truncatedBPTTSteps", value: "\(k)", reason: "must be at least 1") }
@@ -67,73 +57,15 @@ extension Sequential {
         try checkStatefulTraining(samples: trainX.shape[0], batchSize: batchSize, shuffle: shuffle,
                                   isTruncated: truncatedBPTTSteps != nil)
 
-        var history = History()
-        var generator = SeededGenerator(seed: seed)
-        let samples = trainX.shape[0]
-        let batches = (samples + batchSize - 1) / batchSize
-        for callback in callbacks { try callback.trainingWillBegin(model: self) }
-        training: for epoch in 0..<epochs {
-            for callback in callbacks { try callback.epochWillBegin(epoch, model: self) }
-            let start = Date()
-            var order = Array(0..<samples)
-            if shuffle {
-                for i in stride(from: samples - 1, to: 0, by: -1) { order.swapAt(i, generator.nextIndex(below: i + 1)) }
-            }
-            if verbose == .progressBar { print("Epoch \(epoch + 1)/\(epochs)") }
-            var lossTotal = 0.0
-            var metricTotals = [(Double, Int)](repeating: (0, 0), count: metrics.count)
-            var seen = 0
-            for batch in 0..<batches {
-                let indices = Array(order[(batch * batchSize)..<min(samples, (batch + 1) * batchSize)])
-                let bx = trainX.gatheringRows(indices), by = trainY.gatheringRows(indices)
-                try checkCarriedBatchSize(indices.count)
-                let outcome = truncatedBPTTSteps.map {
-                    trainTruncated(bx, by, every: $0, backpropagating: truncatedBPTTBackwardSteps ?? $0, loss: loss, optimizer: optimizer)
-                }
-                    ?? trainStep(bx, by, loss: loss, optimizer: optimizer)
-                guard let (batchLoss, prediction) = outcome else {
-                    history.stopReason = "terminated on a non-finite loss or gradient at epoch \(epoch + 1), batch \(batch + 1); the weights are those before that batch"
-                    if verbose != .silent { print(history.stopReason!) }
-                    break training
-                }
-                lossTotal += Double(batchLoss) * Double(indices.count)
-                for (m, metric) in metrics.enumerated() {
-                    let (sum, count) = metric.total(prediction, by.gatheringRows(Array(0..<prediction.shape[0])))
-                    metricTotals[m].0 += sum
-                    metricTotals[m].1 += count
-                }
-                seen += indices.count
-                if verbose == .progressBar && isatty(1) != 0 {
-                    Progress.redraw(step: batch + 1, of: batches, elapsed: Date().timeIntervalSince(start),
-                                    logs: [("loss", Float(lossTotal / Double(seen)))])
-                }
-            }
-            var logs: [String: Float] = ["loss": Float(lossTotal / Double(max(seen, 1)))]
-            for (m, metric) in metrics.enumerated() {
-                let mean = metricTotals[m].0 / Double(max(metricTotals[m].1, 1))
-                logs[metric.name] = Float(metric == .rootMeanSquaredError ? mean.squareRoot() : mean)
-            }
-            if let validation {
-                for (key, value) in try evaluate(validation.x, validation.y, batchSize: batchSize) { logs["val_" + key] = value }
-            }
-            history.epochs.append(epoch)
-            for (key, value) in logs { history.values[key, default: []].append(value) }
-            if verbose != .silent {
-                Progress.finish(step: batches, of: batches, elapsed: Date().timeIntervalSince(start), logs: logs,
-                                epoch: verbose == .oneLinePerEpoch ? (epoch + 1, epochs) : nil)
-            }
-            var stop: String?
-            for callback in callbacks {
-                if case .stop(let reason) = try callback.epochDidEnd(epoch, logs: logs, model: self) { stop = stop ?? reason }
-            }
-            if let stop {
-                history.stopReason = stop
-                if verbose != .silent { print(stop) }
-                break
-            }
-        }
-        for callback in callbacks { try callback.trainingDidEnd(model: self) }
-        return history
+        let loop = FitLoop(epochs: epochs, batchSize: batchSize, shuffle: shuffle, callbacks: callbacks, verbose: verbose,
+                           seed: seed, metrics: metrics.map { .init(key: $0.name, output: 0, metric: $0) })
+        return try loop.run(model: self, inputs: [trainX], targets: [trainY], validation: validation,
+                            beforeBatch: checkCarriedBatchSize, step: { bx, by in
+            let outcome = truncatedBPTTSteps.map {
+                trainTruncated(bx[0], by[0], every: $0, backpropagating: truncatedBPTTBackwardSteps ?? $0, loss: loss, optimizer: optimizer)
+            } ?? trainStep(bx[0], by[0], loss: loss, optimizer: optimizer)
+            return outcome.map { ($0.0, [$0.1]) }
+        }, evaluate: { try evaluate($0[0], $1[0], batchSize: batchSize) })
     }
 
     /// Runs one training step on a batch (forward, backward through time, update) and returns its loss,
@@ -175,19 +107,6 @@ extension Sequential {
                         for: key, model: self)
         }
         return applyGradients(optimizer) ? (value.value.scalar, prediction.value) : nil
-    }
-
-    /// Updates the weights from their gradients unless a gradient is not finite; clears the gradients.
-    func applyGradients(_ optimizer: any Optimizer) -> Bool {
-        let parameters = self.parameters
-        defer { parameters.forEach { $0.zeroGradient() } }
-        let finite = parameters.allSatisfy { parameter in
-            parameter.gradient.map { $0.withUnsafeBufferPointer { $0.allSatisfy(\.isFinite) } } ?? true
-        }
-        guard finite else { return false }
-        optimizer.update(parameters)
-        layers.forEach { $0.applyConstraints() }
-        return true
     }
 
     /// Returns the model's outputs for `x`, computed in batches without recording a tape (flat memory).
@@ -232,43 +151,11 @@ extension Sequential {
         guard x.rank >= 1, x.shape[0] > 0 else { throw TrainingError.emptyData(name: names.0) }
         guard y.rank >= 1, y.shape[0] > 0 else { throw TrainingError.emptyData(name: names.1) }
         guard x.shape[0] == y.shape[0] else { throw TrainingError.sampleCountMismatch(inputs: x.shape[0], targets: y.shape[0]) }
-        guard Array(x.shape.dropFirst()) == inputShape else {
-            throw TrainingError.shapeMismatch(name: names.0, expected: inputShape, actual: Array(x.shape.dropFirst()))
-        }
-        for (tensor, name) in [(x, names.0), (y, names.1)] {
-            if let bad = tensor.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
-                throw TrainingError.nonFinite(name: name, index: bad)
-            }
-        }
+        try checkInput(x, shape: inputShape, name: names.0)
         if let embedding = layers.first as? Embedding {
             try checkIndices(x, below: embedding.vocabularySize, name: names.0)
         }
-        let perSample = Array(y.shape.dropFirst())
-        if case .sparseCategoricalCrossEntropy = loss {
-            try checkIndices(y, below: outputShape.last ?? 1, name: names.1)
-            let expected = Array(outputShape.dropLast())
-            guard perSample.reduce(1, *) == expected.reduce(1, *) else {
-                throw TrainingError.shapeMismatch(name: names.1, expected: expected, actual: perSample)
-            }
-            return y.reshaped(to: [y.shape[0]] + expected)
-        }
-        guard perSample.reduce(1, *) == outputShape.reduce(1, *) else {
-            throw TrainingError.shapeMismatch(name: names.1, expected: outputShape, actual: perSample)
-        }
-        return y.reshaped(to: [y.shape[0]] + outputShape)
-    }
-}
-
-extension Sequential {
-    /// Throws unless every element of `tensor` is a whole number in `0..<count` (class or token indices).
-    func checkIndices(_ tensor: Tensor, below count: Int, name: String) throws {
-        let bad = tensor.withUnsafeBufferPointer { values in
-            values.firstIndex { $0 < 0 || $0 >= Float(count) || $0.rounded() != $0 }
-        }
-        if let bad {
-            throw TrainingError.invalidArgument(name: "\(name)[\(bad)]", value: "\(tensor.scalars[bad])",
-                                                reason: "must be a whole number in 0..<\(count) (an index)")
-        }
+        return try checkedTarget(y, outputShape: outputShape, loss: loss, name: names.1)
     }
 }
 

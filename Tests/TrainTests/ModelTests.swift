@@ -266,7 +266,7 @@ final class ModelTests: XCTestCase {
 /// Records the weights after every epoch.
 final class WeightRecorder: Callback {
     var weights: [[Tensor]] = []
-    func epochDidEnd(_ epoch: Int, logs: [String: Float], model: Sequential) throws -> CallbackDecision {
+    func epochDidEnd(_ epoch: Int, logs: [String: Float], model: any TrainableModel) throws -> CallbackDecision {
         weights.append(model.weights)
         return .proceed
     }

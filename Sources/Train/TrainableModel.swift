@@ -1,0 +1,88 @@
+import Foundation
+import Graph
+import Layers
+
+/// What `Sequential` and the functional `Model` share, and what callbacks see of the model they train.
+///
+/// Both train through one loop (`FitLoop.swift`): the loop shuffles, batches, reports, validates and
+/// calls callbacks; the model only says how one batch is trained and evaluated.
+public protocol TrainableModel: AnyObject {
+    /// Every layer once, in the model's order.
+    var layers: [any Layer] { get }
+    /// Every parameter once, in layer order.
+    var parameters: [Parameter] { get }
+    /// Parameters with unique names (`lstm/kernel`), the keys of weight files.
+    var namedParameters: [(name: String, parameter: Parameter)] { get }
+    /// The current values of all parameters, in order.
+    var weights: [Tensor] { get }
+    /// The optimizer set by `compile`.
+    var optimizer: (any Optimizer)? { get }
+    /// Sets all parameters from values in the order of ``weights``, checking the count and every shape first.
+    func setWeights(_ values: [Tensor]) throws
+    /// Clears the carried state of every stateful layer.
+    func resetStates()
+    /// Writes every parameter to a safetensors file, named as in ``namedParameters``.
+    func saveWeights(to url: URL, metadata: [String: String]) throws
+}
+
+extension TrainableModel {
+    /// Updates the weights from their gradients unless a gradient is not finite; clears the gradients.
+    func applyGradients(_ optimizer: any Optimizer) -> Bool {
+        let parameters = self.parameters
+        defer { parameters.forEach { $0.zeroGradient() } }
+        let finite = parameters.allSatisfy { parameter in
+            parameter.gradient.map { $0.withUnsafeBufferPointer { $0.allSatisfy(\.isFinite) } } ?? true
+        }
+        guard finite else { return false }
+        optimizer.update(parameters)
+        layers.forEach { $0.applyConstraints() }
+        return true
+    }
+}
+
+/// `Sequential` trains through the shared loop.
+extension Sequential: TrainableModel {}
+
+/// Checks one input array of a batch: samples, per-sample shape, finite values.
+func checkInput(_ x: Tensor, shape: [Int], name: String) throws {
+    guard x.rank >= 1, x.shape[0] > 0 else { throw TrainingError.emptyData(name: name) }
+    guard Array(x.shape.dropFirst()) == shape else {
+        throw TrainingError.shapeMismatch(name: name, expected: shape, actual: Array(x.shape.dropFirst()))
+    }
+    if let bad = x.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+        throw TrainingError.nonFinite(name: name, index: bad)
+    }
+}
+
+/// Checks a target array against an output's shape and loss; returns it reshaped to `[n] + outputShape`
+/// (without the class axis for sparse targets) when only its layout differs.
+func checkedTarget(_ y: Tensor, outputShape: [Int], loss: Loss?, name: String) throws -> Tensor {
+    guard y.rank >= 1, y.shape[0] > 0 else { throw TrainingError.emptyData(name: name) }
+    if let bad = y.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+        throw TrainingError.nonFinite(name: name, index: bad)
+    }
+    let perSample = Array(y.shape.dropFirst())
+    if case .sparseCategoricalCrossEntropy = loss {
+        try checkIndices(y, below: outputShape.last ?? 1, name: name)
+        let expected = Array(outputShape.dropLast())
+        guard perSample.reduce(1, *) == expected.reduce(1, *) else {
+            throw TrainingError.shapeMismatch(name: name, expected: expected, actual: perSample)
+        }
+        return y.reshaped(to: [y.shape[0]] + expected)
+    }
+    guard perSample.reduce(1, *) == outputShape.reduce(1, *) else {
+        throw TrainingError.shapeMismatch(name: name, expected: outputShape, actual: perSample)
+    }
+    return y.reshaped(to: [y.shape[0]] + outputShape)
+}
+
+/// Throws unless every element of `tensor` is a whole number in `0..<count` (class or token indices).
+func checkIndices(_ tensor: Tensor, below count: Int, name: String) throws {
+    let bad = tensor.withUnsafeBufferPointer { values in
+        values.firstIndex { $0 < 0 || $0 >= Float(count) || $0.rounded() != $0 }
+    }
+    if let bad {
+        throw TrainingError.invalidArgument(name: "\(name)[\(bad)]", value: "\(tensor.scalars[bad])",
+                                            reason: "must be a whole number in 0..<\(count) (an index)")
+    }
+}
