@@ -1,3 +1,6 @@
+// The one CSV parser, and the one place in Datasets that reads bytes through a pointer: a CSV file is a byte
+// stream whose fields, quotes and line ends are found byte by byte in one pass, and numbers are converted
+// only for the columns asked for. Everything after parsing (scaling, windows) works on tensors.
 import Foundation
 import Graph
 

@@ -38,28 +38,26 @@ public enum MackeyGlass {
         func production(_ delayed: Double) -> Double {
             beta * delayed / (1 + pow(delayed, exponent))
         }
-        history.withUnsafeMutableBufferPointer { x in
-            // x at fractional step `position`; the history before step 0 is the constant initial value.
-            func value(at position: Double) -> Double {
-                if position <= 0 { return initialValue }
-                let lower = Int(position.rounded(.down))
-                let fraction = position - Double(lower)
-                return fraction == 0 ? x[lower] : x[lower] + fraction * (x[lower + 1] - x[lower])
-            }
-            for k in 0..<totalSteps {
-                let current = x[k]
-                let start = Double(k) - delay
-                let middle = production(value(at: start + 0.5))
-                let k1 = production(value(at: start)) - gamma * current
-                let k2 = middle - gamma * (current + 0.5 * h * k1)
-                let k3 = middle - gamma * (current + 0.5 * h * k2)
-                let k4 = production(value(at: start + 1)) - gamma * (current + h * k3)
-                x[k + 1] = current + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-                let step = k + 1
-                if step % substeps == 0 {
-                    let sample = step / substeps
-                    if sample >= discard && sample < discard + length { samples.append(Float(x[step])) }
-                }
+        // x at fractional step `position`; the history before step 0 is the constant initial value.
+        func value(at position: Double) -> Double {
+            if position <= 0 { return initialValue }
+            let lower = Int(position.rounded(.down))
+            let fraction = position - Double(lower)
+            return fraction == 0 ? history[lower] : history[lower] + fraction * (history[lower + 1] - history[lower])
+        }
+        for k in 0..<totalSteps {
+            let current = history[k]
+            let start = Double(k) - delay
+            let middle = production(value(at: start + 0.5))
+            let k1 = production(value(at: start)) - gamma * current
+            let k2 = middle - gamma * (current + 0.5 * h * k1)
+            let k3 = middle - gamma * (current + 0.5 * h * k2)
+            let k4 = production(value(at: start + 1)) - gamma * (current + h * k3)
+            history[k + 1] = current + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            let step = k + 1
+            if step % substeps == 0 {
+                let sample = step / substeps
+                if sample >= discard && sample < discard + length { samples.append(Float(history[step])) }
             }
         }
         return samples

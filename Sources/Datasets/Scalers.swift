@@ -73,27 +73,9 @@ public struct MinMaxScaler: FeatureScaler, Equatable, Codable {
             throw DataError.invalidFeatureRange(lower: lower, upper: upper)
         }
         let features = try checkedFeatureCount(of: data)
-        let period = patternLength(featureCount: features)
-        var low = [Float](repeating: .infinity, count: period)
-        var high = [Float](repeating: -.infinity, count: period)
-        data.withUnsafeBufferPointer { values in
-            low.withUnsafeMutableBufferPointer { low in
-                high.withUnsafeMutableBufferPointer { high in
-                    forEachChunk(count: values.count, period: period) { start, length in
-                        for i in 0..<length {
-                            low[i] = Swift.min(low[i], values[start + i])
-                            high[i] = Swift.max(high[i], values[start + i])
-                        }
-                    }
-                }
-            }
-        }
-        minimums = (0..<features).map { column in
-            stride(from: column, to: period, by: features).reduce(Float.infinity) { Swift.min($0, low[$1]) }
-        }
-        maximums = (0..<features).map { column in
-            stride(from: column, to: period, by: features).reduce(-Float.infinity) { Swift.max($0, high[$1]) }
-        }
+        let rows = data.reshaped(to: [-1, features])
+        minimums = rows.min(alongAxis: 0).scalars
+        maximums = rows.max(alongAxis: 0).scalars
     }
 
     /// Returns `data` mapped feature by feature into ``featureRange``.
@@ -161,39 +143,9 @@ public struct StandardScaler: FeatureScaler, Equatable, Codable {
     ///   feature column).
     public mutating func fit(_ data: Tensor) throws {
         let features = try checkedFeatureCount(of: data)
-        let samples = Double(data.count / features), period = patternLength(featureCount: features)
-        // Sums per pattern position, folded into per-feature totals once the pass is done.
-        func perFeature(_ pattern: [Double]) -> [Double] {
-            (0..<features).map { column in
-                stride(from: column, to: period, by: features).reduce(0) { $0 + pattern[$1] }
-            }
-        }
-        var sums = [Double](repeating: 0, count: period)
-        data.withUnsafeBufferPointer { values in
-            sums.withUnsafeMutableBufferPointer { sums in
-                forEachChunk(count: values.count, period: period) { start, length in
-                    for i in 0..<length { sums[i] += Double(values[start + i]) }
-                }
-            }
-        }
-        let featureMeans = perFeature(sums).map { $0 / samples }
-        // A second pass over deviations avoids the cancellation of E[x²] - E[x]² for large values.
-        let meanPattern = (0..<period).map { featureMeans[$0 % features] }
-        var squares = [Double](repeating: 0, count: period)
-        data.withUnsafeBufferPointer { values in
-            meanPattern.withUnsafeBufferPointer { mean in
-                squares.withUnsafeMutableBufferPointer { squares in
-                    forEachChunk(count: values.count, period: period) { start, length in
-                        for i in 0..<length {
-                            let deviation = Double(values[start + i]) - mean[i]
-                            squares[i] += deviation * deviation
-                        }
-                    }
-                }
-            }
-        }
+        let (featureMeans, variances) = data.reshaped(to: [-1, features]).columnMeansAndVariances()
         means = featureMeans.map { Float($0) }
-        standardDeviations = perFeature(squares).map { Float(($0 / samples).squareRoot()) }
+        standardDeviations = variances.map { Float($0.squareRoot()) }
     }
 
     /// Returns `data` standardized feature by feature.
@@ -238,11 +190,7 @@ public struct StandardScaler: FeatureScaler, Equatable, Codable {
 private func checkedFeatureCount(of data: Tensor) throws -> Int {
     guard data.rank >= 1, data.count > 0 else { throw DataError.noSamples(shape: data.shape) }
     let features = data.shape[data.rank - 1]
-    try data.withUnsafeBufferPointer { values in
-        if let index = values.firstIndex(where: { !$0.isFinite }) {
-            throw DataError.nonFinite(row: index / features, column: index % features)
-        }
-    }
+    if let index = data.firstNonFiniteIndex { throw DataError.nonFinite(row: index / features, column: index % features) }
     return features
 }
 
@@ -266,46 +214,7 @@ private struct ColumnAffine {
             throw DataError.featureCountMismatch(expected: selected.count, actual: width)
         }
         guard width > 0 else { return data }
-        let period = patternLength(featureCount: width)
-        let center = (0..<period).map { centers[selected[$0 % width]] }
-        let spread = (0..<period).map { spreads[selected[$0 % width]] }
-        let origin = self.origin
-        var result = data
-        result.withUnsafeMutableBufferPointer { values in
-            center.withUnsafeBufferPointer { center in
-                spread.withUnsafeBufferPointer { spread in
-                    if inverse {
-                        forEachChunk(count: values.count, period: period) { start, length in
-                            for i in 0..<length {
-                                values[start + i] = (values[start + i] - origin) * spread[i] + center[i]
-                            }
-                        }
-                    } else {
-                        forEachChunk(count: values.count, period: period) { start, length in
-                            for i in 0..<length {
-                                values[start + i] = (values[start + i] - center[i]) / spread[i] + origin
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return result
-    }
-}
-
-/// The length of the per-column parameter patterns: a whole number of rows near 1,024 elements, so that
-/// the loops over data run straight through a chunk (and vectorize) instead of cycling through columns.
-private func patternLength(featureCount: Int) -> Int {
-    featureCount * Swift.max(1, 1_024 / featureCount)
-}
-
-/// Calls `body(start, length)` for consecutive chunks of `count` elements, each `period` long but the last.
-@inline(__always)
-private func forEachChunk(count: Int, period: Int, _ body: (Int, Int) -> Void) {
-    var start = 0
-    while start < count {
-        body(start, Swift.min(period, count - start))
-        start += period
+        let center = Tensor(selected.map { centers[$0] }), spread = Tensor(selected.map { spreads[$0] })
+        return inverse ? (data - origin) * spread + center : (data - center) / spread + origin
     }
 }

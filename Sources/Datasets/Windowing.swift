@@ -61,44 +61,14 @@ public struct Windows: Sendable {
         if let bad = columns.first(where: { $0 < 0 || $0 >= features }) {
             throw DataError.columnOutOfRange(column: bad, featureCount: features)
         }
-        try series.withUnsafeBufferPointer { values in
-            // Checked once here so a NaN is reported at its source rather than as a NaN loss many epochs later.
-            if let index = values.firstIndex(where: { !$0.isFinite }) {
-                throw DataError.nonFinite(row: index / features, column: index % features)
-            }
+        // Checked once here so a NaN is reported at its source rather than as a NaN loss many epochs later.
+        if let index = series.firstNonFiniteIndex {
+            throw DataError.nonFinite(row: index / features, column: index % features)
         }
-
-        let count = (length - pastSteps - futureSteps) / stride + 1
-        let targetWidth = columns.count
-        let copiesWholeRows = columns == Array(0..<features)
-        var inputs = Tensor.zeros([count, pastSteps, features])
-        var targets = Tensor.zeros([count, futureSteps, targetWidth])
-        series.withUnsafeBufferPointer { source in
-            inputs.withUnsafeMutableBufferPointer { inputBuffer in
-                targets.withUnsafeMutableBufferPointer { targetBuffer in
-                    columns.withUnsafeBufferPointer { columnBuffer in
-                        guard let x = source.baseAddress, let input = inputBuffer.baseAddress,
-                              let target = targetBuffer.baseAddress, let column = columnBuffer.baseAddress
-                        else { return }
-                        let inputSize = pastSteps * features, targetSize = futureSteps * targetWidth
-                        for window in 0..<count {
-                            let start = window * stride
-                            (input + window * inputSize).update(from: x + start * features, count: inputSize)
-                            let future = x + (start + pastSteps) * features
-                            let y = target + window * targetSize
-                            if copiesWholeRows {
-                                y.update(from: future, count: targetSize)
-                            } else {
-                                for step in 0..<futureSteps {
-                                    let row = future + step * features, out = y + step * targetWidth
-                                    for k in 0..<targetWidth { out[k] = row[column[k]] }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let inputs = series.slice(along: 0, 0..<(length - futureSteps)).windows(length: pastSteps, stride: stride)
+        let futures = series.slice(along: 0, pastSteps..<length).windows(length: futureSteps, stride: stride)
+        let targets = columns == Array(0..<features) ? futures : futures.gathering(columns, along: 2)
+        let count = inputs.shape[0]
         self.init(inputs: inputs, targets: targets, targetColumns: columns,
                   startSteps: (0..<count).map { $0 * stride })
     }

@@ -108,14 +108,7 @@ extension Node {
     /// Returns rows `indices` of this rank-2 table (an embedding lookup): shape `[indices.count, columns]`.
     public func gatheringRows(_ indices: [Int]) -> Node {
         check(shape.count == 2, "gatheringRows: needs a rank-2 table, got \(shape)")
-        let columns = shape[1]
-        let result = Tensor(uninitializedShape: [indices.count, columns])
-        let table = value.base, out = result.base
-        for (row, index) in indices.enumerated() {
-            check(index >= 0 && index < shape[0], "gatheringRows: index \(index) out of range for table \(shape)")
-            (out + row * columns).update(from: table + index * columns, count: columns)
-        }
-        return Node.make(.gather(indices: indices), self, result)
+        return Node.make(.gather(indices: indices), self, value.gathering(indices, along: 0))
     }
 }
 

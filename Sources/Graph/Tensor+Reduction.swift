@@ -85,6 +85,46 @@ extension Tensor {
         return result
     }
 
+    /// Returns the minimum along `axis` (the axis is dropped).
+    public func min(alongAxis axis: Int) -> Tensor {
+        let (outer, length, inner) = split(around: axis, op: "min(alongAxis:)")
+        check(length > 0, "min(alongAxis:): axis \(axis) of shape \(shape) is empty")
+        var outShape = shape
+        outShape.remove(at: axis)
+        let result = Tensor(uninitializedShape: outShape)
+        let x = base, y = result.base
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var best = x[o * length * inner + i]
+                for k in 1..<Swift.max(length, 1) { best = Swift.min(best, x[(o * length + k) * inner + i]) }
+                y[o * inner + i] = best
+            }
+        }
+        return result
+    }
+
+    /// Returns each column's mean and population variance `mean((x − mean)²)` for a matrix `[rows, columns]`,
+    /// accumulated in `Double` over two passes (a second pass over deviations avoids the cancellation of
+    /// `E[x²] − E[x]²` for large values).
+    public func columnMeansAndVariances() -> (means: [Double], variances: [Double]) {
+        check(rank == 2 && shape[0] > 0, "columnMeansAndVariances: needs a matrix with rows, got \(shape)")
+        let (rows, columns) = (shape[0], shape[1])
+        let x = base
+        var sums = [Double](repeating: 0, count: columns)
+        for row in 0..<rows {
+            for column in 0..<columns { sums[column] += Double(x[row * columns + column]) }
+        }
+        let means = sums.map { $0 / Double(rows) }
+        var squares = [Double](repeating: 0, count: columns)
+        for row in 0..<rows {
+            for column in 0..<columns {
+                let deviation = Double(x[row * columns + column]) - means[column]
+                squares[column] += deviation * deviation
+            }
+        }
+        return (means, squares.map { $0 / Double(rows) })
+    }
+
     /// Returns the index of the maximum along `axis`, for inference (the axis is dropped).
     public func argmax(alongAxis axis: Int) -> [Int] {
         let (outer, length, inner) = split(around: axis, op: "argmax(alongAxis:)")

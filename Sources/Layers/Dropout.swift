@@ -35,10 +35,7 @@ public final class Dropout: Layer {
         checkSettings(invalidSettings)
         guard let tape = input.tape, tape.isTraining, rate > 0 else { return input }
         let keep = 1 - rate
-        var mask = Tensor.zeros(input.shape)
-        mask.withUnsafeMutableBufferPointer { buffer in
-            for i in buffer.indices { buffer[i] = generator.nextUnitFloat() < keep ? 1 / keep : 0 }
-        }
-        return input * tape.constant(mask)
+        let mask = (0..<input.value.count).map { _ in generator.nextUnitFloat() < keep ? 1 / keep : 0 }
+        return input * tape.constant(Tensor(shape: input.shape, scalars: mask))
     }
 }

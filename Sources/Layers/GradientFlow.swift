@@ -15,7 +15,7 @@ extension RNN {
         let output = returnSequences ? RNN.stack(outputs) : outputs.last!
         tape.backward(from: loss(output))
         let norms = outputs.map { node -> Float in
-            tape.gradient(of: node).withUnsafeBufferPointer { g in g.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+            tape.gradient(of: node).scalars.reduce(0) { $0 + $1 * $1 }.squareRoot()
         }
         return goBackwards ? norms.reversed() : norms
     }

@@ -35,7 +35,7 @@ public enum Initializers {
         let long = max(rows, columns), short = min(rows, columns)
         var generator = SeededGenerator(seed: seed)
         var vectors = (0..<(long * short)).map { _ in Double(generator.nextNormal()) }
-        let status = vectors.withUnsafeMutableBufferPointer { unroll_orthonormalize($0.baseAddress!, short, long) }
+        let status = unroll_orthonormalize(&vectors, short, long)
         check(status == 0, "orthogonal: random matrix was singular")
         let columnsFirst = Tensor(shape: [short, long], scalars: vectors.map { Float($0) * gain })
         return rows >= columns ? columnsFirst.transposed() : columnsFirst

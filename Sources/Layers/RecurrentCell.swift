@@ -114,11 +114,8 @@ struct FusedGateWeights {
 
     /// A `[4·hiddenSize]` LSTM bias: zeros, with ones in the forget block when `unitForgetBias`.
     static func lstmBias(hiddenSize: Int, unitForgetBias: Bool) -> Tensor {
-        var bias = Tensor.zeros([4 * hiddenSize])
-        if unitForgetBias {
-            bias.withUnsafeMutableBufferPointer { b in for j in hiddenSize..<(2 * hiddenSize) { b[j] = 1 } }
-        }
-        return bias
+        let forget = Tensor(shape: [hiddenSize], repeating: unitForgetBias ? 1 : 0)
+        return Tensor.concatenate([Tensor.zeros([hiddenSize]), forget, Tensor.zeros([2 * hiddenSize])], along: 0)
     }
 }
 

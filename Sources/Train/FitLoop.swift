@@ -69,7 +69,7 @@ struct FitLoop {
             var seen = 0
             for batch in 0..<batches {
                 let indices = Array(order[(batch * batchSize)..<min(samples, (batch + 1) * batchSize)])
-                let bx = inputs.map { $0.gatheringRows(indices) }, by = targets.map { $0.gatheringRows(indices) }
+                let bx = inputs.map { $0.gathering(indices, along: 0) }, by = targets.map { $0.gathering(indices, along: 0) }
                 try beforeBatch(indices.count)
                 guard let (batchLoss, predictions) = try step(bx, by) else {
                     history.stopReason = "terminated on a non-finite loss or gradient at epoch \(epoch + 1), batch \(batch + 1); the weights are those before that batch"
@@ -79,7 +79,7 @@ struct FitLoop {
                 lossTotal += Double(batchLoss) * Double(indices.count)
                 for (m, tracked) in metrics.enumerated() {
                     let prediction = predictions[tracked.output]
-                    let (sum, count) = tracked.metric.total(prediction, by[tracked.output].gatheringRows(Array(0..<prediction.shape[0])))
+                    let (sum, count) = tracked.metric.total(prediction, by[tracked.output].gathering(Array(0..<prediction.shape[0]), along: 0))
                     metricTotals[m].0 += sum
                     metricTotals[m].1 += count
                 }

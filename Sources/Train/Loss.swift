@@ -49,7 +49,7 @@ public enum Loss: Sendable, Equatable {
             return Loss.crossEntropy(prediction, target, fromLogits: fromLogits)
         case .sparseCategoricalCrossEntropy(let fromLogits):
             let classes = prediction.shape.last!
-            return Loss.crossEntropy(prediction, prediction.onSameTape(Loss.oneHot(target.value, classes: classes)),
+            return Loss.crossEntropy(prediction, prediction.onSameTape(target.value.oneHot(classes: classes)),
                                      fromLogits: fromLogits)
         }
     }
@@ -61,19 +61,6 @@ public enum Loss: Sendable, Equatable {
             : log(prediction.clamped(to: epsilon...(1 - epsilon)))
         let rows = prediction.value.count / prediction.shape[axis]
         return -(target * logProbabilities).sum() * (1 / Float(rows))
-    }
-
-    /// Returns one-hot rows for class indices: `[n...]` → `[n..., classes]`.
-    static func oneHot(_ indices: Tensor, classes: Int) -> Tensor {
-        var result = Tensor.zeros(indices.shape + [classes])
-        let values = indices.scalars
-        result.withUnsafeMutableBufferPointer { buffer in
-            for (row, value) in values.enumerated() {
-                let index = Int(value)
-                if index >= 0 && index < classes { buffer[row * classes + index] = 1 }
-            }
-        }
-        return result
     }
 }
 

@@ -31,7 +31,7 @@ extension TrainableModel {
         let parameters = self.parameters
         defer { parameters.forEach { $0.zeroGradient() } }
         let finite = parameters.allSatisfy { parameter in
-            parameter.gradient.map { $0.withUnsafeBufferPointer { $0.allSatisfy(\.isFinite) } } ?? true
+            parameter.gradient?.firstNonFiniteIndex == nil
         }
         guard finite else { return false }
         optimizer.update(parameters)
@@ -49,7 +49,7 @@ func checkInput(_ x: Tensor, shape: [Int], name: String) throws {
     guard Array(x.shape.dropFirst()) == shape else {
         throw TrainingError.shapeMismatch(name: name, expected: shape, actual: Array(x.shape.dropFirst()))
     }
-    if let bad = x.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+    if let bad = x.firstNonFiniteIndex {
         throw TrainingError.nonFinite(name: name, index: bad)
     }
 }
@@ -58,7 +58,7 @@ func checkInput(_ x: Tensor, shape: [Int], name: String) throws {
 /// (without the class axis for sparse targets) when only its layout differs.
 func checkedTarget(_ y: Tensor, outputShape: [Int], loss: Loss?, name: String) throws -> Tensor {
     guard y.rank >= 1, y.shape[0] > 0 else { throw TrainingError.emptyData(name: name) }
-    if let bad = y.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+    if let bad = y.firstNonFiniteIndex {
         throw TrainingError.nonFinite(name: name, index: bad)
     }
     let perSample = Array(y.shape.dropFirst())
@@ -78,9 +78,7 @@ func checkedTarget(_ y: Tensor, outputShape: [Int], loss: Loss?, name: String) t
 
 /// Throws unless every element of `tensor` is a whole number in `0..<count` (class or token indices).
 func checkIndices(_ tensor: Tensor, below count: Int, name: String) throws {
-    let bad = tensor.withUnsafeBufferPointer { values in
-        values.firstIndex { $0 < 0 || $0 >= Float(count) || $0.rounded() != $0 }
-    }
+    let bad = tensor.scalars.firstIndex { $0 < 0 || $0 >= Float(count) || $0.rounded() != $0 }
     if let bad {
         throw TrainingError.invalidArgument(name: "\(name)[\(bad)]", value: "\(tensor.scalars[bad])",
                                             reason: "must be a whole number in 0..<\(count) (an index)")

@@ -158,19 +158,3 @@ extension Sequential {
         return try checkedTarget(y, outputShape: outputShape, loss: loss, name: names.1)
     }
 }
-
-extension Tensor {
-    /// Returns the rows (entries of axis 0) at `indices`, in that order.
-    func gatheringRows(_ indices: [Int]) -> Tensor {
-        let width = count / Swift.max(shape[0], 1)
-        var result = Tensor.zeros([indices.count] + shape.dropFirst())
-        withUnsafeBufferPointer { source in
-            result.withUnsafeMutableBufferPointer { target in
-                for (row, index) in indices.enumerated() {
-                    (target.baseAddress! + row * width).update(from: source.baseAddress! + index * width, count: width)
-                }
-            }
-        }
-        return result
-    }
-}

@@ -65,11 +65,7 @@ enum TextGenerationCommand: Subcommand {
 
     /// Returns `[1, indices.count, vocabularySize]` one-hot rows.
     static func oneHot(_ indices: [Int], vocabularySize: Int) -> Tensor {
-        var tensor = Tensor.zeros([1, indices.count, vocabularySize])
-        tensor.withUnsafeMutableBufferPointer { buffer in
-            for (step, index) in indices.enumerated() { buffer[step * vocabularySize + index] = 1 }
-        }
-        return tensor
+        Tensor(shape: [1, indices.count], scalars: indices.map(Float.init)).oneHot(classes: vocabularySize)
     }
 
     /// Returns an index drawn from `softmax(logits / temperature)`.
@@ -98,18 +94,10 @@ enum TextGenerationCommand: Subcommand {
         // Sequences start every few characters: overlapping enough to see each context several times,
         // few enough that an epoch stays short.
         let starts = Array(stride(from: 0, to: codes.count - sequenceLength - 1, by: 3))
-        var inputs = Tensor.zeros([starts.count, sequenceLength, vocabulary.count])
-        var targets = Tensor.zeros([starts.count, sequenceLength])
-        inputs.withUnsafeMutableBufferPointer { x in
-            targets.withUnsafeMutableBufferPointer { y in
-                for (row, start) in starts.enumerated() {
-                    for step in 0..<sequenceLength {
-                        x[(row * sequenceLength + step) * vocabulary.count + codes[start + step]] = 1
-                        y[row * sequenceLength + step] = Float(codes[start + step + 1])
-                    }
-                }
-            }
-        }
+        let series = Tensor(codes.map(Float.init))
+        let windows = series.windows(length: sequenceLength + 1, stride: 3).slice(along: 0, 0..<starts.count)
+        let inputs = windows.slice(along: 1, 0..<sequenceLength).oneHot(classes: vocabulary.count)
+        let targets = windows.slice(along: 1, 1..<(sequenceLength + 1))
         Initializers.resetSeedSequence(to: seed)
         let recurrent = LSTM(hiddenSize: hiddenSize, inputShape: [sequenceLength, vocabulary.count], returnSequences: true)
         let head = Dense(outputSize: vocabulary.count)

@@ -116,4 +116,47 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(Tensor([-200, 200]).sigmoid().scalars, [0, 1])
         XCTAssertTrue(Tensor([Float.nan]).tanh().scalar.isNaN)
     }
+
+    // MARK: Selection and statistics
+
+    func testGatheringAlongEachAxis() {
+        let x = Tensor(shape: [2, 3, 2], scalars: (0..<12).map(Float.init))
+        assertClose(x.gathering([1, 1, 0], along: 0), shape: [3, 3, 2],
+                    [6, 7, 8, 9, 10, 11, 6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5], tolerance: 0)
+        assertClose(x.gathering([2, 0], along: 1), shape: [2, 2, 2], [4, 5, 0, 1, 10, 11, 6, 7], tolerance: 0)
+        assertClose(x.gathering([1], along: 2), shape: [2, 3, 1], [1, 3, 5, 7, 9, 11], tolerance: 0)
+    }
+
+    func testWindowsWithStride() {
+        let series = Tensor(shape: [7, 2], scalars: (0..<14).map(Float.init))
+        // (7 − 3) / 2 + 1 = 3 windows starting at rows 0, 2, 4.
+        assertClose(series.windows(length: 3, stride: 2), shape: [3, 3, 2],
+                    [0, 1, 2, 3, 4, 5, 4, 5, 6, 7, 8, 9, 8, 9, 10, 11, 12, 13], tolerance: 0)
+        assertClose(Tensor([1, 2, 3]).windows(length: 3, stride: 5), shape: [1, 3], [1, 2, 3], tolerance: 0)
+    }
+
+    func testOneHotIgnoresIndicesOutOfRange() {
+        assertClose(Tensor([[2, 0], [5, -1]]).oneHot(classes: 3), shape: [2, 2, 3],
+                    [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0], tolerance: 0)
+        assertClose(Tensor([1.7, .nan]).oneHot(classes: 2), shape: [2, 2], [0, 1, 0, 0], tolerance: 0)
+    }
+
+    func testFirstNonFiniteIndex() {
+        XCTAssertNil(Tensor([1, -2, 3]).firstNonFiniteIndex)
+        XCTAssertEqual(Tensor([1, .infinity, .nan]).firstNonFiniteIndex, 1)
+        XCTAssertEqual(Tensor([[0, 0], [0, .nan]]).firstNonFiniteIndex, 3)
+    }
+
+    func testMinimumAndColumnMoments() {
+        let x = Tensor([[1, -4], [3, 2], [-2, 8]])
+        assertClose(x.min(alongAxis: 0), shape: [2], [-2, -4], tolerance: 0)
+        assertClose(x.min(alongAxis: 1), shape: [3], [-4, 2, -2], tolerance: 0)
+        let (means, variances) = x.columnMeansAndVariances()
+        XCTAssertEqual(means[0], 2.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(means[1], 2, accuracy: 1e-12)
+        // Column 0: deviations 1/3, 7/3, −8/3 → (1 + 49 + 64) / 27; column 1: 36, 0, 36 → 24.
+        XCTAssertEqual(variances[0], 114.0 / 27, accuracy: 1e-12)
+        XCTAssertEqual(variances[1], 24, accuracy: 1e-12)
+    }
 }
+
