@@ -29,6 +29,13 @@ struct PlanLowering {
     /// Products `aᵀ·g` owed to a leaf, summed as one product when the backward sweep reaches the leaf.
     var deferred: [Int: [StackedOperands]] = [:]
     var isBackward = false
+    /// Where a value (key `2 · node`) or gradient (`2 · node + 1`) goes so that the row-stacked operands of a
+    /// weight's `Σₜ aₜᵀ gₜ` already lie side by side in one buffer, in the order the product reads them.
+    var stackedPlacement: [Int: (location: Location, count: Int)] = [:]
+    /// The stack buffers (left, right) of a leaf's stacked product, when the layout above was planned.
+    var stackBuffers: [Int: (left: Location, right: Location)] = [:]
+    /// The stacked products lowered, by leaf: what the layout is planned from.
+    var stackedProducts: [Int: [StackedOperands]] = [:]
     /// Nodes whose gradients the caller reads: their buffers are never shared with another node's gradient.
     var requestedGradients: Set<Int> = []
     /// Contiguous slices whose gradient is the matching region of their source's gradient (nothing to copy).
@@ -52,6 +59,12 @@ struct PlanLowering {
     // MARK: Buffers
 
     mutating func newBuffer(_ kind: Plan.Buffer.Kind, count: Int, isGradient: Bool, node: Int) -> Location {
+        let key = 2 * node + (isGradient ? 1 : 0)
+        if kind == .arena, let placed = stackedPlacement[key], placed.count == count {
+            stackedPlacement.removeValue(forKey: key)
+            plan.storage[placed.location.buffer].nodes.append(node)
+            return placed.location
+        }
         plan.storage.append(Plan.Buffer(kind: kind, count: count, isGradient: isGradient, nodes: [node]))
         return Location(buffer: plan.storage.count - 1, offset: 0)
     }
@@ -87,6 +100,28 @@ struct PlanLowering {
     }
 
     // MARK: Whole plan
+
+    /// Plans, from a first lowering's stacked products, where a second lowering puts their operands: each
+    /// operand that a whole arena buffer holds goes to its rows of one stack buffer per side.
+    mutating func placeStackedOperands(_ products: [Int: [StackedOperands]], firstPass storage: [Plan.Buffer]) {
+        for (leaf, list) in products.sorted(by: { $0.key < $1.key }) {
+            let totalRows = list.reduce(0) { $0 + $1.rows }
+            let left = newBuffer(.arena, count: totalRows * list[0].leftColumns, isGradient: false, node: leaf)
+            let right = newBuffer(.arena, count: totalRows * list[0].rightColumns, isGradient: true, node: leaf)
+            stackBuffers[leaf] = (left, right)
+            var row = 0
+            for product in list {
+                for (location, columns, stack) in [(product.left, product.leftColumns, left), (product.right, product.rightColumns, right)] {
+                    let buffer = storage[location.buffer], count = product.rows * columns
+                    guard buffer.kind == .arena, location.offset == 0, buffer.count == count else { continue }
+                    let key = 2 * buffer.nodes[0] + (buffer.isGradient ? 1 : 0)
+                    guard stackedPlacement[key] == nil else { continue }
+                    stackedPlacement[key] = (Location(buffer: stack.buffer, offset: row * columns), count)
+                }
+                row += product.rows
+            }
+        }
+    }
 
     mutating func lower(outputs: [Int], root: Int?, gradients requested: [Int]) {
         let needed = neededRecords(from: outputs + requested + (root.map { [$0] } ?? []))
@@ -377,7 +412,24 @@ struct PlanLowering {
         let first = products[0]
         let totalRows = products.reduce(0) { $0 + $1.rows }
         var a = first.left, g = first.right
-        if products.count > 1 {
+        if products.count > 1 { stackedProducts[index] = products }
+        if products.count > 1, let stacks = stackBuffers[index] {
+            // Laid out side by side in advance: copy only the operands that could not be placed (a zero state).
+            (a, g) = stacks
+            var row = 0
+            for product in products {
+                var at = a, gt = g
+                at.offset = row * first.leftColumns
+                gt.offset = row * first.rightColumns
+                if product.left != at {
+                    emitCopy(from: product.left, to: at, count: product.rows * first.leftColumns, accumulating: false, node: index)
+                }
+                if product.right != gt {
+                    emitCopy(from: product.right, to: gt, count: product.rows * first.rightColumns, accumulating: false, node: index)
+                }
+                row += product.rows
+            }
+        } else if products.count > 1 {
             // Stacked in the order the backward sweep produced them, as eager backward stacks them.
             a = newBuffer(.arena, count: totalRows * first.leftColumns, isGradient: false, node: index)
             g = newBuffer(.arena, count: totalRows * first.rightColumns, isGradient: true, node: index)

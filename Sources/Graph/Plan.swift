@@ -80,6 +80,15 @@ public final class Plan {
         recordCount = tape.count
         var lowering = PlanLowering(plan: self, records: tape.records, inputs: inputs.map(\.index), fusing: fusing)
         lowering.lower(outputs: outputs.map(\.index), root: root?.index, gradients: gradients.map(\.index))
+        if !lowering.stackedProducts.isEmpty {
+            // Lower again with the operands of each stacked weight-gradient product placed side by side, now that
+            // the first lowering has shown which buffers they are: the product then reads them where they lie.
+            let firstPass = storage
+            (storage, steps, parameters, constants, packedOperands) = ([], [], [], [], [])
+            var second = PlanLowering(plan: self, records: tape.records, inputs: inputs.map(\.index), fusing: fusing)
+            second.placeStackedOperands(lowering.stackedProducts, firstPass: firstPass)
+            second.lower(outputs: outputs.map(\.index), root: root?.index, gradients: gradients.map(\.index))
+        }
         parameterGradients = Array(repeating: nil, count: parameters.count)
         planMemory()
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaCount, 16) * 4, alignment: 64)
