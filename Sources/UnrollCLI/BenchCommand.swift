@@ -23,7 +23,8 @@ enum BenchCommand: Subcommand {
         in use at once during a step (weights, gradients and optimizer state included), and "max RSS" is the
         process' peak resident memory so far (getrusage), which never decreases: in a sweep, list the lengths
         in rising order. Without checkpointing, gru-long keeps about 0.26 MB per time step (T = 100000 would
-        need ~26 GB).
+        need ~26 GB). The processor time per step (all threads, getrusage) printed under each row moves far
+        less than wall time when other processes share the cores: compare lengths with it on a busy machine.
 
         Workloads ([batch, time, features]; custom-mgu and gru-custom use cells written from graph nodes
         outside the library, as a user would):
@@ -48,6 +49,8 @@ enum BenchCommand: Subcommand {
     struct Measurement {
         let workload: Workload
         let milliseconds: [Double]
+        /// Processor time of each timed step, all threads, in milliseconds (steadier than wall time under load).
+        var processorMilliseconds: [Double] = []
         let parameterCount: Int
         /// Scalars the training tape kept for the backward pass (graph inspection).
         let tapeScalarCount: Int
@@ -122,9 +125,12 @@ enum BenchCommand: Subcommand {
         let clock = ContinuousClock()
         var timings: [Double] = []
         var peakTensorBytes = 0
+        var processor: [Double] = []
         for _ in 0..<steps {
             TensorMemory.resetPeak()
+            let processorStart = ProcessMemory.processorSeconds
             let elapsed = try clock.measure { try model.trainOnBatch(x, y) }
+            processor.append((ProcessMemory.processorSeconds - processorStart) * 1e3)
             peakTensorBytes = max(peakTensorBytes, TensorMemory.peakBytes)
             timings.append(Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) * 1e-15)
         }
@@ -137,6 +143,7 @@ enum BenchCommand: Subcommand {
                                       peakResidentBytes: ProcessMemory.peakResidentBytes, usefulFLOPs: flops,
                                       peakTensorBytes: peakTensorBytes, peakGFLOPS: peakGFLOPS)
         measurement.plan = plan.map { ($0.arenaBytes, $0.bytesKeptForBackward) }
+        measurement.processorMilliseconds = processor
         return measurement
     }
 
@@ -223,6 +230,7 @@ enum BenchCommand: Subcommand {
                 fields.append("\"tapeBytesPeak\": \(4 * measurement.peakTapeScalarCount)")
                 fields.append("\"peakTensorBytes\": \(measurement.peakTensorBytes)")
                 fields.append("\"peakResidentBytes\": \(measurement.peakResidentBytes)")
+                fields.append("\"processorMsPerStep\": \(String(format: "%.4f", measurement.processorMilliseconds.min() ?? 0))")
                 if let plan = measurement.plan {
                     fields.append("\"planArenaBytes\": \(plan.arenaBytes)")
                     fields.append("\"planBytesKeptForBackward\": \(plan.bytesKeptForBackward)")
@@ -249,8 +257,9 @@ enum BenchCommand: Subcommand {
                 }
                 if let peak = measurement.peakGFLOPS {
                     print("           FMA peak \(String(format: "%.1f", peak)) GFLOP/s; "
-                          + "\(String(format: "%.3f", Double(measurement.usefulFLOPs) * 1e-9)) GFLOP of matrix products per step",
-                          to: &output)
+                          + "\(String(format: "%.3f", Double(measurement.usefulFLOPs) * 1e-9)) GFLOP of matrix products per step; "
+                          + "processor time \(String(format: "%.1f", measurement.processorMilliseconds.min() ?? 0)) ms per step "
+                          + "(min, all threads)", to: &output)
                 }
             }
         }

@@ -299,6 +299,7 @@ final class CLISubcommandTests: XCTestCase {
             XCTAssertLessThan(keptB * 10, keptA, "kept with checkpointing \(keptB) vs \(keptA)")
             XCTAssertLessThan(peakB * 2, peakA, "peak with checkpointing \(peakB) vs \(peakA)")
             XCTAssertGreaterThan(try XCTUnwrap(b["peakResidentBytes"] as? Int), 1_000_000)
+            XCTAssertGreaterThan(try XCTUnwrap(b["processorMsPerStep"] as? Double), 0)
         }
         let (status, output) = runTool(["bench", "--checkpointing", "0"])
         XCTAssertEqual(status, 2)
