@@ -25,10 +25,29 @@ public final class Bidirectional<Cell: RecurrentCell>: WholeSequenceLayer {
     /// How the two outputs are combined.
     public let mergeMode: MergeMode
 
+    /// Whether one layer object came back for both directions and could not be copied.
+    private let isSharedLayer: Bool
+
     /// Creates a bidirectional wrapper; `layer` is evaluated twice, once per direction.
+    ///
+    /// When both evaluations return the same object (a layer held in a variable), the backward direction gets a
+    /// fresh copy (same settings, new weights, as Keras does) if the cell is a ``ReplicableCell``; otherwise
+    /// `compile` reports the shared layer as an invalid setting.
     public init(_ layer: @autoclosure () -> RNN<Cell>, mergeMode: MergeMode = .concatenate) {
         forward = layer()
-        backward = layer()
+        let second = layer()
+        if second !== forward {
+            backward = second
+            isSharedLayer = false
+        } else if let cell = freshCopy(of: forward.cell) {
+            backward = RNN(cell, returnSequences: forward.returnSequences, goBackwards: forward.goBackwards,
+                           isStateful: forward.isStateful, inputShape: forward.declaredInputShape)
+            isSharedLayer = false
+        } else {
+            backward = RNN(forward.cell, returnSequences: forward.returnSequences, goBackwards: forward.goBackwards,
+                           isStateful: forward.isStateful, inputShape: forward.declaredInputShape)
+            isSharedLayer = true
+        }
         backward.goBackwards = !forward.goBackwards
         forward.scopeName += "_forward"
         backward.scopeName += "_backward"
@@ -40,7 +59,12 @@ public final class Bidirectional<Cell: RecurrentCell>: WholeSequenceLayer {
     /// The forward layer's parameters, then the backward layer's.
     public var parameters: [Parameter] { forward.parameters + backward.parameters }
     /// Both directions' invalid settings.
-    public var invalidSettings: [SettingError] { forward.invalidSettings + backward.invalidSettings }
+    public var invalidSettings: [SettingError] {
+        SettingError.unless(!isSharedLayer, typeName, "layer", "one \(forward.typeName) object for both directions",
+                            "needs its own layer per direction: write Bidirectional(\(forward.typeName)(...)), or make the "
+                                + "cell a ReplicableCell so the backward direction gets a copy")
+            + forward.invalidSettings + backward.invalidSettings
+    }
     /// The wrapped layer's input shape.
     public var declaredInputShape: [Int]? { forward.declaredInputShape }
 

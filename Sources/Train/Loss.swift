@@ -87,10 +87,11 @@ public enum Metric: String, Sendable, CaseIterable {
         switch self {
         case .meanSquaredError, .rootMeanSquaredError:
             let t = target.scalars
-            return (zip(p, t).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }, p.count)
+            // Differences squared in Double: a Float square overflows to infinity beyond about 1.8e19.
+            return (zip(p, t).reduce(0.0) { let d = Double($1.0) - Double($1.1); return $0 + d * d }, p.count)
         case .meanAbsoluteError:
             let t = target.scalars
-            return (zip(p, t).reduce(0.0) { $0 + Double(Swift.abs($1.0 - $1.1)) }, p.count)
+            return (zip(p, t).reduce(0.0) { $0 + Swift.abs(Double($1.0) - Double($1.1)) }, p.count)
         case .accuracy:
             let classes = prediction.shape.last ?? 1
             if classes == 1 {

@@ -65,15 +65,22 @@ func checkedTarget(_ y: Tensor, outputShape: [Int], loss: Loss?, name: String) t
     if case .sparseCategoricalCrossEntropy = loss {
         try checkIndices(y, below: outputShape.last ?? 1, name: name)
         let expected = Array(outputShape.dropLast())
-        guard perSample.reduce(1, *) == expected.reduce(1, *) else {
+        guard isKerasSqueeze(perSample, of: expected) else {
             throw TrainingError.shapeMismatch(name: name, expected: expected, actual: perSample)
         }
         return y.reshaped(to: [y.shape[0]] + expected)
     }
-    guard perSample.reduce(1, *) == outputShape.reduce(1, *) else {
+    guard isKerasSqueeze(perSample, of: outputShape) else {
         throw TrainingError.shapeMismatch(name: name, expected: outputShape, actual: perSample)
     }
     return y.reshaped(to: [y.shape[0]] + outputShape)
+}
+
+/// Whether a target of per-sample shape `shape` stands for `expected` as Keras accepts it: the same shape, or
+/// one with a trailing axis of size 1 added or removed (`[m, 1]` for `[m]`, `[]` for `[1]`). Shapes that only
+/// hold the same number of elements (`[3, 2]` for `[2, 3]`) are refused.
+func isKerasSqueeze(_ shape: [Int], of expected: [Int]) -> Bool {
+    shape == expected || shape == expected + [1] || shape + [1] == expected
 }
 
 /// Throws unless every element of `tensor` is a whole number in `0..<count` (class or token indices).

@@ -177,7 +177,7 @@ public struct ForecastResult: Sendable {
     /// Returns `sqrt(mean((forecast - actual)²))`, accumulated in double precision.
     public static func rootMeanSquaredError(_ forecast: [Float], _ actual: [Float]) -> Float {
         check(forecast.count == actual.count && !actual.isEmpty, "rootMeanSquaredError: counts differ or are 0")
-        let sum = zip(forecast, actual).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+        let sum = zip(forecast, actual).reduce(0.0) { let d = Double($1.0) - Double($1.1); return $0 + d * d }
         return Float((sum / Double(actual.count)).squareRoot())
     }
 }

@@ -39,7 +39,7 @@ enum ForecastCommand: Subcommand {
             batchSize: try arguments.integer("batch-size", default: defaults.batchSize, in: 1...100_000),
             seed: try arguments.seed("seed", default: defaults.seed))
         let reportEvery = try arguments.integer("report-every", default: max(1, settings.epochs / 10), in: 1...Int.max)
-        let directory = URL(fileURLWithPath: arguments.string("out") ?? "unroll-output", isDirectory: true)
+        let directory = try arguments.outputPath("out", default: "unroll-output", kind: .directory)
 
         let forecaster = try AirlineForecast(settings: settings)
         let series = forecaster.series

@@ -58,7 +58,7 @@ enum GradientFlowCommand: Subcommand {
         let batchSize = try arguments.integer("batch-size", default: 16, in: 1...100_000)
         let epochs = try arguments.integer("epochs", default: 0, in: 0...100_000)
         let seed = try arguments.seed("seed", default: 1)
-        let url = URL(fileURLWithPath: arguments.string("out") ?? "gradient-flow.svg")
+        let url = try arguments.outputPath("out", default: "gradient-flow.svg", kind: .file)
 
         let results = try norms(steps: steps, hiddenSize: hiddenSize, batchSize: batchSize, epochs: epochs, seed: seed)
         let shown = Array(Set([0, steps / 4, steps / 2, 3 * steps / 4, steps - 1])).sorted()

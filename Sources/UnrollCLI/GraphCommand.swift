@@ -60,6 +60,7 @@ enum GraphCommand: Subcommand {
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
         try arguments.expectPositionals(0...0, describing: "no positional arguments")
         let cell = try ModelOptions.cell(from: arguments, default: .lstm)
+        let outputURL = arguments.string("out") == nil ? nil : try arguments.outputPath("out", default: "", kind: .file)
         let (tape, input, target, loss) = try recordStep(cell: cell,
                               steps: try arguments.integer("steps", default: 3, in: 1...1_000),
                               hiddenSize: try arguments.integer("units", default: 4, in: 1...4_096),
@@ -70,12 +71,13 @@ enum GraphCommand: Subcommand {
         let plan = arguments.isSet("plan")
             ? Plan(tape: tape, inputs: [input, target], outputs: [loss], differentiating: loss) : nil
         let dot = tape.dot(name: "\(cell.rawValue)_unrolled", plan: plan)
-        guard let path = arguments.string("out") else {
+        guard let outputURL else {
             if let plan { print(plan.summary, to: &output) } else { print(dot, terminator: "", to: &output) }
             return
         }
         if let plan { print(plan.summary, to: &output) }
-        try writeAtomically(Data(dot.utf8), to: URL(fileURLWithPath: path))
+        let path = outputURL.path
+        try writeAtomically(Data(dot.utf8), to: outputURL)
         print("Wrote \(path): \(tape.count) nodes, \(tape.savedScalarCount) saved scalars.", to: &output)
         print("Kept for the backward pass: \(4 * tape.savedScalarCount) bytes; peak during it (with the largest "
               + "checkpointed segment rebuilt): \(4 * tape.peakSavedScalarCount) bytes.", to: &output)

@@ -68,9 +68,11 @@ enum TextGenerationCommand: Subcommand {
         Tensor(shape: [1, indices.count], scalars: indices.map(Float.init)).oneHot(classes: vocabularySize)
     }
 
-    /// Returns an index drawn from `softmax(logits / temperature)`.
+    /// Returns an index drawn from `softmax(logits / temperature)`; as the temperature nears 0 this becomes the
+    /// most likely index (greedy sampling).
     static func sample(logits: [Float], temperature: Float, generator: inout SeededGenerator) -> Int {
-        let scaled = logits.map { Double($0 / temperature) }
+        // Divided in Double: in Float, logits over a tiny temperature overflow to infinity and the weights to NaN.
+        let scaled = logits.map { Double($0) / Double(temperature) }
         let largest = scaled.max() ?? 0
         let weights = scaled.map { Foundation.exp($0 - largest) }
         var threshold = Double(generator.nextUnitFloat()) * weights.reduce(0, +)

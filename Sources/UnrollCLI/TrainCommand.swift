@@ -64,7 +64,7 @@ enum TrainCommand: Subcommand {
             layerCount: try arguments.integer("layers", default: 1, in: 1...64),
             isBidirectional: arguments.isSet("bidirectional"),
             pastSteps: pastSteps, featureCount: features.count, outputSize: futureSteps)
-        let directory = URL(fileURLWithPath: arguments.string("out") ?? "unroll-model", isDirectory: true)
+        let directory = try arguments.outputPath("out", default: "unroll-model", kind: .modelDirectory)
 
         let file = URL(fileURLWithPath: arguments.positionals[0])
         let series = try CSVTable(contentsOf: file).numericColumns(features)
