@@ -463,7 +463,7 @@ final class TrainPredictTests: XCTestCase {
     func testTrainReportsAMissingColumnWithTheFile() throws {
         let directory = try temporaryDirectory(self)
         let csv = try writeRamp(rows: 20, to: directory)
-        let (status, output) = runTool(["train", csv.path, "--target", "z", "--out", directory.path])
+        let (status, output) = runTool(["train", csv.path, "--target", "z", "--out", directory.appendingPathComponent("model").path])
         XCTAssertEqual(status, 1)
         XCTAssertEqual(output, "error: \(csv.path) has no column 'z'; available columns: 't', 'x', 'y'.\n")
     }
