@@ -74,6 +74,23 @@ final class KerasConfigurationTests: XCTestCase {
         XCTAssertEqual(functional, .unsupportedLayer(file: "m.keras/config.json", path: "the model", className: "Functional model"))
     }
 
+    func testFrozenLayersStayFrozenBothWays() throws {
+        let archive = try ZipArchive(bytes: try KerasFixtures.bytes("lstm_gru_dense.keras"))
+        var config = try JSON.parse(try archive.contents(of: "config.json"))
+        try Self.set(&config, layer: 1, "trainable", .bool(false))
+        let entries = try archive.entries.map { entry in
+            (entry.name, entry.name == "config.json" ? Array(config.serialized().utf8) : try archive.contents(of: entry.name))
+        }
+        let contents = try KerasFile.read(bytes: try ZipArchive.archive(entries), source: "m.keras")
+        XCTAssertEqual(contents.layers.map { $0.parameters.map(\.isTrainable) },
+                       [[false, false, false], [], [true, true, true], [true, true]])
+        let written = try KerasFile.archive(name: "m", inputShape: contents.inputShape, layers: contents.layers,
+                                            names: LayerNames.names(of: contents.layers))
+        let reread = try KerasFile.read(bytes: written, source: "written.keras")
+        XCTAssertEqual(reread.layers.map { $0.parameters.map(\.isTrainable) },
+                       [[false, false, false], [], [true, true, true], [true, true]])
+    }
+
     func testAHugeLayerIsRefusedBeforeAllocating() throws {
         XCTAssertEqual(try error { try Self.set(&$0, layer: 1, "units", .number(16_000_000)) }?.description,
                        "m.keras/config.json: invalid Keras configuration: the layers need more parameters than "
