@@ -3,8 +3,12 @@
 Run outside the Swift build, in a virtual environment with Keras 3 and h5py:
 
     python Tests/Fixtures/keras/make_fixtures.py            # every model below
-    python Tests/Fixtures/keras/make_fixtures.py --check swift_trained.keras
-        # opens a .keras file written by Unroll and writes Keras' predictions on its recorded input
+    python Tests/Fixtures/keras/make_fixtures.py --check Tests/Fixtures/keras/swift_trained.keras
+        # opens a .keras file written by Unroll and adds Keras' predictions on its recorded input, parameter
+        # count, optimizer and warnings to the .json beside it
+
+swift_trained.keras and its .json are written by Unroll itself:
+    UNROLL_WRITE_KERAS_FIXTURES=1 swift test --filter KerasRoundTripTests
 
 Each model NAME gets NAME.keras and NAME.json: {"keras": version, "parameterCount", "input", "output"}.
 Weights are drawn from a seeded normal (biases included, so a dropped bias shows), inputs are fixed.
