@@ -94,9 +94,15 @@ struct ModelDescription: Equatable {
 
     /// Checks the description `data`, read from `url`.
     static func read(data: Data, path url: URL) throws -> ModelDescription {
-        // Checked first because the decoder accepts some text that is not JSON (a trailing comma, a leading zero).
-        if let syntaxError = JSONSyntaxCheck.firstError(in: data) {
-            throw ModelArchiveError.invalidDescription(file: url.path, reason: "not valid JSON: \(syntaxError)")
+        // Parsed first by the package's strict reader: the decoder accepts some text that is not JSON (a trailing
+        // comma, a leading zero) and on Linux reports a syntax error without a position.
+        do {
+            _ = try JSON.parse(data, limits: JSON.Limits(maximumDepth: 512))
+        } catch let JSONError.syntax(_, line, column, message) {
+            throw ModelArchiveError.invalidDescription(file: url.path,
+                                                       reason: "not valid JSON: line \(line), column \(column): \(message)")
+        } catch {
+            throw ModelArchiveError.invalidDescription(file: url.path, reason: "not valid JSON: \(error)")
         }
         let decoder = JSONDecoder()
         do {
