@@ -39,6 +39,7 @@ enum SummaryCommand: Subcommand {
             pastSteps: try arguments.integer("past", default: 32, in: 1...1_000_000),
             featureCount: try arguments.integer("features", default: 1, in: 1...100_000),
             outputSize: try arguments.integer("future", default: 8, in: 1...100_000))
+        try description.checkFits(batchSize: nil)
         let model = description.makeModel()
         // Compiling builds every layer and reports a stack that does not fit as an error.
         try model.compile(loss: .meanSquaredError, optimizer: SGD())

@@ -65,10 +65,12 @@ enum TrainCommand: Subcommand {
             isBidirectional: arguments.isSet("bidirectional"),
             pastSteps: pastSteps, featureCount: features.count, outputSize: futureSteps)
         let directory = try arguments.outputPath("out", default: "unroll-model", kind: .modelDirectory)
+        try description.checkFits(batchSize: batchSize)
 
         let file = URL(fileURLWithPath: arguments.positionals[0])
         let series = try CSVTable(contentsOf: file).numericColumns(features)
         let targetColumn = features.firstIndex(of: target)!
+        for warning in OutlierCheck.warnings(series, columns: features, file: file.path) { print(warning, to: &output) }
         let raw = try Windows(series: series, pastSteps: pastSteps, futureSteps: futureSteps, targetColumns: [targetColumn])
         let (rawTraining, rawTest) = try raw.split(trainFraction: 1 - testFraction)
         var preprocessing = Preprocessing(features: features, target: target, pastSteps: pastSteps,

@@ -8,6 +8,13 @@ final class GradientTests: XCTestCase {
         Tensor.randomUniform(shape, in: range, seed: seed)
     }
 
+    /// The checker compares element by element: a 20% error on a small entry beside a large one fails, which a
+    /// tolerance relative to the largest magnitude (2% of 100 here) let through.
+    func testTheCheckerCatchesAWrongSmallEntry() {
+        XCTAssertEqual(gradientMismatches(analytic: [100, 0.012], numeric: [100, 0.010], tolerance: 1e-2, absoluteFloor: 1e-3), [1])
+        XCTAssertEqual(gradientMismatches(analytic: [100.5, 0.0105], numeric: [100, 0.010], tolerance: 1e-2, absoluteFloor: 1e-3), [])
+    }
+
     func testElementwiseBinaryOps() {
         let a = random([3, 4], 1), b = random([3, 4], 2, in: 0.5...1.5)
         checkGradients([a, b], "add") { $0[0] + $0[1] }

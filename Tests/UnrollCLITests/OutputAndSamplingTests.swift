@@ -1,5 +1,6 @@
 import Foundation
 import Graph
+import Train
 @testable import UnrollCLI
 import XCTest
 
@@ -48,5 +49,53 @@ final class OutputAndSamplingTests: XCTestCase {
     func testForecastRMSEIsAccumulatedInDouble() {
         XCTAssertEqual(ForecastResult.rootMeanSquaredError([1e20, 0], [0, 0]), Float((1e40 / 2.0).squareRoot()),
                        accuracy: 1e14)
+    }
+}
+
+/// `train` warns about values far outside the rest of the series, naming the rows.
+final class OutlierWarningTests: XCTestCase {
+    func testASpikeIsNamedByRowAndATrendIsNot() throws {
+        let folder = try temporaryDirectory(self)
+        let csv = folder.appendingPathComponent("spike.csv")
+        let rows = (0..<40).map { row in "\(row),\(row == 17 ? "1e20" : String(100 + row % 7)),\(row * 3)" }
+        try (["t,y,trend"] + rows).joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
+        let result = runTool(["train", csv.path, "--target", "y", "--features", "trend", "--past", "3", "--epochs", "1",
+                              "--units", "2", "--out", folder.appendingPathComponent("model").path])
+        XCTAssertTrue(result.output.contains("warning: \(csv.path): column 'y' has 1 value(s) far outside the rest "
+                                             + "(more than 20 median absolute deviations from the median) in row(s) 18 "),
+                      result.output)
+        XCTAssertFalse(result.output.contains("column 'trend'"), result.output)
+        XCTAssertEqual(OutlierCheck.outlierRows(Tensor(shape: [4, 1], scalars: [5, 5, 5, 5]), columns: ["c"]).count, 0)
+    }
+}
+
+/// Sizes that cannot fit are refused before anything is allocated.
+final class MemoryEstimateTests: XCTestCase {
+    func testTheParameterCountMatchesTheBuiltModel() throws {
+        for cell in CellKind.allCases {
+            for isBidirectional in [false, true] {
+                let description = RecurrentModelDescription(cell: cell, hiddenSize: 5, layerCount: 2,
+                                                            isBidirectional: isBidirectional, pastSteps: 4,
+                                                            featureCount: 3, outputSize: 2)
+                let model = description.makeModel()
+                try model.compile(loss: .meanSquaredError, optimizer: SGD())
+                XCTAssertEqual(description.parameterCount, Double(model.parameterCount), "\(cell) \(isBidirectional)")
+            }
+        }
+    }
+
+    func testHugeModelsAreRefusedBeforeAllocating() throws {
+        let folder = try temporaryDirectory(self)
+        let csv = folder.appendingPathComponent("ramp.csv")
+        try (["t,y"] + (0..<30).map { "\($0),\($0)" }).joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
+        let train = runTool(["train", csv.path, "--target", "y", "--units", "100000", "--out", folder.appendingPathComponent("m").path])
+        XCTAssertEqual(train.status, 1)
+        XCTAssertTrue(train.output.hasPrefix("error: training needs about "), train.output)
+        XCTAssertTrue(train.output.contains("more than this machine's"), train.output)
+        let summary = runTool(["summary", "--units", "100000", "--layers", "64"])
+        XCTAssertEqual(summary.status, 1)
+        XCTAssertTrue(summary.output.hasPrefix("error: the model needs about "), summary.output)
+        XCTAssertThrowsError(try RecurrentModelDescription(hiddenSize: 20_000, pastSteps: 12, featureCount: 1, outputSize: 1)
+            .checkFits(batchSize: 32, physicalMemory: 24e9))
     }
 }
