@@ -218,12 +218,9 @@ struct PlanLowering {
         case .checkpoint(let function):
             let target = newBuffer(.arena, count: count(index), isGradient: false, node: index)
             value[index] = target
-            // The body runs untaped, as eager forward runs it; its outputs are flattened and joined.
-            emitGeneral({ inputs in
-                let outputs = function.body(inputs.map { Node($0) })
-                return outputs.count == 1 ? outputs[0].value
-                    : Tensor.concatenate(outputs.map { $0.value.reshaped(to: [$0.value.count]) }, along: 0)
-            }, inputs: inputs, output: target, count: count(index), accumulating: false, nodes: [index])
+            // The body runs as the eager forward runs it (untaped, or its own compiled plan); several outputs
+            // are flattened and joined.
+            emitGeneral({ inputs in function.forward(inputs) }, inputs: inputs, output: target, count: count(index), accumulating: false, nodes: [index])
         case .transpose, .concat, .sum, .logSoftmax, .softmax, .gather, .sparseMatmul:
             let op = record.op
             let target = newBuffer(.arena, count: count(index), isGradient: false, node: index)

@@ -63,8 +63,10 @@ extension RNN {
                 let first = goBackwards ? steps - start - length : start
                 let keepsOutputs = returnSequences || isLast
                 let rows = timeMajor.slice(along: 0, (first * batch)..<((first + length) * batch))
+                let plans = compilesCheckpointedSegments ? checkpointPlans : nil
+                let variant = "\(length) \(keepsOutputs) \(goBackwards) \(returnSequences)"
                 let outputs = tape.withScope("t\(first)-\(first + length - 1)") {
-                    tape.checkpoint([rows] + state.nodes) { nodes in
+                    tape.checkpoint([rows] + state.nodes, compilingWith: plans, variant: variant) { nodes in
                         let projected = cell.projectInput(nodes[0])
                         let width = projected.shape[1]
                         var state = Cell.State(nodes: Array(nodes.dropFirst()))

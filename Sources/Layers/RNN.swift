@@ -24,6 +24,11 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     /// Whether training keeps every step's values for the backward pass or only every k-th state,
     /// recomputing the steps in between (``Checkpointing``). Runs without a tape ignore it.
     public var checkpointing: Checkpointing = .none
+    /// Whether checkpointed segments run compiled plans (traced once per segment shape and kept) rather
+    /// than eager nodes; the gradients are the same up to rounding.
+    public var compilesCheckpointedSegments = true
+    /// The compiled segments of checkpointed runs.
+    let checkpointPlans = CheckpointPlans()
     /// The final state of the last call of a stateful layer, the next call's initial state (`nil`: zeros).
     public var carriedState: [Tensor]?
 

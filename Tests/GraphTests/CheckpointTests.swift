@@ -49,6 +49,30 @@ final class CheckpointTests: XCTestCase {
         w.zeroGradient(); b.zeroGradient()
     }
 
+    func testCompiledBodyGivesTheSameGradientsAndIsKept() {
+        let x = Tensor.randomUniform([2, 3], in: -1...1, seed: 28), h = Tensor.randomUniform([2, 3], in: -1...1, seed: 29)
+        let direct = Tape()
+        let (dx, dh) = (direct.variable(x), direct.variable(h))
+        direct.backward(from: loss(body([dx, dh]), direct))
+        let (gw, gb) = (w.gradient!, b.gradient!)
+        w.zeroGradient(); b.zeroGradient()
+
+        let plans = CheckpointPlans()
+        for round in 0..<2 {
+            let tape = Tape()
+            let (cx, ch) = (tape.variable(x), tape.variable(h))
+            let outputs = tape.checkpoint([cx, ch], compilingWith: plans, variant: "three steps", body: body)
+            XCTAssertEqual(outputs.map(\.shape), [[2, 3], [2]])
+            tape.backward(from: loss(outputs, tape))
+            XCTAssertEqual(plans.count, 2, "one forward and one backward plan, traced once (round \(round))")
+            assertClose(tape.gradient(of: cx), direct.gradient(of: dx), tolerance: 1e-6, "input x")
+            assertClose(tape.gradient(of: ch), direct.gradient(of: dh), tolerance: 1e-6, "input h")
+            assertClose(w.gradient!, gw, tolerance: 1e-6, "parameter w")
+            assertClose(b.gradient!, gb, tolerance: 1e-6, "parameter b")
+            w.zeroGradient(); b.zeroGradient()
+        }
+    }
+
     func testFiniteDifferencesThroughNestedCheckpoints() {
         let x = Tensor.randomUniform([2, 3], in: -1...1, seed: 26), h = Tensor.randomUniform([2, 3], in: -1...1, seed: 27)
         checkGradients([x, h], "checkpoint of a checkpoint") { nodes in

@@ -32,12 +32,15 @@ final class CheckpointingTests: XCTestCase {
             layer.checkpointing = .none
             let expected = gradients(layer, x, initialState: initial)
             for mode in [Checkpointing.every(1), .every(3), .every(4), .automatic] {
-                layer.checkpointing = mode
-                let actual = gradients(layer, x, initialState: initial)
-                XCTAssertEqual(actual.count, expected.count, file: file, line: line)
-                for (i, (a, e)) in zip(actual, expected).enumerated() {
-                    assertClose(a, e, tolerance: 1e-6, "\(name) \(mode) initial state \(initial != nil): gradient \(i)",
-                                file: file, line: line)
+                for compiles in [false, true] {
+                    layer.checkpointing = mode
+                    layer.compilesCheckpointedSegments = compiles
+                    let actual = gradients(layer, x, initialState: initial)
+                    XCTAssertEqual(actual.count, expected.count, file: file, line: line)
+                    for (i, (a, e)) in zip(actual, expected).enumerated() {
+                        assertClose(a, e, tolerance: 1e-6, "\(name) \(mode) compiled \(compiles) initial state \(initial != nil): "
+                                    + "gradient \(i)", file: file, line: line)
+                    }
                 }
             }
         }
@@ -109,6 +112,7 @@ final class CheckpointingTests: XCTestCase {
         }
         let full = record()
         layer.checkpointing = .every(20)
+        layer.compilesCheckpointedSegments = false
         let checkpointed = record()
         let input = 2 * x.count   // the batch-major input and its time-major copy, kept in both
         let fullPerStep = Double(full.savedScalarCount - input) / 400
@@ -122,5 +126,11 @@ final class CheckpointingTests: XCTestCase {
         // Peak: the kept states plus one segment, so about a twentieth of the full tape.
         XCTAssertLessThan(peakPerStep, fullPerStep / 15, "peak \(peakPerStep) vs \(fullPerStep) scalars per step")
         XCTAssertGreaterThan(peakPerStep, fullPerStep / 25, "peak \(peakPerStep) vs \(fullPerStep) scalars per step")
+        // Compiled segments keep the same states; a segment's plan reuses its arena, so the peak is lower still.
+        layer.compilesCheckpointedSegments = true
+        let compiled = record()
+        XCTAssertEqual(compiled.savedScalarCount, checkpointed.savedScalarCount)
+        XCTAssertGreaterThan(compiled.peakSavedScalarCount, compiled.savedScalarCount)
+        XCTAssertLessThan(compiled.peakSavedScalarCount, checkpointed.peakSavedScalarCount)
     }
 }
