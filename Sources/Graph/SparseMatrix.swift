@@ -40,6 +40,15 @@ public struct SparseMatrix: Sendable, Equatable {
     /// The number of nonzero entries.
     public var nonzeroCount: Int { values.count }
 
+    /// Calls `body` with the row starts, column indices and values as buffers.
+    private func withEntries<R>(_ body: (UnsafeBufferPointer<Int>, UnsafeBufferPointer<Int>, UnsafeBufferPointer<Float>) -> R) -> R {
+        rowStarts.withUnsafeBufferPointer { starts in
+            columns.withUnsafeBufferPointer { columns in
+                values.withUnsafeBufferPointer { values in body(starts, columns, values) }
+            }
+        }
+    }
+
     /// Whether a product with `rowCount` rows is faster skipping zeros than as a dense GEMM.
     private func prefersSparseProduct(rowCount: Int) -> Bool {
         rowCount <= 4 && nonzeroCount * 8 <= dense.count
@@ -52,20 +61,16 @@ public struct SparseMatrix: Sendable, Equatable {
         let (count, rows, columnCount) = (x.shape[0], shape[0], shape[1])
         let result = Tensor(shape: [count, columnCount], repeating: 0)
         let y = result.base, input = x.base
-        rowStarts.withUnsafeBufferPointer { starts in
-            columns.withUnsafeBufferPointer { columns in
-                values.withUnsafeBufferPointer { values in
-                    for b in 0..<count {
-                        let xRow = input + b * rows, yRow = y + b * columnCount
-                        var i = 0
-                        while i < rows {
-                            let scale = xRow[i]
-                            var e = starts[i]
-                            let end = starts[i + 1]
-                            while e < end { yRow[columns[e]] += scale * values[e]; e += 1 }
-                            i += 1
-                        }
-                    }
+        withEntries { starts, columns, values in
+            for b in 0..<count {
+                let xRow = input + b * rows, yRow = y + b * columnCount
+                var i = 0
+                while i < rows {
+                    let scale = xRow[i]
+                    var e = starts[i]
+                    let end = starts[i + 1]
+                    while e < end { yRow[columns[e]] += scale * values[e]; e += 1 }
+                    i += 1
                 }
             }
         }
@@ -79,17 +84,13 @@ public struct SparseMatrix: Sendable, Equatable {
         let (count, rows, columnCount) = (g.shape[0], shape[0], shape[1])
         let result = Tensor(uninitializedShape: [count, rows])
         let dx = result.base, gradient = g.base
-        rowStarts.withUnsafeBufferPointer { starts in
-            columns.withUnsafeBufferPointer { columns in
-                values.withUnsafeBufferPointer { values in
-                    for b in 0..<count {
-                        let gRow = gradient + b * columnCount, dxRow = dx + b * rows
-                        for i in 0..<rows {
-                            var sum: Float = 0
-                            for e in starts[i]..<starts[i + 1] { sum += gRow[columns[e]] * values[e] }
-                            dxRow[i] = sum
-                        }
-                    }
+        withEntries { starts, columns, values in
+            for b in 0..<count {
+                let gRow = gradient + b * columnCount, dxRow = dx + b * rows
+                for i in 0..<rows {
+                    var sum: Float = 0
+                    for e in starts[i]..<starts[i + 1] { sum += gRow[columns[e]] * values[e] }
+                    dxRow[i] = sum
                 }
             }
         }
@@ -118,34 +119,30 @@ public struct SparseMatrix: Sendable, Equatable {
         let warmUp = iterations / 5
         var logGrowth = 0.0
         var vanished = false
-        rowStarts.withUnsafeBufferPointer { starts in
-            columns.withUnsafeBufferPointer { columns in
-                values.withUnsafeBufferPointer { values in
-                    vector.withUnsafeMutableBufferPointer { v in
-                        product.withUnsafeMutableBufferPointer { w in
-                            var norm = 0.0
-                            for i in 0..<n { norm += v[i] * v[i] }
-                            norm = norm.squareRoot()
-                            for i in 0..<n { v[i] /= norm }
-                            for k in 0..<iterations {
-                                norm = 0
-                                var i = 0
-                                while i < n {
-                                    var sum = 0.0
-                                    var e = starts[i]
-                                    let end = starts[i + 1]
-                                    while e < end { sum += Double(values[e]) * v[columns[e]]; e += 1 }
-                                    w[i] = sum
-                                    norm += sum * sum
-                                    i += 1
-                                }
-                                norm = norm.squareRoot()
-                                guard norm > 0, norm.isFinite else { vanished = true; return }
-                                i = 0
-                                while i < n { v[i] = w[i] / norm; i += 1 }
-                                if k >= warmUp { logGrowth += Foundation.log(norm) }
-                            }
+        withEntries { starts, columns, values in
+            vector.withUnsafeMutableBufferPointer { v in
+                product.withUnsafeMutableBufferPointer { w in
+                    var norm = 0.0
+                    for i in 0..<n { norm += v[i] * v[i] }
+                    norm = norm.squareRoot()
+                    for i in 0..<n { v[i] /= norm }
+                    for k in 0..<iterations {
+                        norm = 0
+                        var i = 0
+                        while i < n {
+                            var sum = 0.0
+                            var e = starts[i]
+                            let end = starts[i + 1]
+                            while e < end { sum += Double(values[e]) * v[columns[e]]; e += 1 }
+                            w[i] = sum
+                            norm += sum * sum
+                            i += 1
                         }
+                        norm = norm.squareRoot()
+                        guard norm > 0, norm.isFinite else { vanished = true; return }
+                        i = 0
+                        while i < n { v[i] = w[i] / norm; i += 1 }
+                        if k >= warmUp { logGrowth += Foundation.log(norm) }
                     }
                 }
             }

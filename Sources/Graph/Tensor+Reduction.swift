@@ -68,27 +68,15 @@ extension Tensor {
     }
 
     /// Returns the maximum along `axis` (the axis is dropped).
-    public func max(alongAxis axis: Int) -> Tensor {
-        let (outer, length, inner) = split(around: axis, op: "max(alongAxis:)")
-        check(length > 0, "max(alongAxis:): axis \(axis) of shape \(shape) is empty")
-        var outShape = shape
-        outShape.remove(at: axis)
-        let result = Tensor(uninitializedShape: outShape)
-        let x = base, y = result.base
-        for o in 0..<outer {
-            for i in 0..<inner {
-                var best = x[o * length * inner + i]
-                for k in 1..<Swift.max(length, 1) { best = Swift.max(best, x[(o * length + k) * inner + i]) }
-                y[o * inner + i] = best
-            }
-        }
-        return result
-    }
+    public func max(alongAxis axis: Int) -> Tensor { extreme(alongAxis: axis, op: "max(alongAxis:)", Swift.max) }
 
     /// Returns the minimum along `axis` (the axis is dropped).
-    public func min(alongAxis axis: Int) -> Tensor {
-        let (outer, length, inner) = split(around: axis, op: "min(alongAxis:)")
-        check(length > 0, "min(alongAxis:): axis \(axis) of shape \(shape) is empty")
+    public func min(alongAxis axis: Int) -> Tensor { extreme(alongAxis: axis, op: "min(alongAxis:)", Swift.min) }
+
+    /// Folds `pick` over `axis` (the axis is dropped): the shared loop of ``max(alongAxis:)`` and ``min(alongAxis:)``.
+    private func extreme(alongAxis axis: Int, op: String, _ pick: (Float, Float) -> Float) -> Tensor {
+        let (outer, length, inner) = split(around: axis, op: op)
+        check(length > 0, "\(op): axis \(axis) of shape \(shape) is empty")
         var outShape = shape
         outShape.remove(at: axis)
         let result = Tensor(uninitializedShape: outShape)
@@ -96,7 +84,7 @@ extension Tensor {
         for o in 0..<outer {
             for i in 0..<inner {
                 var best = x[o * length * inner + i]
-                for k in 1..<Swift.max(length, 1) { best = Swift.min(best, x[(o * length + k) * inner + i]) }
+                for k in 1..<Swift.max(length, 1) { best = pick(best, x[(o * length + k) * inner + i]) }
                 y[o * inner + i] = best
             }
         }
