@@ -15,6 +15,8 @@ import Kernels
 /// Static arguments of the recorded ops (shapes, slice ranges, gather indices) are frozen too, so a step whose
 /// graph depends on data values (an embedding lookup's indices, a dropout mask) must not be compiled.
 ///
+/// A plan owns its arena and scratch, so it replays on one thread at a time (its kernels use both cores).
+///
 /// ```swift
 /// let tape = Tape()
 /// let x = tape.constant(batch), y = tape.constant(targets)
