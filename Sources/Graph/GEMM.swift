@@ -10,35 +10,40 @@ private struct GEMMOperands: @unchecked Sendable {
 /// Computes `C[m,n] = alpha * op(A) op(B) + beta * C` (row-major), on both cores when it pays.
 ///
 /// `op(A)` is `A` (`[m, k]`) or, with `transposeA`, `Aᵀ` where `A` is stored `[k, m]`; likewise for `B`.
-/// The work is split into a fixed number of blocks, so the result is bitwise the same on every run.
+/// The work is split into blocks fixed by the shapes, so the result is bitwise the same on every run and for
+/// every thread count (`UNROLL_THREADS`).
 func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     let flops = 2 * m * n * k
-    let threads = flops >= 1_000_000 ? GEMMThreads.count : 1
-    if threads == 1 {
+    if flops < 1_000_000 {
         unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
         return
     }
     let operands = GEMMOperands(a: a, b: b, c: c)
-    // Split N in multiples of 16 (each thread packs only its own columns of B); splitting M makes every
-    // thread pack all of B and measured 2-30% slower, so only a narrow N is split by rows.
+    // Split N in multiples of 16 (each block packs only its own columns of B); splitting M makes every
+    // block pack all of B and measured 2-30% slower, so only a narrow N is split by rows. The blocks depend on
+    // the shapes alone, never on the thread count: the kernel picks its path from a block's shape, so blocks
+    // sized by the thread count gave other bits with 7 or 16 threads than with 1 or 2.
     let splitN = n >= 64 || n >= m
     let granule = splitN ? 16 : 6
     let total = splitN ? n : m
-    let chunk = ((total + threads - 1) / threads + granule - 1) / granule * granule
-    DispatchQueue.concurrentPerform(iterations: threads) { part in
-        let start = part * chunk
-        let end = Swift.min(total, start + chunk)
-        guard start < end else { return }
-        if splitN {
-            let bPart = transposeB ? operands.b + start * ldb : operands.b + start
-            unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, end - start, k, alpha,
-                         operands.a, lda, bPart, ldb, beta, operands.c + start, ldc)
-        } else {
-            let aPart = transposeA ? operands.a + start : operands.a + start * lda
-            unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, end - start, n, k, alpha,
-                         aPart, lda, operands.b, ldb, beta, operands.c + start * ldc, ldc)
+    let chunk = Swift.max(splitN ? 64 : 24, ((total + 15) / 16 + granule - 1) / granule * granule)
+    let blocks = (total + chunk - 1) / chunk
+    let workers = Swift.min(GEMMThreads.count, blocks)
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        for block in stride(from: worker, to: blocks, by: workers) {
+            let start = block * chunk
+            let end = Swift.min(total, start + chunk)
+            if splitN {
+                let bPart = transposeB ? operands.b + start * ldb : operands.b + start
+                unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, end - start, k, alpha,
+                             operands.a, lda, bPart, ldb, beta, operands.c + start, ldc)
+            } else {
+                let aPart = transposeA ? operands.a + start : operands.a + start * lda
+                unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, end - start, n, k, alpha,
+                             aPart, lda, operands.b, ldb, beta, operands.c + start * ldc, ldc)
+            }
         }
     }
 }

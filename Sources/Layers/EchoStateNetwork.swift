@@ -24,8 +24,10 @@ import Graph
 ///
 /// The reservoir is a ``ReservoirCell`` run by ``RNN`` (``reservoir``), so it has no time loop of its own;
 /// the readout is an ordinary affine map of the states, and ``fitReadout(states:targets:ridge:washout:)``
-/// a separate step (``RidgeRegression``).
-public final class EchoStateNetwork: Layer {
+/// a separate step (``RidgeRegression``). It is a ``WholeSequenceLayer``: its state starts at zero for every
+/// call, so truncated backpropagation through time, which cuts sequences into chunks, refuses it rather than
+/// restarting the reservoir at every chunk.
+public final class EchoStateNetwork: WholeSequenceLayer {
     /// The reservoir: a ``ReservoirCell`` run over time, every step's state returned.
     public let reservoir: RNN<ReservoirCell>
     /// The number of readout outputs.

@@ -34,3 +34,16 @@ final class MisuseTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(result["rmse"]), Float((1e40 / 2.0).squareRoot()), accuracy: 1e14)
     }
 }
+
+/// An echo state network restarts its reservoir at every call, so truncated BPTT (chunks of a sequence) refuses it.
+final class EchoStateTruncationTests: XCTestCase {
+    func testTruncatedBPTTRefusesTheEchoStateNetwork() throws {
+        let model = Sequential([EchoStateNetwork(reservoirSize: 8, outputSize: 1, inputShape: [6, 1], seed: 2)])
+        try model.compile(loss: .meanSquaredError, optimizer: SGD())
+        XCTAssertThrowsError(try model.fit(Tensor.zeros([4, 6, 1]), Tensor.zeros([4, 1]), epochs: 1, verbose: .silent,
+                                           truncatedBPTTSteps: 2)) { error in
+            XCTAssertEqual(error as? TrainingError,
+                           .unsupported("truncated BPTT cannot run EchoStateNetwork: it needs the whole sequence at once"))
+        }
+    }
+}
