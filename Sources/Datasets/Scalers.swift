@@ -47,7 +47,7 @@ extension FeatureScaler {
 /// ```
 /// A constant feature (`max == min`) uses `max - min = 1`, so its training value maps to `lower`,
 /// nothing divides by zero and the inverse still returns the constant.
-public struct MinMaxScaler: FeatureScaler, Equatable, Codable {
+public struct MinMaxScaler: AffineFeatureScaler, Equatable, Codable {
     /// The range the training data is mapped to.
     public let featureRange: ClosedRange<Float>
     /// The training minimum of each feature, or `nil` before fitting.
@@ -78,35 +78,7 @@ public struct MinMaxScaler: FeatureScaler, Equatable, Codable {
         maximums = rows.max(alongAxis: 0).scalars
     }
 
-    /// Returns `data` mapped feature by feature into ``featureRange``.
-    ///
-    /// - Throws: ``DataError/notFitted`` or ``DataError/featureCountMismatch(expected:actual:)``.
-    public func transform(_ data: Tensor) throws -> Tensor {
-        try affine().apply(to: data, columns: nil, inverse: false)
-    }
-
-    /// Returns `data`, whose last axis holds the fitted features `columns`, mapped into ``featureRange``.
-    ///
-    /// - Throws: ``DataError`` when unfitted, a column is out of range or the last axis is not `columns.count`.
-    public func transform(_ data: Tensor, columns: [Int]) throws -> Tensor {
-        try affine().apply(to: data, columns: columns, inverse: false)
-    }
-
-    /// Returns scaled data mapped back to the original units.
-    ///
-    /// - Throws: ``DataError/notFitted`` or ``DataError/featureCountMismatch(expected:actual:)``.
-    public func inverseTransform(_ data: Tensor) throws -> Tensor {
-        try affine().apply(to: data, columns: nil, inverse: true)
-    }
-
-    /// Returns scaled data, whose last axis holds the fitted features `columns`, in the original units.
-    ///
-    /// - Throws: ``DataError`` when unfitted, a column is out of range or the last axis is not `columns.count`.
-    public func inverseTransform(_ data: Tensor, columns: [Int]) throws -> Tensor {
-        try affine().apply(to: data, columns: columns, inverse: true)
-    }
-
-    private func affine() throws -> ColumnAffine {
+    func affine() throws -> ColumnAffine {
         guard let minimums, let maximums else { throw DataError.notFitted }
         // A decoded scaler can hold lists of different lengths; applying it would index past the shorter.
         guard minimums.count == maximums.count else {
@@ -125,7 +97,7 @@ public struct MinMaxScaler: FeatureScaler, Equatable, Codable {
 /// x' = (x - mean) / std        std = sqrt(mean((x - mean)²))   (population, not sample)
 /// ```
 /// A constant feature (`std == 0`) divides by 1 instead, so it maps to 0 and inverts exactly.
-public struct StandardScaler: FeatureScaler, Equatable, Codable {
+public struct StandardScaler: AffineFeatureScaler, Equatable, Codable {
     /// The training mean of each feature, or `nil` before fitting.
     public private(set) var means: [Float]?
     /// The population standard deviation of each feature (0 for a constant one), or `nil` before fitting.
@@ -148,35 +120,7 @@ public struct StandardScaler: FeatureScaler, Equatable, Codable {
         standardDeviations = variances.map { Float($0.squareRoot()) }
     }
 
-    /// Returns `data` standardized feature by feature.
-    ///
-    /// - Throws: ``DataError/notFitted`` or ``DataError/featureCountMismatch(expected:actual:)``.
-    public func transform(_ data: Tensor) throws -> Tensor {
-        try affine().apply(to: data, columns: nil, inverse: false)
-    }
-
-    /// Returns `data`, whose last axis holds the fitted features `columns`, standardized.
-    ///
-    /// - Throws: ``DataError`` when unfitted, a column is out of range or the last axis is not `columns.count`.
-    public func transform(_ data: Tensor, columns: [Int]) throws -> Tensor {
-        try affine().apply(to: data, columns: columns, inverse: false)
-    }
-
-    /// Returns standardized data mapped back to the original units.
-    ///
-    /// - Throws: ``DataError/notFitted`` or ``DataError/featureCountMismatch(expected:actual:)``.
-    public func inverseTransform(_ data: Tensor) throws -> Tensor {
-        try affine().apply(to: data, columns: nil, inverse: true)
-    }
-
-    /// Returns standardized data, whose last axis holds the fitted features `columns`, in the original units.
-    ///
-    /// - Throws: ``DataError`` when unfitted, a column is out of range or the last axis is not `columns.count`.
-    public func inverseTransform(_ data: Tensor, columns: [Int]) throws -> Tensor {
-        try affine().apply(to: data, columns: columns, inverse: true)
-    }
-
-    private func affine() throws -> ColumnAffine {
+    func affine() throws -> ColumnAffine {
         guard let means, let standardDeviations else { throw DataError.notFitted }
         guard means.count == standardDeviations.count else {
             throw DataError.featureCountMismatch(expected: means.count, actual: standardDeviations.count)
@@ -194,8 +138,45 @@ private func checkedFeatureCount(of data: Tensor) throws -> Int {
     return features
 }
 
+/// A scaler whose map is one ``ColumnAffine`` per fitted state: it supplies the map, and the transforms are
+/// written once here.
+protocol AffineFeatureScaler: FeatureScaler {
+    /// Returns the fitted map, or throws ``DataError/notFitted``.
+    func affine() throws -> ColumnAffine
+}
+
+extension AffineFeatureScaler {
+    /// Returns `data` scaled feature by feature.
+    ///
+    /// - Throws: ``DataError/notFitted`` or ``DataError/featureCountMismatch(expected:actual:)``.
+    public func transform(_ data: Tensor) throws -> Tensor {
+        try affine().apply(to: data, columns: nil, inverse: false)
+    }
+
+    /// Returns `data`, whose last axis holds the fitted features `columns`, scaled.
+    ///
+    /// - Throws: ``DataError`` when unfitted, a column is out of range or the last axis is not `columns.count`.
+    public func transform(_ data: Tensor, columns: [Int]) throws -> Tensor {
+        try affine().apply(to: data, columns: columns, inverse: false)
+    }
+
+    /// Returns scaled data mapped back to the original units.
+    ///
+    /// - Throws: ``DataError/notFitted`` or ``DataError/featureCountMismatch(expected:actual:)``.
+    public func inverseTransform(_ data: Tensor) throws -> Tensor {
+        try affine().apply(to: data, columns: nil, inverse: true)
+    }
+
+    /// Returns scaled data, whose last axis holds the fitted features `columns`, in the original units.
+    ///
+    /// - Throws: ``DataError`` when unfitted, a column is out of range or the last axis is not `columns.count`.
+    public func inverseTransform(_ data: Tensor, columns: [Int]) throws -> Tensor {
+        try affine().apply(to: data, columns: columns, inverse: true)
+    }
+}
+
 /// The per-feature map both scalers reduce to: `y = (x - center) / spread + origin`.
-private struct ColumnAffine {
+struct ColumnAffine {
     let centers: [Float]
     let spreads: [Float]
     let origin: Float
