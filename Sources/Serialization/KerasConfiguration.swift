@@ -43,7 +43,7 @@ extension KerasModelConfiguration {
     }
 }
 
-private struct KerasConfigurationReader {
+struct KerasConfigurationReader {
     let file: String
 
     func unsupported(_ field: JSONField, _ supported: String) -> KerasError {

@@ -36,6 +36,16 @@ extension Sequential {
         return model
     }
 
+    /// Returns the Train loss for a Keras loss name, or throws naming it.
+    static func kerasLoss(_ name: String, file: String) throws -> Loss {
+        guard let loss = Loss(kerasName: name) else {
+            throw KerasError.unsupportedOption(file: file, path: "compile_config.loss", value: "\"\(name)\"",
+                                               supported: "mse, mae, binary_crossentropy, categorical_crossentropy, "
+                                                   + "sparse_categorical_crossentropy, or compile: false")
+        }
+        return loss
+    }
+
     /// Loads a saved model, recognising the format: a `.keras` file (see ``load(keras:compile:)``, whose `compile`
     /// this passes on) or a model directory written by ``save(to:)``.
     public static func load(_ url: URL, compile: Bool = true) throws -> Sequential {
@@ -99,7 +109,7 @@ extension Sequential {
         }
     }
 
-    private static func makeOptimizer(_ optimizer: KerasOptimizer) -> any Optimizer {
+    static func makeOptimizer(_ optimizer: KerasOptimizer) -> any Optimizer {
         switch optimizer {
         case let .adam(learningRate, beta1, beta2, epsilon, amsgrad):
             Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, amsgrad: amsgrad)

@@ -12,19 +12,43 @@ enum JSONInput {
     /// - Throws: ``UsageError`` naming the file and the place (`input.json[1][3]`) of a missing, extra or
     ///   non-numeric element, or a ``JSONError`` position for text that is not JSON.
     static func tensor(contentsOf url: URL, inputShape: [Int]) throws -> Tensor {
+        try tensor(JSONField(try parse(url), path: url.lastPathComponent), inputShape: inputShape)
+    }
+
+    private static func parse(_ url: URL) throws -> JSON {
         let bytes: Data
         do {
             bytes = try Data(contentsOf: url)
         } catch {
             throw UsageError("cannot read \(url.path): \(error.localizedDescription)", command: "unroll predict")
         }
-        let value: JSON
         do {
-            value = try JSON.parse(bytes, limits: .init(maximumByteCount: maximumByteCount))
+            return try JSON.parse(bytes, limits: .init(maximumByteCount: maximumByteCount))
         } catch let error as JSONError {
             throw UsageError("\(url.path): \(error)", command: "unroll predict")
         }
-        return try tensor(JSONField(value, path: url.lastPathComponent), inputShape: inputShape)
+    }
+
+    /// Whether `url` is a `.keras` file holding a functional model (else a Sequential one or a model directory).
+    static func isFunctionalKerasFile(_ url: URL) throws -> Bool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            return false
+        }
+        return try KerasFile.isFunctional(bytes: try KerasFile.readBytes(url), source: url.path)
+    }
+
+    /// Reads the inputs of a model of `inputShapes.count` inputs: one nested array, or an array of one per input.
+    static func tensors(contentsOf url: URL, inputShapes: [[Int]]) throws -> [Tensor] {
+        guard inputShapes.count > 1 else { return [try tensor(contentsOf: url, inputShape: inputShapes.first ?? [])] }
+        let value = try parse(url)
+        let root = JSONField(value, path: url.lastPathComponent)
+        let parts = try root.elements()
+        guard parts.count == inputShapes.count else {
+            throw UsageError("\(root.path): the model has \(inputShapes.count) inputs; give an array of \(inputShapes.count) "
+                             + "arrays, found \(value.summary)", command: "unroll predict")
+        }
+        return try zip(parts, inputShapes).map { try tensor($0, inputShape: $1) }
     }
 
     /// Returns the tensor of a nested array of shape `[batch] + inputShape`.

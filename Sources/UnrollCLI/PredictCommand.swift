@@ -18,7 +18,9 @@ enum PredictCommand: Subcommand {
         model's input length, and prints the model's outputs.
         With --windows N, also predicts from each of the N windows ending before the last, oldest first.
         With --json INPUT.json (any saved model): reads a nested array [batch, time, features] (integer tokens
-        [batch, time] for a model that starts with an Embedding) and prints the predictions as one JSON array.
+        [batch, time] for a model that starts with an Embedding) and prints the predictions as one JSON array;
+        a functional .keras model of several inputs takes an array of one such array per input, and one of
+        several outputs prints an array of one array per output.
         """
     static let options: [OptionSpecification] = [
         .option("model", "PATH", "The saved model: a directory ('train', Sequential.save) or a .keras file (required)."),
@@ -31,8 +33,17 @@ enum PredictCommand: Subcommand {
         let path = try arguments.requiredString("model", "PATH")
         if let json = arguments.string("json") {
             try arguments.expectPositionals(0...0, describing: "no CSV file with --json")
-            let model = try Sequential.load(URL(fileURLWithPath: path), compile: false)
-            let input = try JSONInput.tensor(contentsOf: URL(fileURLWithPath: json), inputShape: model.inputShape ?? [])
+            let url = URL(fileURLWithPath: path), inputURL = URL(fileURLWithPath: json)
+            if try JSONInput.isFunctionalKerasFile(url) {
+                let model = try Model.load(keras: url, compile: false)
+                let inputs = try JSONInput.tensors(contentsOf: inputURL, inputShapes: model.inputShapes)
+                let predictions = try model.predict(inputs)
+                let json = predictions.count == 1 ? JSONInput.json(predictions[0]) : .array(predictions.map(JSONInput.json))
+                print(json.serialized(), to: &output)
+                return
+            }
+            let model = try Sequential.load(url, compile: false)
+            let input = try JSONInput.tensor(contentsOf: inputURL, inputShape: model.inputShape ?? [])
             print(JSONInput.json(try model.predict(input)).serialized(), to: &output)
             return
         }

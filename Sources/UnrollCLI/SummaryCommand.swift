@@ -27,8 +27,12 @@ enum SummaryCommand: Subcommand {
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
         try arguments.expectPositionals(0...0, describing: "no positional arguments")
         if let path = arguments.string("model") {
-            let model = try Sequential.load(URL(fileURLWithPath: path), compile: false)
-            print(model.summary(), terminator: "", to: &output)
+            let url = URL(fileURLWithPath: path)
+            if try JSONInput.isFunctionalKerasFile(url) {
+                print(try Model.load(keras: url, compile: false).summary(), terminator: "", to: &output)
+            } else {
+                print(try Sequential.load(url, compile: false).summary(), terminator: "", to: &output)
+            }
             return
         }
         let description = RecurrentModelDescription(

@@ -1,6 +1,7 @@
 import Foundation
 import Layers
 @testable import Serialization
+import Train
 import XCTest
 
 /// Hostile files are data: truncated and corrupted `.keras` and `.weights.h5` files load or throw a typed error
@@ -90,6 +91,29 @@ final class KerasFuzzTests: XCTestCase {
         XCTAssertEqual(mutants.count, 1500)
         XCTAssertEqual(loaded + rejected, 1500)
         XCTAssertGreaterThanOrEqual(rejected, 500)
+        XCTAssertGreaterThan(loaded, 0)
+    }
+
+    func testFunctionalConfigurationMutants_600() throws {
+        let archive = try ZipArchive(bytes: try KerasFixtures.bytes("functional_shared.keras"))
+        let entries = try archive.entries.map { ($0.name, try archive.contents(of: $0.name)) }
+        let config = try archive.contents(of: "config.json")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("unroll-fuzz-\(UUID().uuidString).keras")
+        defer { try? FileManager.default.removeItem(at: url) }
+        var loaded = 0, rejected = 0
+        for mutant in Self.mutants(of: config, truncations: 150, flips: 450, seed: 30) {
+            try Data(try ZipArchive.archive(entries.map { $0.0 == "config.json" ? ($0.0, mutant) : $0 })).write(to: url)
+            do {
+                _ = try Model.load(keras: url)
+                loaded += 1
+            } catch is ZipError, is HDF5Error, is KerasError, is ModelError {
+                rejected += 1
+            } catch {
+                XCTFail("an untyped error for a mutant of \(mutant.count) bytes: \(error)")
+            }
+        }
+        XCTAssertEqual(loaded + rejected, 600)
+        XCTAssertGreaterThanOrEqual(rejected, 150)
         XCTAssertGreaterThan(loaded, 0)
     }
 }

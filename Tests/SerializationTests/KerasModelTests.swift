@@ -163,3 +163,28 @@ final class KerasRoundTripTests: XCTestCase {
         return nest(0, 0)
     }
 }
+
+/// A functional Keras model: two inputs, a shared layer called twice, Add and Concatenate.
+final class KerasFunctionalTests: XCTestCase {
+    func testFunctionalModelHasKerasParameterCountAndPredictions() throws {
+        let model = try Model.load(keras: KerasFixtures.url("functional_shared.keras"))
+        let record = try JSON.parse(try KerasFixtures.bytes("functional_shared.json"))
+        let inputs = try record.field("input").elements().map(KerasModelTests.tensor)
+        let output = try KerasModelTests.tensor(record.field("output"))
+        XCTAssertEqual(model.parameters.reduce(0) { $0 + $1.value.count }, try record.field("parameterCount").int())
+        XCTAssertEqual(model.inputShapes, [[5, 3], [4]])
+        let predicted = try XCTUnwrap(try model.predict(inputs).first)
+        XCTAssertEqual(predicted.shape, output.shape)
+        XCTAssertLessThanOrEqual(zip(predicted.scalars, output.scalars).map { abs($0 - $1) }.max() ?? .infinity, 1e-5)
+        // The shared Dense appears once: LSTM, Dense (shared), Add, Concatenate, Dense, and two inputs.
+        XCTAssertEqual(model.layers.count, 7)
+    }
+
+    func testASequentialLoaderNamesAFunctionalFile() throws {
+        XCTAssertThrowsError(try Sequential.load(keras: KerasFixtures.url("functional_shared.keras"))) { error in
+            guard case .unsupportedLayer(_, "the model", "Functional model")? = error as? KerasError else {
+                return XCTFail("\(error)")
+            }
+        }
+    }
+}

@@ -50,6 +50,24 @@ final class KerasCommandTests: XCTestCase {
         XCTAssertEqual(printed.map { $0.map(\.count) }, [[2, 2, 2, 2, 2]])
     }
 
+    func testAFunctionalKerasFileTakesOneArrayPerInput() throws {
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: Self.fixture("functional_shared.json")))) as? [String: Any])
+        let input = try temporaryDirectory(self).appendingPathComponent("inputs.json")
+        try JSONSerialization.data(withJSONObject: try XCTUnwrap(record["input"])).write(to: input)
+        let (status, output) = runTool(["predict", "--model", Self.fixture("functional_shared.keras"), "--json", input.path])
+        XCTAssertEqual(status, 0, output)
+        let printed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[Double]], output)
+        let expected = try XCTUnwrap(record["output"] as? [[Double]])
+        XCTAssertEqual(printed.map(\.count), expected.map(\.count))
+        for (row, expectedRow) in zip(printed, expected) {
+            for (value, reference) in zip(row, expectedRow) { XCTAssertEqual(value, reference, accuracy: 1e-5) }
+        }
+        let summary = runTool(["summary", "--model", Self.fixture("functional_shared.keras")])
+        XCTAssertEqual(summary.status, 0, summary.output)
+        XCTAssertTrue(summary.output.contains("Total params: 166"), summary.output)
+    }
+
     func testPredictJSONNamesTheMisshapenElement() throws {
         let input = try temporaryDirectory(self).appendingPathComponent("bad.json")
         try Data("[[[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 2, 3], [4, 5]]]".utf8).write(to: input)

@@ -88,6 +88,24 @@ def models():
     ]), course_input, keras.optimizers.Adam(learning_rate=0.001)
 
 
+def write_functional():
+    """A functional model with two inputs, a shared Dense layer (called twice), Add and Concatenate."""
+    rng = np.random.default_rng(11)
+    series, extra = keras.Input((5, 3)), keras.Input((4,))
+    shared = layers.Dense(4, activation="tanh")
+    summed = layers.Add()([shared(layers.LSTM(4)(series)), shared(extra)])
+    output = layers.Dense(2)(layers.Concatenate()([summed, extra]))
+    model = keras.Model([series, extra], output)
+    randomize(model, 99)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.004), loss="mse")
+    inputs = [rng.normal(size=(3, 5, 3)).astype("float32"), rng.normal(size=(3, 4)).astype("float32")]
+    predicted = model.predict(inputs, verbose=0)
+    model.save(os.path.join(HERE, "functional_shared.keras"))
+    write_json(os.path.join(HERE, "functional_shared.json"), {
+        "keras": keras.__version__, "parameterCount": model.count_params(),
+        "input": [array.tolist() for array in inputs], "output": predicted.tolist()})
+
+
 def randomize(model, seed):
     rng = np.random.default_rng(seed)
     scale = 0.05 if model.count_params() > 100_000 else 0.5
@@ -178,6 +196,7 @@ def main():
         print(f"{path}: Keras {keras.__version__} opened it; {model.count_params()} parameters")
         return
     write_zip_variants()
+    write_functional()
     for index, (name, model, inputs, optimizer) in enumerate(models()):
         randomize(model, index)
         if optimizer is not None:
