@@ -64,7 +64,9 @@ extension RNN {
                 let keepsOutputs = returnSequences || isLast
                 let rows = timeMajor.slice(along: 0, (first * batch)..<((first + length) * batch))
                 let plans = compilesCheckpointedSegments ? checkpointPlans : nil
-                let variant = "\(length) \(keepsOutputs) \(goBackwards) \(returnSequences)"
+                // Everything the traced body depends on besides the input shapes, parameter trainability included.
+                let variant = "\(length) \(keepsOutputs) \(goBackwards) \(returnSequences) "
+                    + cell.parameters.map { $0.isTrainable ? "t" : "f" }.joined()
                 let outputs = tape.withScope("t\(first)-\(first + length - 1)") {
                     tape.checkpoint([rows] + state.nodes, compilingWith: plans, variant: variant) { nodes in
                         let projected = cell.projectInput(nodes[0])

@@ -5,7 +5,8 @@ import Graph
 /// This is the one time loop of the framework. The input projection of every step is one matrix
 /// product before the loop (time-major, so each step's slice is a view); each step's nodes carry a
 /// scope label (`"lstm/t3"`) for graph inspection; the loop itself is ordinary recorded nodes, so
-/// backpropagation through time needs no code of its own.
+/// backpropagation through time needs no code of its own. With ``checkpointing`` the loop runs in
+/// segments, each projecting its own rows and recorded as one checkpoint node (`RNN+Checkpointing.swift`).
 ///
 /// `LSTM`, `GRU`, `SimpleRNN`, `PeepholeLSTM` and `IndRNN` are this type with a built-in cell.
 public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
