@@ -68,19 +68,11 @@ enum TextGenerationCommand: Subcommand {
         Tensor(shape: [1, indices.count], scalars: indices.map(Float.init)).oneHot(classes: vocabularySize)
     }
 
-    /// Returns an index drawn from `softmax(logits / temperature)`; as the temperature nears 0 this becomes the
-    /// most likely index (greedy sampling).
+    /// Returns an index drawn from `softmax(logits / temperature)` (the library's ``Decoding`` strategy); as the
+    /// temperature nears 0 this becomes the most likely index (greedy sampling).
     static func sample(logits: [Float], temperature: Float, generator: inout SeededGenerator) -> Int {
-        // Divided in Double: in Float, logits over a tiny temperature overflow to infinity and the weights to NaN.
-        let scaled = logits.map { Double($0) / Double(temperature) }
-        let largest = scaled.max() ?? 0
-        let weights = scaled.map { Foundation.exp($0 - largest) }
-        var threshold = Double(generator.nextUnitFloat()) * weights.reduce(0, +)
-        for (index, weight) in weights.enumerated() {
-            threshold -= weight
-            if threshold < 0 { return index }
-        }
-        return weights.count - 1
+        Decoding.choose(fromLogits: Tensor(shape: [1, logits.count], scalars: logits), strategy: .temperature(temperature),
+                        generator: &generator)[0]
     }
 
     /// Trains a character model on `text`, calling `progress(epoch, loss)` after each epoch.
