@@ -10,9 +10,12 @@ public final class Embedding: Layer {
     public private(set) var table: Parameter
     /// The input shape given at creation.
     public let declaredInputShape: [Int]?
+    /// Whether index 0 is padding: in a functional model the output then carries a mask (Keras' `mask_zero`).
+    public let maskZero: Bool
 
     /// Creates an embedding table.
-    public init(vocabularySize: Int, outputSize: Int, inputShape: [Int]? = nil, seed: UInt64? = nil) {
+    public init(vocabularySize: Int, outputSize: Int, maskZero: Bool = false, inputShape: [Int]? = nil, seed: UInt64? = nil) {
+        self.maskZero = maskZero
         self.vocabularySize = vocabularySize
         self.outputSize = outputSize
         self.declaredInputShape = inputShape

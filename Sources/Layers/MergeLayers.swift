@@ -26,7 +26,13 @@ extension MergeLayer {
         LayerCall.record(self, inputs: inputs, outputCount: 1, shapes: {
             guard !inputs.isEmpty else { throw ShapeError(layer: typeName, message: "needs at least one input") }
             return [try outputShape(forInputShapes: inputs.map(\.shape))]
-        }, function: { [self] nodes in [self(nodes)] })[0]
+        }, function: { [self] nodes, masks in
+            let output = self(nodes)
+            // A step is real when it is real in every input that has a mask (Keras' merges take the logical and).
+            let present = masks.compactMap { $0 }
+            let combined = present.dropFirst().reduce(present.first) { product, mask in product.map { $0 * mask } }
+            return ([output], [passedOn(combined, to: output)])
+        })[0]
     }
 }
 

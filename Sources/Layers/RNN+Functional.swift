@@ -27,10 +27,10 @@ extension RNN {
                 }
             }
             return [output] + Array(repeating: [cell.hiddenSize], count: count)
-        }, function: { [self] nodes in
+        }, function: { [self] nodes, masks in
             let start = nodes.count > 1 ? Cell.State(nodes: Array(nodes.dropFirst())) : nil
-            let (output, state) = self(nodes[0], initialState: start)
-            return [output] + state.nodes
+            let (output, state) = self(nodes[0], initialState: start, mask: masks[0])
+            return ([output] + state.nodes, [returnSequences ? masks[0] : nil] + state.nodes.map { _ in nil })
         })
         return (tensors[0], Array(tensors.dropFirst()))
     }

@@ -73,7 +73,8 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     /// Runs the sequence and returns every step's output (in processing order) and the final state.
     ///
     /// `initialState` defaults to the carried state of a stateful layer, else zeros.
-    public func run(_ input: Node, initialState: Cell.State? = nil) -> (outputs: [Node], finalState: Cell.State) {
+    /// With a `mask` (`[batch, time]`, 1 for a real step), a masked step keeps the previous state and output.
+    public func run(_ input: Node, initialState: Cell.State? = nil, mask: Tensor? = nil) -> (outputs: [Node], finalState: Cell.State) {
         check(input.shape.count == 3, "\(typeName): expects [batch, time, features], got \(input.shape)")
         let (batch, steps, features) = (input.shape[0], input.shape[1], input.shape[2])
         if cell.inputSize == nil { cell.build(inputSize: features) }
@@ -87,9 +88,13 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
             outputs.reserveCapacity(steps)
             for k in 0..<steps {
                 let t = goBackwards ? steps - 1 - k : k
-                let (output, next) = withScope("t\(t)", on: input) {
+                var (output, next) = withScope("t\(t)", on: input) {
                     cell(projected.slice(along: 0, (t * batch)..<((t + 1) * batch)).reshaped(to: [batch, width]),
                          state: state)
+                }
+                if let mask {
+                    let previous = outputs.last ?? input.onSameTape(Tensor.zeros(output.shape))
+                    (output, next) = RNN.holding((output, next), previous: (previous, state), mask: mask, at: t, on: input)
                 }
                 outputs.append(output)
                 state = next
@@ -115,12 +120,13 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     }
 
     /// Returns the output and the final state, like Keras' `return_state=True`.
-    public func callAsFunction(_ input: Node, initialState: Cell.State?) -> (output: Node, state: Cell.State) {
-        if input.tape != nil, input.shape.count == 3,
+    /// With a `mask` (`[batch, time]`, 1 for a real step), a masked step keeps the previous state and output.
+    public func callAsFunction(_ input: Node, initialState: Cell.State?, mask: Tensor? = nil) -> (output: Node, state: Cell.State) {
+        if mask == nil, input.tape != nil, input.shape.count == 3,
            let length = checkpointing.segmentLength(forSteps: input.shape[1]), length < input.shape[1] {
             return runCheckpointed(input, initialState: initialState, segmentLength: length)
         }
-        let (outputs, state) = run(input, initialState: initialState)
+        let (outputs, state) = run(input, initialState: initialState, mask: mask)
         return (returnSequences ? RNN.stack(outputs) : outputs.last!, state)
     }
 

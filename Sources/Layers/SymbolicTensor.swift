@@ -29,7 +29,7 @@ public final class SymbolicTensor: CustomStringConvertible {
     /// Creates a model input, as Keras' `keras.Input(shape=...)` (the shape leaves out the batch axis).
     public convenience init(shape: [Int]) {
         let layer = InputLayer(shape: shape)
-        let call = LayerCall(layer: layer, inputs: [], outputShapes: [shape], problem: layer.invalidSettings.first) { $0 }
+        let call = LayerCall(layer: layer, inputs: [], outputShapes: [shape], problem: layer.invalidSettings.first) { ($0, $1) }
         self.init(shape: shape, call: call, outputIndex: 0)
     }
 
@@ -59,13 +59,13 @@ public final class LayerCall {
     public let problem: (any Error)?
     /// The order calls were made in, over the whole process (Keras numbers a layer's calls this way).
     public let creationIndex: Int
-    /// Computes the outputs from the inputs' nodes.
-    let function: ([Node]) -> [Node]
+    /// Computes the outputs and their masks from the inputs' nodes and masks.
+    let function: CallFunction
 
     private static let counter = Atomic<Int>(0)
 
     init(layer: any Layer, inputs: [SymbolicTensor], outputShapes: [[Int]], problem: (any Error)?,
-         function: @escaping ([Node]) -> [Node]) {
+         function: @escaping CallFunction) {
         self.layer = layer
         self.inputs = inputs
         self.outputShapes = outputShapes
@@ -77,7 +77,7 @@ public final class LayerCall {
     /// Records a call and returns its output tensors. `shapes` builds the layer and infers the output
     /// shapes; when it throws (or an input comes from a failed call) the outputs get an empty shape.
     static func record(_ layer: any Layer, inputs: [SymbolicTensor], outputCount: Int,
-                       shapes: () throws -> [[Int]], function: @escaping ([Node]) -> [Node]) -> [SymbolicTensor] {
+                       shapes: () throws -> [[Int]], function: @escaping CallFunction) -> [SymbolicTensor] {
         var outputShapes = [[Int]](repeating: [], count: outputCount)
         var problem: (any Error)?
         if inputs.allSatisfy({ $0.call.problem == nil }) {
@@ -89,10 +89,13 @@ public final class LayerCall {
         return outputShapes.enumerated().map { SymbolicTensor(shape: $1, call: call, outputIndex: $0) }
     }
 
-    /// Runs the call on its inputs' nodes, under a scope named for the layer so the tape shows it.
-    public func callAsFunction(_ inputs: [Node], scope: String) -> [Node] {
-        guard let first = inputs.first else { return function(inputs) }
-        return withScope(scope, on: first) { function(inputs) }
+    /// What a call runs: input nodes and their masks (`[batch, time]`, or `nil`) to output nodes and masks.
+    public typealias CallFunction = ([Node], [Tensor?]) -> (nodes: [Node], masks: [Tensor?])
+
+    /// Runs the call on its inputs' nodes and masks, under a scope named for the layer so the tape shows it.
+    public func callAsFunction(_ inputs: [Node], masks: [Tensor?], scope: String) -> (nodes: [Node], masks: [Tensor?]) {
+        guard let first = inputs.first else { return function(inputs, masks) }
+        return withScope(scope, on: first) { function(inputs, masks) }
     }
 }
 
@@ -135,6 +138,19 @@ extension Layer {
             if let problem = invalidSettings.first { throw problem }
             try build(inputShape: input.shape)
             return [try outputShape(forInputShape: input.shape)]
-        }, function: { [self] nodes in [self(nodes[0])] })[0]
+        }, function: { [self] nodes, masks in
+            if let aware = self as? any MaskAwareLayer {
+                return ([aware(nodes[0], mask: masks[0])], [aware.outputMask(for: nodes[0], mask: masks[0])])
+            }
+            let output = self(nodes[0])
+            return ([output], [passedOn(masks[0], to: output)])
+        })[0]
     }
+}
+
+/// A mask passes through a layer that keeps the time axis (`Dense` on `[batch, time, features]`, `Dropout`),
+/// as Keras' layers that support masking do; it ends where the time axis does.
+func passedOn(_ mask: Tensor?, to output: Node) -> Tensor? {
+    guard let mask, output.shape.count >= 3, output.shape[0] == mask.shape[0], output.shape[1] == mask.shape[1] else { return nil }
+    return mask
 }

@@ -98,18 +98,20 @@ extension Model: TrainableModel {
         let tape = trainingTape
         tape.removeAll()
         defer { tape.removeAll() }
-        let predictions = self(x.map { tape.constant($0) })
-        let total = totalLoss(predictions, y.map { tape.constant($0) })
+        let (predictions, masks) = run(x.map { tape.constant($0) })
+        let total = totalLoss(predictions, y.map { tape.constant($0) }, masks: masks)
         guard total.value.scalar.isFinite else { return nil }
         tape.backward(from: total)
         return applyGradients(optimizer) ? (total.value.scalar, predictions.map(\.value)) : nil
     }
 
-    /// `Σ lossWeights[i] · losses[i](prediction[i], target[i])` (an output of weight 0 adds nothing).
-    func totalLoss(_ predictions: [Node], _ targets: [Node]) -> Node {
+    /// `Σ lossWeights[i] · losses[i](prediction[i], target[i])` (an output of weight 0 adds nothing); an output
+    /// with a mask averages its loss over the real steps only.
+    func totalLoss(_ predictions: [Node], _ targets: [Node], masks: [Tensor?]) -> Node {
         var total: Node?
         for (index, (prediction, target)) in zip(predictions, targets).enumerated() where lossWeights[index] != 0 {
-            let term = losses[index](prediction, target) * lossWeights[index]
+            let loss = masks[index].map { losses[index](prediction, target, mask: $0) } ?? losses[index](prediction, target)
+            let term = loss * lossWeights[index]
             total = total.map { $0 + term } ?? term
         }
         return total ?? Node(Tensor(shape: [], scalars: [0]))
@@ -117,18 +119,23 @@ extension Model: TrainableModel {
 
     /// Returns the outputs for arrays of each input, computed in batches without a tape.
     public func predict(_ x: [Tensor], batchSize: Int = 32) throws -> [Tensor] {
+        try predictWithMasks(x, batchSize: batchSize).outputs
+    }
+
+    /// The outputs and their masks, in batches without a tape.
+    func predictWithMasks(_ x: [Tensor], batchSize: Int) throws -> (outputs: [Tensor], masks: [Tensor?]) {
         guard batchSize >= 1 else { throw TrainingError.invalidArgument(name: "batchSize", value: "\(batchSize)", reason: "must be at least 1") }
         try checkInputs(x, prefix: "")
-        var batches: [[Tensor]] = []
+        var batches: [(outputs: [Node], masks: [Tensor?])] = []
         var start = 0
         while start < x[0].shape[0] {
             let end = min(x[0].shape[0], start + batchSize)
-            batches.append(self(x.map { Node($0.slice(along: 0, start..<end)) }).map(\.value))
+            batches.append(run(x.map { Node($0.slice(along: 0, start..<end)) }))
             start = end
         }
-        return outputs.indices.map { k in
-            batches.count == 1 ? batches[0][k] : Tensor.concatenate(batches.map { $0[k] }, along: 0)
-        }
+        let joined = { (parts: [Tensor]) in parts.count == 1 ? parts[0] : Tensor.concatenate(parts, along: 0) }
+        return (outputs.indices.map { k in joined(batches.map { $0.outputs[k].value }) },
+                outputs.indices.map { k in batches[0].masks[k] == nil ? nil : joined(batches.map { $0.masks[k]! }) })
     }
 
     /// Returns the output of a model with one input and one output.
@@ -139,12 +146,13 @@ extension Model: TrainableModel {
     public func evaluate(_ x: [Tensor], _ y: [Tensor], batchSize: Int = 32) throws -> [String: Float] {
         guard !losses.isEmpty else { throw TrainingError.notCompiled }
         let targets = try validate(x, y)
-        let predictions = try predict(x, batchSize: batchSize)
+        let (predictions, masks) = try predictWithMasks(x, batchSize: batchSize)
         let single = outputs.count == 1
         var result: [String: Float] = [:]
         var total: Float = 0
         for (index, name) in outputNames.enumerated() {
-            let value = losses[index](Node(predictions[index]), Node(targets[index])).value.scalar
+            let (prediction, target) = (Node(predictions[index]), Node(targets[index]))
+            let value = (masks[index].map { losses[index](prediction, target, mask: $0) } ?? losses[index](prediction, target)).value.scalar
             total += lossWeights[index] * value
             if !single { result["\(name)_loss"] = value }
             for metric in metrics[index] {

@@ -94,16 +94,23 @@ public final class Model {
 
     /// Returns the outputs for a batch of each input (`[batch, ...inputShape]`, in the order of ``inputs``),
     /// recording onto the inputs' tape if they have one; each layer's nodes are scoped with its name.
-    public func callAsFunction(_ inputValues: [Node]) -> [Node] {
+    public func callAsFunction(_ inputValues: [Node]) -> [Node] { run(inputValues).outputs }
+
+    /// Returns the outputs and their masks (`[batch, time]` where a `Masking` or `Embedding(maskZero:)`
+    /// made one and the layers after it kept the time axis).
+    public func run(_ inputValues: [Node]) -> (outputs: [Node], masks: [Tensor?]) {
         check(inputValues.count == inputs.count, "\(name): expects \(inputs.count) inputs, got \(inputValues.count)")
-        var values: [TensorKey: Node] = [:]
+        var values: [TensorKey: Node] = [:], masks: [TensorKey: Tensor] = [:]
         for (input, value) in zip(inputs, inputValues) { values[TensorKey(input)] = value }
         for call in calls where values[TensorKey(call, 0)] == nil {
-            let arguments = call.inputs.map { values[TensorKey($0)]! }
-            let results = call(arguments, scope: name(of: call.layer))
-            for (index, result) in results.enumerated() { values[TensorKey(call, index)] = result }
+            let keys = call.inputs.map(TensorKey.init)
+            let results = call(keys.map { values[$0]! }, masks: keys.map { masks[$0] }, scope: name(of: call.layer))
+            for (index, (node, mask)) in zip(results.nodes, results.masks).enumerated() {
+                values[TensorKey(call, index)] = node
+                masks[TensorKey(call, index)] = mask
+            }
         }
-        return outputs.map { values[TensorKey($0)]! }
+        return (outputs.map { values[TensorKey($0)]! }, outputs.map { masks[TensorKey($0)] })
     }
 
     /// Returns the output of a model with one input and one output.

@@ -1,0 +1,109 @@
+import Foundation
+import Graph
+import Layers
+import TestSupport
+import Train
+import XCTest
+
+/// Masks: made by `Masking` and `Embedding(maskZero:)`, honoured by recurrent layers as Keras does, left out of losses.
+final class MaskingTests: XCTestCase {
+    func testMaskedLSTMMatchesKeras() throws {
+        let url = Fixture.packageRoot.appendingPathComponent("Tests/Fixtures/keras/masked_lstm.json")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        func floats(_ key: String) -> [Float] { (json[key] as! [NSNumber]).map(\.floatValue) }
+        let units = json["units"] as! Int
+        let shape = (json["shape"] as! [NSNumber]).map(\.intValue)
+        let x = Tensor(shape: shape, scalars: floats("input"))
+        let input = Input(shape: [shape[1], shape[2]])
+        let masked = Masking(maskValue: 0)(input)
+        let sequenceLayer = LSTM(hiddenSize: units, returnSequences: true), lastLayer = LSTM(hiddenSize: units)
+        let model = try Model(inputs: [input], outputs: [sequenceLayer(masked), lastLayer(masked)])
+        for layer in [sequenceLayer, lastLayer] {
+            layer.cell.parameters[0].value = Tensor(shape: [shape[2], 4 * units], scalars: floats("kernel"))
+            layer.cell.parameters[1].value = Tensor(shape: [units, 4 * units], scalars: floats("recurrent_kernel"))
+            layer.cell.parameters[2].value = Tensor(shape: [4 * units], scalars: floats("bias"))
+        }
+        let tape = Tape()
+        let (outputs, masks) = model.run([tape.constant(x)])
+        assertClose(outputs[0].value, shape: [shape[0], shape[1], units], floats("sequences"), tolerance: 1e-5)
+        assertClose(outputs[1].value, shape: [shape[0], units], floats("last"), tolerance: 1e-5)
+        XCTAssertEqual(masks[0]?.scalars, [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0])
+        XCTAssertNil(masks[1], "the mask ends where the time axis does")
+        tape.backward(from: square(outputs[0]).sum())
+        let cell = sequenceLayer.cell.parameters
+        assertClose(cell[0].gradient!, shape: [shape[2], 4 * units], floats("grad_kernel"), tolerance: 1e-5)
+        assertClose(cell[1].gradient!, shape: [units, 4 * units], floats("grad_recurrent_kernel"), tolerance: 1e-5)
+        assertClose(cell[2].gradient!, shape: [4 * units], floats("grad_bias"), tolerance: 1e-5)
+    }
+
+    /// Three sequences of lengths 5, 3 and 1, padded with zeros, through Masking → GRU → Dense per step:
+    /// every valid output and every parameter gradient equals those of the sequences run alone.
+    func testPaddedBatchEqualsEachSequenceAlone() throws {
+        let lengths = [5, 3, 1], time = 5, features = 2
+        let sequences = lengths.enumerated().map { index, length in
+            Tensor(shape: [1, length, features], scalars: (0..<(length * features)).map { Float(($0 * 7 + index * 3) % 11) / 11 + 0.05 })
+        }
+        var padded = Tensor.zeros([lengths.count, time, features])
+        padded.withUnsafeMutableBufferPointer { p in
+            for (row, sequence) in sequences.enumerated() {
+                for (k, value) in sequence.scalars.enumerated() { p[row * time * features + k] = value }
+            }
+        }
+        let recurrent = GRU(hiddenSize: 4, returnSequences: true, seed: 11), head = Dense(outputSize: 2, seed: 12)
+        let input = Input(shape: [time, features])
+        let model = try Model(inputs: input, outputs: head(recurrent(Masking()(input))))
+        let parameters = model.parameters
+
+        let tape = Tape()
+        let (outputs, masks) = model.run([tape.constant(padded)])
+        let mask = try XCTUnwrap(masks[0])
+        let weights = tape.constant(mask.reshaped(to: [lengths.count, time, 1]))
+        tape.backward(from: (square(outputs[0]) * weights).sum())
+        let paddedGradients = parameters.map { $0.gradient! }
+        parameters.forEach { $0.zeroGradient() }
+
+        var aloneGradients = parameters.map { Tensor.zeros($0.shape) }
+        for (row, sequence) in sequences.enumerated() {
+            let alone = Tape()
+            let output = head(recurrent(alone.constant(sequence)))
+            alone.backward(from: square(output).sum())
+            for (k, parameter) in parameters.enumerated() { aloneGradients[k] = aloneGradients[k] + parameter.gradient! }
+            parameters.forEach { $0.zeroGradient() }
+            let valid = outputs[0].value.slice(along: 0, row..<(row + 1)).slice(along: 1, 0..<lengths[row])
+            assertClose(valid, output.value, tolerance: 1e-5, "sequence \(row)")
+            // Masked steps repeat the last real step's output, as Keras' recurrent layers do.
+            let lastReal = outputs[0].value.slice(along: 0, row..<(row + 1)).slice(along: 1, (lengths[row] - 1)..<lengths[row])
+            let lastStep = outputs[0].value.slice(along: 0, row..<(row + 1)).slice(along: 1, (time - 1)..<time)
+            assertClose(lastStep, lastReal, tolerance: 0)
+        }
+        for (actual, expected) in zip(paddedGradients, aloneGradients) { assertClose(actual, expected, tolerance: 1e-5) }
+    }
+
+    func testEmbeddingMaskZeroAndMaskedLosses() throws {
+        let tokens = Input(shape: [4])
+        let embedding = Embedding(vocabularySize: 6, outputSize: 3, maskZero: true, seed: 1)
+        let lstm = LSTM(hiddenSize: 2, seed: 2)
+        let model = try Model(inputs: tokens, outputs: lstm(embedding(tokens)))
+        let padded = Tensor(shape: [1, 4], scalars: [3, 5, 0, 0])
+        let alone = lstm(embedding(Node(Tensor(shape: [1, 2], scalars: [3, 5]))))
+        assertClose(try model.predict(padded), alone.value, tolerance: 1e-6)
+        XCTAssertNotEqual(lstm(embedding(Node(padded))).value.scalars, alone.value.scalars, "without the mask the padding counts")
+
+        // Per-step targets: padded steps' targets are garbage, and neither the loss nor training sees them.
+        let sequenceInput = Input(shape: [3, 1])
+        let perStep = try Model(inputs: sequenceInput,
+                                outputs: Dense(outputSize: 1, seed: 3)(SimpleRNN(hiddenSize: 2, returnSequences: true, seed: 4)(Masking()(sequenceInput))))
+        try perStep.compile(loss: .meanSquaredError, optimizer: SGD(learningRate: 0.1))
+        let x = Tensor(shape: [2, 3, 1], scalars: [0.5, 0.2, 0, 0.3, 0.1, 0.4])
+        let clean = Tensor(shape: [2, 3, 1], scalars: [1, 2, 0, 3, 4, 5]), garbage = Tensor(shape: [2, 3, 1], scalars: [1, 2, 1e6, 3, 4, 5])
+        let prediction = try perStep.predict(x).scalars
+        let valid = [0, 1, 3, 4, 5]
+        let expected = valid.map { (prediction[$0] - clean.scalars[$0]) * (prediction[$0] - clean.scalars[$0]) }.reduce(0, +) / 5
+        XCTAssertEqual(try perStep.evaluate([x], [garbage])["loss"]!, expected, accuracy: 1e-5)
+        XCTAssertEqual(try perStep.trainOnBatch([x], [garbage])!, expected, accuracy: 1e-5)
+        XCTAssertEqual(Loss.sparseCategoricalCrossEntropy()(Node(Tensor(shape: [1, 2, 2], scalars: [0.9, 0.1, 0.5, 0.5])),
+                                                              Node(Tensor(shape: [1, 2], scalars: [0, 1])),
+                                                              mask: Tensor(shape: [1, 2], scalars: [1, 0])).value.scalar,
+                       -Foundation.log(0.9), accuracy: 1e-6)
+    }
+}
