@@ -16,6 +16,11 @@ final class DecodingTests: XCTestCase {
         let logits = Tensor(shape: [20, 10], scalars: scalars)
         let greedy = Decoding.choose(fromLogits: logits, strategy: .greedy, generator: &generator)
         XCTAssertEqual(Decoding.choose(fromLogits: logits, strategy: .temperature(1e-4), generator: &generator), greedy)
+        // Large logits over a tiny temperature: shifted before dividing, so nothing overflows to NaN.
+        let large = Tensor(shape: [1, 3], scalars: [300, -200, 299.9])
+        for temperature: Float in [1e-38, 1e-45, 0] {
+            XCTAssertEqual(Decoding.choose(fromLogits: large, strategy: .temperature(temperature), generator: &generator), [0])
+        }
         // softmax([0, log 3]) = [1/4, 3/4]: index 0 about a quarter of the time.
         let pair = Tensor(shape: [4_000, 2], scalars: (0..<4_000).flatMap { _ in [0, Float(Foundation.log(3.0))] })
         let zeros = Decoding.choose(fromLogits: pair, strategy: .temperature(1), generator: &generator).filter { $0 == 0 }.count
