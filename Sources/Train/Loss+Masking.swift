@@ -29,7 +29,7 @@ extension Loss {
         case .categoricalCrossEntropy(let fromLogits):
             return -(target * Loss.logProbabilities(prediction, fromLogits: fromLogits)).sum(alongAxes: [last])
         case .sparseCategoricalCrossEntropy(let fromLogits):
-            let oneHot = prediction.onSameTape(Loss.oneHot(target.value, classes: prediction.shape[last]))
+            let oneHot = prediction.onSameTape(target.value.oneHot(classes: prediction.shape[last]))
             return -(oneHot * Loss.logProbabilities(prediction, fromLogits: fromLogits)).sum(alongAxes: [last])
         }
     }
