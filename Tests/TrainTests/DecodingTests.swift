@@ -18,7 +18,7 @@ final class DecodingTests: XCTestCase {
         XCTAssertEqual(Decoding.choose(fromLogits: logits, strategy: .temperature(1e-4), generator: &generator), greedy)
         // Large logits over a tiny temperature: shifted before dividing, so nothing overflows to NaN.
         let large = Tensor(shape: [1, 3], scalars: [300, -200, 299.9])
-        for temperature: Float in [1e-38, 1e-45, 0] {
+        for temperature: Float in [1e-38, .leastNonzeroMagnitude, 0] {
             XCTAssertEqual(Decoding.choose(fromLogits: large, strategy: .temperature(temperature), generator: &generator), [0])
         }
         // softmax([0, log 3]) = [1/4, 3/4]: index 0 about a quarter of the time.
