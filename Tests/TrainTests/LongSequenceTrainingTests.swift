@@ -15,9 +15,17 @@ final class LongSequenceTrainingTests: XCTestCase {
     }
 
     func testTruncatedK1K2UpdatesEqualAHandUnrolledReference() throws {
-        let (steps, k1, k2, rate): (Int, Int, Int, Float) = (7, 2, 3, 0.1)
-        let x = Tensor.randomUniform([2, steps, 2], in: -1...1, seed: 41)
-        let y = Tensor.randomUniform([2, steps, 1], in: -1...1, seed: 42)
+        try assertTruncationMatchesHandUnrolledReference(batch: 2)
+    }
+
+    func testTruncatedK1K2OnOneLongSeriesEqualsAHandUnrolledReference() throws {
+        try assertTruncationMatchesHandUnrolledReference(batch: 1, steps: 11)
+    }
+
+    func assertTruncationMatchesHandUnrolledReference(batch: Int, steps: Int = 7) throws {
+        let (k1, k2, rate): (Int, Int, Float) = (2, 3, 0.1)
+        let x = Tensor.randomUniform([batch, steps, 2], in: -1...1, seed: 41)
+        let y = Tensor.randomUniform([batch, steps, 1], in: -1...1, seed: 42)
         let model = Sequential([SimpleRNN(hiddenSize: 3, inputShape: [steps, 2], returnSequences: true, seed: 43),
                                 Dense(outputSize: 1, seed: 44)])
         try model.compile(loss: .meanSquaredError, optimizer: SGD(learningRate: rate))
@@ -25,7 +33,7 @@ final class LongSequenceTrainingTests: XCTestCase {
 
         // The reference, written out: every k1 steps, the loss of those steps backpropagated over the last k2,
         // from the state carried forward (a plain value) from where the window starts.
-        var startState = Tensor.zeros([2, 3])
+        var startState = Tensor.zeros([batch, 3])
         var end = 0
         while end < steps {
             let newEnd = min(steps, end + k1), start = max(0, newEnd - k2), nextStart = max(0, min(steps, newEnd + k1) - k2)
@@ -35,10 +43,10 @@ final class LongSequenceTrainingTests: XCTestCase {
             var nextState = startState
             var outputs: [Node] = []
             for t in start..<newEnd {
-                let xt = tape.constant(x.slice(along: 1, t..<(t + 1)).reshaped(to: [2, 2]))
+                let xt = tape.constant(x.slice(along: 1, t..<(t + 1)).reshaped(to: [batch, 2]))
                 h = tanh(xt.matmul(p[0]) + h.matmul(p[1]) + p[2])
                 if t + 1 == nextStart { nextState = h.value }
-                if t >= end { outputs.append((h.matmul(p[3]) + p[4]).reshaped(to: [2, 1, 1])) }
+                if t >= end { outputs.append((h.matmul(p[3]) + p[4]).reshaped(to: [batch, 1, 1])) }
             }
             let target = tape.constant(y.slice(along: 1, end..<newEnd))
             let loss = square(concatenate(outputs, along: 1) - target).mean()
@@ -48,10 +56,10 @@ final class LongSequenceTrainingTests: XCTestCase {
             end = newEnd
         }
 
-        try model.fit(x, y, epochs: 1, batchSize: 2, shuffle: false, verbose: .silent,
+        try model.fit(x, y, epochs: 1, batchSize: batch, shuffle: false, verbose: .silent,
                       truncatedBPTTSteps: k1, truncatedBPTTBackwardSteps: k2)
         for (i, (actual, expected)) in zip(model.weights, weights).enumerated() {
-            assertClose(actual, expected, tolerance: 1e-5, "weight \(i) after BPTT(\(k1), \(k2))")
+            assertClose(actual, expected, tolerance: 1e-5, "batch \(batch): weight \(i) after BPTT(\(k1), \(k2))")
         }
     }
 
