@@ -312,6 +312,9 @@ package enum ModelDirectory {
         try manifest?.verify(descriptionFileName, data: descriptionData, in: directory)
         let description = try ModelDescription.read(data: descriptionData, path: descriptionURL)
         let weights = try readModelFile(weightsURL, limit: Int(clamping: ProcessInfo.processInfo.physicalMemory))
+        // The file is mapped, not read: decoding checks the header and the layout before it copies any tensor's
+        // bytes, so a hostile header fails before the data is read.
+        let (tensors, _) = try SafeTensors.decode(weights, source: weightsURL.path)
         if let manifest {
             try manifest.verify(weightsFileName, data: weights, in: directory)
         } else if description.weightsCRC32 == nil {
@@ -328,7 +331,6 @@ package enum ModelDirectory {
             try manifest.verify(name, data: data, in: directory)
             files[name] = data
         }
-        let (tensors, _) = try SafeTensors.decode(weights, source: weightsURL.path)
         if let recorded = description.weightsCRC32 {
             let computed = hexadecimal(CRC32.checksum(of: weights))
             guard computed == recorded.lowercased() else {
