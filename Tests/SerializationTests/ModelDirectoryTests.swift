@@ -54,7 +54,7 @@ final class ModelDirectoryTests: XCTestCase {
             try changed.write(to: directory.appendingPathComponent(name))
             XCTAssertThrowsError(try Sequential.load(from: directory, additionalFiles: ["preprocessing.json"]), name) { error in
                 // The weights file's own checks (header, per-tensor CRC) run first, before the manifest's.
-                if name == "model.safetensors", case .checksumMismatch? = error as? SafeTensorsError { return }
+                if name == "model.safetensors", error is SafeTensorsError { return }
                 guard case .checksumMismatch(let file, _, _)? = error as? ModelArchiveError else {
                     return XCTFail("\(name): \(error)")
                 }
