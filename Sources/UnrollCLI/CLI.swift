@@ -4,12 +4,12 @@ import Train
 /// The `unroll` command-line tool, as a library so tests can run it in-process.
 ///
 /// With no arguments (or only flags) it runs the default job, ``ForecastCommand``; otherwise the first
-/// argument names a subcommand: `forecast`, `train`, `predict`, `summary`, `graph`, `textgen`, `addition`, `gradient-flow`, `bench`.
+/// argument names a subcommand: `forecast`, `train`, `predict`, `summary`, `graph`, `textgen`, `addition`, `quarterly`, `gradient-flow`, `bench`.
 public enum CLI {
     /// The subcommands, in the order the help lists them.
     static var subcommands: [any Subcommand.Type] {
         [ForecastCommand.self, TrainCommand.self, PredictCommand.self, SummaryCommand.self, GraphCommand.self,
-         TextGenerationCommand.self, AdditionCommand.self, GradientFlowCommand.self, BenchCommand.self]
+         TextGenerationCommand.self, AdditionCommand.self, QuarterlyCommand.self, GradientFlowCommand.self, BenchCommand.self]
     }
 
     /// Runs the tool with `arguments` (without the program name), writing to `output`; returns the exit status.

@@ -25,14 +25,14 @@ final class CLIUsageTests: XCTestCase {
     func testTopLevelHelpListsEverySubcommand() {
         let (status, output) = runTool(["--help"])
         XCTAssertEqual(status, 0)
-        for name in ["forecast", "train", "predict", "summary", "graph", "textgen", "addition", "gradient-flow", "bench"] {
+        for name in ["forecast", "train", "predict", "summary", "graph", "textgen", "addition", "quarterly", "gradient-flow", "bench"] {
             XCTAssertTrue(output.contains("\n  \(name) "), "help lists \(name):\n\(output)")
         }
     }
 
     func testEverySubcommandHasHelpListingItsOptions() {
         let expected = ["forecast": "--epochs N", "train": "--target NAME", "predict": "--model PATH",
-                        "summary": "--units N", "graph": "--steps N", "textgen": "--temperature T", "addition": "--digits N",
+                        "summary": "--units N", "graph": "--steps N", "textgen": "--temperature T", "addition": "--digits N", "quarterly": "--past N",
                         "gradient-flow": "--steps N", "bench": "--workload NAME"]
         for (name, option) in expected {
             let (status, output) = runTool([name, "--help"])
@@ -48,7 +48,7 @@ final class CLIUsageTests: XCTestCase {
         let (status, output) = runTool(["fly"])
         XCTAssertEqual(status, 2)
         XCTAssertTrue(output.hasPrefix("error: unknown subcommand 'fly'; available: forecast, train, predict, summary, "
-                                       + "graph, textgen, addition, gradient-flow, bench\n"), output)
+                                       + "graph, textgen, addition, quarterly, gradient-flow, bench\n"), output)
     }
 
     func testMalformedValueNamesTheFlagTheValueAndWhatWasExpected() {
