@@ -125,19 +125,30 @@ extension PlanLowering {
             values[index] = register
             return register
         }
-        var internalContributions: [Int: [Int]] = [:]
+        // Contributions by the consumer they come from: eager backward adds them latest consumer first.
+        var internalContributions: [Int: [(consumer: Int, register: Int)]] = [:]
         var external: [(index: Int, contributions: [Int])] = []
         // Registers holding nothing but a member's gradient as other kernels wrote it: an input receiving exactly
         // that (an addition's operands) can take over the buffer instead of a copy.
         var untouched: [Int: (member: Int, location: Location)] = [:]
         for member in members.reversed() {
-            var sum: Int?
+            // What other kernels wrote stands for the consumers outside the group; it joins the running sum where
+            // eager backward would have added those consumers, so the sum associates as eager's does.
+            var sum: Int?, written: Int?
             if let location = gradient[member] {
                 reads.append(location)
-                sum = table.register(location, shape: space, stride: nil)
-                if internalContributions[member] == nil { untouched[sum!] = (member, location) }
+                written = table.register(location, shape: space, stride: nil)
+                if internalContributions[member] == nil { untouched[written!] = (member, location) }
             }
-            for contribution in internalContributions[member] ?? [] { sum = table.builder.add(contribution, to: sum) }
+            let latestOutside = grouping.consumers(of: member).filter { !memberSet.contains($0) }.max() ?? -1
+            for (consumer, contribution) in internalContributions[member] ?? [] {
+                if let pending = written, consumer < latestOutside {
+                    sum = table.builder.add(pending, to: sum)
+                    written = nil
+                }
+                sum = table.builder.add(contribution, to: sum)
+            }
+            if let pending = written { sum = table.builder.add(pending, to: sum) }
             guard let grad = sum, records[member].needsGradient else { continue }
             let op = records[member].op, inputs = records[member].inputs
             for k in inputs.indices where records[inputs[k]].needsGradient {
@@ -148,7 +159,7 @@ extension PlanLowering {
                                                       result: formula.readsResult ? valueRegister(member) : nil,
                                                       inputs: inputRegisters)
                 if memberSet.contains(inputs[k]) {
-                    internalContributions[inputs[k], default: []].append(contribution)
+                    internalContributions[inputs[k], default: []].append((member, contribution))
                 } else if let slot = external.firstIndex(where: { $0.index == inputs[k] }) {
                     external[slot].contributions.append(contribution)
                 } else {

@@ -29,6 +29,8 @@ struct PlanGrouping {
     }
 
     func isStridedView(_ index: Int) -> Bool { stridedViews.contains(index) }
+    /// The needed records that read record `index`.
+    func consumers(of index: Int) -> [Int] { consumers[index] }
     func isMaterialized(_ index: Int) -> Bool { materialized.contains(index) }
 
     /// Whether slice `index` can be read in place (strided) by the sweeps consuming it.

@@ -91,11 +91,10 @@ final class PlanFusionPropertyTests: XCTestCase {
         let other = [Tensor.randomUniform([3, 8], in: -1...1, seed: 21), Tensor.randomUniform([3, 4], in: -1...1, seed: 22),
                      Tensor.randomUniform([8], in: -1...1, seed: 23)]
         var fusedKernels = 0, records = 0
-        for seed in UInt64(1)...30 {
-            // A fused backward sums a value's gradient contributions in registers before adding them to what
-            // other kernels wrote, so sums of three or more terms associate differently than eager's running
-            // sum; with the cancellations of random graphs that is worth a few ulps of the largest element.
-            checkReplay("graph \(seed)", inputs, other: other, tolerance: 1e-5) { randomGraph($0, seed: seed) }
+        for seed in UInt64(1)...200 {
+            // Graph 5 catches a fused backward that adds what other kernels wrote before its own contributions
+            // instead of where eager's running sum adds it (1.6e-6 off after cancellation).
+            checkReplay("graph \(seed)", inputs, other: other) { randomGraph($0, seed: seed) }
             let tape = Tape()
             let nodes = inputs.map { tape.variable($0) }
             let output = randomGraph(nodes, seed: seed)
