@@ -1,3 +1,4 @@
+import Foundation
 import Graph
 
 /// The state a recurrent cell carries from one time step to the next, as a list of nodes.
@@ -60,7 +61,16 @@ extension RecurrentCell {
     /// `hiddenSize` must be positive.
     public var invalidSettings: [SettingError] {
         SettingError.unless(hiddenSize > 0, typeName, "hiddenSize", hiddenSize, "must be positive")
+            + SettingError.unless(fitsInMemory(hiddenSize: hiddenSize), typeName, "hiddenSize", hiddenSize,
+                                  "needs a recurrent kernel of at least hiddenSize² floats, more than this machine's memory")
     }
+}
+
+/// Whether a `[hiddenSize, hiddenSize]` float matrix, the least a recurrent cell holds, fits in physical memory:
+/// checked before anything is allocated, so an absurd size is an error rather than an abort.
+func fitsInMemory(hiddenSize: Int) -> Bool {
+    let bytes = 4 * Double(hiddenSize) * Double(hiddenSize)
+    return bytes <= Double(ProcessInfo.processInfo.physicalMemory)
 }
 
 /// The state of an LSTM: the hidden state `h` and the cell state `c`.

@@ -45,6 +45,15 @@ final class SettingsTests: XCTestCase {
         }
     }
 
+    func testARecurrentSizeBeyondMemoryThrowsBeforeAllocating() {
+        // 10⁶ units: a 4 TB recurrent kernel per gate. Refused at compile, allocated nowhere (not even in init).
+        guard case .invalidSetting(let layer, let setting, let value, _)? = compileError([LSTM(hiddenSize: 1_000_000,
+                                                                                              inputShape: [4, 2])]) else {
+            return XCTFail("compile did not refuse 10⁶ units")
+        }
+        XCTAssertEqual([layer, setting, value], ["lstm (LSTM)", "hiddenSize", "1000000"])
+    }
+
     func testEmbeddingSizesThrowAtCompile() {
         let error = compileError([Embedding(vocabularySize: 0, outputSize: 4)], inputShape: [3])
         XCTAssertEqual(error, .invalidSetting(layer: "embedding (Embedding)", setting: "vocabularySize", value: "0",
