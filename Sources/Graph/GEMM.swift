@@ -50,11 +50,22 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
 
 /// How many threads large matrix products use.
 package enum GEMMThreads {
-    /// The `UNROLL_THREADS` environment variable when set, else the number of active processors.
-    package static let count: Int = {
+    /// The count set by ``withCount(_:_:)`` on this thread, else the `UNROLL_THREADS` environment variable when
+    /// set, else the number of active processors.
+    package static var count: Int { forced ?? configured }
+
+    private static let configured: Int = {
         if let text = ProcessInfo.processInfo.environment["UNROLL_THREADS"], let value = Int(text), value >= 1 {
             return value
         }
         return Swift.max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
+
+    /// A task-local (not global) override, so tests running side by side cannot change each other's count.
+    @TaskLocal private static var forced: Int?
+
+    /// Runs `body` with the thread count forced to `threads` (tests of bitwise reproducibility across counts).
+    package static func withCount<Result>(_ threads: Int, _ body: () throws -> Result) rethrows -> Result {
+        try $forced.withValue(Swift.max(1, threads), operation: body)
+    }
 }
