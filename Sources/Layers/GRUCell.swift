@@ -54,21 +54,31 @@ public final class GRUCell: RecurrentCell {
 
     /// One step.
     public func callAsFunction(_ projectedInput: Node, state h: Node) -> (output: Node, state: Node) {
+        step(projectedInput, h, recurrent: h)
+    }
+
+    /// One step whose recurrent products read `h ⊙ recurrentMask`; the update `z ⊙ h + (1 - z) ⊙ candidate`
+    /// keeps the undropped `h`, as Keras' GRU does.
+    public func callAsFunction(_ projectedInput: Node, state h: Node, recurrentMask: Node) -> (output: Node, state: Node) {
+        step(projectedInput, h, recurrent: h * recurrentMask)
+    }
+
+    private func step(_ projectedInput: Node, _ h: Node, recurrent hr: Node) -> (output: Node, state: Node) {
         let u = h.onSameTape(weights!.recurrentKernel)
         let n = hiddenSize
         let hNext: Node
         if resetAfter {
             let recurrentBias = h.onSameTape(weights!.bias).slice(along: 0, 1..<2).reshaped(to: [3 * n])
-            let recurrent = h.matmul(u) + recurrentBias
+            let recurrent = hr.matmul(u) + recurrentBias
             let z = sigmoid(gate(projectedInput, 0, size: n) + gate(recurrent, 0, size: n))
             let r = sigmoid(gate(projectedInput, 1, size: n) + gate(recurrent, 1, size: n))
             let candidate = tanh(gate(projectedInput, 2, size: n) + r * gate(recurrent, 2, size: n))
             hNext = z * h + (1 - z) * candidate
         } else {
-            let zr = h.matmul(u.slice(along: 1, 0..<(2 * n)))
+            let zr = hr.matmul(u.slice(along: 1, 0..<(2 * n)))
             let z = sigmoid(gate(projectedInput, 0, size: n) + gate(zr, 0, size: n))
             let r = sigmoid(gate(projectedInput, 1, size: n) + gate(zr, 1, size: n))
-            let candidate = tanh(gate(projectedInput, 2, size: n) + (r * h).matmul(u.slice(along: 1, (2 * n)..<(3 * n))))
+            let candidate = tanh(gate(projectedInput, 2, size: n) + (r * hr).matmul(u.slice(along: 1, (2 * n)..<(3 * n))))
             hNext = z * h + (1 - z) * candidate
         }
         return (hNext, hNext)

@@ -30,6 +30,13 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     public var compilesCheckpointedSegments = true
     /// The compiled segments of checkpointed runs.
     let checkpointPlans = CheckpointPlans()
+    /// The fraction of input features dropped in training, one mask per sequence reused at every step (Keras' `dropout`).
+    public var dropout: Float = 0
+    /// The fraction of the previous hidden state dropped where it enters the recurrent product in training,
+    /// one mask per sequence reused at every step (Keras' `recurrent_dropout`).
+    public var recurrentDropout: Float = 0
+    /// Draws the dropout masks (`seedDropout(_:)` restarts it).
+    var dropoutGenerator = SeededGenerator(seed: 0)
     /// The final state of the last call of a stateful layer, the next call's initial state (`nil`: zeros).
     public var carriedState: [Tensor]?
 
@@ -50,7 +57,7 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     /// The cell's parameters.
     public var parameters: [Parameter] { cell.parameters }
     /// The cell's invalid settings.
-    public var invalidSettings: [SettingError] { cell.invalidSettings }
+    public var invalidSettings: [SettingError] { cell.invalidSettings + dropoutSettingErrors }
 
     /// `[time, hidden]` with `returnSequences`, else `[hidden]`.
     public func outputShape(forInputShape shape: [Int]) throws -> [Int] {
@@ -81,7 +88,8 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
         check(cell.inputSize == features, "\(typeName): built for \(cell.inputSize!) features, got \(features)")
         return withScope(scopeName, on: input) {
             var state = startState(for: input, initialState: initialState)
-            let timeMajor = input.transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
+            let (inputMask, recurrentMask) = dropoutMasks(for: input)
+            let timeMajor = (inputMask.map { input * $0 } ?? input).transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
             let projected = cell.projectInput(timeMajor)
             let width = projected.shape[1]
             var outputs: [Node] = []
@@ -89,8 +97,8 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
             for k in 0..<steps {
                 let t = goBackwards ? steps - 1 - k : k
                 var (output, next) = withScope("t\(t)", on: input) {
-                    cell(projected.slice(along: 0, (t * batch)..<((t + 1) * batch)).reshaped(to: [batch, width]),
-                         state: state)
+                    let stepInput = projected.slice(along: 0, (t * batch)..<((t + 1) * batch)).reshaped(to: [batch, width])
+                    return recurrentMask.map { cell(stepInput, state: state, recurrentMask: $0) } ?? cell(stepInput, state: state)
                 }
                 if let mask {
                     let previous = outputs.last ?? input.onSameTape(Tensor.zeros(output.shape))
@@ -122,7 +130,7 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     /// Returns the output and the final state, like Keras' `return_state=True`.
     /// With a `mask` (`[batch, time]`, 1 for a real step), a masked step keeps the previous state and output.
     public func callAsFunction(_ input: Node, initialState: Cell.State?, mask: Tensor? = nil) -> (output: Node, state: Cell.State) {
-        if mask == nil, input.tape != nil, input.shape.count == 3,
+        if mask == nil, !isDropping(input), input.tape != nil, input.shape.count == 3,
            let length = checkpointing.segmentLength(forSteps: input.shape[1]), length < input.shape[1] {
             return runCheckpointed(input, initialState: initialState, segmentLength: length)
         }
@@ -134,7 +142,7 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     public func resetStates() { carriedState = nil }
 
     /// False while stateful: the carried state is read from the previous batch's values.
-    public var supportsCompilation: Bool { !isStateful }
+    public var supportsCompilation: Bool { !isStateful && dropout == 0 && recurrentDropout == 0 }
 
     /// Applies the cell's constraints.
     public func applyConstraints() { cell.applyConstraints() }
@@ -161,10 +169,12 @@ extension RNN where Cell == LSTMCell {
     /// Creates an LSTM layer (Keras: `LSTM(units, input_shape=..., return_sequences=...)`).
     public convenience init(hiddenSize: Int, inputShape: [Int]? = nil, returnSequences: Bool = false,
                             goBackwards: Bool = false, isStateful: Bool = false, unitForgetBias: Bool = true,
-                            seed: UInt64? = nil) {
+                            dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil) {
         self.init(LSTMCell(hiddenSize: hiddenSize, unitForgetBias: unitForgetBias, seed: seed),
                   returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
                   inputShape: inputShape)
+        self.dropout = dropout
+        self.recurrentDropout = recurrentDropout
     }
 }
 
@@ -172,10 +182,12 @@ extension RNN where Cell == GRUCell {
     /// Creates a GRU layer (`resetAfter: true` by default, as in Keras and PyTorch).
     public convenience init(hiddenSize: Int, inputShape: [Int]? = nil, returnSequences: Bool = false,
                             goBackwards: Bool = false, isStateful: Bool = false, resetAfter: Bool = true,
-                            seed: UInt64? = nil) {
+                            dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil) {
         self.init(GRUCell(hiddenSize: hiddenSize, resetAfter: resetAfter, seed: seed),
                   returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
                   inputShape: inputShape)
+        self.dropout = dropout
+        self.recurrentDropout = recurrentDropout
     }
 }
 
@@ -183,10 +195,12 @@ extension RNN where Cell == SimpleRNNCell {
     /// Creates a fully connected recurrent layer (`tanh` by default, or `relu`).
     public convenience init(hiddenSize: Int, activation: Activation = .tanh, inputShape: [Int]? = nil,
                             returnSequences: Bool = false, goBackwards: Bool = false, isStateful: Bool = false,
-                            seed: UInt64? = nil) {
+                            dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil) {
         self.init(SimpleRNNCell(hiddenSize: hiddenSize, activation: activation, seed: seed),
                   returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
                   inputShape: inputShape)
+        self.dropout = dropout
+        self.recurrentDropout = recurrentDropout
     }
 }
 

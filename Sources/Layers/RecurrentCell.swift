@@ -47,6 +47,9 @@ public protocol RecurrentCell: AnyObject {
     func zeroState(batchSize: Int) -> State
     /// Returns one step's output `[batch, hiddenSize]` and the next state, from the step's projected input.
     func callAsFunction(_ projectedInput: Node, state: State) -> (output: Node, state: State)
+    /// Returns one step with recurrent dropout: `recurrentMask` (`[batch, hiddenSize]`, entries 0 or
+    /// `1 / (1 - rate)`) scales the previous hidden state where it enters the recurrent product, and only there.
+    func callAsFunction(_ projectedInput: Node, state: State, recurrentMask: Node) -> (output: Node, state: State)
     /// Clamps parameters that have a constraint.
     func applyConstraints()
     /// The settings given at creation that the cell cannot run with (empty when all are valid).
@@ -54,6 +57,13 @@ public protocol RecurrentCell: AnyObject {
 }
 
 extension RecurrentCell {
+    /// Scales the hidden state (the state's first node) before the step: right for every cell whose previous
+    /// hidden state enters the step only through its recurrent product (SimpleRNN, LSTM, peephole LSTM, IndRNN).
+    public func callAsFunction(_ projectedInput: Node, state: State, recurrentMask: Node) -> (output: Node, state: State) {
+        var nodes = state.nodes
+        nodes[0] = nodes[0] * recurrentMask
+        return self(projectedInput, state: State(nodes: nodes))
+    }
     /// The identity: the step receives the raw input.
     public func projectInput(_ input: Node) -> Node { input }
     /// No constraints by default.
