@@ -19,6 +19,8 @@ enum BufferPool {
         /// Bytes handed out and not yet released, and the most since the last reset (``TensorMemory``).
         var liveBytes = 0
         var peakBytes = 0
+        /// Buffers handed out since the process started (reused or not): what "allocates nothing" is checked by.
+        var allocations = 0
     }
 
     private static let state = Mutex(State())
@@ -35,6 +37,7 @@ enum BufferPool {
         let pooled = capacity <= largestPooled
         let reused: UInt? = state.withLock { state in
             state.liveBytes += capacity * 4
+            state.allocations += 1
             state.peakBytes = Swift.max(state.peakBytes, state.liveBytes)
             guard pooled, let address = state.free[capacity.trailingZeroBitCount].popLast() else { return nil }
             state.idleBytes -= capacity * 4
@@ -64,6 +67,9 @@ enum BufferPool {
 
     /// Starts a new peak from the bytes in use now.
     static func resetPeak() { state.withLock { $0.peakBytes = $0.liveBytes } }
+
+    /// Buffers handed out so far.
+    static var allocationCount: Int { state.withLock { $0.allocations } }
 }
 
 /// How much tensor memory the process holds: every buffer behind a ``Tensor`` (and a ``PackedMatrix``) counted
@@ -76,6 +82,8 @@ package enum TensorMemory {
     package static var peakBytes: Int { BufferPool.usage.peak }
     /// Starts a new peak from the bytes in use now.
     package static func resetPeak() { BufferPool.resetPeak() }
+    /// Tensor buffers handed out since the process started (from the pool or fresh).
+    package static var allocationCount: Int { BufferPool.allocationCount }
 }
 
 /// The reference-counted buffer behind one or more tensors.

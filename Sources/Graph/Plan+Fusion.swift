@@ -221,6 +221,11 @@ extension PlanLowering {
         for (temporary, index) in reductions {
             let (target, accumulating) = gradientTarget(index)
             let inputShape = shape(index)
+            if let (rows, width) = leadingReduction(space, to: inputShape) {
+                emitRowSum(from: temporary, to: target, rows: rows, width: width, accumulating: accumulating,
+                           broadcasting: false, nodes: members)
+                continue
+            }
             emitGeneral({ $0[0].sum(toShape: inputShape) }, inputs: [], output: target, count: count(index),
                         accumulating: accumulating, nodes: members, extra: [(temporary, space)])
         }

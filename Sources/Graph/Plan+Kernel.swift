@@ -34,6 +34,18 @@ extension Plan {
         var accumulating: Bool
     }
 
+    /// `rows` rows of `width` floats summed into one row (a bias gradient, a sum over leading axes), or with
+    /// `broadcasting` one row added to every row (that sum's gradient): in the arena, allocating nothing, and in
+    /// the order `Tensor.sum(toShape:)` and `Tensor.broadcast(to:)` use, so the bits are eager's.
+    struct RowSum {
+        var source: Location, target: Location
+        var rows: Int, width: Int
+        var accumulating: Bool
+        var broadcasting: Bool
+        /// Where a sum is finished before it is added to `target` (accumulating), as eager adds a finished sum.
+        var partial: Location?
+    }
+
     /// An op run through the eager tensor kernels on views of the arena, its result copied (or added) into
     /// place: the rare ops (transposes, concatenations, sums, softmaxes, gathers) that no sweep fuses.
     struct General {
@@ -49,6 +61,7 @@ extension Plan {
             case matmul(Product)
             case fill(Location, count: Int)
             case copyRows(RowCopy)
+            case rowSum(RowSum)
             case general(General)
             case parameterGradient(Int, Location)
         }
@@ -79,7 +92,8 @@ public struct PlanKernel: Sendable, Equatable {
         case stackedMatmul
         /// Zeroing a gradient that slices are added into.
         case fill
-        /// A strided copy (a slice, or a slice's gradient placed into its source's).
+        /// A strided copy (a slice, or a slice's gradient placed into its source's), or rows summed into one
+        /// (a bias gradient, a sum over leading axes) or one row spread over many (that sum's gradient).
         case copy
         /// An op run through the eager tensor kernels (transpose, concat, sum, softmax, gather, a checkpoint).
         case general

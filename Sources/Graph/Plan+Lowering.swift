@@ -2,8 +2,8 @@ import Kernels
 
 // Lowering a tape's records to a plan's kernels: views become offsets, element-wise groups become one sweep
 // forward and one backward (from the derivative formulas in Gradients.swift), matrix products become GEMMs
-// (a weight's per-step gradient products one stacked GEMM, as eager backward does), and the rare ops run
-// through the eager tensor kernels. This file is long because the forward and backward lowering of every
+// (a weight's per-step gradient products one stacked GEMM, as eager backward does), sums over leading axes
+// (bias gradients) row sums in the arena, and the rare ops run through the eager tensor kernels. This file is long because the forward and backward lowering of every
 // op kind belong together: each backward case mirrors a forward one.
 
 struct PlanLowering {
@@ -225,6 +225,11 @@ struct PlanLowering {
             let op = record.op
             let target = newBuffer(.arena, count: count(index), isGradient: false, node: index)
             value[index] = target
+            if case .sum(let axes) = op, let (rows, width) = leadingReduction(shape(inputs[0]), to: kept(shape(inputs[0]), axes)) {
+                emitRowSum(from: value[inputs[0]]!, to: target, rows: rows, width: width, accumulating: false,
+                           broadcasting: false, nodes: [index])
+                return
+            }
             let outputShape = shape(index)
             let body: ([Tensor]) -> Tensor = { inputs in
                 switch op {
@@ -242,6 +247,37 @@ struct PlanLowering {
             emitGeneral(body, inputs: inputs, output: target, count: count(index), accumulating: false,
                         nodes: [index])
         }
+    }
+
+    /// The rows and row width of reducing `shape` to `target` when only leading axes are summed (the case
+    /// `Tensor.sum(toShape:)` adds whole rows for); `nil` otherwise.
+    func leadingReduction(_ shape: [Int], to target: [Int]) -> (rows: Int, width: Int)? {
+        guard target != shape, target.count <= shape.count else { return nil }
+        let padded = [Int](repeating: 1, count: shape.count - target.count) + target
+        let inner = padded.count - (padded.firstIndex { $0 != 1 } ?? padded.count)
+        guard padded.suffix(inner) == shape.suffix(inner) else { return nil }
+        let width = shape.suffix(inner).reduce(1, *)
+        return (width == 0 ? 0 : shape.reduce(1, *) / width, width)
+    }
+
+    /// `shape` with `axes` set to 1 (what a sum over `axes` keeps).
+    func kept(_ shape: [Int], _ axes: [Int]) -> [Int] {
+        var kept = shape
+        for axis in axes { kept[axis] = 1 }
+        return kept
+    }
+
+    /// Emits `target (+)= source` summed (or, `broadcasting`, spread back) over leading axes, in the arena.
+    mutating func emitRowSum(from source: Location, to target: Location, rows: Int, width: Int, accumulating: Bool,
+                             broadcasting: Bool, nodes: [Int]) {
+        var partial: Location?
+        if accumulating && !broadcasting {
+            partial = newBuffer(.arena, count: width, isGradient: true, node: nodes.last!)
+        }
+        emit(.rowSum(Plan.RowSum(source: source, target: target, rows: rows, width: width, accumulating: accumulating,
+                                 broadcasting: broadcasting, partial: partial)),
+             kind: .copy, nodes: nodes, flops: rows * width,
+             reads: [source] + (accumulating ? [target] : []), writes: [target] + (partial.map { [$0] } ?? []))
     }
 
     mutating func emitGeneral(_ body: @escaping ([Tensor]) -> Tensor, inputs: [Int], output: Location, count: Int,
@@ -343,6 +379,11 @@ struct PlanLowering {
                                         sourceStride: range.count * inner, targetStride: source[axis] * inner,
                                         accumulating: true)),
                  kind: .copy, nodes: [index], reads: [grad, target], writes: [target])
+        case .sum(let axes) where leadingReduction(shape(inputs[0]), to: kept(shape(inputs[0]), axes)) != nil:
+            let (rows, width) = leadingReduction(shape(inputs[0]), to: kept(shape(inputs[0]), axes))!
+            let (target, accumulating) = gradientTarget(inputs[0])
+            emitRowSum(from: grad, to: target, rows: rows, width: width, accumulating: accumulating, broadcasting: true,
+                       nodes: [index])
         case .transpose, .concat, .sum, .logSoftmax, .softmax, .gather, .sparseMatmul:
             let op = record.op
             let inputShapes = inputs.map { shape($0) }

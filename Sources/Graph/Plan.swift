@@ -176,6 +176,23 @@ public final class Plan {
                 let x = source + row * copy.sourceStride, y = target + row * copy.targetStride
                 if copy.accumulating { for i in 0..<copy.width { y[i] += x[i] } } else { y.update(from: x, count: copy.width) }
             }
+        case .rowSum(let sum):
+            let source = address(sum.source), target = address(sum.target), width = sum.width
+            if sum.broadcasting {
+                for row in 0..<sum.rows {
+                    let y = target + row * width
+                    // `0 + x`, not `x`: a broadcast adds to zeros, which turns −0 into +0.
+                    if sum.accumulating { for i in 0..<width { y[i] += 0 + source[i] } } else { for i in 0..<width { y[i] = 0 + source[i] } }
+                }
+                return
+            }
+            let total = sum.partial.map(address) ?? target
+            total.update(repeating: 0, count: width)
+            for row in 0..<sum.rows {
+                let x = source + row * width
+                for i in 0..<width { total[i] += x[i] }
+            }
+            if sum.partial != nil { for i in 0..<width { target[i] += total[i] } }
         case .general(let general):
             let arguments = general.inputs.map { Tensor(borrowing: address($0.location), shape: $0.shape) }
             for (value, output) in zip(general.body(arguments), general.outputs) {
