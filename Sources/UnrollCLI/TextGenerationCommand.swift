@@ -1,6 +1,7 @@
 import Foundation
 import Graph
 import Layers
+import Serialization
 import Train
 
 /// A character-level language model on the embedded text, then sampling from it one character at a time:
@@ -26,11 +27,38 @@ enum TextGenerationCommand: Subcommand {
         .option("length", "N", "Characters to generate (default 300)."),
         .option("temperature", "T", "Sampling temperature; lower is more conservative (default 0.5)."),
         .option("seed", "N", "Seed for weights, shuffling and sampling (default 1)."),
+        .option("text", "FILE", "Train on this UTF-8 text file instead of the embedded one (lower-cased, spaces collapsed)."),
+        .option("save", "FILE", "After training, write the model (weights and vocabulary) to this safetensors file."),
+        .option("load", "FILE", "Generate from a model written by --save instead of training one."),
     ]
 
     /// The corpus as the model sees it: lower-cased, every run of white space one space.
-    static var corpus: String {
-        EmbeddedData.aliceOpening.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    static var corpus: String { normalized(EmbeddedData.aliceOpening) }
+
+    /// Lower-cases a text and makes every run of white space one space.
+    static func normalized(_ text: String) -> String {
+        text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    /// Writes the model's weights with its vocabulary and size in the file's metadata (one atomic write).
+    static func save(_ model: CharacterModel, to url: URL) throws {
+        let sequential = Sequential([model.recurrent, model.head])
+        try sequential.saveWeights(to: url, metadata: ["vocabulary": String(model.vocabulary),
+                                                      "units": String(model.recurrent.cell.hiddenSize)])
+    }
+
+    /// Reads a model written by ``save(_:to:)``.
+    static func load(from url: URL) throws -> CharacterModel {
+        let (_, metadata) = try SafeTensors.read(from: url)
+        guard let vocabulary = metadata["vocabulary"].map(Array.init), !vocabulary.isEmpty,
+              let units = metadata["units"].flatMap(Int.init), units > 0 else {
+            throw UsageError("option '--load': \(url.path) is not a textgen model (its metadata lacks 'vocabulary' or "
+                             + "'units')", command: "unroll textgen")
+        }
+        let recurrent = LSTM(hiddenSize: units, inputShape: [1, vocabulary.count], returnSequences: true)
+        let head = Dense(outputSize: vocabulary.count)
+        try Sequential([recurrent, head]).loadWeights(from: url)
+        return CharacterModel(vocabulary: vocabulary, recurrent: recurrent, head: head, losses: [])
     }
 
     /// A trained model and its vocabulary.
@@ -121,18 +149,38 @@ enum TextGenerationCommand: Subcommand {
         let length = try arguments.integer("length", default: 300, in: 0...1_000_000)
         let temperature: Float = try arguments.number("temperature", default: 0.5, in: 0...100, isOpenBelow: true)
         let seed = try arguments.seed("seed", default: 1)
-        let text = corpus
-        print("Corpus: \(text.count) characters of Alice's Adventures in Wonderland, \(Set(text).count) distinct.",
-              to: &output)
-        let start = Date()
-        let model = try train(on: text,
+        let model: CharacterModel
+        if let path = arguments.string("load") {
+            model = try load(from: URL(fileURLWithPath: path))
+            print("Loaded a model of \(model.recurrent.cell.hiddenSize) units over \(model.vocabulary.count) characters "
+                  + "from \(path).", to: &output)
+        } else {
+            let text: String
+            if let path = arguments.string("text") {
+                guard let contents = try? String(contentsOf: URL(fileURLWithPath: path), encoding: .utf8) else {
+                    throw UsageError("option '--text': cannot read \(path) as UTF-8 text", command: "unroll textgen")
+                }
+                text = normalized(contents)
+                print("Corpus: \(text.count) characters of \(path), \(Set(text).count) distinct.", to: &output)
+            } else {
+                text = corpus
+                print("Corpus: \(text.count) characters of Alice's Adventures in Wonderland, \(Set(text).count) distinct.",
+                      to: &output)
+            }
+            let start = Date()
+            model = try train(on: text,
                               hiddenSize: try arguments.integer("units", default: 128, in: 1...4_096),
                               sequenceLength: try arguments.integer("sequence-length", default: 40, in: 1...10_000),
                               batchSize: try arguments.integer("batch-size", default: 32, in: 1...100_000),
                               learningRate: try arguments.number("learning-rate", default: 0.01, in: 0...10, isOpenBelow: true),
                               epochs: epochs, seed: seed) { epoch, loss in
-            print("  epoch \(epoch)/\(epochs)  loss \(String(format: "%.4f", loss))  "
-                  + String(format: "%.1f s", Date().timeIntervalSince(start)), to: &output)
+                print("  epoch \(epoch)/\(epochs)  loss \(String(format: "%.4f", loss))  "
+                      + String(format: "%.1f s", Date().timeIntervalSince(start)), to: &output)
+            }
+            if let path = arguments.string("save") {
+                try save(model, to: URL(fileURLWithPath: path))
+                print("Saved to \(path).", to: &output)
+            }
         }
         var generator = SeededGenerator(seed: seed)
         let generated = try model.generate(after: seedText, length: length, temperature: temperature, generator: &generator)
