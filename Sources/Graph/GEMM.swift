@@ -28,13 +28,17 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
     let splitN = n >= 64 || n >= m
     let granule = splitN ? 16 : 6
     let total = splitN ? n : m
-    let chunk = Swift.max(splitN ? 64 : 24, ((total + 15) / 16 + granule - 1) / granule * granule)
-    let blocks = (total + chunk - 1) / chunk
+    // At most 16 blocks of at least 4 granules, their edges spread evenly over the granules; each worker runs
+    // a contiguous run of blocks, so two workers get equal halves (a round-robin over 15 blocks left one
+    // worker 8 and the other 7).
+    let units = (total + granule - 1) / granule
+    let blocks = Swift.max(1, Swift.min(16, units / 4))
+    @Sendable func edge(_ block: Int) -> Int { Swift.min(total, granule * (block * units / blocks)) }
     let workers = Swift.min(GEMMThreads.count, blocks)
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
-        for block in stride(from: worker, to: blocks, by: workers) {
-            let start = block * chunk
-            let end = Swift.min(total, start + chunk)
+        for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
+            let start = edge(block), end = edge(block + 1)
+            guard start < end else { continue }
             if splitN {
                 let bPart = transposeB ? operands.b + start * ldb : operands.b + start
                 unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, end - start, k, alpha,
