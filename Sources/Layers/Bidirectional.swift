@@ -92,7 +92,7 @@ public final class Bidirectional<Cell: RecurrentCell>: WholeSequenceLayer {
         return merge(ahead.last!, behind.last!, axis: 1)
     }
 
-    private func merge(_ a: Node, _ b: Node, axis: Int) -> Node {
+    func merge(_ a: Node, _ b: Node, axis: Int) -> Node {
         switch mergeMode {
         case .concatenate: concatenate([a, b], along: axis)
         case .sum: a + b

@@ -89,3 +89,21 @@ extension RNN: MaskAwareLayer {
                 Cell.State(nodes: zip(step.state.nodes, previous.state.nodes).map(blend)))
     }
 }
+
+extension Bidirectional: MaskAwareLayer {
+    /// Runs both directions honouring the mask. Each direction holds its state through masked steps, so the
+    /// backward one, starting from the padded end, meets each sequence's real steps last to first: it reverses
+    /// every sequence within its true length, as Keras' does.
+    public func callAsFunction(_ input: Node, mask: Tensor?) -> Node {
+        guard let mask else { return self(input) }
+        let ahead = forward.run(input, mask: mask).outputs
+        let behind = backward.run(input, mask: mask).outputs
+        if forward.returnSequences {
+            return merge(RNN<Cell>.stack(ahead), RNN<Cell>.stack(behind.reversed()), axis: 2)
+        }
+        return merge(ahead.last!, behind.last!, axis: 1)
+    }
+
+    /// The mask, when the output keeps the time axis (`returnSequences`).
+    public func outputMask(for input: Node, mask: Tensor?) -> Tensor? { forward.returnSequences ? mask : nil }
+}

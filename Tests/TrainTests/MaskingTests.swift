@@ -106,4 +106,43 @@ final class MaskingTests: XCTestCase {
                                                               mask: Tensor(shape: [1, 2], scalars: [1, 0])).value.scalar,
                        -Foundation.log(0.9), accuracy: 1e-6)
     }
+
+    /// A bidirectional layer reverses each padded sequence within its true length: the valid outputs and every
+    /// gradient equal those of each sequence alone.
+    func testBidirectionalPaddedBatchEqualsEachSequenceAlone() throws {
+        let lengths = [4, 2], time = 4, features = 2
+        let sequences = lengths.enumerated().map { index, length in
+            Tensor(shape: [1, length, features], scalars: (0..<(length * features)).map { Float(($0 * 5 + index) % 7) / 7 + 0.1 })
+        }
+        var padded = Tensor.zeros([lengths.count, time, features])
+        padded.withUnsafeMutableBufferPointer { p in
+            for (row, sequence) in sequences.enumerated() {
+                for (k, value) in sequence.scalars.enumerated() { p[row * time * features + k] = value }
+            }
+        }
+        for returnSequences in [true, false] {
+            let layer = Bidirectional(LSTM(hiddenSize: 3, returnSequences: returnSequences, seed: 21))
+            let input = Input(shape: [time, features])
+            let model = try Model(inputs: input, outputs: layer(Masking()(input)))
+            let tape = Tape()
+            let (outputs, masks) = model.run([tape.constant(padded)])
+            XCTAssertEqual(masks[0] == nil, !returnSequences)
+            let weights = returnSequences ? tape.constant(masks[0]!.reshaped(to: [lengths.count, time, 1])) : tape.constant(Tensor(shape: [1], scalars: [1]))
+            tape.backward(from: (square(outputs[0]) * weights).sum())
+            let paddedGradients = model.parameters.map { $0.gradient! }
+            model.parameters.forEach { $0.zeroGradient() }
+            var aloneGradients = model.parameters.map { Tensor.zeros($0.shape) }
+            for (row, sequence) in sequences.enumerated() {
+                let alone = Tape()
+                let output = layer(alone.constant(sequence))
+                alone.backward(from: square(output).sum())
+                for (k, parameter) in model.parameters.enumerated() { aloneGradients[k] = aloneGradients[k] + parameter.gradient! }
+                model.parameters.forEach { $0.zeroGradient() }
+                let mine = outputs[0].value.slice(along: 0, row..<(row + 1))
+                assertClose(returnSequences ? mine.slice(along: 1, 0..<lengths[row]) : mine, output.value, tolerance: 1e-5,
+                            "sequence \(row), returnSequences \(returnSequences)")
+            }
+            for (actual, expected) in zip(paddedGradients, aloneGradients) { assertClose(actual, expected, tolerance: 1e-5) }
+        }
+    }
 }
