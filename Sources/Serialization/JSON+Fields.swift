@@ -68,7 +68,7 @@ package struct JSONField: Sendable {
     /// Returns this number.
     package func double() throws -> Double {
         guard case .number(let number) = value else { throw wrongType("a number") }
-        return number
+        return number.value
     }
 
     /// Returns this number, which must be an integer in `range`.

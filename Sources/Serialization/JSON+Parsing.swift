@@ -21,13 +21,19 @@ struct JSONTextParser {
     }
 
     private func failure(_ message: String) -> JSONError {
+        let (offset, line, column) = location()
+        return .syntax(offset: offset, line: line, column: column, message: message)
+    }
+
+    /// The current byte offset, and its line and column counted from 1.
+    private func location() -> (offset: Int, line: Int, column: Int) {
         let end = min(position, bytes.count)
         var line = 1, lineStart = 0
         for index in 0..<end where bytes[index] == UInt8(ascii: "\n") {
             line += 1
             lineStart = index + 1
         }
-        return .syntax(offset: end, line: line, column: end - lineStart + 1, message: message)
+        return (end, line, end - lineStart + 1)
     }
 
     private var current: UInt8? { position < bytes.count ? bytes[position] : nil }
@@ -81,12 +87,19 @@ struct JSONTextParser {
             }
             let keyStart = position
             let key = try parseString()
-            try expect(":", "after an object key")
-            let value = try parseValue()
-            guard object.appendUnique(key, value) else {
+            guard object[key] == nil else {
                 position = keyStart
-                throw failure("the key \"\(key)\" appears twice in one object")
+                let (offset, line, column) = location()
+                throw JSONError.duplicateKey(key: key, path: [], offset: offset, line: line, column: column)
             }
+            try expect(":", "after an object key")
+            let value: JSON
+            do {
+                value = try parseValue()
+            } catch let error as JSONError {
+                throw error.nested(in: .key(key))
+            }
+            object.append(key, value)
             skipWhitespace()
             if current == UInt8(ascii: "}") {
                 position += 1
@@ -106,7 +119,11 @@ struct JSONTextParser {
             return .array(elements)
         }
         while true {
-            elements.append(try parseValue())
+            do {
+                elements.append(try parseValue())
+            } catch let error as JSONError {
+                throw error.nested(in: .index(elements.count))
+            }
             skipWhitespace()
             if current == UInt8(ascii: "]") {
                 position += 1
@@ -189,7 +206,7 @@ struct JSONTextParser {
         return position - start
     }
 
-    private mutating func parseNumber() throws -> Double {
+    private mutating func parseNumber() throws -> JSONNumber {
         let start = position
         if current == UInt8(ascii: "-") { position += 1 }
         let integerStart = position
@@ -213,7 +230,7 @@ struct JSONTextParser {
             position = start
             throw failure("the number \(text) is beyond the range of a double")
         }
-        return value
+        return JSONNumber(literal: text, value: value)
     }
 
     private mutating func parseLiteral(_ literal: StaticString) throws {

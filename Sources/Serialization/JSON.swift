@@ -8,14 +8,15 @@
 /// print(config.serialized())                                         // {"units":4,"layers":[{"name":"lstm"}]}
 /// ```
 /// Parsing follows RFC 8259 strictly (no comments, trailing commas, leading zeros, `NaN`, or invalid UTF-8),
-/// rejects a repeated key in an object, and bounds the input size and nesting depth so hostile text fails with a
+/// rejects a repeated key in an object (``JSONError/duplicateKey(key:path:offset:line:column:)``, so a format
+/// can say what the repetition means), keeps each number's literal text (``JSONNumber``), and bounds the input size and nesting depth so hostile text fails with a
 /// ``JSONError`` (byte offset, line, column) instead of exhausting memory or the stack. Objects keep their keys
 /// in the order written, so a file read and written again keeps its layout.
 package enum JSON: Equatable, Sendable {
     case null
     case bool(Bool)
-    /// Every number, as the nearest `Double` (integers up to 2^53 exactly).
-    case number(Double)
+    /// Every number: the nearest `Double`, and the text it was read from.
+    case number(JSONNumber)
     case string(String)
     case array([JSON])
     case object(JSONObject)
@@ -37,6 +38,7 @@ package enum JSON: Equatable, Sendable {
     /// Returns the value in UTF-8 JSON text.
     ///
     /// - Throws: ``JSONError/syntax(offset:line:column:message:)`` for text that is not one JSON value,
+    ///   ``JSONError/duplicateKey(key:path:offset:line:column:)`` for an object that repeats a key,
     ///   ``JSONError/tooLarge(byteCount:limit:)`` beyond `limits`.
     package static func parse(_ bytes: some Collection<UInt8>, limits: Limits = Limits()) throws -> JSON {
         guard bytes.count <= limits.maximumByteCount else {
@@ -54,6 +56,77 @@ package enum JSON: Equatable, Sendable {
     /// Returns the value in JSON text.
     package static func parse(_ text: String, limits: Limits = Limits()) throws -> JSON {
         try parse(Array(text.utf8), limits: limits)
+    }
+}
+
+/// A JSON number: its value as the nearest `Double` (integers up to 2^53 exactly) and, when it was read from
+/// text, the literal as written, so a format that needs exact integers (safetensors offsets above 2^53) or tells
+/// `2` from `2.0` or `2e0` can ask for ``exactInteger``.
+///
+/// Two numbers are equal when their values are: `2`, `2.0` and `2e0` are the same number.
+package struct JSONNumber: Equatable, Sendable, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral {
+    /// The value, the nearest `Double` to the literal.
+    package let value: Double
+    /// The text the number was read from, or `nil` for a number made in code.
+    package let literal: String?
+
+    /// Creates a number made in code.
+    package init(_ value: Double) {
+        self.value = value
+        literal = nil
+    }
+
+    /// Creates a number made in code from an integer.
+    package init(_ value: some BinaryInteger) {
+        self.init(Double(value))
+    }
+
+    /// Creates a number read as `literal`, whose nearest `Double` is `value`.
+    init(literal: String, value: Double) {
+        self.value = value
+        self.literal = literal
+    }
+
+    /// Creates a number from an integer literal in code.
+    package init(integerLiteral value: Int) {
+        self.init(Double(value))
+    }
+
+    /// Creates a number from a floating-point literal in code.
+    package init(floatLiteral value: Double) {
+        self.init(value)
+    }
+
+    /// The number as an `Int`, when it is one exactly: read from text, a literal with neither fraction nor
+    /// exponent (`8`, not `8.0` or `8e0`) that fits in `Int`, however far above 2^53; made in code, an integral
+    /// value below 2^53 in magnitude.
+    package var exactInteger: Int? {
+        guard let literal else { return value.rounded() == value && abs(value) < 0x1p53 ? Int(value) : nil }
+        guard literal.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") })
+        else { return nil }
+        return Int(literal)
+    }
+
+    package static func == (lhs: JSONNumber, rhs: JSONNumber) -> Bool { lhs.value == rhs.value }
+}
+
+/// One step of the way from the top of a JSON value to a value inside it.
+package enum JSONPathComponent: Equatable, Sendable {
+    /// The member with this key of an object.
+    case key(String)
+    /// The element at this index of an array.
+    case index(Int)
+
+    /// Writes `path` as ``JSONField`` paths read: `config.layers[2].units`, empty at the top level.
+    package static func describe(_ path: [JSONPathComponent]) -> String {
+        var text = ""
+        for component in path {
+            switch component {
+            case .key(let key): text += text.isEmpty ? key : ".\(key)"
+            case .index(let index): text += "[\(index)]"
+            }
+        }
+        return text
     }
 }
 
@@ -104,12 +177,10 @@ package struct JSONObject: Equatable, Sendable {
         }
     }
 
-    /// Appends a member parsed from text; returns `false` (changing nothing) when the key is already present.
-    mutating func appendUnique(_ key: String, _ value: JSON) -> Bool {
-        guard positions[key] == nil else { return false }
+    /// Appends a member parsed from text, whose key the parser has checked is new.
+    mutating func append(_ key: String, _ value: JSON) {
         positions[key] = members.count
         members.append(Member(key: key, value: value))
-        return true
     }
 
     package static func == (lhs: JSONObject, rhs: JSONObject) -> Bool { lhs.members == rhs.members }
@@ -119,6 +190,9 @@ package struct JSONObject: Equatable, Sendable {
 package enum JSONError: Error, CustomStringConvertible, Equatable {
     /// The text is not one JSON value; positions count bytes, lines and columns from 1, the offset from 0.
     case syntax(offset: Int, line: Int, column: Int, message: String)
+    /// An object repeats `key`; `path` leads from the top to that object (empty when it is the top level), and the
+    /// position is that of the repeated key.
+    case duplicateKey(key: String, path: [JSONPathComponent], offset: Int, line: Int, column: Int)
     /// The text is longer than the reader accepts.
     case tooLarge(byteCount: Int, limit: Int)
     /// A field that must be present is absent; `path` is where it should be (`config.layers[2].units`).
@@ -133,11 +207,27 @@ package enum JSONError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .syntax(offset, line, column, message):
             "invalid JSON at line \(line), column \(column) (byte \(offset)): \(message)"
+        case let .duplicateKey(key, path, offset, line, column):
+            "invalid JSON at line \(line), column \(column) (byte \(offset)): "
+                + JSONError.duplicateKeyMessage(key: key, path: path)
         case let .tooLarge(byteCount, limit): "JSON text of \(byteCount) bytes exceeds the limit of \(limit)"
         case let .missingField(path): "\(path) is missing"
         case let .wrongType(path, expected, found): "\(path): expected \(expected), found \(found)"
         case let .invalidValue(path, value, requirement): "\(path): \(value) is not \(requirement)"
         }
+    }
+
+    /// Says which key an object repeats and where that object is.
+    package static func duplicateKeyMessage(key: String, path: [JSONPathComponent]) -> String {
+        let place = path.isEmpty ? "the top-level object" : "the object at \(JSONPathComponent.describe(path))"
+        return "the key \"\(key)\" appears twice in \(place)"
+    }
+
+    /// The error with `component` put in front of a duplicate key's path, as the parser unwinds from the object
+    /// that repeats the key to the top; other errors are unchanged.
+    func nested(in component: JSONPathComponent) -> JSONError {
+        guard case let .duplicateKey(key, path, offset, line, column) = self else { return self }
+        return .duplicateKey(key: key, path: [component] + path, offset: offset, line: line, column: column)
     }
 }
 
@@ -163,7 +253,7 @@ extension JSON {
         switch self {
         case .null: output += "null"
         case .bool(let value): output += value ? "true" : "false"
-        case .number(let value): output += JSON.format(value)
+        case .number(let number): output += JSON.format(number.value)
         case .string(let text): JSON.writeString(text, to: &output)
         case .array(let elements):
             guard !elements.isEmpty else { output += "[]"; return }
@@ -219,7 +309,7 @@ extension JSON {
         switch self {
         case .null: "null"
         case .bool(let value): "\(value)"
-        case .number(let value): "the number \(JSON.format(value))"
+        case .number(let number): "the number \(JSON.format(number.value))"
         case .string(let text): text.count <= 40 ? "the string \"\(text)\"" : "a string"
         case .array(let elements): "an array of \(elements.count)"
         case .object: "an object"

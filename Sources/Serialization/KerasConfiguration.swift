@@ -298,7 +298,7 @@ extension KerasModelConfiguration {
 
     /// An optimizer as Keras serializes it; numbers are the `Float` settings' shortest decimals.
     private static func optimizerJSON(_ optimizer: KerasOptimizer) -> JSON {
-        func number(_ value: Float) -> JSON { .number(Double("\(value)") ?? Double(value)) }
+        func number(_ value: Float) -> JSON { .number(JSONNumber(Double("\(value)") ?? Double(value))) }
         let className: String
         var config = JSONObject()
         switch optimizer {
@@ -329,7 +329,7 @@ extension KerasModelConfiguration {
                                    "config": .object(config), "registered_name": .null]))
     }
 
-    private static func batchShape(_ shape: [Int]) -> JSON { .array([.null] + shape.map { .number(Double($0)) }) }
+    private static func batchShape(_ shape: [Int]) -> JSON { .array([.null] + shape.map { .number(JSONNumber($0)) }) }
 
     private static func layerObject(_ className: String, _ config: KeyValuePairs<String, JSON>) -> JSON {
         .object(JSONObject(["module": .string("keras.layers"), "class_name": .string(className),
@@ -344,16 +344,16 @@ extension KerasModelConfiguration {
         switch configuration {
         case .dense(let outputSize, let activation, let usesBias):
             className = "Dense"
-            config["units"] = .number(Double(outputSize))
+            config["units"] = .number(JSONNumber(outputSize))
             config["activation"] = .string(activation.kerasName)
             config["use_bias"] = .bool(usesBias)
         case .dropout(let rate):
             className = "Dropout"
-            config["rate"] = .number(Double(rate))
+            config["rate"] = .number(JSONNumber(Double(rate)))
         case .embedding(let vocabularySize, let outputSize):
             className = "Embedding"
-            config["input_dim"] = .number(Double(vocabularySize))
-            config["output_dim"] = .number(Double(outputSize))
+            config["input_dim"] = .number(JSONNumber(vocabularySize))
+            config["output_dim"] = .number(JSONNumber(outputSize))
         case .recurrent(let layer):
             (className, config) = try recurrentJSON(layer, common: common)
         case .bidirectional(let mergeMode, let layer):
@@ -390,21 +390,21 @@ extension KerasModelConfiguration {
         switch layer.cell {
         case .lstm(let hiddenSize, let unitForgetBias):
             className = "LSTM"
-            config["units"] = .number(Double(hiddenSize))
+            config["units"] = .number(JSONNumber(hiddenSize))
             config["activation"] = .string("tanh")
             config["recurrent_activation"] = .string("sigmoid")
             config["use_bias"] = .bool(true)
             config["unit_forget_bias"] = .bool(unitForgetBias)
         case .gru(let hiddenSize, let resetAfter):
             className = "GRU"
-            config["units"] = .number(Double(hiddenSize))
+            config["units"] = .number(JSONNumber(hiddenSize))
             config["activation"] = .string("tanh")
             config["recurrent_activation"] = .string("sigmoid")
             config["use_bias"] = .bool(true)
             config["reset_after"] = .bool(resetAfter)
         case .simpleRNN(let hiddenSize, let activation):
             className = "SimpleRNN"
-            config["units"] = .number(Double(hiddenSize))
+            config["units"] = .number(JSONNumber(hiddenSize))
             config["activation"] = .string(activation.kerasName)
             config["use_bias"] = .bool(true)
         case .peepholeLSTM, .indRNN, .stacked:

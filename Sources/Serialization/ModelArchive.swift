@@ -101,6 +101,10 @@ struct ModelDescription: Equatable {
         } catch let JSONError.syntax(_, line, column, message) {
             throw ModelArchiveError.invalidDescription(file: url.path,
                                                        reason: "not valid JSON: line \(line), column \(column): \(message)")
+        } catch let JSONError.duplicateKey(key, path, _, line, column) {
+            throw ModelArchiveError.invalidDescription(
+                file: url.path,
+                reason: "not valid JSON: line \(line), column \(column): \(JSONError.duplicateKeyMessage(key: key, path: path))")
         } catch {
             throw ModelArchiveError.invalidDescription(file: url.path, reason: "not valid JSON: \(error)")
         }

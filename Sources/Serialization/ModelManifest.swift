@@ -30,7 +30,7 @@ package struct ModelManifest: Equatable, Sendable {
     /// The manifest as JSON text.
     package func encoded() -> Data {
         let files = entries.map { entry in
-            JSON.object(JSONObject(["name": .string(entry.name), "bytes": .number(Double(entry.byteCount)),
+            JSON.object(JSONObject(["name": .string(entry.name), "bytes": .number(JSONNumber(entry.byteCount)),
                                     "crc32": .string(entry.crc32)]))
         }
         let root = JSON.object(JSONObject(["format": .string(Self.format), "files": .array(files)]))

@@ -27,12 +27,11 @@ extension SafeTensors {
         guard String(validating: headerBytes, as: UTF8.self) != nil else {
             throw SafeTensorsError.invalidHeader(file: source, reason: "the header is not valid UTF-8")
         }
-        let header: JSONValue
+        let header: JSON
         do {
-            var parser = JSONParser(bytes: headerBytes)
-            header = try parser.parseDocument()
-        } catch let failure as JSONParser.Failure {
-            throw SafeTensorsError.invalidHeader(file: source, reason: failure.describe(in: headerBytes))
+            header = try JSON.parse(headerBytes, limits: headerLimits)
+        } catch let error as JSONError {
+            throw headerError(error, source: source)
         }
         guard case let .object(members) = header else {
             throw SafeTensorsError.invalidHeader(file: source, reason: "the header is not a JSON object")
@@ -40,18 +39,11 @@ extension SafeTensors {
 
         var metadata: [String: String] = [:]
         var entries: [Entry] = []
-        var seen = Set<String>()
-        for (name, value) in members {
-            guard seen.insert(name).inserted else {
-                if name == "__metadata__" {
-                    throw SafeTensorsError.invalidHeader(file: source, reason: "\"__metadata__\" appears twice")
-                }
-                throw SafeTensorsError.duplicateName(file: source, name: name)
-            }
-            if name == "__metadata__" {
-                metadata = try parseMetadata(value, source: source)
+        for member in members.members {
+            if member.key == "__metadata__" {
+                metadata = try parseMetadata(member.value, source: source)
             } else {
-                entries.append(try parseEntry(name: name, value, source: source))
+                entries.append(try parseEntry(name: member.key, member.value, source: source))
             }
         }
 
@@ -82,33 +74,69 @@ extension SafeTensors {
         return (tensors, metadata)
     }
 
-    private static func parseMetadata(_ value: JSONValue, source: String) throws -> [String: String] {
+    /// Deep enough for any header, shallow enough that hostile nesting fails fast; the header's length is
+    /// already bounded by the file's.
+    private static let headerLimits = JSON.Limits(maximumByteCount: .max, maximumDepth: 64)
+
+    /// The header's JSON error as a safetensors error: a key repeated at the top level names a tensor twice;
+    /// any other repetition or syntax error makes the header invalid, with its line and column.
+    private static func headerError(_ error: JSONError, source: String) -> SafeTensorsError {
+        switch error {
+        case let .duplicateKey(key, path, _, line, column):
+            if path.isEmpty && key != "__metadata__" { return .duplicateName(file: source, name: key) }
+            let what = switch path.first {
+            case nil: "\"__metadata__\" appears twice"
+            case .key("__metadata__") where path.count == 1: "metadata key '\(key)' appears twice"
+            case .key(let name) where path.count == 1: "tensor '\(name)': field '\(key)' appears twice"
+            default: JSONError.duplicateKeyMessage(key: key, path: path)
+            }
+            return .invalidHeader(file: source, reason: "line \(line), column \(column): \(what)")
+        case let .syntax(_, line, column, message):
+            return .invalidHeader(file: source, reason: "line \(line), column \(column): \(message)")
+        default:
+            return .invalidHeader(file: source, reason: error.description)
+        }
+    }
+
+    private static func parseMetadata(_ value: JSON, source: String) throws -> [String: String] {
         if case .null = value { return [:] }
         guard case let .object(members) = value else {
             throw SafeTensorsError.invalidHeader(file: source, reason: "\"__metadata__\" is not an object")
         }
         var metadata: [String: String] = [:]
-        for (key, value) in members {
-            guard case let .string(text) = value else {
-                throw SafeTensorsError.invalidHeader(file: source, reason: "metadata value for '\(key)' is not a string")
+        for member in members.members {
+            guard case let .string(text) = member.value else {
+                throw SafeTensorsError.invalidHeader(file: source, reason: "metadata value for '\(member.key)' is not a string")
             }
-            guard metadata.updateValue(text, forKey: key) == nil else {
-                throw SafeTensorsError.invalidHeader(file: source, reason: "metadata key '\(key)' appears twice")
-            }
+            metadata[member.key] = text
         }
         return metadata
     }
 
-    private static func parseEntry(name: String, _ value: JSONValue, source: String) throws -> Entry {
+    /// The integer `value` spells with digits alone: `[2.0]`, `8e0` and `-2` are not shapes or offsets, and an
+    /// integer above 2^53 is read exactly rather than rounded through `Double`.
+    private static func nonNegativeInteger(_ value: JSON) -> Int? {
+        guard case .number(let number) = value, number.literal?.first != "-", let integer = number.exactInteger
+        else { return nil }
+        return integer
+    }
+
+    /// A short rendering of a shape or offset element for error messages.
+    private static func text(_ value: JSON) -> String {
+        switch value {
+        case .number(let number): number.literal ?? JSON.format(number.value)
+        case .object: "{...}"
+        case .array: "[...]"
+        default: value.serialized()
+        }
+    }
+
+    private static func parseEntry(name: String, _ value: JSON, source: String) throws -> Entry {
         func invalid(_ reason: String) -> SafeTensorsError {
             .invalidHeader(file: source, reason: "tensor '\(name)': \(reason)")
         }
-        guard case let .object(members) = value else { throw invalid("entry is not an object") }
-        var fields: [String: JSONValue] = [:]
-        for (key, value) in members {
-            // Unknown fields are ignored, as the reference reader does, but a repeated one is ambiguous.
-            guard fields.updateValue(value, forKey: key) == nil else { throw invalid("field '\(key)' appears twice") }
-        }
+        // Unknown fields are ignored, as the reference reader does; the parser has refused repeated ones.
+        guard case let .object(fields) = value else { throw invalid("entry is not an object") }
         guard case let .string(dtypeName)? = fields["dtype"] else { throw invalid("missing string field 'dtype'") }
         guard case let .array(shapeValues)? = fields["shape"] else { throw invalid("missing array field 'shape'") }
         guard case let .array(offsetValues)? = fields["data_offsets"] else {
@@ -116,14 +144,14 @@ extension SafeTensors {
         }
         var shape: [Int] = []
         for value in shapeValues {
-            guard let dimension = value.nonNegativeInteger else {
-                throw invalid("shape \(shapeValues.map(\.text)) holds something other than a non-negative integer")
+            guard let dimension = nonNegativeInteger(value) else {
+                throw invalid("shape \(shapeValues.map(text)) holds something other than a non-negative integer")
             }
             shape.append(dimension)
         }
-        guard offsetValues.count == 2, let begin = offsetValues[0].nonNegativeInteger,
-              let end = offsetValues[1].nonNegativeInteger else {
-            throw invalid("data_offsets \(offsetValues.map(\.text)) is not two non-negative integers")
+        guard offsetValues.count == 2, let begin = nonNegativeInteger(offsetValues[0]),
+              let end = nonNegativeInteger(offsetValues[1]) else {
+            throw invalid("data_offsets \(offsetValues.map(text)) is not two non-negative integers")
         }
         guard let dtype = DType(rawValue: dtypeName) else {
             throw SafeTensorsError.unsupportedDtype(file: source, name: name, dtype: dtypeName)

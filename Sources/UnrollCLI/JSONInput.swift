@@ -62,10 +62,10 @@ enum JSONInput {
         scalars.reserveCapacity(batch.count * inputShape.reduce(1, *))
         func walk(_ field: JSONField, axis: Int) throws {
             if axis == inputShape.count {
-                guard case .number(let number) = field.value, Float(number).isFinite else {
+                guard case .number(let number) = field.value, Float(number.value).isFinite else {
                     throw fail("\(field.path): expected a finite number, found \(field.value.summary)")
                 }
-                scalars.append(Float(number))
+                scalars.append(Float(number.value))
                 return
             }
             guard case .array(let elements) = field.value, elements.count == inputShape[axis] else {
@@ -82,7 +82,7 @@ enum JSONInput {
         let scalars = tensor.scalars
         func nest(_ axis: Int, _ offset: Int) -> JSON {
             // The float's shortest decimal, so 0.1 prints as 0.1 rather than 0.10000000149011612.
-            if axis == tensor.rank { return .number(Double("\(scalars[offset])") ?? Double(scalars[offset])) }
+            if axis == tensor.rank { return .number(JSONNumber(Double("\(scalars[offset])") ?? Double(scalars[offset]))) }
             let stride = tensor.shape[(axis + 1)...].reduce(1, *)
             return .array((0..<tensor.shape[axis]).map { nest(axis + 1, offset + $0 * stride) })
         }

@@ -16,9 +16,29 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(object.keys, ["z", "a", "m"])
         XCTAssertEqual(object["a"], .number(2))
         XCTAssertThrowsError(try JSON.parse("{\"a\": 1,\n \"a\": 2}")) { error in
-            XCTAssertEqual(error as? JSONError, .syntax(offset: 10, line: 2, column: 2,
-                                                         message: "the key \"a\" appears twice in one object"))
+            XCTAssertEqual(error as? JSONError, .duplicateKey(key: "a", path: [], offset: 10, line: 2, column: 2))
         }
+        XCTAssertThrowsError(try JSON.parse(#"{"layers": [{}, {"config": {"u": 1, "u": 2}}]}"#)) { error in
+            XCTAssertEqual(error as? JSONError, .duplicateKey(key: "u", path: [.key("layers"), .index(1), .key("config")],
+                                                              offset: 36, line: 1, column: 37))
+            XCTAssertEqual("\(error)", "invalid JSON at line 1, column 37 (byte 36): "
+                + "the key \"u\" appears twice in the object at layers[1].config")
+        }
+    }
+
+    func testNumbersKeepTheirLiteralForExactIntegers() throws {
+        let value = try JSON.parse("[8, 8.0, 8e0, -3, 9007199254740993, 99999999999999999999]")
+        guard case .array(let elements) = value else { return XCTFail("\(value)") }
+        let numbers = elements.compactMap { element -> JSONNumber? in
+            guard case .number(let number) = element else { return nil }
+            return number
+        }
+        XCTAssertEqual(numbers.map(\.literal), ["8", "8.0", "8e0", "-3", "9007199254740993", "99999999999999999999"])
+        XCTAssertEqual(numbers.map(\.exactInteger), [8, nil, nil, -3, 9_007_199_254_740_993, nil])
+        XCTAssertEqual(numbers[0], numbers[1], "numbers compare by value")
+        XCTAssertEqual(numbers[4].value, 0x1p53, "the nearest Double rounds 2^53 + 1 down")
+        XCTAssertEqual(JSONNumber(8).exactInteger, 8)
+        XCTAssertNil(JSONNumber(0x1p53).exactInteger)
     }
 
     func testSerializesIntegersWithoutFractionAndRoundTrips() throws {

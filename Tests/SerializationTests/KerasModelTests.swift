@@ -31,7 +31,7 @@ final class KerasModelTests: XCTestCase {
         func walk(_ value: JSON) throws {
             switch value {
             case .array(let elements): try elements.forEach(walk)
-            case .number(let number): scalars.append(Float(number))
+            case .number(let number): scalars.append(Float(number.value))
             default: throw JSONError.wrongType(path: field.path, expected: "numbers", found: value.summary)
             }
         }
@@ -156,7 +156,7 @@ final class KerasRoundTripTests: XCTestCase {
 
     static func json(_ tensor: Tensor) -> JSON {
         func nest(_ axis: Int, _ offset: Int) -> JSON {
-            if axis == tensor.rank { return .number(Double(tensor.scalars[offset])) }
+            if axis == tensor.rank { return .number(JSONNumber(Double(tensor.scalars[offset]))) }
             let stride = tensor.shape[(axis + 1)...].reduce(1, *)
             return .array((0..<tensor.shape[axis]).map { nest(axis + 1, offset + $0 * stride) })
         }

@@ -322,6 +322,7 @@ final class ModelArchiveTests: XCTestCase {
             ("{\"name\": \"a\tb\"}", "line 1, column 12: unescaped control character in a string"),
             ("{\"size\": 012}", "line 1, column 10: leading zero in a number"),
             ("{} {}", "line 1, column 4: unexpected text after the JSON value"),
+            ("{\"layers\": [{\"a\": 1,\n \"a\": 2}]}", "line 2, column 2: the key \"a\" appears twice in the object at layers[0]"),
             (String(repeating: "[", count: 100_000), "nested deeper than 512 levels"),
         ]
         for (text, expected) in cases {

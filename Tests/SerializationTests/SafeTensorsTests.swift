@@ -277,7 +277,7 @@ final class SafeTensorsTests: XCTestCase {
         notUTF8[9] = 0xC3
         assertThrows(notUTF8, "invalid UTF-8") { $0 == .invalidHeader(file: "test.safetensors", reason: "the header is not valid UTF-8") }
         assertThrows(file(header: "{\"a\":", data: []), "position") {
-            $0 == .invalidHeader(file: "test.safetensors", reason: "line 1, column 6: unexpected end of the header")
+            $0 == .invalidHeader(file: "test.safetensors", reason: "line 1, column 6: unexpected end of the text, expected a value")
         }
         assertThrows(file(header: entry(#""dtype":"F8_E4M3","shape":[8],"data_offsets":[0,8]"#), data: eight), "dtype") {
             $0 == .unsupportedDtype(file: "test.safetensors", name: "a", dtype: "F8_E4M3")
@@ -288,6 +288,26 @@ final class SafeTensorsTests: XCTestCase {
         }
         let twice = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#
         assertThrows(file(header: twice, data: eight), "duplicate") { $0 == .duplicateName(file: "test.safetensors", name: "a") }
+    }
+
+    func testHeaderIntegersAreExactAndRepetitionsSayWhatRepeats() {
+        let eight = [UInt8](repeating: 0, count: 8)
+        // 2^53 + 1 has no Double: read through one, the byte count would come out as 2^53.
+        assertThrows(file(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,9007199254740993]}}"#, data: eight), "exact") {
+            $0 == .shapeMismatch(file: "test.safetensors", name: "a", shape: [1], dtype: "F32",
+                                 expectedByteCount: 4, actualByteCount: 9_007_199_254_740_993)
+        }
+        let repeats: [(String, String)] = [
+            (#"{"a":{"dtype":"F32","shape":[2],"shape":[2],"data_offsets":[0,8]}}"#,
+             "line 1, column 33: tensor 'a': field 'shape' appears twice"),
+            (#"{"__metadata__":{"k":"x","k":"y"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+             "line 1, column 26: metadata key 'k' appears twice"),
+            (#"{"__metadata__":{},"__metadata__":{},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+             "line 1, column 20: \"__metadata__\" appears twice"),
+        ]
+        for (header, reason) in repeats {
+            assertThrows(file(header: header, data: eight), reason) { $0 == .invalidHeader(file: "test.safetensors", reason: reason) }
+        }
     }
 
     func testAcceptsWhitespaceEscapesAndUnknownFields() throws {
