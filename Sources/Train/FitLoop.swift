@@ -45,11 +45,12 @@ struct FitLoop {
         return ((inputs.map(head), targets.map(head)), (inputs.map(tail), targets.map(tail)))
     }
 
-    /// Runs the epochs. `beforeBatch` may reject a batch size; `step` trains one batch and returns its loss and
+    /// Runs the epochs. `beforeBatch` may reject a batch size; `step` trains one batch (with its rows of
+    /// `sampleWeights`, if any) and returns its loss and
     /// predictions (`nil`: a non-finite loss or gradient, which stops training); `evaluate` gives validation logs.
-    func run(model: any TrainableModel, inputs: [Tensor], targets: [Tensor], validation: ([Tensor], [Tensor])?,
-             beforeBatch: (Int) throws -> Void = { _ in },
-             step: ([Tensor], [Tensor]) throws -> (loss: Float, predictions: [Tensor])?,
+    func run(model: any TrainableModel, inputs: [Tensor], targets: [Tensor], sampleWeights: Tensor? = nil,
+             validation: ([Tensor], [Tensor])?, beforeBatch: (Int) throws -> Void = { _ in },
+             step: ([Tensor], [Tensor], Tensor?) throws -> (loss: Float, predictions: [Tensor])?,
              evaluate: ([Tensor], [Tensor]) throws -> [String: Float]) throws -> History {
         var history = History()
         var generator = SeededGenerator(seed: seed)
@@ -71,7 +72,7 @@ struct FitLoop {
                 let indices = Array(order[(batch * batchSize)..<min(samples, (batch + 1) * batchSize)])
                 let bx = inputs.map { $0.gathering(indices, along: 0) }, by = targets.map { $0.gathering(indices, along: 0) }
                 try beforeBatch(indices.count)
-                guard let (batchLoss, predictions) = try step(bx, by) else {
+                guard let (batchLoss, predictions) = try step(bx, by, sampleWeights?.gathering(indices, along: 0)) else {
                     history.stopReason = "terminated on a non-finite loss or gradient at epoch \(epoch + 1), batch \(batch + 1); the weights are those before that batch"
                     if verbose != .silent { print(history.stopReason!) }
                     break training

@@ -48,11 +48,13 @@ extension Model: TrainableModel {
     }
 
     /// Trains the model on arrays for each input and each output, in the order of ``inputs`` and ``outputs``,
-    /// through the same loop as `Sequential.fit` (shuffling, validation, callbacks, history).
+    /// through the same loop as `Sequential.fit` (shuffling, validation, callbacks, history). `sampleWeight`
+    /// (`[samples]`) and `classWeight` (read from the first output's targets) scale each sample's loss, as Keras' do.
     @discardableResult
     public func fit(_ x: [Tensor], _ y: [Tensor], epochs: Int = 1, batchSize: Int = 32, validationSplit: Float = 0,
                     validationData: (x: [Tensor], y: [Tensor])? = nil, shuffle: Bool = true, callbacks: [Callback] = [],
-                    verbose: Verbosity = .progressBar, seed: UInt64 = 0) throws -> History {
+                    verbose: Verbosity = .progressBar, sampleWeight: Tensor? = nil, classWeight: [Int: Float]? = nil,
+                    seed: UInt64 = 0) throws -> History {
         guard let optimizer, !losses.isEmpty else { throw TrainingError.notCompiled }
         try FitLoop.checkSettings(epochs: epochs, batchSize: batchSize, validationSplit: validationSplit)
         let targets = try validate(x, y)
@@ -71,8 +73,10 @@ extension Model: TrainableModel {
         }
         let loop = FitLoop(epochs: epochs, batchSize: batchSize, shuffle: shuffle, callbacks: callbacks, verbose: verbose,
                            seed: seed, metrics: tracked)
-        return try loop.run(model: self, inputs: train.0, targets: train.1, validation: validation,
-                            step: { trainStep($0, $1, optimizer: optimizer) },
+        let weights = try resolvedSampleWeights(sampleWeight, classWeight, target: targets[0])
+        return try loop.run(model: self, inputs: train.0, targets: train.1,
+                            sampleWeights: weights?.slice(along: 0, 0..<train.0[0].shape[0]), validation: validation,
+                            step: { trainStep($0, $1, sampleWeights: $2, optimizer: optimizer) },
                             evaluate: { try evaluate($0, $1, batchSize: batchSize) })
     }
 
@@ -94,12 +98,13 @@ extension Model: TrainableModel {
     }
 
     /// One step on a tape: forward, the weighted sum of the outputs' losses, backward, update.
-    func trainStep(_ x: [Tensor], _ y: [Tensor], optimizer: any Optimizer) -> (loss: Float, predictions: [Tensor])? {
+    func trainStep(_ x: [Tensor], _ y: [Tensor], sampleWeights: Tensor? = nil,
+                   optimizer: any Optimizer) -> (loss: Float, predictions: [Tensor])? {
         let tape = trainingTape
         tape.removeAll()
         defer { tape.removeAll() }
         let (predictions, masks) = run(x.map { tape.constant($0) })
-        let total = totalLoss(predictions, y.map { tape.constant($0) }, masks: masks)
+        let total = totalLoss(predictions, y.map { tape.constant($0) }, masks: masks, sampleWeights: sampleWeights)
         guard total.value.scalar.isFinite else { return nil }
         tape.backward(from: total)
         return applyGradients(optimizer) ? (total.value.scalar, predictions.map(\.value)) : nil
@@ -107,10 +112,11 @@ extension Model: TrainableModel {
 
     /// `Σ lossWeights[i] · losses[i](prediction[i], target[i])` (an output of weight 0 adds nothing); an output
     /// with a mask averages its loss over the real steps only.
-    func totalLoss(_ predictions: [Node], _ targets: [Node], masks: [Tensor?]) -> Node {
+    func totalLoss(_ predictions: [Node], _ targets: [Node], masks: [Tensor?], sampleWeights: Tensor? = nil) -> Node {
         var total: Node?
         for (index, (prediction, target)) in zip(predictions, targets).enumerated() where lossWeights[index] != 0 {
-            let loss = masks[index].map { losses[index](prediction, target, mask: $0) } ?? losses[index](prediction, target)
+            let loss = sampleWeights.map { losses[index](prediction, target, sampleWeights: $0) }
+                ?? masks[index].map { losses[index](prediction, target, mask: $0) } ?? losses[index](prediction, target)
             let term = loss * lossWeights[index]
             total = total.map { $0 + term } ?? term
         }

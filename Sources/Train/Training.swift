@@ -25,6 +25,9 @@ extension Sequential {
     ///     the state and the last `truncatedBPTTBackwardSteps` are trained.
     ///   - truncatedBPTTBackwardSteps: how many steps each update backpropagates through (k2 ≥ k1; default
     ///     k1): the loss of the newest k1 steps flows back over the last k2 (`Docs/LongSequences.md`).
+    ///   - sampleWeight: one weight per sample `[samples]`, scaling its loss (Keras' `sample_weight`).
+    ///   - classWeight: a weight per class index, given to every sample of that class (Keras' `class_weight`);
+    ///     multiplies `sampleWeight` when both are given.
     ///   - seed: fixes the shuffling order.
     ///
     /// A non-finite loss or gradient stops training at once, keeps the last good weights, and sets
@@ -33,7 +36,8 @@ extension Sequential {
     public func fit(_ x: Tensor, _ y: Tensor, epochs: Int = 1, batchSize: Int = 32, validationSplit: Float = 0,
                     validationData: (x: Tensor, y: Tensor)? = nil, shuffle: Bool = true, callbacks: [Callback] = [],
                     verbose: Verbosity = .progressBar, truncatedBPTTSteps: Int? = nil,
-                    truncatedBPTTBackwardSteps: Int? = nil, seed: UInt64 = 0) throws -> History {
+                    truncatedBPTTBackwardSteps: Int? = nil, sampleWeight: Tensor? = nil, classWeight: [Int: Float]? = nil,
+                    seed: UInt64 = 0) throws -> History {
         guard let loss, let optimizer else { throw TrainingError.notCompiled }
         try FitLoop.checkSettings(epochs: epochs, batchSize: batchSize, validationSplit: validationSplit)
         let yShaped = try validate(x, y)
@@ -59,8 +63,11 @@ extension Sequential {
 
         let loop = FitLoop(epochs: epochs, batchSize: batchSize, shuffle: shuffle, callbacks: callbacks, verbose: verbose,
                            seed: seed, metrics: metrics.map { .init(key: $0.name, output: 0, metric: $0) })
-        return try loop.run(model: self, inputs: [trainX], targets: [trainY], validation: validation,
-                            beforeBatch: checkCarriedBatchSize, step: { bx, by in
+        let weights = try sampleWeights(sampleWeight, classWeight, target: yShaped, isTruncated: truncatedBPTTSteps != nil)
+        return try loop.run(model: self, inputs: [trainX], targets: [trainY],
+                            sampleWeights: weights?.slice(along: 0, 0..<trainX.shape[0]), validation: validation,
+                            beforeBatch: checkCarriedBatchSize, step: { bx, by, bw in
+            if let bw { return trainWeightedStep(bx[0], by[0], weights: bw, loss: loss, optimizer: optimizer).map { ($0.0, [$0.1]) } }
             let outcome = truncatedBPTTSteps.map {
                 trainTruncated(bx[0], by[0], every: $0, backpropagating: truncatedBPTTBackwardSteps ?? $0, loss: loss, optimizer: optimizer)
             } ?? trainStep(bx[0], by[0], loss: loss, optimizer: optimizer)
