@@ -46,11 +46,11 @@ struct FitLoop {
     }
 
     /// Runs the epochs. `beforeBatch` may reject a batch size; `step` trains one batch (with its rows of
-    /// `sampleWeights`, if any) and returns its loss and
+    /// `sampleWeights`, if any) and returns its loss, its outputs' masks (metrics skip masked steps) and
     /// predictions (`nil`: a non-finite loss or gradient, which stops training); `evaluate` gives validation logs.
     func run(model: any TrainableModel, inputs: [Tensor], targets: [Tensor], sampleWeights: Tensor? = nil,
              validation: ([Tensor], [Tensor])?, beforeBatch: (Int) throws -> Void = { _ in },
-             step: ([Tensor], [Tensor], Tensor?) throws -> (loss: Float, predictions: [Tensor])?,
+             step: ([Tensor], [Tensor], Tensor?) throws -> (loss: Float, predictions: [Tensor], masks: [Tensor?])?,
              evaluate: ([Tensor], [Tensor]) throws -> [String: Float]) throws -> History {
         var history = History()
         var generator = SeededGenerator(seed: seed)
@@ -72,7 +72,7 @@ struct FitLoop {
                 let indices = Array(order[(batch * batchSize)..<min(samples, (batch + 1) * batchSize)])
                 let bx = inputs.map { $0.gathering(indices, along: 0) }, by = targets.map { $0.gathering(indices, along: 0) }
                 try beforeBatch(indices.count)
-                guard let (batchLoss, predictions) = try step(bx, by, sampleWeights?.gathering(indices, along: 0)) else {
+                guard let (batchLoss, predictions, masks) = try step(bx, by, sampleWeights?.gathering(indices, along: 0)) else {
                     history.stopReason = "terminated on a non-finite loss or gradient at epoch \(epoch + 1), batch \(batch + 1); the weights are those before that batch"
                     if verbose != .silent { print(history.stopReason!) }
                     break training
@@ -80,7 +80,8 @@ struct FitLoop {
                 lossTotal += Double(batchLoss) * Double(indices.count)
                 for (m, tracked) in metrics.enumerated() {
                     let prediction = predictions[tracked.output]
-                    let (sum, count) = tracked.metric.total(prediction, by[tracked.output].gathering(Array(0..<prediction.shape[0]), along: 0))
+                    let (sum, count) = tracked.metric.total(prediction, by[tracked.output].gathering(Array(0..<prediction.shape[0]), along: 0),
+                                                            mask: masks[tracked.output])
                     metricTotals[m].0 += sum
                     metricTotals[m].1 += count
                 }

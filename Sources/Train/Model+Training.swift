@@ -99,7 +99,7 @@ extension Model: TrainableModel {
 
     /// One step on a tape: forward, the weighted sum of the outputs' losses, backward, update.
     func trainStep(_ x: [Tensor], _ y: [Tensor], sampleWeights: Tensor? = nil,
-                   optimizer: any Optimizer) -> (loss: Float, predictions: [Tensor])? {
+                   optimizer: any Optimizer) -> (loss: Float, predictions: [Tensor], masks: [Tensor?])? {
         let tape = trainingTape
         tape.removeAll()
         defer { tape.removeAll() }
@@ -107,7 +107,7 @@ extension Model: TrainableModel {
         let total = totalLoss(predictions, y.map { tape.constant($0) }, masks: masks, sampleWeights: sampleWeights)
         guard total.value.scalar.isFinite else { return nil }
         tape.backward(from: total)
-        return applyGradients(optimizer) ? (total.value.scalar, predictions.map(\.value)) : nil
+        return applyGradients(optimizer) ? (total.value.scalar, predictions.map(\.value), masks) : nil
     }
 
     /// `Σ lossWeights[i] · losses[i](prediction[i], target[i])` (an output of weight 0 adds nothing); an output
@@ -162,7 +162,7 @@ extension Model: TrainableModel {
             total += lossWeights[index] * value
             if !single { result["\(name)_loss"] = value }
             for metric in metrics[index] {
-                let (sum, count) = metric.total(predictions[index], targets[index])
+                let (sum, count) = metric.total(predictions[index], targets[index], mask: masks[index])
                 let mean = sum / Double(max(count, 1))
                 result[single ? metric.name : "\(name)_\(metric.name)"] = Float(metric == .rootMeanSquaredError ? mean.squareRoot() : mean)
             }

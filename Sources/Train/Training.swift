@@ -67,11 +67,11 @@ extension Sequential {
         return try loop.run(model: self, inputs: [trainX], targets: [trainY],
                             sampleWeights: weights?.slice(along: 0, 0..<trainX.shape[0]), validation: validation,
                             beforeBatch: checkCarriedBatchSize, step: { bx, by, bw in
-            if let bw { return trainWeightedStep(bx[0], by[0], weights: bw, loss: loss, optimizer: optimizer).map { ($0.0, [$0.1]) } }
+            if let bw { return trainWeightedStep(bx[0], by[0], weights: bw, loss: loss, optimizer: optimizer).map { ($0.0, [$0.1], [nil]) } }
             let outcome = truncatedBPTTSteps.map {
                 trainTruncated(bx[0], by[0], every: $0, backpropagating: truncatedBPTTBackwardSteps ?? $0, loss: loss, optimizer: optimizer)
             } ?? trainStep(bx[0], by[0], loss: loss, optimizer: optimizer)
-            return outcome.map { ($0.0, [$0.1]) }
+            return outcome.map { ($0.0, [$0.1], [nil]) }
         }, evaluate: { try evaluate($0[0], $1[0], batchSize: batchSize) })
     }
 

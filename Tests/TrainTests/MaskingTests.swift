@@ -145,4 +145,18 @@ final class MaskingTests: XCTestCase {
             for (actual, expected) in zip(paddedGradients, aloneGradients) { assertClose(actual, expected, tolerance: 1e-5) }
         }
     }
+
+    /// Metrics leave padded steps out, in `evaluate` and in `fit`'s running metrics.
+    func testMetricsSkipMaskedSteps() throws {
+        let input = Input(shape: [3, 1])
+        let model = try Model(inputs: input, outputs: Dense(outputSize: 1, seed: 5)(SimpleRNN(hiddenSize: 2, returnSequences: true, seed: 6)(Masking()(input))))
+        try model.compile(loss: .meanSquaredError, optimizer: SGD(learningRate: 0.1), metrics: [.meanAbsoluteError])
+        let x = Tensor(shape: [2, 3, 1], scalars: [0.5, 0.2, 0, 0.3, 0.1, 0.4])
+        let y = Tensor(shape: [2, 3, 1], scalars: [1, 2, 1e3, 3, 4, 5])
+        let prediction = try model.predict(x).scalars
+        let expected = [0, 1, 3, 4, 5].map { Swift.abs(prediction[$0] - y.scalars[$0]) }.reduce(0, +) / 5
+        XCTAssertEqual(try model.evaluate([x], [y])["mae"]!, expected, accuracy: 1e-5)
+        let history = try model.fit([x], [y], epochs: 1, batchSize: 2, verbose: .silent)
+        XCTAssertEqual(history.values["mae"]![0], expected, accuracy: 1e-5, "measured on the step's predictions, before its update")
+    }
 }
