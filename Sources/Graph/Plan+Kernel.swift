@@ -46,8 +46,17 @@ extension Plan {
         var partial: Location?
     }
 
+    /// A transpose of a `shape` tensor by `permutation`, written (or added) into place: a recurrent layer's
+    /// batch-major ↔ time-major moves and their gradients, without the eager kernel's result tensor.
+    struct Permute {
+        var source: Location, target: Location
+        var shape: [Int]
+        var permutation: [Int]
+        var accumulating: Bool
+    }
+
     /// An op run through the eager tensor kernels on views of the arena, its result copied (or added) into
-    /// place: the rare ops (transposes, concatenations, sums, softmaxes, gathers) that no sweep fuses.
+    /// place: the rare ops (sums over inner axes, softmaxes, gathers, sparse products, checkpoints).
     struct General {
         var inputs: [(location: Location, shape: [Int])]
         var outputs: [(location: Location, count: Int, accumulating: Bool)]
@@ -62,6 +71,7 @@ extension Plan {
             case fill(Location, count: Int)
             case copyRows(RowCopy)
             case rowSum(RowSum)
+            case permute(Permute)
             case general(General)
             case parameterGradient(Int, Location)
         }
@@ -93,9 +103,10 @@ public struct PlanKernel: Sendable, Equatable {
         /// Zeroing a gradient that slices are added into.
         case fill
         /// A strided copy (a slice, or a slice's gradient placed into its source's), or rows summed into one
-        /// (a bias gradient, a sum over leading axes) or one row spread over many (that sum's gradient).
+        /// (a bias gradient, a sum over leading axes) or one row spread over many (that sum's gradient), or a
+        /// transpose.
         case copy
-        /// An op run through the eager tensor kernels (transpose, concat, sum, softmax, gather, a checkpoint).
+        /// An op run through the eager tensor kernels (a sum over inner axes, softmax, gather, a checkpoint).
         case general
         /// Handing a parameter its gradient.
         case parameterGradient

@@ -3,7 +3,8 @@ import Kernels
 // Lowering a tape's records to a plan's kernels: views become offsets, element-wise groups become one sweep
 // forward and one backward (from the derivative formulas in Gradients.swift), matrix products become GEMMs
 // (a weight's per-step gradient products one stacked GEMM, as eager backward does), sums over leading axes
-// (bias gradients) row sums in the arena, and the rare ops run through the eager tensor kernels. This file is long because the forward and backward lowering of every
+// (bias gradients), transposes and concatenations strided loops in the arena, and the rare ops run through the
+// eager tensor kernels. This file is long because the forward and backward lowering of every
 // op kind belong together: each backward case mirrors a forward one.
 
 struct PlanLowering {
@@ -230,6 +231,28 @@ struct PlanLowering {
                            broadcasting: false, nodes: [index])
                 return
             }
+            if case .transpose(let permutation) = op {
+                emitPermute(from: value[inputs[0]]!, to: target, shape: shape(inputs[0]), permutation: permutation,
+                            accumulating: false, node: index)
+                return
+            }
+            if case .concat(let axis) = op {
+                // Each input's rows go to their columns of the result: strided copies, nothing allocated.
+                let outShape = shape(index), inner = outShape[(axis + 1)...].reduce(1, *)
+                let outer = outShape[..<axis].reduce(1, *)
+                var start = 0
+                for input in inputs {
+                    let width = shape(input)[axis] * inner
+                    var region = target
+                    region.offset += start
+                    emit(.copyRows(Plan.RowCopy(source: value[input]!, target: region, rows: outer, width: width,
+                                                sourceStride: width, targetStride: outShape[axis] * inner,
+                                                accumulating: false)),
+                         kind: .copy, nodes: [index], reads: [value[input]!], writes: [target])
+                    start += width
+                }
+                return
+            }
             let outputShape = shape(index)
             let body: ([Tensor]) -> Tensor = { inputs in
                 switch op {
@@ -278,6 +301,14 @@ struct PlanLowering {
                                  broadcasting: broadcasting, partial: partial)),
              kind: .copy, nodes: nodes, flops: rows * width,
              reads: [source] + (accumulating ? [target] : []), writes: [target] + (partial.map { [$0] } ?? []))
+    }
+
+    /// Emits a transpose of a `shape` tensor by `permutation` from `source` into (or onto) `target`.
+    mutating func emitPermute(from source: Location, to target: Location, shape: [Int], permutation: [Int],
+                              accumulating: Bool, node: Int) {
+        emit(.permute(Plan.Permute(source: source, target: target, shape: shape, permutation: permutation,
+                                   accumulating: accumulating)),
+             kind: .copy, nodes: [node], reads: [source] + (accumulating ? [target] : []), writes: [target])
     }
 
     mutating func emitGeneral(_ body: @escaping ([Tensor]) -> Tensor, inputs: [Int], output: Location, count: Int,
@@ -384,7 +415,29 @@ struct PlanLowering {
             let (target, accumulating) = gradientTarget(inputs[0])
             emitRowSum(from: grad, to: target, rows: rows, width: width, accumulating: accumulating, broadcasting: true,
                        nodes: [index])
-        case .transpose, .concat, .sum, .logSoftmax, .softmax, .gather, .sparseMatmul:
+        case .transpose(let permutation):
+            var inverse = permutation
+            for (axis, source) in permutation.enumerated() { inverse[source] = axis }
+            let (target, accumulating) = gradientTarget(inputs[0])
+            emitPermute(from: grad, to: target, shape: shape(index), permutation: inverse, accumulating: accumulating,
+                        node: index)
+        case .concat(let axis):
+            let outShape = shape(index), inner = outShape[(axis + 1)...].reduce(1, *)
+            let outer = outShape[..<axis].reduce(1, *)
+            var start = 0
+            for input in inputs {
+                let width = shape(input)[axis] * inner
+                defer { start += width }
+                guard records[input].needsGradient else { continue }
+                var region = grad
+                region.offset += start
+                let (target, accumulating) = gradientTarget(input)
+                emit(.copyRows(Plan.RowCopy(source: region, target: target, rows: outer, width: width,
+                                            sourceStride: outShape[axis] * inner, targetStride: width,
+                                            accumulating: accumulating)),
+                     kind: .copy, nodes: [index], reads: [grad] + (accumulating ? [target] : []), writes: [target])
+            }
+        case .sum, .logSoftmax, .softmax, .gather, .sparseMatmul:
             let op = record.op
             let inputShapes = inputs.map { shape($0) }
             let resultLocation = value[index]!, resultShape = shape(index)

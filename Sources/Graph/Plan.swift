@@ -193,6 +193,20 @@ public final class Plan {
                 for i in 0..<width { total[i] += x[i] }
             }
             if sum.partial != nil { for i in 0..<width { target[i] += total[i] } }
+        case .permute(let move):
+            let x = address(move.source), y = address(move.target)
+            let outShape = move.permutation.map { move.shape[$0] }
+            let inStrides = Tensor.strides(of: move.shape)
+            let sourceStrides = move.permutation.map { inStrides[$0] }
+            let inner = outShape.last ?? 1, innerStride = sourceStrides.last ?? 1, accumulating = move.accumulating
+            guard outShape.reduce(1, *) > 0 else { return }
+            forEachRow(shape: outShape, stridesA: sourceStrides, stridesB: sourceStrides) { source, _, target in
+                if accumulating {
+                    for i in 0..<inner { y[target + i] += x[source + i * innerStride] }
+                } else {
+                    for i in 0..<inner { y[target + i] = x[source + i * innerStride] }
+                }
+            }
         case .general(let general):
             let arguments = general.inputs.map { Tensor(borrowing: address($0.location), shape: $0.shape) }
             for (value, output) in zip(general.body(arguments), general.outputs) {

@@ -45,6 +45,18 @@ final class PlanTests: XCTestCase {
         let x2 = Tensor.randomUniform([4, 5], in: -1...1, seed: 7), b2 = Tensor.randomUniform([5], in: -1...1, seed: 8)
         checkReplay("bias", [x, b], other: [x2, b2]) { n in tanh(n[0] + n[1]) * 2 - sigmoid(n[0]) }
     }
+
+    func testTransposeConcatAndSums() {
+        let x = Tensor.randomUniform([2, 3, 4], in: -1...1, seed: 9), y = Tensor.randomUniform([3, 4], in: -1...1, seed: 10)
+        let x2 = Tensor.randomUniform([2, 3, 4], in: -1...1, seed: 11), y2 = Tensor.randomUniform([3, 4], in: -1...1, seed: 12)
+        checkReplay("moves", [x, y], other: [x2, y2]) { n in
+            let timeMajor = n[0].transposed(permutation: [1, 0, 2]).reshaped(to: [6, 4])
+            let joined = concatenate([timeMajor, tanh(n[1]), n[1] * 2], along: 0)
+            let wide = concatenate([joined, sigmoid(joined)], along: 1)
+            return wide.transposed(permutation: [1, 0]) * wide.sum(alongAxes: [1], keepingDimensions: true).transposed(permutation: [1, 0])
+                + wide.sum(alongAxes: [0], keepingDimensions: true).reshaped(to: [8, 1])
+        }
+    }
 }
 
 /// Random compositions of element-wise ops (unary, binary with a bias row and scalars, affine, clamp) over
