@@ -4,36 +4,6 @@ import Layers
 // The PyTorch and Keras names of a model's weights, and the conversion between their layouts and Unroll's.
 // The public entry points and the full naming rules are on `Sequential` (Train, Sequential+Archive.swift).
 
-/// Access to the parts of generic layers that weight naming needs, whatever their cell type.
-protocol RecurrentLayerAccess: Layer {
-    /// The cell run at every step.
-    var anyCell: any RecurrentCell { get }
-}
-
-/// Access to both directions of a ``Bidirectional``, whatever its cell type.
-protocol BidirectionalAccess: Layer {
-    /// The forward and backward layers.
-    var directions: (forward: any RecurrentLayerAccess, backward: any RecurrentLayerAccess) { get }
-}
-
-/// Access to the cells of a ``StackedCells``, whatever their type.
-protocol CellStack {
-    /// The cells, lowest first.
-    var stackedCells: [any RecurrentCell] { get }
-}
-
-extension RNN: RecurrentLayerAccess {
-    var anyCell: any RecurrentCell { cell }
-}
-
-extension Bidirectional: BidirectionalAccess {
-    var directions: (forward: any RecurrentLayerAccess, backward: any RecurrentLayerAccess) { (forward, backward) }
-}
-
-extension StackedCells: CellStack {
-    var stackedCells: [any RecurrentCell] { cells }
-}
-
 /// Some of a layer's weights as an outside format names and lays them out.
 package struct ExternalWeights {
     /// The current values under their full names, in the format's layout (the expected names and shapes).
@@ -92,20 +62,21 @@ package enum ExternalWeightNames {
             return [ExternalWeights(tensors: [prefix + "weight": embedding.table.value]) { source in
                 if let value = source[prefix + "weight"] { embedding.table.value = value }
             }]
-        case let bidirectional as any BidirectionalAccess:
-            let (forward, backward) = bidirectional.directions
-            guard let forwardCell = forward.anyCell as? any PyTorchConvertible,
-                  let backwardCell = backward.anyCell as? any PyTorchConvertible else {
-                throw ModelArchiveError.unsupportedLayer(typeName: "\(layer.typeName) of \(forward.typeName)")
+        case let layer as any ArchivableLayer where layer.directions.count == 2:
+            let (forward, backward) = (layer.directions[0], layer.directions[1])
+            guard let forwardCell = forward.cell as? any PyTorchConvertible,
+                  let backwardCell = backward.cell as? any PyTorchConvertible else {
+                throw ModelArchiveError.unsupportedLayer(typeName: "\(layer.typeName) of \(forward.layer.typeName)")
             }
             return [cellWeights(forwardCell, prefix: prefix, suffix: "_l0"),
                     cellWeights(backwardCell, prefix: prefix, suffix: "_l0_reverse")]
-        case let recurrent as any RecurrentLayerAccess:
-            if let cell = recurrent.anyCell as? any PyTorchConvertible {
+        case let layer as any ArchivableLayer where layer.directions.count == 1:
+            let cell = layer.directions[0].cell
+            if let cell = cell as? any PyTorchConvertible {
                 return [cellWeights(cell, prefix: prefix, suffix: "_l0")]
             }
-            if let stack = recurrent.anyCell as? any CellStack {
-                return try stack.stackedCells.enumerated().map { index, cell in
+            if let stack = (cell as? any ArchivableCell)?.stackedCells {
+                return try stack.enumerated().map { index, cell in
                     guard let cell = cell as? any PyTorchConvertible else {
                         throw ModelArchiveError.unsupportedLayer(typeName: layer.typeName)
                     }
@@ -140,14 +111,14 @@ package enum ExternalWeightNames {
     }
 
     private static func kerasParameters(of layer: any Layer, path: String) -> [(String, Parameter)] {
-        if let bidirectional = layer as? any BidirectionalAccess {
-            let (forward, backward) = bidirectional.directions
-            let inner = LayerNames.snakeCase(forward.typeName)
-            return kerasParameters(of: forward, path: "\(path)/forward_\(inner)")
-                + kerasParameters(of: backward, path: "\(path)/backward_\(inner)")
+        let directions = (layer as? any ArchivableLayer)?.directions ?? []
+        if directions.count == 2 {
+            let inner = LayerNames.snakeCase(directions[0].layer.typeName)
+            return kerasParameters(of: directions[0].layer, path: "\(path)/forward_\(inner)")
+                + kerasParameters(of: directions[1].layer, path: "\(path)/backward_\(inner)")
         }
-        if let recurrent = layer as? any RecurrentLayerAccess, let stack = recurrent.anyCell as? any CellStack {
-            return stack.stackedCells.enumerated().flatMap { index, cell in
+        if directions.count == 1, let stack = (directions[0].cell as? any ArchivableCell)?.stackedCells {
+            return stack.enumerated().flatMap { index, cell in
                 LayerNames.uniquelyNamed(cell.parameters, path: "\(path)/cell_\(index)")
             }
         }

@@ -116,18 +116,19 @@ package enum KerasFile {
 
     /// Where each of a layer's parameters lives in a Keras weights file: groups of `vars/<i>` and their parameters.
     static func variableGroups(of layer: any Layer, name: String) throws -> [(path: String, parameters: [Parameter])] {
-        func recurrent(_ layer: any RecurrentLayerAccess, _ path: String) throws -> (String, [Parameter]) {
-            guard layer.anyCell is LSTMCell || layer.anyCell is GRUCell || layer.anyCell is SimpleRNNCell else {
-                throw KerasError.cannotExport(reason: "layer '\(name)': \(layer.anyCell.typeName) cells have no Keras counterpart")
+        func recurrent(_ direction: (layer: any Layer, cell: any RecurrentCell), _ path: String) throws -> (String, [Parameter]) {
+            guard direction.cell is LSTMCell || direction.cell is GRUCell || direction.cell is SimpleRNNCell else {
+                throw KerasError.cannotExport(reason: "layer '\(name)': \(direction.cell.typeName) cells have no Keras counterpart")
             }
-            return ("\(path)/cell/vars", layer.parameters)
+            return ("\(path)/cell/vars", direction.layer.parameters)
         }
+        let directions = (layer as? any ArchivableLayer)?.directions ?? []
         switch layer {
-        case let bidirectional as any BidirectionalAccess:
-            let (forward, backward) = bidirectional.directions
-            return [try recurrent(forward, "layers/\(name)/forward_layer"), try recurrent(backward, "layers/\(name)/backward_layer")]
-        case let layer as any RecurrentLayerAccess:
-            return [try recurrent(layer, "layers/\(name)")]
+        case _ where directions.count == 2:
+            return [try recurrent(directions[0], "layers/\(name)/forward_layer"),
+                    try recurrent(directions[1], "layers/\(name)/backward_layer")]
+        case _ where directions.count == 1:
+            return [try recurrent(directions[0], "layers/\(name)")]
         case is Dense, is Embedding, is Dropout:
             return [("layers/\(name)/vars", layer.parameters)]
         default:

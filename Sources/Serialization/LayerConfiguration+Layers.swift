@@ -6,16 +6,30 @@ import Layers
 
 // MARK: - Describing layers
 
-/// A layer the archive can describe: its configuration, enough to create it again.
+/// A layer the archive can describe: its configuration, enough to create it again, and what weight naming
+/// needs to see through its generic cell type.
 protocol ArchivableLayer: Layer {
     /// Returns the configuration, or throws ``ModelArchiveError/unsupportedLayer(typeName:)``.
     func archivedConfiguration() throws -> LayerConfiguration
+    /// The recurrent layers this layer runs, each with its cell: itself for an `RNN`, forward then backward for a
+    /// `Bidirectional`, none for a layer without cells.
+    var directions: [(layer: any Layer, cell: any RecurrentCell)] { get }
+}
+
+extension ArchivableLayer {
+    var directions: [(layer: any Layer, cell: any RecurrentCell)] { [] }
 }
 
 /// A cell the archive can describe.
 protocol ArchivableCell: RecurrentCell {
     /// Returns the configuration, or throws ``ModelArchiveError/unsupportedLayer(typeName:)``.
     func archivedConfiguration() throws -> CellConfiguration
+    /// The cells of a `StackedCells`, lowest first; `nil` for any other cell.
+    var stackedCells: [any RecurrentCell]? { get }
+}
+
+extension ArchivableCell {
+    var stackedCells: [any RecurrentCell]? { nil }
 }
 
 extension Dense: ArchivableLayer {
@@ -37,6 +51,8 @@ extension Embedding: ArchivableLayer {
 extension RNN: ArchivableLayer {
     func archivedConfiguration() throws -> LayerConfiguration { .recurrent(try recurrentConfiguration()) }
 
+    var directions: [(layer: any Layer, cell: any RecurrentCell)] { [(self, cell)] }
+
     func recurrentConfiguration() throws -> RecurrentConfiguration {
         guard let cell = cell as? any ArchivableCell else { throw ModelArchiveError.unsupportedLayer(typeName: typeName) }
         return RecurrentConfiguration(cell: try cell.archivedConfiguration(), returnSequences: returnSequences,
@@ -48,6 +64,8 @@ extension Bidirectional: ArchivableLayer {
     func archivedConfiguration() throws -> LayerConfiguration {
         .bidirectional(mergeMode: mergeMode.rawValue, layer: try forward.recurrentConfiguration())
     }
+
+    var directions: [(layer: any Layer, cell: any RecurrentCell)] { [(forward, forward.cell), (backward, backward.cell)] }
 }
 
 extension EchoStateNetwork: ArchivableLayer {
@@ -86,9 +104,11 @@ extension IndRNNCell: ArchivableCell {
 }
 
 extension StackedCells: ArchivableCell {
+    var stackedCells: [any RecurrentCell]? { cells }
+
     func archivedConfiguration() throws -> CellConfiguration {
         let configurations = try cells.map { cell -> CellConfiguration in
-            guard let cell = cell as? any ArchivableCell, !(cell is any CellStack) else {
+            guard let cell = cell as? any ArchivableCell, cell.stackedCells == nil else {
                 throw ModelArchiveError.unsupportedLayer(typeName: typeName)
             }
             return try cell.archivedConfiguration()
