@@ -127,7 +127,7 @@ extension PlanLowering {
         }
         // Contributions by the consumer they come from: eager backward adds them latest consumer first.
         var internalContributions: [Int: [(consumer: Int, register: Int)]] = [:]
-        var external: [(index: Int, contributions: [Int])] = []
+        var external: [(index: Int, contributions: [(consumer: Int, register: Int)])] = []
         // Registers holding nothing but a member's gradient as other kernels wrote it: an input receiving exactly
         // that (an addition's operands) can take over the buffer instead of a copy.
         var untouched: [Int: (member: Int, location: Location)] = [:]
@@ -161,25 +161,53 @@ extension PlanLowering {
                 if memberSet.contains(inputs[k]) {
                     internalContributions[inputs[k], default: []].append((member, contribution))
                 } else if let slot = external.firstIndex(where: { $0.index == inputs[k] }) {
-                    external[slot].contributions.append(contribution)
+                    external[slot].contributions.append((member, contribution))
                 } else {
-                    external.append((inputs[k], [contribution]))
+                    external.append((inputs[k], [(member, contribution)]))
                 }
             }
         }
         var reductions: [(temporary: Location, index: Int)] = []
         // Sources whose whole gradient these strided views write, and nothing wrote before: stored, not zeroed.
         var storedSources: Set<Int> = []
-        for source in coveredSources(external.map(\.index)) where gradient[source] == nil {
+        let direct = Set(external.map(\.index).filter { !grouping.isStridedView($0) })
+        for source in coveredSources(external.map(\.index)) where gradient[source] == nil && !direct.contains(source) {
             _ = gradientTarget(source)
             storedSources.insert(source)
         }
+        // Eager backward adds a value's gradient contributions latest consumer first, a slice's as one finished
+        // sum: the stores below follow that order, one contribution at a time onto a gradient already written
+        // (zeroed first when this sweep also writes slices of it), so the sums associate as eager's do.
+        var stores: [(key: Int, index: Int, contributions: [Int])] = []
         for (index, contributions) in external {
+            let latest = contributions.map(\.consumer).max()!
+            if grouping.isStridedView(index) {
+                stores.append((index, index, contributions.map(\.register)))
+            } else if count(index) == space.reduce(1, *),
+                      external.contains(where: { grouping.isStridedView($0.index) && records[$0.index].inputs[0] == index }) {
+                _ = zeroedGradient(index)
+                stores += contributions.map { ($0.consumer, index, [$0.register]) }
+            } else if count(index) == space.reduce(1, *), let location = gradient[index] {
+                // What other kernels wrote joins the sum where eager adds those consumers; the sum then replaces it.
+                reads.append(location)
+                let written = table.register(location, shape: space, stride: nil)
+                let outside = grouping.consumers(of: index).filter { !memberSet.contains($0) }.max() ?? Int.max
+                var terms = contributions
+                terms.insert((outside, written), at: terms.firstIndex { $0.consumer < outside } ?? terms.count)
+                let total = terms.dropFirst().reduce(terms[0].register) { table.builder.add($1.register, to: $0) }
+                let register = table.register(location, shape: space, stride: nil, shared: false)
+                table.builder.store(total, into: register, accumulating: false)
+                writes.append(location)
+            } else {
+                stores.append((latest, index, contributions.map(\.register)))
+            }
+        }
+        for (_, index, contributions) in stores.enumerated().sorted(by: { ($0.element.key, -$0.offset) > ($1.element.key, -$1.offset) }).map(\.element) {
             if contributions.count == 1, let source = untouched[contributions[0]], count(index) == space.reduce(1, *),
                !grouping.isStridedView(index), passThrough(source.location, from: source.member, to: index) {
                 continue
             }
-            let total = contributions.dropFirst().reduce(contributions[0]) { table.builder.add($1, to: $0) }
+            func sum() -> Int { contributions.dropFirst().reduce(contributions[0]) { table.builder.add($1, to: $0) } }
             if grouping.isStridedView(index) {
                 let source = records[index].inputs[0]
                 let sourceShape = shape(source)
@@ -195,13 +223,13 @@ extension PlanLowering {
                 var region = target
                 region.offset += range.lowerBound
                 let register = table.register(region, shape: shape(index), stride: sourceShape.last!, shared: false)
-                table.builder.store(total, into: register, accumulating: accumulating)
+                table.builder.store(sum(), into: register, accumulating: accumulating)
                 if accumulating { reads.append(target) }
                 writes.append(target)
             } else if count(index) == space.reduce(1, *) {
                 let (target, accumulating) = gradientTarget(index)
                 let register = table.register(target, shape: space, stride: nil, shared: false)
-                table.builder.store(total, into: register, accumulating: accumulating)
+                table.builder.store(sum(), into: register, accumulating: accumulating)
                 if accumulating { reads.append(target) }
                 writes.append(target)
             } else if contributions.count == 1, let source = untouched[contributions[0]] {
@@ -211,7 +239,7 @@ extension PlanLowering {
                 // A broadcast input (a bias row): the full-size gradient is summed back to its shape afterwards.
                 let temporary = newBuffer(.arena, count: space.reduce(1, *), isGradient: true, node: index)
                 let register = table.register(temporary, shape: space, stride: nil, shared: false)
-                table.builder.store(total, into: register, accumulating: false)
+                table.builder.store(sum(), into: register, accumulating: false)
                 writes.append(temporary)
                 reductions.append((temporary, index))
             }
