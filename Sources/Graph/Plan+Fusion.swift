@@ -236,12 +236,15 @@ extension PlanLowering {
                 // A broadcast input receiving a member's gradient unchanged: sum that buffer back to its shape.
                 reductions.append((source.location, index))
             } else {
-                // A broadcast input (a bias row): the full-size gradient is summed back to its shape afterwards.
-                let temporary = newBuffer(.arena, count: space.reduce(1, *), isGradient: true, node: index)
-                let register = table.register(temporary, shape: space, stride: nil, shared: false)
-                table.builder.store(sum(), into: register, accumulating: false)
-                writes.append(temporary)
-                reductions.append((temporary, index))
+                // A broadcast input (a bias row): each full-size contribution is summed back to its shape
+                // afterwards, one after another, as eager reduces and adds each.
+                for contribution in contributions {
+                    let temporary = newBuffer(.arena, count: space.reduce(1, *), isGradient: true, node: index)
+                    let register = table.register(temporary, shape: space, stride: nil, shared: false)
+                    table.builder.store(contribution, into: register, accumulating: false)
+                    writes.append(temporary)
+                    reductions.append((temporary, index))
+                }
             }
         }
         // Every gradient handed on unchanged: nothing to sweep.

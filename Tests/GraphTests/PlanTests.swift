@@ -47,6 +47,15 @@ final class PlanTests: XCTestCase {
         checkReplay("bias", [x, b], other: [x2, b2]) { n in tanh(n[0] + n[1]) * 2 - sigmoid(n[0]) }
     }
 
+    func testBiasRowUsedTwiceInOneSweepIsExact() {
+        // Eager sums each use's gradient over the rows and adds the sums; so must the sweep (not sum the uses first).
+        let x = Tensor.randomUniform([16, 8], in: -3...3, seed: 13), b = Tensor.randomUniform([8], in: -3...3, seed: 14)
+        let x2 = Tensor.randomUniform([16, 8], in: -3...3, seed: 15), b2 = Tensor.randomUniform([8], in: -3...3, seed: 16)
+        checkReplay("bias twice", [x, b], other: [x2, b2], tolerance: 0) { n in
+            tanh(n[0] + n[1]) * 3 + sigmoid(n[0] * n[1]) - (n[0] - n[1]) * 0.7
+        }
+    }
+
     func testTransposeConcatAndSums() {
         let x = Tensor.randomUniform([2, 3, 4], in: -1...1, seed: 9), y = Tensor.randomUniform([3, 4], in: -1...1, seed: 10)
         let x2 = Tensor.randomUniform([2, 3, 4], in: -1...1, seed: 11), y2 = Tensor.randomUniform([3, 4], in: -1...1, seed: 12)
