@@ -77,11 +77,7 @@ extension Model {
             }
             out.append(index == rows.count - 1 ? line("└", "┴", "┘", "─") : line("├", "┼", "┤", "─"))
         }
-        let trainable = layers.reduce(0) { $0 + $1.trainableParameterCount }
-        let frozen = layers.reduce(0) { $0 + $1.nonTrainableParameterCount }
-        out.append(" Total params: \(Sequential.grouped(trainable + frozen)) (\(Sequential.byteSize(4 * (trainable + frozen))))")
-        out.append(" Trainable params: \(Sequential.grouped(trainable)) (\(Sequential.byteSize(4 * trainable)))")
-        out.append(" Non-trainable params: \(Sequential.grouped(frozen)) (\(Sequential.byteSize(4 * frozen)))")
+        out += Sequential.parameterTotals(of: layers)
         return out.joined(separator: "\n") + "\n"
     }
 

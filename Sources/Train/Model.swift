@@ -71,27 +71,6 @@ public final class Model {
         layerNames[layers.firstIndex { $0 === layer }!]
     }
 
-    /// Every parameter once (a shared layer's too), in layer order.
-    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
-
-    /// Parameters with unique names (`lstm/kernel`), the keys of weight files.
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        zip(layers, layerNames).flatMap { layer, name in LayerNames.uniquelyNamed(layer.parameters, path: name) }
-    }
-
-    /// The current values of all parameters, in order.
-    public var weights: [Tensor] { parameters.map(\.value) }
-
-    /// Sets all parameters from values in the order of ``weights``, checking the count and every shape first.
-    public func setWeights(_ values: [Tensor]) throws {
-        let named = namedParameters
-        guard values.count == named.count else { throw WeightError.countMismatch(expected: named.count, actual: values.count) }
-        for ((name, parameter), value) in zip(named, values) where parameter.shape != value.shape {
-            throw WeightError.shapeMismatch(name: name, expected: parameter.shape, actual: value.shape)
-        }
-        for ((_, parameter), value) in zip(named, values) { parameter.value = value }
-    }
-
     /// Returns the outputs for a batch of each input (`[batch, ...inputShape]`, in the order of ``inputs``),
     /// recording onto the inputs' tape if they have one; each layer's nodes are scoped with its name.
     public func callAsFunction(_ inputValues: [Node]) -> [Node] { run(inputValues).outputs }

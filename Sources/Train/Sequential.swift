@@ -104,30 +104,6 @@ public final class Sequential {
     /// Keras-style layer names: the type in snake case, numbered from the second of a kind (`lstm`, `lstm_1`).
     public var layerNames: [String] { LayerNames.names(of: layers) }
 
-    /// Every parameter of every layer, in layer order.
-    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
-
-    /// Parameters with unique names (`lstm/kernel`, `bidirectional/kernel_1`), the keys of weight files.
-    public var namedParameters: [(name: String, parameter: Parameter)] {
-        zip(layers, layerNames).flatMap { layer, name in LayerNames.uniquelyNamed(layer.parameters, path: name) }
-    }
-
-    /// The current values of all parameters, in order.
-    public var weights: [Tensor] { parameters.map(\.value) }
-
-    /// Sets all parameters from values in the order of ``weights``, checking the count and every shape first.
-    ///
-    /// - Throws: ``WeightError/countMismatch(expected:actual:)`` or ``WeightError/shapeMismatch(name:expected:actual:)``
-    ///   (naming the parameter as ``namedParameters`` does); no parameter changes when it throws.
-    public func setWeights(_ values: [Tensor]) throws {
-        let named = namedParameters
-        guard values.count == named.count else { throw WeightError.countMismatch(expected: named.count, actual: values.count) }
-        for ((name, parameter), value) in zip(named, values) where parameter.shape != value.shape {
-            throw WeightError.shapeMismatch(name: name, expected: parameter.shape, actual: value.shape)
-        }
-        for ((_, parameter), value) in zip(named, values) { parameter.value = value }
-    }
-
     /// Returns the model's output for a batch, recording onto the input's tape if it has one.
     public func callAsFunction(_ input: Node) -> Node {
         layers.reduce(input) { $1($0) }

@@ -33,16 +33,21 @@ extension Sequential {
             out.append("│ " + pad(row.0, widths[0]) + " │ " + pad(row.1, widths[1]) + " │ " + pad(row.2, widths[2], right: true) + " │")
             out.append(index == rows.count - 1 ? line("└", "┴", "┘", "─") : line("├", "┼", "┤", "─"))
         }
-        let trainable = layers.reduce(0) { $0 + $1.trainableParameterCount }
-        let frozen = layers.reduce(0) { $0 + $1.nonTrainableParameterCount }
-        out.append(" Total params: \(Sequential.grouped(trainable + frozen)) (\(Sequential.byteSize(4 * (trainable + frozen))))")
-        out.append(" Trainable params: \(Sequential.grouped(trainable)) (\(Sequential.byteSize(4 * trainable)))")
-        out.append(" Non-trainable params: \(Sequential.grouped(frozen)) (\(Sequential.byteSize(4 * frozen)))")
+        out += Sequential.parameterTotals(of: layers)
         return out.joined(separator: "\n") + "\n"
     }
 
     /// The total number of parameter scalars.
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    /// Keras' closing lines: total, trainable and non-trainable parameter counts with their sizes in bytes.
+    static func parameterTotals(of layers: [any Layer]) -> [String] {
+        let trainable = layers.reduce(0) { $0 + $1.trainableParameterCount }
+        let frozen = layers.reduce(0) { $0 + $1.nonTrainableParameterCount }
+        return [" Total params: \(grouped(trainable + frozen)) (\(byteSize(4 * (trainable + frozen))))",
+                " Trainable params: \(grouped(trainable)) (\(byteSize(4 * trainable)))",
+                " Non-trainable params: \(grouped(frozen)) (\(byteSize(4 * frozen)))"]
+    }
 
     /// `646408` → `"646,408"`.
     static func grouped(_ number: Int) -> String {

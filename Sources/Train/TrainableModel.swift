@@ -1,6 +1,7 @@
 import Foundation
 import Graph
 import Layers
+import Serialization
 
 /// What `Sequential` and the functional `Model` share, and what callbacks see of the model they train.
 ///
@@ -9,16 +10,10 @@ import Layers
 public protocol TrainableModel: AnyObject {
     /// Every layer once, in the model's order.
     var layers: [any Layer] { get }
-    /// Every parameter once, in layer order.
-    var parameters: [Parameter] { get }
-    /// Parameters with unique names (`lstm/kernel`), the keys of weight files.
-    var namedParameters: [(name: String, parameter: Parameter)] { get }
-    /// The current values of all parameters, in order.
-    var weights: [Tensor] { get }
+    /// Keras-style layer names, one per layer in ``layers`` (`lstm`, `lstm_1`).
+    var layerNames: [String] { get }
     /// The optimizer set by `compile`.
     var optimizer: (any Optimizer)? { get }
-    /// Sets all parameters from values in the order of ``weights``, checking the count and every shape first.
-    func setWeights(_ values: [Tensor]) throws
     /// Clears the carried state of every stateful layer.
     func resetStates()
     /// Writes every parameter to a safetensors file, named as in ``namedParameters``.
@@ -26,6 +21,30 @@ public protocol TrainableModel: AnyObject {
 }
 
 extension TrainableModel {
+    /// Every parameter once (a shared layer's too), in layer order.
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+
+    /// Parameters with unique names (`lstm/kernel`, `bidirectional/kernel_1`), the keys of weight files.
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        zip(layers, layerNames).flatMap { layer, name in LayerNames.uniquelyNamed(layer.parameters, path: name) }
+    }
+
+    /// The current values of all parameters, in order.
+    public var weights: [Tensor] { parameters.map(\.value) }
+
+    /// Sets all parameters from values in the order of ``weights``, checking the count and every shape first.
+    ///
+    /// - Throws: ``WeightError/countMismatch(expected:actual:)`` or ``WeightError/shapeMismatch(name:expected:actual:)``
+    ///   (naming the parameter as ``namedParameters`` does); no parameter changes when it throws.
+    public func setWeights(_ values: [Tensor]) throws {
+        let named = namedParameters
+        guard values.count == named.count else { throw WeightError.countMismatch(expected: named.count, actual: values.count) }
+        for ((name, parameter), value) in zip(named, values) where parameter.shape != value.shape {
+            throw WeightError.shapeMismatch(name: name, expected: parameter.shape, actual: value.shape)
+        }
+        for ((_, parameter), value) in zip(named, values) { parameter.value = value }
+    }
+
     /// Updates the weights from their gradients unless a gradient is not finite; clears the gradients.
     func applyGradients(_ optimizer: any Optimizer) -> Bool {
         let parameters = self.parameters
