@@ -52,12 +52,12 @@ public enum SafeTensors {
 
         var header = "{\"__metadata__\":{"
         header += storedMetadata.keys.sorted(by: utf8Precedes)
-            .map { "\(jsonString($0)):\(jsonString(storedMetadata[$0]!))" }
+            .map { "\(quoted($0)):\(quoted(storedMetadata[$0]!))" }
             .joined(separator: ",")
         header += "}"
         for ((name, tensor), range) in zip(named, ranges) {
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            header += ",\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],"
+            header += ",\(quoted(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],"
                 + "\"data_offsets\":[\(range.lowerBound),\(range.upperBound)]}"
         }
         header += "}"
@@ -178,33 +178,12 @@ extension SafeTensors {
             + Array(shape.map(String.init).joined(separator: ",").utf8) + [0]
     }
 
-    static func hexadecimal(_ value: UInt32) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 8 - digits.count) + digits
-    }
+    /// Returns `text` as a JSON string literal, written by the package's one JSON writer.
+    private static func quoted(_ text: String) -> String { JSON.string(text).serialized() }
 
     /// Orders names by their UTF-8 bytes (that is, by code point), as Python and Rust do, rather than by
     /// Swift's `<`, which compares canonical forms.
     static func utf8Precedes(_ lhs: String, _ rhs: String) -> Bool {
         lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
-    }
-
-    /// Returns `text` as a JSON string literal; characters beyond ASCII stay as UTF-8.
-    private static func jsonString(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20:
-                let digits = String(scalar.value, radix: 16)
-                result += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 }
