@@ -61,3 +61,9 @@ package struct CRC32: Sendable, Equatable {
         return crc.checksum
     }
 }
+
+/// Returns a CRC-32 (or any 32-bit value) as eight lowercase hexadecimal digits, as every checksum is written.
+func hexadecimal(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+}

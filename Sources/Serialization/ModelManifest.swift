@@ -106,8 +106,3 @@ package func readModelFile(_ url: URL, limit: Int) throws -> Data {
         throw ModelArchiveError.unreadableFile(path: url.path, reason: error.localizedDescription)
     }
 }
-
-func hexadecimal(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 8 - digits.count) + digits
-}

@@ -130,15 +130,10 @@ package enum ZipError: Error, CustomStringConvertible, Equatable {
         case let .invalidRecord(archive, offset, reason): "\(archive): invalid zip record at byte \(offset): \(reason)"
         case .unsupported(let what): "zip archive: \(what) is not supported (only stored, unencrypted entries)"
         case let .checksumMismatch(archive, entry, stored, computed):
-            "\(archive): entry '\(entry)' is corrupted: CRC-32 \(hex(computed)), recorded \(hex(stored))"
+            "\(archive): entry '\(entry)' is corrupted: CRC-32 \(hexadecimal(computed)), recorded \(hexadecimal(stored))"
         case let .missingEntry(archive, name): "\(archive): no entry named '\(name)'"
         }
     }
-}
-
-private func hex(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 8 - digits.count) + digits
 }
 
 private enum Signature {
