@@ -3,7 +3,7 @@ import Graph
 import Layers
 
 // The architecture half of a model archive: what `model.json` says about each layer. How it is read (every
-// number checked before it reaches an initializer with a check) is in LayerConfiguration+Codable.swift;
+// number checked before it reaches an initializer with a check) is in LayerConfiguration+JSON.swift;
 // how layers are described and rebuilt, in LayerConfiguration+Layers.swift.
 
 /// Bounds on every number a model description may hold. A hostile `model.json` must fail with an error,

@@ -77,16 +77,6 @@ struct ModelDescription: Equatable {
     /// The CRC-32 of the whole `model.safetensors` file (8 lowercase hexadecimal digits), if recorded.
     var weightsCRC32: String?
 
-    enum Key: String, CodingKey {
-        case format, formatVersion, name, inputShape, layers, loss, weightsCRC32
-    }
-
-    /// The two fields read before anything else, so a newer file is reported as such rather than as malformed.
-    struct Header: Decodable {
-        var format: String?
-        var formatVersion: Double?
-    }
-
     /// Reads and checks the description at `url`.
     static func read(from url: URL) throws -> ModelDescription {
         try read(data: try readFile(url), path: url)
@@ -94,62 +84,26 @@ struct ModelDescription: Equatable {
 
     /// Checks the description `data`, read from `url`.
     static func read(data: Data, path url: URL) throws -> ModelDescription {
-        // Parsed first by the package's strict reader: the decoder accepts some text that is not JSON (a trailing
-        // comma, a leading zero) and on Linux reports a syntax error without a position.
-        do {
-            _ = try JSON.parse(data, limits: JSON.Limits(maximumDepth: 512))
-        } catch let JSONError.syntax(_, line, column, message) {
-            throw ModelArchiveError.invalidDescription(file: url.path,
-                                                       reason: "not valid JSON: line \(line), column \(column): \(message)")
-        } catch let JSONError.duplicateKey(key, path, _, line, column) {
-            throw ModelArchiveError.invalidDescription(
-                file: url.path,
-                reason: "not valid JSON: line \(line), column \(column): \(JSONError.duplicateKeyMessage(key: key, path: path))")
-        } catch {
-            throw ModelArchiveError.invalidDescription(file: url.path, reason: "not valid JSON: \(error)")
+        try readDescription(data, path: url) { root in
+            try checkHeader(root, format: format, version: formatVersion, file: url.path)
+            return try ModelDescription(json: root)
         }
-        let decoder = JSONDecoder()
-        do {
-            let header = try decoder.decode(Header.self, from: data)
-            guard header.format == format else {
-                let found = header.format.map { "'\($0)'" } ?? "missing"
-                throw ModelArchiveError.invalidDescription(
-                    file: url.path, reason: "not an Unroll model description: format is \(found), expected '\(format)'")
-            }
-            guard let version = header.formatVersion else {
-                throw ModelArchiveError.invalidDescription(file: url.path, reason: "formatVersion is missing")
-            }
-            guard version.rounded() == version, abs(version) < 1e15 else {
-                throw ModelArchiveError.invalidDescription(
-                    file: url.path, reason: "formatVersion: \(describeNumber(version)) is not a whole number")
-            }
-            guard Int(version) == formatVersion else {
-                throw ModelArchiveError.unsupportedFormatVersion(file: url.path, version: Int(version), supported: formatVersion)
-            }
-            return try decoder.decode(ModelDescription.self, from: data)
-        } catch let error as DecodingError {
-            throw ModelArchiveError.invalidDescription(file: url.path, reason: explain(error))
-        } catch let error as UnknownKindError {
-            throw ModelArchiveError.unknownLayerKind(file: url.path, kind: error.kind, location: error.location)
-        }
+    }
+
+    /// The description as JSON.
+    var json: JSON {
+        var object = JSONObject(["format": .string(Self.format), "formatVersion": jsonNumber(Self.formatVersion),
+                                 "name": .string(name), "inputShape": .array(inputShape.map(jsonNumber)),
+                                 "layers": .array(layers.map(\.json))])
+        object["loss"] = loss.map(JSON.string)
+        object["weightsCRC32"] = weightsCRC32.map(JSON.string)
+        return .object(object)
     }
 
     /// Returns the JSON text, checked to read back as the same description, so `save` never writes a file
     /// that `load` would refuse.
     func encoded(file: String) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        do {
-            let data = try encoder.encode(self)
-            guard try JSONDecoder().decode(ModelDescription.self, from: data) == self else {
-                throw ModelArchiveError.invalidDescription(file: file, reason: "the description does not read back as written")
-            }
-            return data
-        } catch let error as DecodingError {
-            throw ModelArchiveError.invalidDescription(file: file, reason: "the model cannot be described: \(explain(error))")
-        } catch let error as EncodingError {
-            throw ModelArchiveError.invalidDescription(file: file, reason: "the model cannot be described: \(error)")
-        }
+        try encodedDescription(json, file: file) { try ModelDescription(json: $0) == self }
     }
 
     /// The number of parameter scalars the layers will allocate, or `nil` when it overflows `Int`.
@@ -165,54 +119,84 @@ struct ModelDescription: Equatable {
     }
 }
 
-extension ModelDescription: Codable {
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: Key.self)
-        name = try container.decode(String.self, forKey: .name)
-        let shape = try container.decode([Double].self, forKey: .inputShape)
-        guard (1...ArchiveLimits.maximumRank).contains(shape.count),
-              shape.allSatisfy({ $0.rounded() == $0 && $0 >= 1 && $0 <= Double(ArchiveLimits.maximumSize) }) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .inputShape, in: container,
-                debugDescription: "[\(shape.map(describeNumber).joined(separator: ", "))] is not a shape of "
-                    + "1...\(ArchiveLimits.maximumRank) sizes in 1...\(ArchiveLimits.maximumSize)")
-        }
-        inputShape = shape.map { Int($0) }
-        layers = try container.decode([LayerConfiguration].self, forKey: .layers)
+extension ModelDescription {
+    /// Reads the fields below the header.
+    init(json root: JSONField) throws {
+        name = try root.field("name").string()
+        inputShape = try root.field("inputShape").shape()
+        let list = try root.field("layers")
+        layers = try list.elements().map(LayerConfiguration.init(json:))
         guard (1...ArchiveLimits.maximumLayerCount).contains(layers.count) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .layers, in: container,
-                debugDescription: "a model needs 1...\(ArchiveLimits.maximumLayerCount) layers, got \(layers.count)")
+            throw InvalidFieldError(list, "a model needs 1...\(ArchiveLimits.maximumLayerCount) layers, got \(layers.count)")
         }
-        loss = try container.decodeIfPresent(String.self, forKey: .loss)
-        weightsCRC32 = try container.decodeIfPresent(String.self, forKey: .weightsCRC32)
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: Key.self)
-        try container.encode(Self.format, forKey: .format)
-        try container.encode(Self.formatVersion, forKey: .formatVersion)
-        try container.encode(name, forKey: .name)
-        try container.encode(inputShape, forKey: .inputShape)
-        try container.encode(layers, forKey: .layers)
-        try container.encodeIfPresent(loss, forKey: .loss)
-        try container.encodeIfPresent(weightsCRC32, forKey: .weightsCRC32)
+        loss = try root.optionalField("loss")?.string()
+        weightsCRC32 = try root.optionalField("weightsCRC32")?.string()
     }
 }
 
-/// Returns where a decoding error is and what is wrong.
-private func explain(_ error: DecodingError) -> String {
-    switch error {
-    case .dataCorrupted(let context) where context.codingPath.isEmpty:
-        // Syntax was checked before decoding, so this is a number beyond Double's range or text that is not UTF-8.
-        return "not valid JSON (a number out of range, or text that is not UTF-8): \(context.debugDescription)"
-    case .dataCorrupted(let context), .typeMismatch(_, let context), .valueNotFound(_, let context):
-        return "\(describePath(context.codingPath)): \(context.debugDescription)"
-    case .keyNotFound(let key, let context):
-        return "\(describePath(context.codingPath + [key])) is missing"
-    @unknown default:
-        return "\(error)"
+/// Parses a model description and runs `read` on it, turning every problem into a ``ModelArchiveError`` naming
+/// the file and where in it the problem is (`layers[1].cell.hiddenSize`).
+func readDescription<Description>(_ data: Data, path url: URL,
+                                  _ read: (JSONField) throws -> Description) throws -> Description {
+    let root: JSON
+    do {
+        root = try JSON.parse(data, limits: JSON.Limits(maximumDepth: 512))
+    } catch let JSONError.syntax(_, line, column, message) {
+        throw ModelArchiveError.invalidDescription(file: url.path,
+                                                   reason: "not valid JSON: line \(line), column \(column): \(message)")
+    } catch let JSONError.duplicateKey(key, path, _, line, column) {
+        throw ModelArchiveError.invalidDescription(
+            file: url.path,
+            reason: "not valid JSON: line \(line), column \(column): \(JSONError.duplicateKeyMessage(key: key, path: path))")
+    } catch {
+        throw ModelArchiveError.invalidDescription(file: url.path, reason: "not valid JSON: \(error)")
     }
+    do {
+        return try read(JSONField(root))
+    } catch let error as JSONError {
+        throw ModelArchiveError.invalidDescription(file: url.path, reason: error.description)
+    } catch let error as InvalidFieldError {
+        throw ModelArchiveError.invalidDescription(file: url.path, reason: error.description)
+    } catch let error as UnknownKindError {
+        throw ModelArchiveError.unknownLayerKind(file: url.path, kind: error.kind, location: error.location)
+    }
+}
+
+/// Throws unless `root` is a model description of `format` at `version`, checked before anything else so a newer
+/// file is reported as such rather than as malformed.
+func checkHeader(_ root: JSONField, format: String, version: Int, file: String) throws {
+    let found = try root.optionalField("format")
+    guard case .string(format)? = found?.value else {
+        let description = found.map { field in (try? field.string()).map { "'\($0)'" } ?? field.value.summary } ?? "missing"
+        throw ModelArchiveError.invalidDescription(
+            file: file, reason: "not an Unroll model description: format is \(description), expected '\(format)'")
+    }
+    guard let versionField = try root.optionalField("formatVersion") else {
+        throw ModelArchiveError.invalidDescription(file: file, reason: "formatVersion is missing")
+    }
+    let number = try versionField.double()
+    guard number.rounded() == number, abs(number) < 1e15 else {
+        throw ModelArchiveError.invalidDescription(file: file, reason: "formatVersion: \(JSON.format(number)) is not a whole number")
+    }
+    guard Int(number) == version else {
+        throw ModelArchiveError.unsupportedFormatVersion(file: file, version: Int(number), supported: version)
+    }
+}
+
+/// Returns `json` as pretty-printed text, checked with `readsBack` to read back as the same description, so a save
+/// never writes a file that a load would refuse.
+func encodedDescription(_ json: JSON, file: String, readsBack: (JSONField) throws -> Bool) throws -> Data {
+    let text = json.serialized(pretty: true) + "\n"
+    do {
+        guard try readsBack(JSONField(try JSON.parse(text))) else {
+            throw ModelArchiveError.invalidDescription(file: file, reason: "the description does not read back as written")
+        }
+    } catch let error as ModelArchiveError {
+        throw error
+    } catch {
+        throw ModelArchiveError.invalidDescription(file: file, reason: "the model cannot be described: \(error)")
+    }
+    return Data(text.utf8)
 }
 
 /// Returns the bytes of the file at `url`, or throws ``ModelArchiveError/missingFile(path:)`` or

@@ -434,7 +434,7 @@ final class ModelArchiveTests: XCTestCase {
         let widened = try temporaryDirectory()
         try FileManager.default.copyItem(at: weightsURL(directory), to: weightsURL(widened))
         var json = try String(contentsOf: descriptionURL(directory), encoding: .utf8)
-        json = json.replacingOccurrences(of: "\"hiddenSize\" : 3", with: "\"hiddenSize\" : 5")
+        json = json.replacingOccurrences(of: "\"hiddenSize\": 3", with: "\"hiddenSize\": 5")
         try json.write(to: descriptionURL(widened), atomically: false, encoding: .utf8)
         XCTAssertEqual(loadError(widened, "wider LSTM") as? WeightError,
                        .shapeMismatch(name: "lstm/kernel (in \(weightsURL(widened).path))", expected: [2, 20], actual: [2, 12]))
