@@ -1,5 +1,10 @@
 import Graph
 
+// The layouts of a cell's or layer's weights in other frameworks, as one table keyed by (kind, part) where a
+// part is a parameter's own name. Unroll's layout is Keras' (the identity); PyTorch's differs by transposed
+// kernels, its gate order and two biases. Serialization derives every weight name from the same keys
+// (`WeightNames.swift`); this file holds only the layouts, which also serve cells used without a model.
+
 /// A weight file or dictionary does not fit a layer.
 public enum WeightError: Error, CustomStringConvertible, Equatable {
     /// A tensor the layer needs is absent.
@@ -31,204 +36,216 @@ public enum BiasSplit: Sendable {
     case duplicated
 }
 
-/// A recurrent cell whose parameters convert to and from PyTorch's `nn.RNN`/`nn.LSTM`/`nn.GRU` layout.
-///
-/// PyTorch stores `weight_ih [gates·hidden, input]`, `weight_hh [gates·hidden, hidden]` and two biases,
-/// gates stacked in its own order (LSTM i, f, g, o; GRU r, z, n). Unroll uses Keras' layout: transposed
-/// kernels, one bias (or GRU's `[2, 3·hidden]`), Keras' gate order (LSTM i, f, c, o; GRU z, r, h).
-public protocol PyTorchConvertible: RecurrentCell {
-    /// Returns PyTorch tensors (unsuffixed names: `weight_ih`, ...) from values given in ``RecurrentCell/parameters`` order.
-    func pyTorchTensors(from values: [Tensor], biasSplit: BiasSplit) -> [String: Tensor]
-    /// Returns values in ``RecurrentCell/parameters`` order from PyTorch tensors.
-    func values(fromPyTorch tensors: [String: Tensor]) throws -> [Tensor]
+/// The built-in layers and cells whose weights other formats name: the first key of the weight tables.
+package enum WeightKind: Sendable, Hashable {
+    case dense, dropout, embedding, simpleRNN, lstm, peepholeLSTM, indRNN
+    /// A GRU with `resetAfter` (PyTorch's and Keras' default): a `[2, 3·hidden]` bias.
+    case gru
+    /// A GRU with `resetAfter: false`: one `[3·hidden]` bias, which PyTorch has no twin for.
+    case gruResetBefore
+
+    /// The kind of a built-in layer or cell; `nil` for a custom one and for wrappers (whose cells have kinds).
+    package init?(of object: AnyObject) {
+        switch object {
+        case is Dense: self = .dense
+        case is Dropout: self = .dropout
+        case is Embedding: self = .embedding
+        case is SimpleRNNCell: self = .simpleRNN
+        case is LSTMCell: self = .lstm
+        case is PeepholeLSTMCell: self = .peepholeLSTM
+        case is IndRNNCell: self = .indRNN
+        case let cell as GRUCell: self = cell.resetAfter ? .gru : .gruResetBefore
+        default: return nil
+        }
+    }
+
+    /// Whether the kind is a cell, whose PyTorch names carry the layer index and direction (`_l0_reverse`).
+    package var isCell: Bool {
+        switch self {
+        case .dense, .dropout, .embedding: false
+        case .simpleRNN, .lstm, .peepholeLSTM, .indRNN, .gru, .gruResetBefore: true
+        }
+    }
 }
 
-extension PyTorchConvertible {
-    /// Sets the parameters from PyTorch tensors whose names end in `suffix` (`"_l0"`, `"_l0_reverse"`).
-    public func loadPyTorch(_ tensors: [String: Tensor], suffix: String = "") throws {
-        var unsuffixed: [String: Tensor] = [:]
-        for (name, tensor) in tensors where name.hasSuffix(suffix) {
-            unsuffixed[String(name.dropLast(suffix.count))] = tensor
-        }
-        let values = try values(fromPyTorch: unsuffixed)
-        guard values.count == parameters.count else { throw WeightError.notBuilt(layer: typeName) }
-        for (parameter, value) in zip(parameters, values) {
-            guard parameter.shape == value.shape else {
-                throw WeightError.shapeMismatch(name: parameter.name, expected: parameter.shape, actual: value.shape)
+/// How one Unroll parameter is stored in PyTorch: under which names (two for a split bias) and in which layout.
+package struct PyTorchLayout: Sendable {
+    /// The conversion from Unroll's (Keras') layout to PyTorch's.
+    package enum Conversion: Sendable {
+        /// The same tensor.
+        case same
+        /// `[m, n]` becomes `[n, m]` (a `Linear`'s or IndRNN's input weight).
+        case transposed
+        /// `[m, gates·n]` becomes `[gates·n, m]` with gate block `k` taken from block `order[k]`.
+        case gateKernel(order: [Int])
+        /// A `[gates·n]` vector with its gate blocks reordered.
+        case gateBias(order: [Int])
+        /// One fused bias becomes `bias_ih` and `bias_hh` (their sum on the way back), blocks reordered.
+        case splitBias(order: [Int])
+        /// A `[2, gates·n]` bias becomes its two rows, `bias_ih` and `bias_hh`, blocks reordered.
+        case rowBiases(order: [Int])
+    }
+
+    /// PyTorch's names, without the layer prefix and the `_l0` suffix.
+    package var names: [String]
+    /// The layout conversion.
+    package var conversion: Conversion
+
+    init(_ names: String..., conversion: Conversion) {
+        self.names = names
+        self.conversion = conversion
+    }
+
+    /// PyTorch's gate orders as positions in Unroll's: LSTM i, f, g, o is Keras' i, f, c, o; GRU r, z, n is
+    /// Keras' z, r, h with the first two swapped.
+    private static let lstmOrder = [0, 1, 2, 3], gruOrder = [1, 0, 2]
+
+    private static func fused(order: [Int], bias: PyTorchLayout) -> [String: PyTorchLayout] {
+        ["kernel": PyTorchLayout("weight_ih", conversion: .gateKernel(order: order)),
+         "recurrent_kernel": PyTorchLayout("weight_hh", conversion: .gateKernel(order: order)),
+         "bias": bias]
+    }
+
+    /// The table: kind, then the parameter's own name (its part), to PyTorch's names and layout.
+    package static let table: [WeightKind: [String: PyTorchLayout]] = {
+        let lstm = fused(order: lstmOrder, bias: PyTorchLayout("bias_ih", "bias_hh", conversion: .splitBias(order: lstmOrder)))
+        return [
+            .dense: ["kernel": PyTorchLayout("weight", conversion: .transposed), "bias": PyTorchLayout("bias", conversion: .same)],
+            .embedding: ["embeddings": PyTorchLayout("weight", conversion: .same)],
+            .simpleRNN: fused(order: [0], bias: PyTorchLayout("bias_ih", "bias_hh", conversion: .splitBias(order: [0]))),
+            .lstm: lstm,
+            .peepholeLSTM: lstm.merging([
+                "input_gate_peephole_weights": PyTorchLayout("peephole_i", conversion: .same),
+                "forget_gate_peephole_weights": PyTorchLayout("peephole_f", conversion: .same),
+                "output_gate_peephole_weights": PyTorchLayout("peephole_o", conversion: .same),
+            ]) { a, _ in a },
+            .gru: fused(order: gruOrder, bias: PyTorchLayout("bias_ih", "bias_hh", conversion: .rowBiases(order: gruOrder))),
+            .gruResetBefore: fused(order: gruOrder, bias: PyTorchLayout("bias", conversion: .gateBias(order: gruOrder))),
+            .indRNN: ["kernel": PyTorchLayout("weight_ih", conversion: .transposed),
+                      "recurrent_kernel": PyTorchLayout("recurrent_weight", conversion: .same),
+                      "bias": PyTorchLayout("bias", conversion: .same)],
+        ]
+    }()
+
+    /// Returns the PyTorch tensors of an Unroll value, one per name.
+    package func pyTorchTensors(from value: Tensor, biasSplit: BiasSplit = .inputOnly) -> [Tensor] {
+        switch conversion {
+        case .same: [value]
+        case .transposed: [value.transposed()]
+        case .gateKernel(let order): [Self.reorderBlocks(value.transposed(), order: order)]
+        case .gateBias(let order): [Self.reorderBlocks(value, order: order)]
+        case .splitBias(let order):
+            [Self.reorderBlocks(value, order: order),
+             biasSplit == .duplicated ? Self.reorderBlocks(value, order: order) : Tensor.zeros(value.shape)]
+        case .rowBiases(let order):
+            (0..<2).map { row in
+                Self.reorderBlocks(value.slice(along: 0, row..<(row + 1)).reshaped(to: [value.shape[1]]), order: order)
             }
-            parameter.value = value
         }
     }
 
-    /// Returns the parameters in PyTorch's layout, names ending in `suffix`.
-    public func pyTorchStateDict(suffix: String = "") -> [String: Tensor] {
-        suffixed(pyTorchTensors(from: parameters.map(\.value), biasSplit: .inputOnly), suffix)
+    /// Returns the Unroll value of PyTorch tensors given one per name, in the shapes ``pyTorchTensors(from:biasSplit:)``
+    /// makes (every order here is its own inverse).
+    package func value(fromPyTorch tensors: [Tensor]) -> Tensor {
+        switch conversion {
+        case .same: tensors[0]
+        case .transposed: tensors[0].transposed()
+        case .gateKernel(let order): Self.reorderBlocks(tensors[0], order: order).transposed()
+        case .gateBias(let order): Self.reorderBlocks(tensors[0], order: order)
+        case .splitBias(let order): Self.reorderBlocks(tensors[0] + tensors[1], order: order)
+        case .rowBiases(let order):
+            Tensor.concatenate(tensors.map { Self.reorderBlocks($0, order: order).reshaped(to: [1, $0.count]) }, along: 0)
+        }
     }
 
-    /// Returns the parameters' gradients in PyTorch's layout (zeros where none), names ending in `suffix`.
-    public func pyTorchGradients(suffix: String = "") -> [String: Tensor] {
-        suffixed(pyTorchTensors(from: parameters.map { $0.gradient ?? Tensor.zeros($0.shape) }, biasSplit: .duplicated), suffix)
-    }
-
-    private func suffixed(_ tensors: [String: Tensor], _ suffix: String) -> [String: Tensor] {
-        Dictionary(uniqueKeysWithValues: tensors.map { ($0.key + suffix, $0.value) })
-    }
-}
-
-/// Gate-block reordering and transposition between the two layouts.
-enum GateLayout {
     /// Returns `[gates·n, ...]` with row block `k` taken from block `order[k]` of `tensor`.
-    static func reorderBlocks(_ tensor: Tensor, order: [Int]) -> Tensor {
+    private static func reorderBlocks(_ tensor: Tensor, order: [Int]) -> Tensor {
         if order == Array(0..<order.count) { return tensor }
         let size = tensor.shape[0] / order.count
         return Tensor.concatenate(order.map { tensor.slice(along: 0, ($0 * size)..<(($0 + 1) * size)) }, along: 0)
     }
 
-    /// PyTorch `[gates·n, m]` (PyTorch gate order) to Keras `[m, gates·n]` (Keras gate order).
-    static func kernel(fromPyTorch weight: Tensor, order: [Int]) -> Tensor {
-        reorderBlocks(weight, order: order).transposed()
-    }
-
-    /// Keras `[m, gates·n]` to PyTorch `[gates·n, m]`; `order` is its own inverse for every cell here.
-    static func pyTorchWeight(fromKernel kernel: Tensor, order: [Int]) -> Tensor {
-        reorderBlocks(kernel.transposed(), order: order)
-    }
-
-    static func require(_ tensors: [String: Tensor], _ name: String, _ shape: [Int]? = nil) throws -> Tensor {
-        guard let tensor = tensors[name] else { throw WeightError.missing(name: name) }
-        if let shape, tensor.shape != shape {
-            throw WeightError.shapeMismatch(name: name, expected: shape, actual: tensor.shape)
-        }
-        return tensor
+    /// The PyTorch suffix of a cell's tensors: `_l<stack position>`, then `_reverse` for a backward direction.
+    package static func suffix(layerIndex: Int, reverse: Bool) -> String {
+        "_l\(layerIndex)" + (reverse ? "_reverse" : "")
     }
 }
 
-/// The shared conversion of cells with `kernel`, `recurrent_kernel` and a bias summed from PyTorch's two.
-private func fusedValues(_ tensors: [String: Tensor], gates: Int, hidden: Int, order: [Int]) throws -> [Tensor] {
-    let weightIH = try GateLayout.require(tensors, "weight_ih")
-    guard weightIH.rank == 2, weightIH.shape[0] == gates * hidden else {
-        throw WeightError.shapeMismatch(name: "weight_ih", expected: [gates * hidden, weightIH.shape.last ?? 0], actual: weightIH.shape)
-    }
-    let weightHH = try GateLayout.require(tensors, "weight_hh", [gates * hidden, hidden])
-    let biasIH = try GateLayout.require(tensors, "bias_ih", [gates * hidden])
-    let biasHH = try GateLayout.require(tensors, "bias_hh", [gates * hidden])
-    return [GateLayout.kernel(fromPyTorch: weightIH, order: order),
-            GateLayout.kernel(fromPyTorch: weightHH, order: order),
-            GateLayout.reorderBlocks(biasIH + biasHH, order: order)]
-}
+/// A recurrent cell whose parameters convert to and from PyTorch's `nn.RNN`/`nn.LSTM`/`nn.GRU` layout.
+///
+/// PyTorch stores `weight_ih [gates·hidden, input]`, `weight_hh [gates·hidden, hidden]` and two biases,
+/// gates stacked in its own order (LSTM i, f, g, o; GRU r, z, n). Unroll uses Keras' layout: transposed
+/// kernels, one bias (or GRU's `[2, 3·hidden]`), Keras' gate order (LSTM i, f, c, o; GRU z, r, h). The
+/// conversions come from one table keyed by the cell's kind and each parameter's name; the built-in
+/// `SimpleRNNCell`, `LSTMCell`, `PeepholeLSTMCell`, `GRUCell` and `IndRNNCell` conform.
+public protocol PyTorchConvertible: RecurrentCell {}
 
-private func fusedPyTorch(_ values: [Tensor], order: [Int], biasSplit: BiasSplit) -> [String: Tensor] {
-    let bias = GateLayout.reorderBlocks(values[2], order: order)
-    return ["weight_ih": GateLayout.pyTorchWeight(fromKernel: values[0], order: order),
-            "weight_hh": GateLayout.pyTorchWeight(fromKernel: values[1], order: order),
-            "bias_ih": bias,
-            "bias_hh": biasSplit == .duplicated ? bias : Tensor.zeros(bias.shape)]
-}
+extension SimpleRNNCell: PyTorchConvertible {}
+extension LSTMCell: PyTorchConvertible {}
+extension PeepholeLSTMCell: PyTorchConvertible {}
+extension GRUCell: PyTorchConvertible {}
+extension IndRNNCell: PyTorchConvertible {}
 
-extension SimpleRNNCell: PyTorchConvertible {
-    /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh`.
-    public func pyTorchTensors(from values: [Tensor], biasSplit: BiasSplit) -> [String: Tensor] {
-        fusedPyTorch(values, order: [0], biasSplit: biasSplit)
-    }
-    /// kernel, recurrent kernel, summed bias.
-    public func values(fromPyTorch tensors: [String: Tensor]) throws -> [Tensor] {
-        try fusedValues(tensors, gates: 1, hidden: hiddenSize, order: [0])
-    }
-}
-
-extension LSTMCell: PyTorchConvertible {
-    /// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (gate order i, f, g, o: the same as Keras').
-    public func pyTorchTensors(from values: [Tensor], biasSplit: BiasSplit) -> [String: Tensor] {
-        fusedPyTorch(values, order: [0, 1, 2, 3], biasSplit: biasSplit)
-    }
-    /// kernel, recurrent kernel, summed bias.
-    public func values(fromPyTorch tensors: [String: Tensor]) throws -> [Tensor] {
-        try fusedValues(tensors, gates: 4, hidden: hiddenSize, order: [0, 1, 2, 3])
-    }
-}
-
-extension PeepholeLSTMCell: PyTorchConvertible {
-    /// The LSTM tensors plus `peephole_i`, `peephole_f`, `peephole_o`.
-    public func pyTorchTensors(from values: [Tensor], biasSplit: BiasSplit) -> [String: Tensor] {
-        var result = fusedPyTorch(values, order: [0, 1, 2, 3], biasSplit: biasSplit)
-        result["peephole_i"] = values[3]
-        result["peephole_f"] = values[4]
-        result["peephole_o"] = values[5]
-        return result
-    }
-    /// kernel, recurrent kernel, summed bias, peepholes i, f, o.
-    public func values(fromPyTorch tensors: [String: Tensor]) throws -> [Tensor] {
-        try fusedValues(tensors, gates: 4, hidden: hiddenSize, order: [0, 1, 2, 3])
-            + ["peephole_i", "peephole_f", "peephole_o"].map { try GateLayout.require(tensors, $0, [hiddenSize]) }
-    }
-}
-
-extension GRUCell: PyTorchConvertible {
-    /// PyTorch's gate order r, z, n against Keras' z, r, h: swap the first two blocks.
-    static let gateOrder = [1, 0, 2]
-
-    /// `weight_ih`, `weight_hh`, and `bias_ih` + `bias_hh` (reset after) or `bias` (reset before).
-    public func pyTorchTensors(from values: [Tensor], biasSplit: BiasSplit) -> [String: Tensor] {
-        let order = GRUCell.gateOrder
-        var result = ["weight_ih": GateLayout.pyTorchWeight(fromKernel: values[0], order: order),
-                      "weight_hh": GateLayout.pyTorchWeight(fromKernel: values[1], order: order)]
-        if resetAfter {
-            let width = 3 * hiddenSize
-            result["bias_ih"] = GateLayout.reorderBlocks(values[2].slice(along: 0, 0..<1).reshaped(to: [width]), order: order)
-            result["bias_hh"] = GateLayout.reorderBlocks(values[2].slice(along: 0, 1..<2).reshaped(to: [width]), order: order)
-        } else {
-            result["bias"] = GateLayout.reorderBlocks(values[2], order: order)
-        }
-        return result
-    }
-
-    /// kernel, recurrent kernel, and the `[2, 3·hidden]` (or `[3·hidden]`) bias.
-    public func values(fromPyTorch tensors: [String: Tensor]) throws -> [Tensor] {
-        let order = GRUCell.gateOrder, width = 3 * hiddenSize
-        let weightIH = try GateLayout.require(tensors, "weight_ih")
-        guard weightIH.rank == 2, weightIH.shape[0] == width else {
-            throw WeightError.shapeMismatch(name: "weight_ih", expected: [width, weightIH.shape.last ?? 0], actual: weightIH.shape)
-        }
-        let weightHH = try GateLayout.require(tensors, "weight_hh", [width, hiddenSize])
-        let bias: Tensor
-        if resetAfter {
-            let rows = try ["bias_ih", "bias_hh"].map {
-                GateLayout.reorderBlocks(try GateLayout.require(tensors, $0, [width]), order: order).reshaped(to: [1, width])
+extension PyTorchConvertible {
+    /// Each parameter with its PyTorch layout.
+    private var pyTorchLayouts: [(parameter: Parameter, layout: PyTorchLayout)] {
+        let table = WeightKind(of: self).flatMap { PyTorchLayout.table[$0] } ?? [:]
+        return parameters.map { parameter in
+            guard let layout = table[parameter.name] else {
+                fatalError("\(typeName): no PyTorch layout for its parameter '\(parameter.name)'")
             }
-            bias = Tensor.concatenate(rows, along: 0)
-        } else {
-            bias = GateLayout.reorderBlocks(try GateLayout.require(tensors, "bias", [width]), order: order)
+            return (parameter, layout)
         }
-        return [GateLayout.kernel(fromPyTorch: weightIH, order: order),
-                GateLayout.kernel(fromPyTorch: weightHH, order: order), bias]
     }
-}
 
-extension IndRNNCell: PyTorchConvertible {
-    /// `weight_ih`, `recurrent_weight`, `bias`.
-    public func pyTorchTensors(from values: [Tensor], biasSplit: BiasSplit) -> [String: Tensor] {
-        ["weight_ih": values[0].transposed(), "recurrent_weight": values[1], "bias": values[2]]
-    }
-    /// kernel, recurrent weight, bias.
-    public func values(fromPyTorch tensors: [String: Tensor]) throws -> [Tensor] {
-        let weightIH = try GateLayout.require(tensors, "weight_ih")
-        guard weightIH.rank == 2, weightIH.shape[0] == hiddenSize else {
-            throw WeightError.shapeMismatch(name: "weight_ih", expected: [hiddenSize, weightIH.shape.last ?? 0], actual: weightIH.shape)
+    /// Sets the parameters from PyTorch tensors whose names end in `suffix` (`"_l0"`, `"_l0_reverse"`),
+    /// checking every name and shape before any parameter changes.
+    public func loadPyTorch(_ tensors: [String: Tensor], suffix: String = "") throws {
+        guard !parameters.isEmpty else { throw WeightError.notBuilt(layer: typeName) }
+        let values = try pyTorchLayouts.map { parameter, layout in
+            let expected = layout.pyTorchTensors(from: parameter.value)
+            let given = try zip(layout.names, expected).map { name, expected in
+                guard let tensor = tensors[name + suffix] else { throw WeightError.missing(name: name + suffix) }
+                guard tensor.shape == expected.shape else {
+                    throw WeightError.shapeMismatch(name: name + suffix, expected: expected.shape, actual: tensor.shape)
+                }
+                return tensor
+            }
+            return layout.value(fromPyTorch: given)
         }
-        return [weightIH.transposed(), try GateLayout.require(tensors, "recurrent_weight", [hiddenSize]),
-                try GateLayout.require(tensors, "bias", [hiddenSize])]
+        for (parameter, value) in zip(parameters, values) { parameter.value = value }
+    }
+
+    /// Returns the parameters in PyTorch's layout, names ending in `suffix`.
+    public func pyTorchStateDict(suffix: String = "") -> [String: Tensor] {
+        pyTorchTensors(suffix: suffix, biasSplit: .inputOnly) { $0.value }
+    }
+
+    /// Returns the parameters' gradients in PyTorch's layout (zeros where none), names ending in `suffix`.
+    public func pyTorchGradients(suffix: String = "") -> [String: Tensor] {
+        pyTorchTensors(suffix: suffix, biasSplit: .duplicated) { $0.gradient ?? Tensor.zeros($0.shape) }
+    }
+
+    private func pyTorchTensors(suffix: String, biasSplit: BiasSplit, _ value: (Parameter) -> Tensor) -> [String: Tensor] {
+        var result: [String: Tensor] = [:]
+        for (parameter, layout) in pyTorchLayouts {
+            for (name, tensor) in zip(layout.names, layout.pyTorchTensors(from: value(parameter), biasSplit: biasSplit)) {
+                result[name + suffix] = tensor
+            }
+        }
+        return result
     }
 }
 
 extension RNN where Cell: PyTorchConvertible {
     /// Sets the weights from a PyTorch state dict, layer `index` (`_l0`), the `_reverse` direction if asked.
     public func loadPyTorch(_ stateDict: [String: Tensor], layerIndex: Int = 0, reverse: Bool = false) throws {
-        try cell.loadPyTorch(stateDict, suffix: "_l\(layerIndex)" + (reverse ? "_reverse" : ""))
+        try cell.loadPyTorch(stateDict, suffix: PyTorchLayout.suffix(layerIndex: layerIndex, reverse: reverse))
     }
 
     /// Returns the weights as PyTorch state-dict entries for layer `index`.
     public func pyTorchStateDict(layerIndex: Int = 0, reverse: Bool = false) -> [String: Tensor] {
-        cell.pyTorchStateDict(suffix: "_l\(layerIndex)" + (reverse ? "_reverse" : ""))
+        cell.pyTorchStateDict(suffix: PyTorchLayout.suffix(layerIndex: layerIndex, reverse: reverse))
     }
 }
 

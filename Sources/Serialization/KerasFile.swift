@@ -114,26 +114,26 @@ package enum KerasFile {
 
     // MARK: Weights
 
-    /// Where each of a layer's parameters lives in a Keras weights file: groups of `vars/<i>` and their parameters.
+    /// The groups of a layer's variables in a Keras weights file, each with its parameters in `vars/<i>` order
+    /// (``WeightIdentity/kerasVariable()``); a layer without parameters Keras files know gets its empty group.
     static func variableGroups(of layer: any Layer, name: String) throws -> [(path: String, parameters: [Parameter])] {
-        func recurrent(_ direction: (layer: any Layer, cell: any RecurrentCell), _ path: String) throws -> (String, [Parameter]) {
-            guard direction.cell is LSTMCell || direction.cell is GRUCell || direction.cell is SimpleRNNCell else {
-                throw KerasError.cannotExport(reason: "layer '\(name)': \(direction.cell.typeName) cells have no Keras counterpart")
+        let identities = WeightNames.identities(of: [layer], names: [name])
+        guard !identities.isEmpty else {
+            guard let kind = WeightKind(of: layer), let variables = WeightIdentity.kerasVariables[kind] else {
+                throw KerasError.cannotExport(reason: "layer '\(name)' (\(layer.typeName)) has no Keras counterpart")
             }
-            return ("\(path)/cell/vars", direction.layer.parameters)
+            return [("layers/\(name)/\(variables.group)", [])]
         }
-        let directions = (layer as? any ArchivableLayer)?.directions ?? []
-        switch layer {
-        case _ where directions.count == 2:
-            return [try recurrent(directions[0], "layers/\(name)/forward_layer"),
-                    try recurrent(directions[1], "layers/\(name)/backward_layer")]
-        case _ where directions.count == 1:
-            return [try recurrent(directions[0], "layers/\(name)")]
-        case is Dense, is Embedding, is Dropout:
-            return [("layers/\(name)/vars", layer.parameters)]
-        default:
-            throw KerasError.cannotExport(reason: "layer '\(name)' (\(layer.typeName)) has no Keras counterpart")
+        var groups: [(path: String, parameters: [Parameter])] = []
+        for identity in identities {
+            let (group, _) = try identity.kerasVariable()
+            if groups.last?.path == group {
+                groups[groups.count - 1].parameters.append(identity.parameter)
+            } else {
+                groups.append((group, [identity.parameter]))
+            }
         }
+        return groups
     }
 
     /// Sets the parameters of built `layers`, named `names` as in the file, from Keras weights file bytes.

@@ -151,13 +151,7 @@ extension KerasFile {
                 if let optimizerField = try compile.optionalField("optimizer") { optimizer = try reader.readOptimizer(optimizerField) }
             }
             // Keras names weight groups by class, not by the layer's own name (saving_lib's _save_container_state).
-            var counts: [String: Int] = [:]
-            let weightNames = classNames.map { className -> String in
-                let base = LayerNames.snakeCase(className)
-                let count = counts[base, default: 0]
-                counts[base] = count + 1
-                return count == 0 ? base : "\(base)_\(count)"
-            }
+            let weightNames = LayerNames.names(ofTypes: classNames)
             return FunctionalContents(name: try config.optionalField("name")?.string() ?? "functional", layers: layers,
                                       inputs: try references("input_layers"), outputs: try references("output_layers"),
                                       weightNames: weightNames, weights: weights, weightsSource: "\(source)/\(weightsEntry)",

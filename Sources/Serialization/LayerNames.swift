@@ -1,13 +1,18 @@
 import Graph
 import Layers
 
-/// The names of a model's layers and of their weights: the keys of weight files and model directories.
+/// The names of a model's layers: the first part of every weight name (`WeightNames.swift`).
 package enum LayerNames {
     /// Keras-style layer names: the type in snake case, numbered from the second of a kind (`lstm`, `lstm_1`).
     package static func names(of layers: [any Layer]) -> [String] {
+        names(ofTypes: layers.map(\.typeName))
+    }
+
+    /// Keras-style names of layers given by type name (Keras' class names or Unroll's `typeName`s).
+    package static func names(ofTypes typeNames: [String]) -> [String] {
         var seen: [String: Int] = [:]
-        return layers.map { layer in
-            let base = snakeCase(layer.typeName)
+        return typeNames.map { typeName in
+            let base = snakeCase(typeName)
             let count = seen[base, default: 0]
             seen[base] = count + 1
             return count == 0 ? base : "\(base)_\(count)"
@@ -26,15 +31,5 @@ package enum LayerNames {
             result += character.lowercased()
         }
         return result
-    }
-
-    /// Names parameters `path/name`, a repeated name getting `_1`, `_2` (`lstm/kernel`, `bidirectional/kernel_1`).
-    package static func uniquelyNamed(_ parameters: [Parameter], path: String) -> [(String, Parameter)] {
-        var seen: [String: Int] = [:]
-        return parameters.map { parameter in
-            let count = seen[parameter.name, default: 0]
-            seen[parameter.name] = count + 1
-            return ("\(path)/\(parameter.name)" + (count == 0 ? "" : "_\(count)"), parameter)
-        }
     }
 }

@@ -123,7 +123,7 @@ extension Sequential {
     ///   names (a custom layer or cell, a bidirectional stack, an `EchoStateNetwork`), ``TrainingError`` when the
     ///   layers cannot be built.
     public func pyTorchStateDict() throws -> [String: Tensor] {
-        try ExternalWeightNames.export(pyTorchWeights())
+        try WeightNames.pyTorchTensors(try weightIdentities())
     }
 
     /// Sets every parameter from a PyTorch state dict named as in ``pyTorchStateDict()``, converting layouts.
@@ -135,7 +135,7 @@ extension Sequential {
     ///   ``ModelArchiveError/unexpectedTensors(file:names:)`` for tensors the model has no place for,
     ///   ``ModelArchiveError/unsupportedLayer(typeName:)``.
     public func setPyTorchWeights(_ stateDict: [String: Tensor], source: String = "state dict") throws {
-        try ExternalWeightNames.assign(pyTorchWeights(), from: stateDict, source: source)
+        try WeightNames.setPyTorch(try weightIdentities(), from: stateDict, source: source)
     }
 
     /// Reads a safetensors file holding a PyTorch state dict (`safetensors.torch.save_file(model.state_dict(), ...)`
@@ -163,7 +163,7 @@ extension Sequential {
     ///
     /// - Throws: ``TrainingError`` when the layers cannot be built.
     public func kerasWeights() throws -> [String: Tensor] {
-        try ExternalWeightNames.export(kerasWeightGroups())
+        WeightNames.kerasTensors(try weightIdentities())
     }
 
     /// Sets every parameter from tensors named as in ``kerasWeights()``, checking all names and shapes before
@@ -173,7 +173,7 @@ extension Sequential {
     /// - Throws: ``WeightError`` naming a missing tensor or one of the wrong shape,
     ///   ``ModelArchiveError/unexpectedTensors(file:names:)`` for tensors the model has no place for.
     public func setKerasWeights(_ tensors: [String: Tensor], source: String = "weights") throws {
-        try ExternalWeightNames.assign(kerasWeightGroups(), from: tensors, source: source)
+        try WeightNames.setKeras(try weightIdentities(), from: tensors, source: source)
     }
 
     /// Reads a safetensors file of Keras-named weights (see ``kerasWeights()``) and sets every parameter from it.
@@ -184,13 +184,9 @@ extension Sequential {
         try setKerasWeights(tensors, source: url.path)
     }
 
-    private func pyTorchWeights() throws -> [ExternalWeights] {
+    /// Every parameter's identity, the layers built first (a parameter's shape is part of every format's check).
+    private func weightIdentities() throws -> [WeightIdentity] {
         _ = try layerShapes()
-        return try ExternalWeightNames.pyTorch(layers: layers, names: layerNames)
-    }
-
-    private func kerasWeightGroups() throws -> [ExternalWeights] {
-        _ = try layerShapes()
-        return ExternalWeightNames.keras(layers: layers, names: layerNames)
+        return WeightNames.identities(of: layers, names: layerNames)
     }
 }

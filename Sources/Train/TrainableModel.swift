@@ -26,7 +26,7 @@ extension TrainableModel {
 
     /// Parameters with unique names (`lstm/kernel`, `bidirectional/kernel_1`), the keys of weight files.
     public var namedParameters: [(name: String, parameter: Parameter)] {
-        zip(layers, layerNames).flatMap { layer, name in LayerNames.uniquelyNamed(layer.parameters, path: name) }
+        WeightNames.identities(of: layers, names: layerNames).map { ($0.unrollName, $0.parameter) }
     }
 
     /// The current values of all parameters, in order.
