@@ -35,6 +35,9 @@ public final class Masking: MaskAwareLayer {
     /// Nothing to build.
     public func build(inputShape: [Int]) throws { _ = try outputShape(forInputShape: inputShape) }
 
+    /// False: the mask is read from the input's values, which a compiled plan would freeze.
+    public var supportsCompilation: Bool { false }
+
     /// Returns 1 for every step with a feature other than `maskValue`, else 0: `[batch, time]`.
     public func mask(of input: Node) -> Tensor {
         let (batch, time, features) = (input.shape[0], input.shape[1], input.shape[2])

@@ -139,12 +139,20 @@ extension Layer {
             try build(inputShape: input.shape)
             return [try outputShape(forInputShape: input.shape)]
         }, function: { [self] nodes, masks in
-            if let aware = self as? any MaskAwareLayer {
-                return ([aware(nodes[0], mask: masks[0])], [aware.outputMask(for: nodes[0], mask: masks[0])])
-            }
-            let output = self(nodes[0])
-            return ([output], [passedOn(masks[0], to: output)])
+            let (output, mask) = self(nodes[0], withMask: masks[0])
+            return ([output], [mask])
         })[0]
+    }
+
+    /// Returns the output for an input whose steps are real where `mask` (`[batch, time]`) is 1, and the
+    /// output's mask: a ``MaskAwareLayer`` honours and makes masks, any other layer passes the mask on while
+    /// it keeps the time axis. Functional models and `Sequential` both run their layers through this.
+    public func callAsFunction(_ input: Node, withMask mask: Tensor?) -> (output: Node, mask: Tensor?) {
+        if let aware = self as? any MaskAwareLayer {
+            return (aware(input, mask: mask), aware.outputMask(for: input, mask: mask))
+        }
+        let output = self(input)
+        return (output, passedOn(mask, to: output))
     }
 }
 

@@ -8,15 +8,21 @@ extension Model: TrainableModel {
     public var outputNames: [String] { outputs.map { name(of: $0.call.layer) } }
 
     /// Sets one loss, optimizer and metrics for every output.
-    public func compile(loss: Loss, optimizer: any Optimizer, metrics: [Metric] = []) throws {
+    public func compile(loss: Loss, optimizer: any Optimizer, metrics: [Metric] = [], jitCompile: Bool = true) throws {
         try compile(losses: Array(repeating: loss, count: outputs.count), optimizer: optimizer,
-                    metrics: Array(repeating: metrics, count: outputs.count))
+                    metrics: Array(repeating: metrics, count: outputs.count), jitCompile: jitCompile)
     }
 
     /// Sets a loss (and metrics) per output, in the order of ``outputs``; the training loss is
     /// `Σ lossWeights[i] · losses[i]` (weights default to ones), as Keras' `loss=[...]`, `loss_weights=[...]`.
+    ///
+    /// With `jitCompile` (the default, as for `Sequential`) the first training step for each set of input and
+    /// target shapes is traced into a ``Plan`` that later steps replay, and inference likewise; `false` runs
+    /// every step eagerly. The same steps run eagerly either way as in `Sequential`: layers whose recording
+    /// depends on more than shapes (stateful or dropping recurrent layers, active dropout, embeddings,
+    /// masking), sparse targets, sample or class weights, and truncated backpropagation through time.
     public func compile(losses: [Loss], lossWeights: [Float]? = nil, optimizer: any Optimizer,
-                        metrics: [[Metric]] = []) throws {
+                        metrics: [[Metric]] = [], jitCompile: Bool = true) throws {
         try optimizer.checkSettings()
         let weights = lossWeights ?? Array(repeating: 1, count: outputs.count)
         for (name, count) in [("losses", losses.count), ("lossWeights", weights.count)] where count != outputs.count {
@@ -32,29 +38,36 @@ extension Model: TrainableModel {
         self.lossWeights = weights
         self.metrics = metrics.isEmpty ? Array(repeating: [], count: outputs.count) : metrics
         self.optimizer = optimizer
+        self.jitCompile = jitCompile
+        plans.removeAll()
     }
 
     /// Sets losses, loss weights and metrics keyed by output name (``outputNames``), as Keras' dictionaries;
     /// an output without a loss is not trained, and an unknown name throws.
     public func compile(losses: [String: Loss], lossWeights: [String: Float] = [:], optimizer: any Optimizer,
-                        metrics: [String: [Metric]] = [:]) throws {
+                        metrics: [String: [Metric]] = [:], jitCompile: Bool = true) throws {
         let names = outputNames
         for key in Set(losses.keys).union(lossWeights.keys).union(metrics.keys) where !names.contains(key) {
             throw TrainingError.invalidArgument(name: "output", value: key, reason: "is not an output; the outputs are \(names)")
         }
         try compile(losses: names.map { losses[$0] ?? .meanSquaredError },
                     lossWeights: names.map { losses[$0] == nil ? 0 : lossWeights[$0] ?? 1 },
-                    optimizer: optimizer, metrics: names.map { metrics[$0] ?? [] })
+                    optimizer: optimizer, metrics: names.map { metrics[$0] ?? [] }, jitCompile: jitCompile)
     }
 
     /// Trains the model on arrays for each input and each output, in the order of ``inputs`` and ``outputs``,
     /// through the same loop as `Sequential.fit` (shuffling, validation, callbacks, history). `sampleWeight`
     /// (`[samples]`) and `classWeight` (read from the first output's targets) scale each sample's loss, as Keras' do.
+    ///
+    /// `truncatedBPTTSteps` and `truncatedBPTTBackwardSteps` train by truncated backpropagation through time as
+    /// `Sequential.fit` does (one input `[samples, time, features]` and one output; see `Model+LongSequences.swift`),
+    /// and stateful recurrent layers (`isStateful: true`) carry their state from batch to batch under the same
+    /// rules as in `Sequential`: `shuffle: false` and one batch size that divides the samples.
     @discardableResult
     public func fit(_ x: [Tensor], _ y: [Tensor], epochs: Int = 1, batchSize: Int = 32, validationSplit: Float = 0,
                     validationData: (x: [Tensor], y: [Tensor])? = nil, shuffle: Bool = true, callbacks: [Callback] = [],
-                    verbose: Verbosity = .progressBar, sampleWeight: Tensor? = nil, classWeight: [Int: Float]? = nil,
-                    seed: UInt64 = 0) throws -> History {
+                    verbose: Verbosity = .progressBar, truncatedBPTTSteps: Int? = nil, truncatedBPTTBackwardSteps: Int? = nil,
+                    sampleWeight: Tensor? = nil, classWeight: [Int: Float]? = nil, seed: UInt64 = 0) throws -> History {
         guard let optimizer, !losses.isEmpty else { throw TrainingError.notCompiled }
         try FitLoop.checkSettings(epochs: epochs, batchSize: batchSize, validationSplit: validationSplit)
         let targets = try validate(x, y)
@@ -73,11 +86,21 @@ extension Model: TrainableModel {
         }
         let loop = FitLoop(epochs: epochs, batchSize: batchSize, shuffle: shuffle, callbacks: callbacks, verbose: verbose,
                            seed: seed, metrics: tracked)
-        let weights = try resolvedSampleWeights(sampleWeight, classWeight, target: targets[0])
+        let isTruncated = truncatedBPTTSteps != nil
+        try TruncatedBPTT.check(steps: truncatedBPTTSteps, backwardSteps: truncatedBPTTBackwardSteps)
+        if isTruncated { try checkTruncation(x) }
+        try checkCarriedStates(isTruncated: isTruncated)
+        try checkStatefulTraining(samples: train.0[0].shape[0], batchSize: batchSize, shuffle: shuffle, isTruncated: isTruncated)
+        let weights = try sampleWeights(sampleWeight, classWeight, target: targets[0], isTruncated: isTruncated)
+        let truncation = truncatedBPTTSteps.map {
+            truncatedBPTT(steps: $0, backwardSteps: truncatedBPTTBackwardSteps ?? $0, optimizer: optimizer)
+        }
         return try loop.run(model: self, inputs: train.0, targets: train.1,
                             sampleWeights: weights?.slice(along: 0, 0..<train.0[0].shape[0]), validation: validation,
-                            step: { trainStep($0, $1, sampleWeights: $2, optimizer: optimizer) },
-                            evaluate: { try evaluate($0, $1, batchSize: batchSize) })
+                            beforeBatch: checkCarriedBatchSize, step: { bx, by, bw in
+            if let truncation { return truncation.train(bx[0], by[0]).map { ($0.loss, [$0.prediction], [$0.mask]) } }
+            return trainStep(bx, by, sampleWeights: bw, optimizer: optimizer)
+        }, evaluate: { try evaluate($0, $1, batchSize: batchSize) })
     }
 
     /// Trains a model with one input and one output.
@@ -97,17 +120,19 @@ extension Model: TrainableModel {
         return trainStep(x, try validate(x, y), optimizer: optimizer)?.loss
     }
 
-    /// One step on a tape: forward, the weighted sum of the outputs' losses, backward, update.
+    /// One step: forward, the weighted sum of the outputs' losses, backward, update, replaying a compiled plan
+    /// when it can (never with sample weights: a plan has no input for them).
     func trainStep(_ x: [Tensor], _ y: [Tensor], sampleWeights: Tensor? = nil,
                    optimizer: any Optimizer) -> (loss: Float, predictions: [Tensor], masks: [Tensor?])? {
-        let tape = trainingTape
-        tape.removeAll()
-        defer { tape.removeAll() }
-        let (predictions, masks) = run(x.map { tape.constant($0) })
-        let total = totalLoss(predictions, y.map { tape.constant($0) }, masks: masks, sampleWeights: sampleWeights)
-        guard total.value.scalar.isFinite else { return nil }
-        tape.backward(from: total)
-        return applyGradients(optimizer) ? (total.value.scalar, predictions.map(\.value), masks) : nil
+        var masks = [Tensor?](repeating: nil, count: outputs.count)
+        let outcome = plans.trainingStep(feeds: x + y, compiling: sampleWeights == nil && canCompile(losses: losses), model: self,
+                                         tape: trainingTape, optimizer: optimizer) { nodes in
+            let (predictions, outputMasks) = run(Array(nodes[..<x.count]))
+            masks = outputMasks
+            let total = totalLoss(predictions, Array(nodes[x.count...]), masks: outputMasks, sampleWeights: sampleWeights)
+            return (total, predictions, outputMasks.allSatisfy { $0 == nil })
+        }
+        return outcome.map { ($0.loss, $0.outputs, masks) }
     }
 
     /// `Σ lossWeights[i] · losses[i](prediction[i], target[i])` (an output of weight 0 adds nothing); an output
@@ -132,15 +157,22 @@ extension Model: TrainableModel {
     func predictWithMasks(_ x: [Tensor], batchSize: Int) throws -> (outputs: [Tensor], masks: [Tensor?]) {
         guard batchSize >= 1 else { throw TrainingError.invalidArgument(name: "batchSize", value: "\(batchSize)", reason: "must be at least 1") }
         try checkInputs(x, prefix: "")
-        var batches: [(outputs: [Node], masks: [Tensor?])] = []
+        var batches: [(outputs: [Tensor], masks: [Tensor?])] = []
+        let compiling = canCompile(losses: [])
         var start = 0
         while start < x[0].shape[0] {
             let end = min(x[0].shape[0], start + batchSize)
-            batches.append(run(x.map { Node($0.slice(along: 0, start..<end)) }))
+            var masks: [Tensor?] = []
+            let values = plans.inference(x.map { $0.slice(along: 0, start..<end) }, compiling: compiling, model: self) { nodes in
+                let (values, outputMasks) = run(nodes)
+                masks = outputMasks
+                return (values, outputMasks.allSatisfy { $0 == nil })
+            }
+            batches.append((values, masks.isEmpty ? Array(repeating: nil, count: outputs.count) : masks))
             start = end
         }
         let joined = { (parts: [Tensor]) in parts.count == 1 ? parts[0] : Tensor.concatenate(parts, along: 0) }
-        return (outputs.indices.map { k in joined(batches.map { $0.outputs[k].value }) },
+        return (outputs.indices.map { k in joined(batches.map { $0.outputs[k] }) },
                 outputs.indices.map { k in batches[0].masks[k] == nil ? nil : joined(batches.map { $0.masks[k]! }) })
     }
 

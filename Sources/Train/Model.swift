@@ -36,8 +36,12 @@ public final class Model {
     public internal(set) var metrics: [[Metric]] = []
     /// The optimizer set by `compile`.
     public internal(set) var optimizer: (any Optimizer)?
+    /// Whether training and inference replay compiled plans (``compile(losses:lossWeights:optimizer:metrics:jitCompile:)``).
+    public internal(set) var jitCompile = true
     /// The tape training steps record on (cleared after each step, its storage kept).
     let trainingTape = Tape()
+    /// Compiled plans by the shapes of every input and target, for the structure they were traced from.
+    var plans = PlanCache()
 
     /// Creates a model from its input and output tensors, checking the wiring.
     ///

@@ -56,7 +56,7 @@ extension Loss {
     }
 }
 
-extension Sequential {
+extension TrainableModel {
     /// Checks and resolves `fit`'s weights; truncated BPTT does not take them.
     func sampleWeights(_ sampleWeight: Tensor?, _ classWeight: [Int: Float]?, target: Tensor, isTruncated: Bool) throws -> Tensor? {
         let weights = try resolvedSampleWeights(sampleWeight, classWeight, target: target)
@@ -65,7 +65,9 @@ extension Sequential {
         }
         return weights
     }
+}
 
+extension Sequential {
     /// One training step whose loss weighs each sample (an eager tape: a compiled plan has no weights input).
     func trainWeightedStep(_ x: Tensor, _ y: Tensor, weights: Tensor, loss: Loss, optimizer: any Optimizer) -> (Float, Tensor)? {
         let tape = trainingTape

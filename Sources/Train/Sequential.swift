@@ -64,7 +64,7 @@ public final class Sequential {
     /// and compiled into a ``Plan`` that later steps replay (fused element-wise sweeps, one arena); inference
     /// likewise. `false` runs every step eagerly on a fresh tape, for debugging and graph inspection. Layers
     /// whose recorded graph depends on more than shapes (stateful recurrent layers, active dropout,
-    /// embeddings) and truncated backpropagation through time run eagerly either way.
+    /// embeddings, masks read from the data) and truncated backpropagation through time run eagerly either way.
     public func compile(loss: Loss, optimizer: any Optimizer, metrics: [Metric] = [], jitCompile: Bool = true) throws {
         try optimizer.checkSettings()
         _ = try layerShapes()
@@ -104,9 +104,14 @@ public final class Sequential {
     /// Keras-style layer names: the type in snake case, numbered from the second of a kind (`lstm`, `lstm_1`).
     public var layerNames: [String] { LayerNames.names(of: layers) }
 
-    /// Returns the model's output for a batch, recording onto the input's tape if it has one.
-    public func callAsFunction(_ input: Node) -> Node {
-        layers.reduce(input) { $1($0) }
+    /// Returns the model's output for a batch, recording onto the input's tape if it has one. A mask made by
+    /// `Masking` or `Embedding(maskZero: true)` is honoured by the layers after it, as in a functional `Model`.
+    public func callAsFunction(_ input: Node) -> Node { run(input).output }
+
+    /// Returns the output and its mask (`[batch, time]`, 1 for a real step) when a `Masking` or
+    /// `Embedding(maskZero: true)` made one and the layers after it kept the time axis.
+    public func run(_ input: Node) -> (output: Node, mask: Tensor?) {
+        layers.reduce((output: input, mask: nil as Tensor?)) { $1($0.output, withMask: $0.mask) }
     }
 
     /// Sets every parameter from a dictionary keyed as ``namedParameters``, checking names and shapes first.

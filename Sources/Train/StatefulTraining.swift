@@ -3,9 +3,9 @@ import Layers
 
 // Stateful training follows Keras' rules: row i of every batch continues row i of the batch before, so the
 // batches must all have one size and must not be shuffled, and a state carried for another batch size is an
-// error rather than a silent reset to zeros.
+// error rather than a silent reset to zeros. `Sequential` and the functional `Model` share these checks.
 
-extension Sequential {
+extension TrainableModel {
     /// The recurrent layers that carry their final state into the next batch.
     var statefulLayers: [any StatefulRecurrentLayer] {
         layers.compactMap { $0 as? any StatefulRecurrentLayer }.filter(\.isStateful)

@@ -14,6 +14,8 @@ public protocol TrainableModel: AnyObject {
     var layerNames: [String] { get }
     /// The optimizer set by `compile`.
     var optimizer: (any Optimizer)? { get }
+    /// Whether training and inference replay compiled plans (`compile(..., jitCompile:)`, on by default).
+    var jitCompile: Bool { get }
     /// Clears the carried state of every stateful layer.
     func resetStates()
     /// Writes every parameter to a safetensors file, named as in ``namedParameters``.

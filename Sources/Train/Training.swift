@@ -50,28 +50,26 @@ extension Sequential {
             (trainX, trainY) = (split.train.0[0], split.train.1[0])
             validation = split.validation
         }
-        if let k = truncatedBPTTSteps {
-            guard k >= 1 else { throw TrainingError.invalidArgument(name: "truncatedBPTTSteps", value: "\(k)", reason: "must be at least 1") }
-            guard x.rank == 3 else { throw TrainingError.unsupported("truncated BPTT needs inputs [samples, time, features], got \(x.shape)") }
-            if let layer = layers.first(where: { $0 is any WholeSequenceLayer }) {
-                throw TrainingError.unsupported("truncated BPTT cannot run \(layer.typeName): it needs the whole sequence at once")
-            }
-        }
-        try checkTruncation(steps: truncatedBPTTSteps, backwardSteps: truncatedBPTTBackwardSteps)
+        try TruncatedBPTT.check(steps: truncatedBPTTSteps, backwardSteps: truncatedBPTTBackwardSteps)
+        if truncatedBPTTSteps != nil { try TruncatedBPTT.checkLayers(of: self, input: x) }
         try checkStatefulTraining(samples: trainX.shape[0], batchSize: batchSize, shuffle: shuffle,
                                   isTruncated: truncatedBPTTSteps != nil)
 
         let loop = FitLoop(epochs: epochs, batchSize: batchSize, shuffle: shuffle, callbacks: callbacks, verbose: verbose,
                            seed: seed, metrics: metrics.map { .init(key: $0.name, output: 0, metric: $0) })
         let weights = try sampleWeights(sampleWeight, classWeight, target: yShaped, isTruncated: truncatedBPTTSteps != nil)
+        let truncation = truncatedBPTTSteps.map { k1 in
+            TruncatedBPTT(steps: k1, backwardSteps: truncatedBPTTBackwardSteps ?? k1, model: self, tape: trainingTape,
+                          optimizer: optimizer, forward: { self.run($0) },
+                          loss: { prediction, target, mask in mask.map { loss(prediction, target, mask: $0) } ?? loss(prediction, target) },
+                          recorded: { self.noteTape($0) })
+        }
         return try loop.run(model: self, inputs: [trainX], targets: [trainY],
                             sampleWeights: weights?.slice(along: 0, 0..<trainX.shape[0]), validation: validation,
                             beforeBatch: checkCarriedBatchSize, step: { bx, by, bw in
             if let bw { return trainWeightedStep(bx[0], by[0], weights: bw, loss: loss, optimizer: optimizer).map { ($0.0, [$0.1], [nil]) } }
-            let outcome = truncatedBPTTSteps.map {
-                trainTruncated(bx[0], by[0], every: $0, backpropagating: truncatedBPTTBackwardSteps ?? $0, loss: loss, optimizer: optimizer)
-            } ?? trainStep(bx[0], by[0], loss: loss, optimizer: optimizer)
-            return outcome.map { ($0.0, [$0.1], [nil]) }
+            let outcome = truncation.map { $0.train(bx[0], by[0]) } ?? trainStep(bx[0], by[0], loss: loss, optimizer: optimizer)
+            return outcome.map { ($0.loss, [$0.prediction], [$0.mask]) }
         }, evaluate: { try evaluate($0[0], $1[0], batchSize: batchSize) })
     }
 
@@ -81,39 +79,29 @@ extension Sequential {
     @discardableResult
     public func trainOnBatch(_ x: Tensor, _ y: Tensor) throws -> Float? {
         guard let loss, let optimizer else { throw TrainingError.notCompiled }
-        return trainStep(x, try validate(x, y), loss: loss, optimizer: optimizer)?.0
+        return trainStep(x, try validate(x, y), loss: loss, optimizer: optimizer)?.loss
     }
 
-    /// One step on a tape: forward, loss, backward, update. Returns `nil` (and leaves the weights) when
-    /// the loss or the gradient is not finite.
-    func trainStep(_ x: Tensor, _ y: Tensor, loss: Loss, optimizer: any Optimizer) -> (Float, Tensor)? {
-        let key = PlanCache.Key(shapes: [x.shape, y.shape], isTraining: true)
-        let compiling = canCompile(loss: loss)
-        if compiling, let plan = plans.plan(for: key, model: self) {
-            let outputs = plan.replay([x, y])
-            guard outputs[0].scalar.isFinite else {
-                parameters.forEach { $0.zeroGradient() }
-                return nil
-            }
-            return applyGradients(optimizer) ? (outputs[0].scalar, outputs[1]) : nil
-        }
-        // One tape per model, cleared each step: its record storage is reused instead of regrown.
-        let tape = trainingTape
-        tape.removeAll()
-        defer { tape.removeAll() }
-        let input = tape.constant(x), target = tape.constant(y)
-        let prediction = self(input)
-        let value = loss(prediction, target)
-        guard value.value.scalar.isFinite else { return nil }
-        tape.backward(from: value)
+    /// One step: forward, loss, backward, update, replaying a compiled plan when it can
+    /// (``PlanCache/trainingStep(feeds:compiling:model:tape:optimizer:record:recorded:)``). Returns the loss, the
+    /// prediction and its mask, or `nil` (and leaves the weights) when the loss or the gradient is not finite.
+    func trainStep(_ x: Tensor, _ y: Tensor, loss: Loss, optimizer: any Optimizer) -> (loss: Float, prediction: Tensor, mask: Tensor?)? {
+        var mask: Tensor?
+        let outcome = plans.trainingStep(feeds: [x, y], compiling: canCompile(loss: loss), model: self, tape: trainingTape,
+                                         optimizer: optimizer, record: { nodes in
+            let (prediction, outputMask) = run(nodes[0])
+            mask = outputMask
+            let value = outputMask.map { loss(prediction, nodes[1], mask: $0) } ?? loss(prediction, nodes[1])
+            return (value, [prediction], outputMask == nil)
+        }, recorded: noteTape)
+        return outcome.map { ($0.loss, $0.outputs[0], mask) }
+    }
+
+    /// Keeps the size of a training step's tape for inspection.
+    func noteTape(_ tape: Tape) {
         lastTapeNodeCount = tape.count
         lastTapeScalarCount = tape.savedScalarCount
         lastTapePeakScalarCount = tape.peakSavedScalarCount
-        if compiling {
-            plans.store(Plan(tape: tape, inputs: [input, target], outputs: [value, prediction], differentiating: value),
-                        for: key, model: self)
-        }
-        return applyGradients(optimizer) ? (value.value.scalar, prediction.value) : nil
     }
 
     /// Returns the model's outputs for `x`, computed in batches without recording a tape (flat memory).
@@ -126,24 +114,33 @@ extension Sequential {
         }
         guard batchSize >= 1 else { throw TrainingError.invalidArgument(name: "batchSize", value: "\(batchSize)", reason: "must be at least 1") }
         if let embedding = layers.first as? Embedding { try checkIndices(x, below: embedding.vocabularySize, name: "x") }
-        var outputs: [Tensor] = []
+        return try predictWithMask(x, batchSize: batchSize).output
+    }
+
+    /// The outputs for `x` and their mask, in batches without a tape.
+    func predictWithMask(_ x: Tensor, batchSize: Int) throws -> (output: Tensor, mask: Tensor?) {
+        var outputs: [Tensor] = [], masks: [Tensor] = []
         var start = 0
         while start < x.shape[0] {
             let end = min(x.shape[0], start + batchSize)
-            outputs.append(infer(x.slice(along: 0, start..<end)))
+            let (output, mask) = infer(x.slice(along: 0, start..<end))
+            outputs.append(output)
+            if let mask { masks.append(mask) }
             start = end
         }
-        return outputs.count == 1 ? outputs[0] : Tensor.concatenate(outputs, along: 0)
+        let joined = { (parts: [Tensor]) in parts.count == 1 ? parts[0] : Tensor.concatenate(parts, along: 0) }
+        return (joined(outputs), masks.count == outputs.count ? joined(masks) : nil)
     }
 
-    /// Returns the loss and the compiled metrics on `x` and `y`, without training.
+    /// Returns the loss and the compiled metrics on `x` and `y`, without training; masked steps count in neither.
     public func evaluate(_ x: Tensor, _ y: Tensor, batchSize: Int = 32) throws -> [String: Float] {
         guard let loss else { throw TrainingError.notCompiled }
         let target = try validate(x, y)
-        let prediction = try predict(x, batchSize: batchSize)
-        var result = ["loss": loss(Node(prediction), Node(target)).value.scalar]
+        let (prediction, mask) = try predictWithMask(x, batchSize: batchSize)
+        let (predicted, expected) = (Node(prediction), Node(target))
+        var result = ["loss": (mask.map { loss(predicted, expected, mask: $0) } ?? loss(predicted, expected)).value.scalar]
         for metric in metrics {
-            let (sum, count) = metric.total(prediction, target)
+            let (sum, count) = metric.total(prediction, target, mask: mask)
             let mean = sum / Double(max(count, 1))
             result[metric.name] = Float(metric == .rootMeanSquaredError ? mean.squareRoot() : mean)
         }

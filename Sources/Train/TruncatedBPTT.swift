@@ -6,9 +6,29 @@ import Layers
 // carried forward (its gradient stopped). k1 = k2 cuts the sequence into independent chunks; k2 > k1 lets
 // each update see k2 - k1 steps of context before the steps it is scored on, at k2/k1 times the compute.
 
-extension Sequential {
+/// Truncated BPTT of one model with one input `[batch, time, features]` and one output, shared by `Sequential`
+/// and the functional `Model`: the model supplies its forward pass and its loss, the windows and the carried
+/// state are handled here. Windows run eagerly: each starts from a state read from the previous one's values.
+struct TruncatedBPTT {
+    /// k1: the steps between updates.
+    let steps: Int
+    /// k2 ≥ k1: the steps each update backpropagates through.
+    let backwardSteps: Int
+    let model: any TrainableModel
+    let tape: Tape
+    let optimizer: any Optimizer
+    /// The model's output and its mask for an input (recording onto the input's tape if it has one).
+    let forward: (Node) -> (output: Node, mask: Tensor?)
+    /// The loss of the scored outputs against their targets, leaving masked steps out.
+    let loss: (_ prediction: Node, _ target: Node, _ mask: Tensor?) -> Node
+    /// Sees the tape of each window after backward (tape statistics).
+    var recorded: (Tape) -> Void = { _ in }
+
     /// Throws unless `steps` (k1) and `backwardSteps` (k2) make a truncation: k1 ≥ 1, k2 ≥ k1, k2 only with k1.
-    func checkTruncation(steps: Int?, backwardSteps: Int?) throws {
+    static func check(steps: Int?, backwardSteps: Int?) throws {
+        if let steps, steps < 1 {
+            throw TrainingError.invalidArgument(name: "truncatedBPTTSteps", value: "\(steps)", reason: "must be at least 1")
+        }
         guard let backwardSteps else { return }
         guard let steps else {
             throw TrainingError.invalidArgument(name: "truncatedBPTTBackwardSteps", value: "\(backwardSteps)",
@@ -20,31 +40,41 @@ extension Sequential {
         }
     }
 
-    /// Truncated backpropagation through time on one batch `[batch, time, features]`: one update every `k1`
-    /// steps, backpropagating through the last `k2`. Returns the mean window loss and the predictions, or
-    /// `nil` (weights as before the failing window) when a loss or gradient is not finite.
-    func trainTruncated(_ x: Tensor, _ y: Tensor, every k1: Int, backpropagating k2: Int, loss: Loss,
-                        optimizer: any Optimizer) -> (Float, Tensor)? {
-        let recurrent = layers.compactMap { $0 as? any StatefulRecurrentLayer }
+    /// Throws when `model` has a layer that cannot run on consecutive chunks of a sequence.
+    static func checkLayers(of model: some TrainableModel, input: Tensor) throws {
+        guard input.rank == 3 else {
+            throw TrainingError.unsupported("truncated BPTT needs inputs [samples, time, features], got \(input.shape)")
+        }
+        if let layer = model.layers.first(where: { $0 is any WholeSequenceLayer }) {
+            throw TrainingError.unsupported("truncated BPTT cannot run \(layer.typeName): it needs the whole sequence at once")
+        }
+    }
+
+    /// Trains one batch `[batch, time, features]`: one update every k1 steps, backpropagating through the last
+    /// k2. Returns the mean window loss, the predictions and their mask, or `nil` (weights as before the failing
+    /// window) when a loss or gradient is not finite.
+    func train(_ x: Tensor, _ y: Tensor) -> (loss: Float, prediction: Tensor, mask: Tensor?)? {
+        let recurrent = model.layers.compactMap { $0 as? any StatefulRecurrentLayer }
         let wasStateful = recurrent.map(\.isStateful)
         for layer in recurrent { layer.isStateful = true }
         defer {
             for (layer, flag) in zip(recurrent, wasStateful) { layer.isStateful = flag }
-            resetStates()
+            model.resetStates()
         }
-        resetStates()
+        model.resetStates()
         func carried() -> [[Tensor]?] { recurrent.map(\.carriedState) }
         func carry(_ states: [[Tensor]?]) { for (layer, state) in zip(recurrent, states) { layer.carriedState = state } }
+        let (k1, k2) = (steps, backwardSteps)
 
         let time = x.shape[1]
         guard y.rank >= 2 && y.shape[1] == time else {
             // One target per sequence: the steps before the last k2 only advance the state.
             let start = max(0, time - k2)
-            if start > 0 { _ = self(Node(x.slice(along: 1, 0..<start))) }
-            return trainWindow(x.slice(along: 1, start..<time), y, scoredSteps: 0..<(time - start), loss: loss, optimizer: optimizer)
+            if start > 0 { _ = forward(Node(x.slice(along: 1, 0..<start))) }
+            return trainWindow(x.slice(along: 1, start..<time), y, scoredSteps: 0..<(time - start))
         }
         var losses: [Float] = []
-        var predictions: [Tensor] = []
+        var predictions: [Tensor] = [], masks: [Tensor?] = []
         var startState = carried()
         var end = 0
         while end < time {
@@ -55,38 +85,37 @@ extension Sequential {
             // values as the taped run below) to keep the state it starts from.
             var nextState = startState
             if nextStart > start {
-                _ = self(Node(x.slice(along: 1, start..<nextStart)))
+                _ = forward(Node(x.slice(along: 1, start..<nextStart)))
                 nextState = carried()
                 carry(startState)
             }
-            guard let (value, prediction) = trainWindow(x.slice(along: 1, start..<newEnd), y.slice(along: 1, end..<newEnd),
-                                                        scoredSteps: (end - start)..<(newEnd - start),
-                                                        loss: loss, optimizer: optimizer) else { return nil }
+            guard let (value, prediction, mask) = trainWindow(x.slice(along: 1, start..<newEnd), y.slice(along: 1, end..<newEnd),
+                                                              scoredSteps: (end - start)..<(newEnd - start)) else { return nil }
             losses.append(value)
             predictions.append(prediction)
+            masks.append(mask)
             carry(nextState)
             startState = nextState
             end = newEnd
         }
-        return (losses.reduce(0, +) / Float(losses.count), Tensor.concatenate(predictions, along: 1))
+        let mask = masks.contains { $0 == nil } ? nil : Tensor.concatenate(masks.map { $0! }, along: 1)
+        return (losses.reduce(0, +) / Float(losses.count), Tensor.concatenate(predictions, along: 1), mask)
     }
 
-    /// One update on a window: forward on the training tape, the loss of the outputs at `scoredSteps`
-    /// (all of them for a model without a time axis in its output), backward, update.
-    func trainWindow(_ x: Tensor, _ y: Tensor, scoredSteps: Range<Int>, loss: Loss, optimizer: any Optimizer) -> (Float, Tensor)? {
-        let tape = trainingTape
+    /// One update on a window: forward on the tape, the loss of the outputs at `scoredSteps` (all of them for
+    /// a model without a time axis in its output), backward, update.
+    func trainWindow(_ x: Tensor, _ y: Tensor, scoredSteps: Range<Int>) -> (Float, Tensor, Tensor?)? {
         tape.removeAll()
         defer { tape.removeAll() }
-        var prediction = self(tape.constant(x))
+        var (prediction, mask) = forward(tape.constant(x))
         if prediction.shape.count >= 2, prediction.shape[1] == x.shape[1], scoredSteps.count < x.shape[1] {
             prediction = prediction.slice(along: 1, scoredSteps)
+            mask = mask?.slice(along: 1, scoredSteps)
         }
-        let value = loss(prediction, tape.constant(y))
+        let value = loss(prediction, tape.constant(y), mask)
         guard value.value.scalar.isFinite else { return nil }
         tape.backward(from: value)
-        lastTapeNodeCount = tape.count
-        lastTapeScalarCount = tape.savedScalarCount
-        lastTapePeakScalarCount = tape.peakSavedScalarCount
-        return applyGradients(optimizer) ? (value.value.scalar, prediction.value) : nil
+        recorded(tape)
+        return model.applyGradients(optimizer) ? (value.value.scalar, prediction.value, mask) : nil
     }
 }

@@ -1,0 +1,149 @@
+import Graph
+import Layers
+
+/// The compiled plans of a model (`Sequential` or a functional `Model`), keyed by the shapes of what each plan is
+/// fed (every input, then every target for a training step) and valid only for the structure they were traced
+/// from: adding a layer or compiling again empties the cache, and a plan is dropped when the model's layers,
+/// parameters or their trainability differ from the trace's.
+///
+/// Both models train and predict through ``trainingStep(feeds:compiling:model:tape:optimizer:record:recorded:)``
+/// and ``inference(_:compiling:model:run:)``: the model only says what one step records; whether it replays,
+/// traces or stays eager is decided here, once.
+struct PlanCache {
+    /// The shapes of a plan's inputs, and whether it is a training step (else inference).
+    struct Key: Hashable {
+        var shapes: [[Int]]
+        var isTraining: Bool
+    }
+
+    private var plans: [Key: Plan] = [:]
+    private var signature: [ObjectIdentifier] = []
+    private var trainability: [Bool] = []
+
+    /// Forgets every plan.
+    mutating func removeAll() { plans.removeAll() }
+
+    /// The plan for `key`, if one was traced from `model`'s current structure (a stale cache is emptied).
+    mutating func plan(for key: Key, model: some TrainableModel) -> Plan? {
+        guard let plan = plans[key] else { return nil }
+        guard matches(model) else {
+            plans.removeAll()
+            return nil
+        }
+        return plan
+    }
+
+    /// The plan for `key` if it was traced from `model`'s current structure, for inspection.
+    func existingPlan(for key: Key, model: some TrainableModel) -> Plan? {
+        matches(model) ? plans[key] : nil
+    }
+
+    /// Keeps `plan` for `key`.
+    mutating func store(_ plan: Plan, for key: Key, model: some TrainableModel) {
+        if !matches(model) {
+            plans.removeAll()
+            let parameters = model.parameters
+            signature = model.layers.map { ObjectIdentifier($0) } + parameters.map { ObjectIdentifier($0) }
+            trainability = parameters.map(\.isTrainable)
+        }
+        plans[key] = plan
+    }
+
+    private func matches(_ model: some TrainableModel) -> Bool {
+        let parameters = model.parameters
+        return signature == model.layers.map { ObjectIdentifier($0) } + parameters.map { ObjectIdentifier($0) }
+            && trainability == parameters.map(\.isTrainable)
+    }
+
+    /// One training step on `feeds` (the batch of every input, then every target): forward, loss, backward,
+    /// update. Returns the loss and the values of the other recorded outputs, or `nil` (the weights unchanged)
+    /// when the loss or a gradient is not finite.
+    ///
+    /// When `compiling`, a plan traced for these shapes is replayed; otherwise `record` runs on `tape` (cleared
+    /// before and after, its storage kept), given the feeds as constants, and returns the loss, the outputs to
+    /// report and whether the recording may be replayed (`false` when it froze values read from the data, such
+    /// as a mask). `recorded` sees the tape after backward (tape statistics).
+    mutating func trainingStep(feeds: [Tensor], compiling: Bool, model: some TrainableModel, tape: Tape,
+                               optimizer: any Optimizer,
+                               record: ([Node]) -> (loss: Node, outputs: [Node], isTraceable: Bool),
+                               recorded: (Tape) -> Void = { _ in }) -> (loss: Float, outputs: [Tensor])? {
+        let key = Key(shapes: feeds.map(\.shape), isTraining: true)
+        if compiling, let plan = plan(for: key, model: model) {
+            let values = plan.replay(feeds)
+            guard values[0].scalar.isFinite else {
+                model.parameters.forEach { $0.zeroGradient() }
+                return nil
+            }
+            return model.applyGradients(optimizer) ? (values[0].scalar, Array(values.dropFirst())) : nil
+        }
+        tape.removeAll()
+        defer { tape.removeAll() }
+        let inputs = feeds.map { tape.constant($0) }
+        let (loss, outputs, isTraceable) = record(inputs)
+        guard loss.value.scalar.isFinite else { return nil }
+        tape.backward(from: loss)
+        recorded(tape)
+        if compiling && isTraceable {
+            store(Plan(tape: tape, inputs: inputs, outputs: [loss] + outputs, differentiating: loss), for: key, model: model)
+        }
+        return model.applyGradients(optimizer) ? (loss.value.scalar, outputs.map(\.value)) : nil
+    }
+
+    /// The outputs for one batch of every input without training: a replayed forward plan when `compiling`,
+    /// else `run` on untaped nodes. `run` says whether its recording may be replayed.
+    mutating func inference(_ batch: [Tensor], compiling: Bool, model: some TrainableModel,
+                            run: ([Node]) -> (outputs: [Node], isTraceable: Bool)) -> [Tensor] {
+        guard compiling else { return run(batch.map { Node($0) }).outputs.map(\.value) }
+        let key = Key(shapes: batch.map(\.shape), isTraining: false)
+        if let plan = plan(for: key, model: model) { return plan.replay(batch) }
+        let tape = Tape(isTraining: false)
+        let inputs = batch.map { tape.constant($0) }
+        let (outputs, isTraceable) = run(inputs)
+        if isTraceable { store(Plan(tape: tape, inputs: inputs, outputs: outputs), for: key, model: model) }
+        return outputs.map(\.value)
+    }
+}
+
+extension TrainableModel {
+    /// Whether steps with these losses can run compiled: ``jitCompile`` is on, every layer's recording depends
+    /// on shapes only (``Layer/supportsCompilation``), and no loss reads its target's values into constants
+    /// (sparse targets become one-hot constants, which a plan would freeze).
+    func canCompile(losses: [Loss]) -> Bool {
+        guard jitCompile, layers.allSatisfy(\.supportsCompilation) else { return false }
+        return !losses.contains {
+            if case .sparseCategoricalCrossEntropy = $0 { return true }
+            return false
+        }
+    }
+}
+
+extension Sequential {
+    /// Whether steps with this loss can run compiled (``TrainableModel/canCompile(losses:)``).
+    func canCompile(loss: Loss?) -> Bool { canCompile(losses: loss.map { [$0] } ?? []) }
+
+    /// The compiled training step for inputs of `shape` and targets of `targetShape`, if one has been traced
+    /// from the model's current structure.
+    public func compiledTrainingPlan(inputShape shape: [Int], targetShape: [Int]) -> Plan? {
+        plans.existingPlan(for: PlanCache.Key(shapes: [shape, targetShape], isTraining: true), model: self)
+    }
+
+    /// The model's output for one batch and its mask, without training: a replayed forward plan when
+    /// compiling, else untaped.
+    func infer(_ batch: Tensor) -> (output: Tensor, mask: Tensor?) {
+        var mask: Tensor?
+        let output = plans.inference([batch], compiling: canCompile(loss: nil), model: self) { inputs in
+            let (output, outputMask) = run(inputs[0])
+            mask = outputMask
+            return ([output], outputMask == nil)
+        }[0]
+        return (output, mask)
+    }
+}
+
+extension Model {
+    /// The compiled training step for batches of these input and target shapes (with the batch axis, in the
+    /// order of ``inputs`` and ``outputs``), if one has been traced from the model's current structure.
+    public func compiledTrainingPlan(inputShapes: [[Int]], targetShapes: [[Int]]) -> Plan? {
+        plans.existingPlan(for: PlanCache.Key(shapes: inputShapes + targetShapes, isTraining: true), model: self)
+    }
+}
