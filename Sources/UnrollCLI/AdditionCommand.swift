@@ -123,23 +123,13 @@ struct AdditionTask {
     /// Encoder inputs, decoder inputs (teacher forcing: "=" then the answer shifted right) and target indices.
     func arrays(_ questions: [(Int, Int)]) -> (x: [Tensor], y: [Tensor]) {
         let symbols = AdditionTask.alphabet.count
-        var source = Tensor.zeros([questions.count, questionLength, symbols])
-        var decoderInput = Tensor.zeros([questions.count, answerLength, symbols])
-        var target = Tensor.zeros([questions.count, answerLength])
-        source.withUnsafeMutableBufferPointer { s in
-            decoderInput.withUnsafeMutableBufferPointer { d in
-                target.withUnsafeMutableBufferPointer { t in
-                    for (row, (a, b)) in questions.enumerated() {
-                        for (step, symbol) in encode(a, b).enumerated() { s[(row * questionLength + step) * symbols + symbol] = 1 }
-                        let answer = answerCharacters(a, b)
-                        for (step, symbol) in ([index("=")] + answer.dropLast()).enumerated() {
-                            d[(row * answerLength + step) * symbols + symbol] = 1
-                        }
-                        for (step, symbol) in answer.enumerated() { t[row * answerLength + step] = Float(symbol) }
-                    }
-                }
-            }
+        let answers = questions.map { answerCharacters($0.0, $0.1) }
+        func indices(_ rows: [[Int]]) -> Tensor {
+            Tensor(shape: [rows.count, rows.first?.count ?? 0], scalars: rows.flatMap { $0.map(Float.init) })
         }
+        let source = indices(questions.map { encode($0.0, $0.1) }).oneHot(classes: symbols)
+        let decoderInput = indices(answers.map { [index("=")] + $0.dropLast() }).oneHot(classes: symbols)
+        let target = indices(answers)
         return ([source, decoderInput], [target])
     }
 
@@ -163,8 +153,7 @@ struct AdditionTask {
         let symbols = AdditionTask.alphabet.count
         return Decoding.decode(start: Array(repeating: index("="), count: questions.count), state: state,
                                steps: answerLength, strategy: .greedy, generator: &generator) { previous, state in
-            var step = Tensor.zeros([previous.count, 1, symbols])
-            step.withUnsafeMutableBufferPointer { p in for (row, symbol) in previous.enumerated() { p[row * symbols + symbol] = 1 } }
+            let step = Tensor(shape: [previous.count, 1], scalars: previous.map(Float.init)).oneHot(classes: symbols)
             let (output, next) = network.decoder(Node(step), initialState: state)
             return (network.head(output).value, next)
         }

@@ -66,19 +66,12 @@ enum QuarterlyCommand: Subcommand {
         let trainValues = growth[0..<(trainCount + past)]
         let mean = trainValues.reduce(0, +) / Float(trainValues.count)
         let deviation = (trainValues.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(trainValues.count)).squareRoot()
-        var windows = Tensor.zeros([count, past, 1]), quarter = Tensor.zeros([count, 4]), target = Tensor.zeros([count, 1])
-        windows.withUnsafeMutableBufferPointer { w in
-            quarter.withUnsafeMutableBufferPointer { q in
-                target.withUnsafeMutableBufferPointer { t in
-                    for row in 0..<count {
-                        for step in 0..<past { w[row * past + step] = (growth[row + step] - mean) / deviation }
-                        // growth[i] is the change into row i + 1 of the file.
-                        q[row * 4 + quarters[row + past + 1] - 1] = 1
-                        t[row] = (growth[row + past] - mean) / deviation
-                    }
-                }
-            }
-        }
+        let normalized = growth.map { ($0 - mean) / deviation }
+        let windows = Tensor(shape: [growth.count, 1], scalars: normalized).windows(length: past, stride: 1)
+            .slice(along: 0, 0..<count)
+        // growth[i] is the change into row i + 1 of the file.
+        let quarter = Tensor(shape: [count], scalars: (0..<count).map { Float(quarters[$0 + past + 1] - 1) }).oneHot(classes: 4)
+        let target = Tensor(shape: [count, 1], scalars: Array(normalized[past..<(past + count)]))
         let split = { (tensor: Tensor) in (tensor.slice(along: 0, 0..<trainCount), tensor.slice(along: 0, trainCount..<count)) }
         let (trainX, testX) = split(windows), (trainQ, testQ) = split(quarter), (trainY, testY) = split(target)
         func rmse(_ prediction: Tensor) -> Float {
