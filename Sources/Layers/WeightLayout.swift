@@ -36,6 +36,37 @@ public enum BiasSplit: Sendable {
     case duplicated
 }
 
+/// A parameter as an outside format stores it: its names there, the tensors it holds now in that format (whose
+/// shapes are the ones expected), and the way from given tensors back to its value.
+package struct ExternalParameter {
+    package var parameter: Parameter
+    package var names: [String]
+    package var current: [Tensor]
+    package var value: ([Tensor]) -> Tensor
+
+    package init(_ parameter: Parameter, names: [String], current: [Tensor], value: @escaping ([Tensor]) -> Tensor) {
+        (self.parameter, self.names, self.current, self.value) = (parameter, names, current, value)
+    }
+
+    /// Returns the values of `entries` from `tensors`, checking every name and shape; changes nothing. `source`,
+    /// when given, names the dictionary in errors.
+    ///
+    /// - Throws: ``WeightError`` naming a missing tensor or one of the wrong shape.
+    package static func values(of entries: [ExternalParameter], from tensors: [String: Tensor],
+                               source: String? = nil) throws -> [Tensor] {
+        try entries.map { entry in
+            try entry.value(zip(entry.names, entry.current).map { name, current in
+                let described = source.map { "\(name) (in \($0))" } ?? name
+                guard let given = tensors[name] else { throw WeightError.missing(name: described) }
+                guard given.shape == current.shape else {
+                    throw WeightError.shapeMismatch(name: described, expected: current.shape, actual: given.shape)
+                }
+                return given
+            })
+        }
+    }
+}
+
 /// The built-in layers and cells whose weights other formats name: the first key of the weight tables.
 package enum WeightKind: Sendable, Hashable {
     case dense, dropout, embedding, simpleRNN, lstm, peepholeLSTM, indRNN
@@ -158,6 +189,11 @@ package struct PyTorchLayout: Sendable {
         }
     }
 
+    /// The parameter stored under `names` (``names`` with a prefix and suffix) in this layout.
+    package func external(_ parameter: Parameter, names: [String]) -> ExternalParameter {
+        ExternalParameter(parameter, names: names, current: pyTorchTensors(from: parameter.value), value: value(fromPyTorch:))
+    }
+
     /// Returns `[gates·n, ...]` with row block `k` taken from block `order[k]` of `tensor`.
     private static func reorderBlocks(_ tensor: Tensor, order: [Int]) -> Tensor {
         if order == Array(0..<order.count) { return tensor }
@@ -202,18 +238,8 @@ extension PyTorchConvertible {
     /// checking every name and shape before any parameter changes.
     public func loadPyTorch(_ tensors: [String: Tensor], suffix: String = "") throws {
         guard !parameters.isEmpty else { throw WeightError.notBuilt(layer: typeName) }
-        let values = try pyTorchLayouts.map { parameter, layout in
-            let expected = layout.pyTorchTensors(from: parameter.value)
-            let given = try zip(layout.names, expected).map { name, expected in
-                guard let tensor = tensors[name + suffix] else { throw WeightError.missing(name: name + suffix) }
-                guard tensor.shape == expected.shape else {
-                    throw WeightError.shapeMismatch(name: name + suffix, expected: expected.shape, actual: tensor.shape)
-                }
-                return tensor
-            }
-            return layout.value(fromPyTorch: given)
-        }
-        for (parameter, value) in zip(parameters, values) { parameter.value = value }
+        let entries = pyTorchLayouts.map { parameter, layout in layout.external(parameter, names: layout.names.map { $0 + suffix }) }
+        for (entry, value) in zip(entries, try ExternalParameter.values(of: entries, from: tensors)) { entry.parameter.value = value }
     }
 
     /// Returns the parameters in PyTorch's layout, names ending in `suffix`.

@@ -147,47 +147,30 @@ package enum WeightNames {
     /// Sets every parameter from Keras-named tensors; see ``assign(_:from:source:)`` for the checks.
     package static func setKeras(_ identities: [WeightIdentity], from tensors: [String: Tensor], source: String) throws {
         let entries = identities.map { identity in
-            Entry(parameter: identity.parameter, names: [identity.kerasName], current: [identity.parameter.value]) { $0[0] }
+            ExternalParameter(identity.parameter, names: [identity.kerasName], current: [identity.parameter.value]) { $0[0] }
         }
         try assign(entries, from: tensors, source: source)
     }
 
-    /// One parameter as a format stores it: its names, its current tensors, the way back to its value.
-    private struct Entry {
-        var parameter: Parameter
-        var names: [String]
-        var current: [Tensor]
-        var value: ([Tensor]) -> Tensor
-    }
-
-    private static func pyTorchEntries(_ identities: [WeightIdentity]) throws -> [Entry] {
+    private static func pyTorchEntries(_ identities: [WeightIdentity]) throws -> [ExternalParameter] {
         try identities.map { identity in
             guard let layout = identity.pyTorchLayout, let names = identity.pyTorchNames else {
                 let typeName = identity.direction == nil ? identity.layer.typeName
                     : "\(identity.layer.typeName) of \(identity.recurrentTypeName ?? "?")"
                 throw ModelArchiveError.unsupportedLayer(typeName: typeName)
             }
-            return Entry(parameter: identity.parameter, names: names,
-                         current: layout.pyTorchTensors(from: identity.parameter.value), value: layout.value(fromPyTorch:))
+            return layout.external(identity.parameter, names: names)
         }
     }
 
-    /// Sets every parameter from `tensors`, checking all names and shapes before any parameter changes.
+    /// Sets every parameter from `tensors`, checking all names and shapes, and that no tensor is left over,
+    /// before any parameter changes.
     ///
     /// - Throws: ``WeightError`` naming a missing tensor or one of the wrong shape,
     ///   ``ModelArchiveError/unexpectedTensors(file:names:)`` for tensors no parameter has a place for.
-    private static func assign(_ entries: [Entry], from tensors: [String: Tensor], source: String) throws {
-        var expected = Set<String>()
-        let values = try entries.map { entry in
-            try entry.value(zip(entry.names, entry.current).map { name, current in
-                expected.insert(name)
-                guard let given = tensors[name] else { throw WeightError.missing(name: "\(name) (in \(source))") }
-                guard given.shape == current.shape else {
-                    throw WeightError.shapeMismatch(name: "\(name) (in \(source))", expected: current.shape, actual: given.shape)
-                }
-                return given
-            })
-        }
+    private static func assign(_ entries: [ExternalParameter], from tensors: [String: Tensor], source: String) throws {
+        let values = try ExternalParameter.values(of: entries, from: tensors, source: source)
+        let expected = Set(entries.flatMap(\.names))
         let unexpected = tensors.keys.filter { !expected.contains($0) }.sorted()
         guard unexpected.isEmpty else { throw ModelArchiveError.unexpectedTensors(file: source, names: unexpected) }
         for (entry, value) in zip(entries, values) { entry.parameter.value = value }
