@@ -278,7 +278,8 @@ struct ElementScratch {
         guard count > capacity else { return }
         release()
         capacity = count
-        buffers = (0..<max(1, GEMMThreads.count)).map { _ in
+        // At least two: a plan's row-parallel segments run two parts, on one thread or two.
+        buffers = (0..<max(2, GEMMThreads.count)).map { _ in
             UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
         }
     }
@@ -297,7 +298,7 @@ struct ElementScratch {
 func runElementProgram(_ program: ElementProgram, operands: UnsafePointer<unroll_ew_operand>, rows: Int, columns: Int,
                        scratch: [UnsafeMutablePointer<Float>]) {
     let work = rows * columns * max(1, program.code.count)
-    let threads = min(scratch.count, work >= 1 << 17 ? 2 : 1)
+    let threads = min(scratch.count, GEMMThreads.count, work >= 1 << 17 ? 2 : 1)
     let count = program.code.count
     program.code.withUnsafeBufferPointer { code in
         if threads <= 1 {

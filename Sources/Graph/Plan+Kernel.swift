@@ -121,6 +121,19 @@ public struct PlanKernel: Sendable, Equatable {
     public let flops: Int
     /// The element-wise instructions of a fused kernel, by name (empty for other kinds).
     public let instructions: [String]
+    /// The row-parallel segment (an index into ``Plan/segments``) the kernel runs in, or `nil` when it runs alone.
+    public let segment: Int?
+}
+
+/// A run of consecutive kernels of a compiled ``Plan`` that runs split by batch rows: each part runs every
+/// kernel of the run on its own rows, with one fork and join for the whole run.
+public struct PlanSegment: Sendable, Equatable {
+    /// The kernels (indices into ``Plan/kernels``).
+    public let kernels: Range<Int>
+    /// The rows every kernel of the segment iterates over (the batch).
+    public let rows: Int
+    /// The number of parts the rows are split into (fixed by the rows, never by the thread count).
+    public let parts: Int
 }
 
 /// One buffer of a compiled ``Plan``, as inspection reports it.
@@ -142,14 +155,21 @@ public struct PlanBuffer: Sendable, Equatable {
 extension Plan {
     /// The kernels in the order a replay runs them: what each does, which recorded nodes it covers, its FLOPs.
     public var kernels: [PlanKernel] {
-        steps.map { step in
+        var owner = [Int?](repeating: nil, count: steps.count)
+        for (k, segment) in segments.enumerated() { for index in segment.kernels { owner[index] = k } }
+        return steps.enumerated().map { index, step in
             var instructions: [String] = []
             if case .elementwise(let program, _, _, _) = step.work {
                 instructions = program.code.map { ElementOp.name(ofCode: Int($0.op)) }
             }
             return PlanKernel(kind: step.kind, nodes: step.nodes, isBackward: step.isBackward, flops: step.flops,
-                              instructions: instructions)
+                              instructions: instructions, segment: owner[index])
         }
+    }
+
+    /// The row-parallel segments, in schedule order.
+    public var rowSegments: [PlanSegment] {
+        segments.map { PlanSegment(kernels: $0.kernels, rows: $0.rows, parts: $0.parts) }
     }
 
     /// Every buffer the plan uses (those no kernel touches left out): size, arena offset, what it holds, lifetime.
@@ -177,7 +197,7 @@ extension Plan {
 
     /// A table of the plan: one line per kernel (kind, nodes, FLOPs), then the memory it plans.
     public var summary: String {
-        var lines = ["kernel  kind               pass      GFLOP  nodes (tape indices) / instructions"]
+        var lines = ["kernel  kind               pass      GFLOP  segment  nodes (tape indices) / instructions"]
         for (index, kernel) in kernels.enumerated() {
             let nodes = kernel.nodes.count > 8
                 ? kernel.nodes.prefix(8).map(String.init).joined(separator: ",") + ",… (\(kernel.nodes.count))"
@@ -186,11 +206,15 @@ extension Plan {
             lines.append(String(index).padding(toLength: 8, withPad: " ", startingAt: 0)
                          + kernel.kind.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0)
                          + (kernel.isBackward ? "backward  " : "forward   ")
-                         + String(format: "%6.3f", Double(kernel.flops) / 1e9) + "  " + detail)
+                         + String(format: "%6.3f", Double(kernel.flops) / 1e9) + "  "
+                         + (kernel.segment.map(String.init) ?? "-").padding(toLength: 9, withPad: " ", startingAt: 0) + detail)
         }
         let fused = kernels.filter { $0.kind == .fused }
         lines.append("\(recordCount) recorded nodes → \(kernels.count) kernels (\(fused.count) fused sweeps covering "
                      + "\(fused.reduce(0) { $0 + $1.nodes.count }) element-wise records, forward and backward)")
+        let split = segments.reduce(0) { $0 + $1.kernels.count }
+        lines.append("\(segments.count) row-parallel segments covering \(split) kernels (each split by batch rows into "
+                     + "\(Set(segments.map(\.parts)).sorted().map(String.init).joined(separator: "/")) parts, one fork and join per segment)")
         lines.append("arena \(arenaBytes) bytes in \(buffers.filter { $0.arenaOffset != nil }.count) buffers; "
                      + "kept for backward \(bytesKeptForBackward) bytes; packed weights \(packedBytes) bytes")
         return lines.joined(separator: "\n")

@@ -57,12 +57,15 @@ public final class Plan {
     var gradientLocations: [(Location?, [Int])] = []
     /// The gradient of each parameter, kept between replays so that handing it over allocates nothing.
     var parameterGradients: [Tensor?] = []
+    /// Runs of row-local kernels split by rows (see `Plan+Segments.swift`), and the segment starting at each kernel.
+    var segments: [Segment] = []
+    var segmentStarts: [Int?] = []
     private var arena: UnsafeMutablePointer<Float>?
     var arenaCount = 0
-    private var scratch = ElementScratch()
+    private(set) var scratch = ElementScratch()
     private var pointers: [UnsafeMutablePointer<Float>] = []
     /// Operand tables of the element-wise kernels, resolved at each replay.
-    private var operandTables: [[unroll_ew_operand]] = []
+    var operandTables: [[unroll_ew_operand]] = []
     /// The number of records in the traced tape, and how many kernels fusion saved.
     public let recordCount: Int
 
@@ -92,6 +95,7 @@ public final class Plan {
             second.lower(outputs: outputs.map(\.index), root: root?.index, gradients: gradients.map(\.index))
         }
         parameterGradients = Array(repeating: nil, count: parameters.count)
+        formSegments()
         planMemory()
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaCount, 16) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(arenaCount, 16))
@@ -130,7 +134,16 @@ public final class Plan {
                                 matrix.storage.pointer)
         }
         return withExtendedLifetime(inputs) {
-            for index in steps.indices { execute(index) }
+            var index = 0
+            while index < steps.count {
+                if let segment = segmentStarts[index] {
+                    runSegment(segment)
+                    index = segments[segment].kernels.upperBound
+                } else {
+                    execute(index)
+                    index += 1
+                }
+            }
             let values = outputLocations.map { location, shape in copy(location, shape: shape) }
             let gradients = gradientLocations.map { location, shape in
                 location.map { copy($0, shape: shape) } ?? Tensor.zeros(shape)
@@ -171,19 +184,11 @@ public final class Plan {
         case .fill(let location, let count):
             address(location).update(repeating: 0, count: count)
         case .copyRows(let copy):
-            let source = address(copy.source), target = address(copy.target)
-            for row in 0..<copy.rows {
-                let x = source + row * copy.sourceStride, y = target + row * copy.targetStride
-                if copy.accumulating { for i in 0..<copy.width { y[i] += x[i] } } else { y.update(from: x, count: copy.width) }
-            }
+            Plan.copyRows(copy, rows: 0..<copy.rows, source: address(copy.source), target: address(copy.target))
         case .rowSum(let sum):
             let source = address(sum.source), target = address(sum.target), width = sum.width
             if sum.broadcasting {
-                for row in 0..<sum.rows {
-                    let y = target + row * width
-                    // `0 + x`, not `x`: a broadcast adds to zeros, which turns −0 into +0.
-                    if sum.accumulating { for i in 0..<width { y[i] += 0 + source[i] } } else { for i in 0..<width { y[i] = 0 + source[i] } }
-                }
+                Plan.broadcastRow(sum, rows: 0..<sum.rows, source: source, target: target)
                 return
             }
             let total = sum.partial.map(address) ?? target

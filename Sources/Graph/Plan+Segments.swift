@@ -1,0 +1,408 @@
+import Dispatch
+import Kernels
+
+// Row-parallel segments: the recurrence's kernels split by batch rows, one fork/join per run of kernels.
+//
+// Row r of a recurrent layer's state at step t depends only on row r of the state at t − 1 and of the input:
+// most kernels of a time step are *row-local* (an element-wise sweep over `[rows, columns]`, a product whose
+// right operand is a weight, row copies, a bias spread over the rows). A maximal run of row-local kernels over
+// the same number of rows is a segment: its rows are split into a fixed number of parts, chosen from the shapes
+// alone, and each part runs every kernel of the segment on its own rows, one after the other, with no barrier
+// between kernels. Whether a part only reads what it wrote itself is not assumed from the ops' meaning: the pass
+// checks the bytes every part touches in every buffer (written regions of different parts never overlap, and
+// never overlap what another part reads). Kernels that are not row-local (a bias gradient summed over the rows,
+// a weight gradient) are moved after the segment when they share no buffer with the kernels they pass, so that
+// the backward recurrence is one segment too. The memory plan keeps every buffer a segment touches alive to the
+// segment's end (two parts run different kernels at once, so bytes may not be reused inside a segment), and a
+// segment is cut when that would cost more than `Plan.segmentExtraFloats` floats of arena.
+
+extension Plan {
+    /// The most floats of arena a segment may add by keeping its buffers alive to its end.
+    static let segmentExtraFloats = 1 << 18
+    /// The least work (FLOPs as inspection counts them) a segment needs to pay for its fork and join.
+    static let segmentMinimumWork = 200_000
+    /// Rows a segment needs before it is split; fewer rows run as ordinary kernels.
+    static let segmentMinimumRows = 8
+
+    /// How a kernel of a segment runs on a range of its rows.
+    enum RowWork {
+        /// The element-wise program of the kernel, over `columns` columns, its operands laid out by `layouts`.
+        case elementwise(columns: Int, layouts: [OperandLayout])
+        /// A product without transposed left operand, split by its rows.
+        case matmul(Product)
+        /// `width` zeros per row.
+        case fill(Location, width: Int)
+        /// A row copy whose `rows` are the segment's rows.
+        case copyRows(RowCopy)
+        /// One row spread over (or added to) every row.
+        case broadcastRow(RowSum)
+    }
+
+    /// A run of row-local kernels over the same rows, split into parts that run without a barrier.
+    struct Segment {
+        var kernels: Range<Int>
+        var rows: Int
+        var parts: Int
+        var work: [RowWork]
+    }
+
+    /// What a kernel touches when it runs on some of its rows: `rowStride` 0 means every part reads the same
+    /// `width` floats (a weight, a bias row, a scalar).
+    struct RowAccess {
+        var location: Location
+        var rowStride: Int
+        var width: Int
+        var isWrite: Bool
+    }
+
+    /// The rows of `count` split into `parts` parts: part `part`'s range.
+    static func rowRange(part: Int, of parts: Int, rows: Int) -> Range<Int> {
+        (part * rows / parts)..<((part + 1) * rows / parts)
+    }
+
+    /// The number of parts for a segment of `rows` rows: fixed by the shape, never by the thread count, so
+    /// that every thread count computes the same bits.
+    static func parts(forRows rows: Int) -> Int { rows >= segmentMinimumRows ? 2 : 1 }
+
+    /// The row count a kernel is row-local over by its own shape, or `nil` (a kernel that can only join a
+    /// segment whose rows are known: a flat fill or copy, or one that is not row-local at all).
+    func naturalRows(_ kernel: Kernel) -> Int? {
+        switch kernel.work {
+        case .elementwise(_, _, let rows, _): rows > 1 ? rows : nil
+        case .matmul(let product): kernel.kind == .matmul && !product.transposeA && product.m > 1 ? product.m : nil
+        case .copyRows(let copy): copy.rows > 1 ? copy.rows : nil
+        case .rowSum(let sum): sum.broadcasting && sum.rows > 1 ? sum.rows : nil
+        default: nil
+        }
+    }
+
+    /// How `kernel` runs on a range of `rows` rows and what it touches, or `nil` when it is not row-local.
+    func rowForm(_ kernel: Kernel, rows: Int) -> (RowWork, [RowAccess])? {
+        switch kernel.work {
+        case .elementwise(let program, let operands, let kernelRows, let columns):
+            var layouts = operands.map(\.layout), width = columns
+            if kernelRows != rows {
+                // A sweep over whole contiguous tensors is one long row: cut it into `rows` rows.
+                guard kernelRows == 1, columns % rows == 0,
+                      layouts.allSatisfy({ $0.columnStride == 1 || ($0.rowStride == 0 && $0.columnStride == 0) }) else { return nil }
+                width = columns / rows
+                layouts = layouts.map { $0.columnStride == 1 ? OperandLayout(rowStride: width, columnStride: 1) : $0 }
+            }
+            var written = Set<Int>()
+            for instruction in program.code where Int(instruction.dst) < program.operandCount { written.insert(Int(instruction.dst)) }
+            var accesses: [RowAccess] = []
+            for (k, operand) in operands.enumerated() {
+                let layout = layouts[k], span = layout.columnStride == 0 ? 1 : (width - 1) * layout.columnStride + 1
+                if layout.rowStride == 0 && written.contains(k) { return nil }
+                accesses.append(RowAccess(location: operand.location, rowStride: layout.rowStride, width: span,
+                                          isWrite: written.contains(k)))
+            }
+            return (.elementwise(columns: width, layouts: layouts), accesses)
+        case .matmul(let product):
+            guard kernel.kind == .matmul, !product.transposeA, product.m == rows else { return nil }
+            let bSpan = product.transposeB ? (product.n - 1) * product.ldb + product.k : (product.k - 1) * product.ldb + product.n
+            return (.matmul(product), [
+                RowAccess(location: product.a, rowStride: product.lda, width: product.k, isWrite: false),
+                RowAccess(location: product.b, rowStride: 0, width: bSpan, isWrite: false),
+                RowAccess(location: product.c, rowStride: product.n, width: product.n, isWrite: true),
+            ])
+        case .fill(let location, let count):
+            guard count % rows == 0 else { return nil }
+            let width = count / rows
+            return (.fill(location, width: width), [RowAccess(location: location, rowStride: width, width: width, isWrite: true)])
+        case .copyRows(var copy):
+            if copy.rows != rows {
+                guard copy.rows == 1, copy.width % rows == 0 else { return nil }
+                copy.width /= rows
+                (copy.rows, copy.sourceStride, copy.targetStride) = (rows, copy.width, copy.width)
+            }
+            return (.copyRows(copy), [
+                RowAccess(location: copy.source, rowStride: copy.sourceStride, width: copy.width, isWrite: false),
+                RowAccess(location: copy.target, rowStride: copy.targetStride, width: copy.width, isWrite: true),
+            ])
+        case .rowSum(let sum):
+            guard sum.broadcasting, sum.rows == rows else { return nil }
+            return (.broadcastRow(sum), [
+                RowAccess(location: sum.source, rowStride: 0, width: sum.width, isWrite: false),
+                RowAccess(location: sum.target, rowStride: sum.width, width: sum.width, isWrite: true),
+            ])
+        case .permute, .general, .parameterGradient:
+            return nil
+        }
+    }
+
+    /// A span of floats a kernel reads or writes in one buffer.
+    struct Region {
+        var buffer: Int
+        var lower: Int, upper: Int
+        var isWrite: Bool
+
+        init(_ location: Location, span: Int, isWrite: Bool) {
+            (buffer, lower, upper, self.isWrite) = (location.buffer, location.offset, location.offset + Swift.max(span, 1), isWrite)
+        }
+    }
+
+    /// The spans `kernel` reads and writes (a stacked buffer's rows of one time step, not the whole buffer).
+    func regions(_ kernel: Kernel) -> [Region] {
+        switch kernel.work {
+        case .elementwise(let program, let operands, let rows, let columns):
+            var written = Set<Int>()
+            for instruction in program.code where Int(instruction.dst) < program.operandCount { written.insert(Int(instruction.dst)) }
+            return operands.enumerated().map { k, operand in
+                Region(operand.location, span: (rows - 1) * operand.layout.rowStride + (columns - 1) * operand.layout.columnStride + 1,
+                       isWrite: written.contains(k))
+            }
+        case .matmul(let p):
+            let aRows = p.transposeA ? p.k : p.m, aColumns = p.transposeA ? p.m : p.k
+            let bRows = p.transposeB ? p.n : p.k, bColumns = p.transposeB ? p.k : p.n
+            return [Region(p.a, span: (aRows - 1) * p.lda + aColumns, isWrite: false),
+                    Region(p.b, span: (bRows - 1) * p.ldb + bColumns, isWrite: false),
+                    Region(p.c, span: p.m * p.n, isWrite: true)]
+        case .fill(let location, let count):
+            return [Region(location, span: count, isWrite: true)]
+        case .copyRows(let copy):
+            return [Region(copy.source, span: (copy.rows - 1) * copy.sourceStride + copy.width, isWrite: false),
+                    Region(copy.target, span: (copy.rows - 1) * copy.targetStride + copy.width, isWrite: true)]
+        case .rowSum(let sum):
+            let spread = sum.rows * sum.width
+            return [Region(sum.source, span: sum.broadcasting ? sum.width : spread, isWrite: false),
+                    Region(sum.target, span: sum.broadcasting ? spread : sum.width, isWrite: true)]
+                + (sum.partial.map { [Region($0, span: sum.width, isWrite: true)] } ?? [])
+        case .permute(let move):
+            let count = move.shape.reduce(1, *)
+            return [Region(move.source, span: count, isWrite: false), Region(move.target, span: count, isWrite: true)]
+        case .general, .parameterGradient:
+            // Whole buffers: these kernels are rare and their views are not worth modelling.
+            return kernel.reads.map { Region(Location(buffer: $0, offset: 0), span: Int.max / 2, isWrite: false) }
+                + kernel.writes.map { Region(Location(buffer: $0, offset: 0), span: Int.max / 2, isWrite: true) }
+        }
+    }
+
+    /// Whether two kernels may run in either order (no span that one writes overlaps a span the other touches).
+    static func independent(_ first: [Region], _ second: [Region]) -> Bool {
+        for x in first {
+            for y in second where x.buffer == y.buffer && (x.isWrite || y.isWrite) && x.lower < y.upper && y.lower < x.upper {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// The span of floats one part touches in one buffer (`part` −1: every part, for shared reads).
+    struct Footprint {
+        var lower: Int, upper: Int
+        var part: Int
+        var isWrite: Bool
+
+        func conflicts(with other: Footprint) -> Bool {
+            lower < other.upper && other.lower < upper && (isWrite || other.isWrite)
+                && (part != other.part || part < 0 || other.part < 0)
+        }
+    }
+
+    /// A segment being formed: its kernels, the non-row-local kernels moved after it, what its parts touch.
+    private struct SegmentBuilder {
+        var kernels: [Int] = []
+        var work: [RowWork] = []
+        var rows = 0
+        var parts = 1
+        var deferred: [Int] = []
+        var footprints: [Int: [Footprint]] = [:]
+        var touched: Set<Int> = []
+        var flops = 0
+        var isBackward = false
+
+        var isEmpty: Bool { kernels.isEmpty }
+    }
+
+    /// Finds the row-parallel segments and reorders the schedule around them (before the memory plan).
+    func formSegments() {
+        let original = steps
+        let spans = original.map(regions)
+        // Each buffer's last use in the unsegmented schedule: what keeping it alive to a segment's end costs.
+        var naturalLast = Array(repeating: -1, count: storage.count)
+        for (index, step) in original.enumerated() { for buffer in step.reads + step.writes { naturalLast[buffer] = index } }
+        for location in outputLocations.map(\.0) + gradientLocations.compactMap(\.0) { naturalLast[location.buffer] = original.count }
+
+        var order: [Int] = []
+        var found: [(start: Int, count: Int, rows: Int, parts: Int, work: [RowWork])] = []
+        var current = SegmentBuilder()
+
+        func close() {
+            if current.kernels.count >= 2 && current.flops >= Plan.segmentMinimumWork && current.parts > 1 {
+                found.append((order.count, current.kernels.count, current.rows, current.parts, current.work))
+            }
+            order += current.kernels + current.deferred
+            current = SegmentBuilder()
+        }
+
+        func extraFloats(_ builder: SegmentBuilder, through index: Int) -> Int {
+            builder.touched.reduce(0) { sum, buffer in
+                storage[buffer].kind == .arena && naturalLast[buffer] < index ? sum + storage[buffer].count : sum
+            }
+        }
+
+        /// Adds kernel `index` to the segment if it fits; returns whether it did.
+        func tryAdd(_ index: Int) -> Bool {
+            let kernel = original[index]
+            var rows = current.rows
+            if current.isEmpty {
+                guard let natural = naturalRows(kernel), Plan.parts(forRows: natural) > 1 else { return false }
+                rows = natural
+            } else if kernel.isBackward != current.isBackward {
+                return false
+            }
+            guard let (work, accesses) = rowForm(kernel, rows: rows) else { return false }
+            // It runs before the kernels moved past the segment: it must not depend on them, nor they on it.
+            for moved in current.deferred where !Plan.independent(spans[moved], spans[index]) { return false }
+            let parts = Plan.parts(forRows: rows)
+            var footprints = current.footprints
+            for access in accesses {
+                var list = footprints[access.location.buffer] ?? []
+                var added: [Footprint] = []
+                if access.rowStride == 0 {
+                    added.append(Footprint(lower: access.location.offset, upper: access.location.offset + access.width,
+                                           part: -1, isWrite: access.isWrite))
+                } else {
+                    for part in 0..<parts {
+                        let range = Plan.rowRange(part: part, of: parts, rows: rows)
+                        guard !range.isEmpty else { continue }
+                        added.append(Footprint(lower: access.location.offset + range.lowerBound * access.rowStride,
+                                               upper: access.location.offset + (range.upperBound - 1) * access.rowStride + access.width,
+                                               part: part, isWrite: access.isWrite))
+                    }
+                }
+                for footprint in added where list.contains(where: { $0.conflicts(with: footprint) }) { return false }
+                list += added
+                footprints[access.location.buffer] = list
+            }
+            var next = current
+            next.kernels.append(index)
+            next.work.append(work)
+            next.rows = rows
+            next.parts = parts
+            next.isBackward = kernel.isBackward
+            next.footprints = footprints
+            next.flops += kernel.flops
+            for buffer in kernel.reads + kernel.writes { next.touched.insert(buffer) }
+            if !current.isEmpty && extraFloats(next, through: index) > Plan.segmentExtraFloats { return false }
+            current = next
+            return true
+        }
+
+        for index in original.indices {
+            if tryAdd(index) { continue }
+            let kernel = original[index]
+            if !current.isEmpty && kernel.isBackward == current.isBackward && naturalRows(kernel) == nil {
+                // Not row-local (or a flat kernel that depends on one): move it past the segment; what it reads
+                // then lives to the segment's end.
+                current.deferred.append(index)
+                for buffer in kernel.reads { current.touched.insert(buffer) }
+                if extraFloats(current, through: index) <= Plan.segmentExtraFloats { continue }
+                current.deferred.removeLast()
+                close()
+                order.append(index)
+                continue
+            }
+            close()
+            if !tryAdd(index) { order.append(index) }
+        }
+        close()
+
+        steps = order.map { original[$0] }
+        segments = found.map { Segment(kernels: $0.start..<($0.start + $0.count), rows: $0.rows, parts: $0.parts, work: $0.work) }
+        segmentStarts = Array(repeating: nil, count: steps.count)
+        for (k, segment) in segments.enumerated() { segmentStarts[segment.kernels.lowerBound] = k }
+    }
+
+    /// Keeps every buffer a segment touches alive to the segment's end (called by the memory plan).
+    func extendLifetimesOverSegments() {
+        for segment in segments {
+            for index in segment.kernels {
+                for buffer in steps[index].reads + steps[index].writes {
+                    storage[buffer].last = max(storage[buffer].last, segment.kernels.upperBound - 1)
+                }
+            }
+        }
+    }
+}
+
+extension Plan {
+    /// Runs segment `k`: resolves its operands here, then runs its parts, at once on two threads when there are.
+    func runSegment(_ k: Int) {
+        let segment = segments[k]
+        for (offset, work) in segment.work.enumerated() {
+            let index = segment.kernels.lowerBound + offset
+            guard case .elementwise(_, let layouts) = work,
+                  case .elementwise(_, let operands, _, _) = steps[index].work else { continue }
+            for (j, operand) in operands.enumerated() {
+                operandTables[index][j] = unroll_ew_operand(base: address(operand.location), row_stride: layouts[j].rowStride,
+                                                            column_stride: layouts[j].columnStride)
+            }
+        }
+        guard GEMMThreads.count > 1 else {
+            for part in 0..<segment.parts { runPart(part, ofSegment: k) }
+            return
+        }
+        // Each part only touches its own rows of what the segment writes (checked when the segment was formed),
+        // so the parts share the plan without locks.
+        let shared = UncheckedSendable(value: self)
+        DispatchQueue.concurrentPerform(iterations: segment.parts) { part in shared.value.runPart(part, ofSegment: k) }
+    }
+
+    /// Runs every kernel of segment `k` on part `part`'s rows, one thread, in order.
+    func runPart(_ part: Int, ofSegment k: Int) {
+        let segment = segments[k]
+        let rows = Plan.rowRange(part: part, of: segment.parts, rows: segment.rows)
+        guard !rows.isEmpty else { return }
+        let first = rows.lowerBound, count = rows.count
+        let buffer = scratch.buffers[part]
+        for (offset, work) in segment.work.enumerated() {
+            let index = segment.kernels.lowerBound + offset
+            switch work {
+            case .elementwise(let columns, _):
+                guard case .elementwise(let program, _, _, _) = steps[index].work else { continue }
+                program.code.withUnsafeBufferPointer { code in
+                    operandTables[index].withUnsafeBufferPointer { table in
+                        unroll_ew_run(code.baseAddress, code.count, table.baseAddress, program.operandCount,
+                                      program.registerCount, first, rows.upperBound, 0, columns, buffer)
+                    }
+                }
+            case .matmul(let product):
+                let a = address(product.a) + first * product.lda, c = address(product.c) + first * product.n
+                let beta: Float = product.accumulating ? 1 : 0
+                if let packed = product.packed {
+                    unroll_sgemm_prepacked_b(0, count, product.n, product.k, 1, a, product.lda,
+                                             packedOperands[packed].matrix.storage.pointer, 0, product.n, beta, c, product.n)
+                } else {
+                    unroll_sgemm(0, product.transposeB ? 1 : 0, count, product.n, product.k, 1, a, product.lda,
+                                 address(product.b), product.ldb, beta, c, product.n)
+                }
+            case .fill(let location, let width):
+                (address(location) + first * width).update(repeating: 0, count: count * width)
+            case .copyRows(let copy):
+                Plan.copyRows(copy, rows: rows, source: address(copy.source), target: address(copy.target))
+            case .broadcastRow(let sum):
+                Plan.broadcastRow(sum, rows: rows, source: address(sum.source), target: address(sum.target))
+            }
+        }
+    }
+
+    /// Copies (or adds) rows `rows` of `copy`.
+    static func copyRows(_ copy: RowCopy, rows: Range<Int>, source: UnsafeMutablePointer<Float>, target: UnsafeMutablePointer<Float>) {
+        for row in rows {
+            let x = source + row * copy.sourceStride, y = target + row * copy.targetStride
+            if copy.accumulating { for i in 0..<copy.width { y[i] += x[i] } } else { y.update(from: x, count: copy.width) }
+        }
+    }
+
+    /// Writes (or adds) the row `source` into rows `rows` of `target`.
+    static func broadcastRow(_ sum: RowSum, rows: Range<Int>, source: UnsafeMutablePointer<Float>, target: UnsafeMutablePointer<Float>) {
+        let width = sum.width
+        for row in rows {
+            let y = target + row * width
+            // `0 + x`, not `x`: a broadcast adds to zeros, which turns −0 into +0.
+            if sum.accumulating { for i in 0..<width { y[i] += 0 + source[i] } } else { for i in 0..<width { y[i] = 0 + source[i] } }
+        }
+    }
+}
