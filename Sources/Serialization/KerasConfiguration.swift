@@ -160,7 +160,8 @@ struct KerasConfigurationReader {
             try require(config, "mask_zero", in: [.bool(false)], "false (Unroll has no masks)")
             try require(config, "sparse", in: [.bool(false)], "false")
             return .embedding(vocabularySize: try config.field("input_dim").int(in: 1...ArchiveLimits.maximumSize),
-                              outputSize: try config.field("output_dim").int(in: 1...ArchiveLimits.maximumSize))
+                              outputSize: try config.field("output_dim").int(in: 1...ArchiveLimits.maximumSize),
+                              maskZero: false)
         case "Dropout":
             try requireUnset(config, ["noise_shape"])
             return .dropout(rate: try config.field("rate").float("a rate in [0, 1)") { $0 >= 0 && $0 < 1 })
@@ -350,10 +351,11 @@ extension KerasModelConfiguration {
         case .dropout(let rate):
             className = "Dropout"
             config["rate"] = .number(JSONNumber(Double(rate)))
-        case .embedding(let vocabularySize, let outputSize):
+        case .embedding(let vocabularySize, let outputSize, let maskZero):
             className = "Embedding"
             config["input_dim"] = .number(JSONNumber(vocabularySize))
             config["output_dim"] = .number(JSONNumber(outputSize))
+            if maskZero { config["mask_zero"] = .bool(true) }
         case .recurrent(let layer):
             (className, config) = try recurrentJSON(layer, common: common)
         case .bidirectional(let mergeMode, let layer):
@@ -374,6 +376,9 @@ extension KerasModelConfiguration {
                                                            "config": .object(backwardConfig), "registered_name": .null]))
         case .echoStateNetwork:
             throw KerasError.cannotExport(reason: "layer '\(name)': EchoStateNetwork has no Keras counterpart")
+        case .concatenate, .add, .multiply, .repeatVector, .timeDistributed, .masking:
+            throw KerasError.cannotExport(reason: "layer '\(name)': a Sequential model's .keras export covers Dense, "
+                                          + "Dropout, Embedding and the recurrent layers")
         }
         return JSONObject(["module": .string("keras.layers"), "class_name": .string(className),
                            "config": .object(config), "registered_name": .null])

@@ -136,6 +136,9 @@ extension RecurrentConfiguration {
         returnSequences = try field.field("returnSequences").bool()
         goBackwards = try field.field("goBackwards").bool()
         isStateful = try field.field("isStateful").bool()
+        let rate = { (key: String) in try field.optionalField(key)?.float("a rate in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0 }
+        dropout = try rate("dropout")
+        recurrentDropout = try rate("recurrentDropout")
     }
 
     /// Adds the fields of a recurrent layer to `object`.
@@ -144,13 +147,16 @@ extension RecurrentConfiguration {
         object["returnSequences"] = .bool(returnSequences)
         object["goBackwards"] = .bool(goBackwards)
         object["isStateful"] = .bool(isStateful)
+        if dropout != 0 { object["dropout"] = jsonNumber(dropout) }
+        if recurrentDropout != 0 { object["recurrentDropout"] = jsonNumber(recurrentDropout) }
     }
 }
 
 extension LayerConfiguration {
     /// Reads a layer object (`{"type": "dense", "outputSize": 1, ...}`).
     init(json field: JSONField) throws {
-        let types: Set = ["dense", "dropout", "embedding", "rnn", "bidirectional", "echo_state_network"]
+        let types: Set = ["dense", "dropout", "embedding", "rnn", "bidirectional", "echo_state_network", "concatenate",
+                          "add", "multiply", "repeat_vector", "time_distributed", "masking"]
         switch try field.field("type").kind(in: types) {
         case "dense":
             self = .dense(outputSize: try field.field("outputSize").size(),
@@ -160,7 +166,8 @@ extension LayerConfiguration {
             self = .dropout(rate: try field.field("rate").float("a rate in [0, 1)") { $0 >= 0 && $0 < 1 })
         case "embedding":
             self = .embedding(vocabularySize: try field.field("vocabularySize").size(),
-                              outputSize: try field.field("outputSize").size())
+                              outputSize: try field.field("outputSize").size(),
+                              maskZero: try field.optionalField("maskZero")?.bool() ?? false)
         case "rnn":
             self = .recurrent(try RecurrentConfiguration(json: field))
         case "bidirectional":
@@ -170,6 +177,15 @@ extension LayerConfiguration {
                 throw InvalidFieldError(modeField, "unknown merge mode '\(mergeMode)' (known: concatenate, sum, multiply, average)")
             }
             self = .bidirectional(mergeMode: mergeMode, layer: try RecurrentConfiguration(json: try field.field("layer")))
+        case "concatenate":
+            let rank = ArchiveLimits.maximumRank
+            self = .concatenate(axis: try field.field("axis").int(in: -(rank + 1)...rank))
+        case "add": self = .add
+        case "multiply": self = .multiply
+        case "repeat_vector": self = .repeatVector(count: try field.field("count").size())
+        case "time_distributed": self = .timeDistributed(try LayerConfiguration(json: try field.field("layer")))
+        case "masking":
+            self = .masking(maskValue: try field.field("maskValue").float("a finite number") { $0.isFinite })
         default:
             func number(_ key: String, _ requirement: String, _ isValid: (Float) -> Bool) throws -> Float {
                 try field.field(key).float(requirement, where: isValid)
@@ -197,10 +213,11 @@ extension LayerConfiguration {
         case .dropout(let rate):
             object["type"] = .string("dropout")
             object["rate"] = jsonNumber(rate)
-        case .embedding(let vocabularySize, let outputSize):
+        case .embedding(let vocabularySize, let outputSize, let maskZero):
             object["type"] = .string("embedding")
             object["vocabularySize"] = jsonNumber(vocabularySize)
             object["outputSize"] = jsonNumber(outputSize)
+            if maskZero { object["maskZero"] = .bool(true) }
         case .recurrent(let layer):
             object["type"] = .string("rnn")
             layer.write(to: &object)
@@ -219,6 +236,20 @@ extension LayerConfiguration {
             object["inputScaling"] = jsonNumber(network.inputScaling)
             object["connectivity"] = jsonNumber(network.connectivity)
             object["returnSequences"] = .bool(network.returnSequences)
+        case .concatenate(let axis):
+            object["type"] = .string("concatenate")
+            object["axis"] = jsonNumber(axis)
+        case .add: object["type"] = .string("add")
+        case .multiply: object["type"] = .string("multiply")
+        case .repeatVector(let count):
+            object["type"] = .string("repeat_vector")
+            object["count"] = jsonNumber(count)
+        case .timeDistributed(let layer):
+            object["type"] = .string("time_distributed")
+            object["layer"] = layer.json
+        case .masking(let maskValue):
+            object["type"] = .string("masking")
+            object["maskValue"] = jsonNumber(maskValue)
         }
         return .object(object)
     }

@@ -44,7 +44,34 @@ extension Dropout: ArchivableLayer {
 
 extension Embedding: ArchivableLayer {
     func archivedConfiguration() throws -> LayerConfiguration {
-        .embedding(vocabularySize: vocabularySize, outputSize: outputSize)
+        .embedding(vocabularySize: vocabularySize, outputSize: outputSize, maskZero: maskZero)
+    }
+}
+
+extension Concatenate: ArchivableLayer {
+    func archivedConfiguration() throws -> LayerConfiguration { .concatenate(axis: axis) }
+}
+
+extension Add: ArchivableLayer {
+    func archivedConfiguration() throws -> LayerConfiguration { .add }
+}
+
+extension Multiply: ArchivableLayer {
+    func archivedConfiguration() throws -> LayerConfiguration { .multiply }
+}
+
+extension RepeatVector: ArchivableLayer {
+    func archivedConfiguration() throws -> LayerConfiguration { .repeatVector(count: count) }
+}
+
+extension Masking: ArchivableLayer {
+    func archivedConfiguration() throws -> LayerConfiguration { .masking(maskValue: maskValue) }
+}
+
+extension TimeDistributed: ArchivableLayer {
+    func archivedConfiguration() throws -> LayerConfiguration {
+        guard let layer = layer as? any ArchivableLayer else { throw ModelArchiveError.unsupportedLayer(typeName: layer.typeName) }
+        return .timeDistributed(try layer.archivedConfiguration())
     }
 }
 
@@ -56,7 +83,8 @@ extension RNN: ArchivableLayer {
     func recurrentConfiguration() throws -> RecurrentConfiguration {
         guard let cell = cell as? any ArchivableCell else { throw ModelArchiveError.unsupportedLayer(typeName: typeName) }
         return RecurrentConfiguration(cell: try cell.archivedConfiguration(), returnSequences: returnSequences,
-                                      goBackwards: goBackwards, isStateful: isStateful)
+                                      goBackwards: goBackwards, isStateful: isStateful, dropout: dropout,
+                                      recurrentDropout: recurrentDropout)
     }
 }
 
@@ -129,8 +157,8 @@ extension LayerConfiguration {
             return Dense(outputSize: outputSize, activation: activation, usesBias: usesBias)
         case .dropout(let rate):
             return Dropout(rate: rate)
-        case .embedding(let vocabularySize, let outputSize):
-            return Embedding(vocabularySize: vocabularySize, outputSize: outputSize)
+        case .embedding(let vocabularySize, let outputSize, let maskZero):
+            return Embedding(vocabularySize: vocabularySize, outputSize: outputSize, maskZero: maskZero)
         case .recurrent(let layer):
             return try layer.makeLayer(bidirectionalMergeMode: nil)
         case .bidirectional(let mergeMode, let layer):
@@ -140,6 +168,12 @@ extension LayerConfiguration {
                                     spectralRadius: network.spectralRadius, leakRate: network.leakRate,
                                     inputScaling: network.inputScaling, connectivity: network.connectivity,
                                     returnSequences: network.returnSequences)
+        case .concatenate(let axis): return Concatenate(axis: axis)
+        case .add: return Add()
+        case .multiply: return Multiply()
+        case .repeatVector(let count): return RepeatVector(count)
+        case .timeDistributed(let layer): return TimeDistributed(try layer.makeLayer())
+        case .masking(let maskValue): return Masking(maskValue: maskValue)
         }
     }
 }
@@ -171,7 +205,10 @@ extension RecurrentConfiguration {
             guard let cell = makeCell() else {
                 throw ModelArchiveError.unsupportedLayer(typeName: "a stack mixing cell kinds")
             }
-            return RNN(cell, returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful)
+            let layer = RNN(cell, returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful)
+            layer.dropout = dropout
+            layer.recurrentDropout = recurrentDropout
+            return layer
         }
         guard let mergeModeName else { return try layer() }
         guard let mergeMode = Bidirectional<Cell>.MergeMode(rawValue: mergeModeName) else {

@@ -84,17 +84,26 @@ struct RecurrentConfiguration: Equatable {
     var returnSequences: Bool
     var goBackwards: Bool
     var isStateful: Bool
+    /// Keras' `dropout` and `recurrent_dropout` (training only; absent from files written before them: 0).
+    var dropout: Float = 0
+    var recurrentDropout: Float = 0
 }
 
 /// The settings of one layer of a model, enough to create it again (weights aside).
-enum LayerConfiguration: Equatable {
+indirect enum LayerConfiguration: Equatable {
     case dense(outputSize: Int, activation: Activation, usesBias: Bool)
     case dropout(rate: Float)
-    case embedding(vocabularySize: Int, outputSize: Int)
+    case embedding(vocabularySize: Int, outputSize: Int, maskZero: Bool)
     case recurrent(RecurrentConfiguration)
     /// `mergeMode` is a validated raw value of ``Bidirectional/MergeMode``.
     case bidirectional(mergeMode: String, layer: RecurrentConfiguration)
     case echoStateNetwork(EchoStateConfiguration)
+    case concatenate(axis: Int)
+    case add
+    case multiply
+    case repeatVector(count: Int)
+    case timeDistributed(LayerConfiguration)
+    case masking(maskValue: Float)
 
     /// Returns the number of parameter scalars (`nil` on overflow) and the output shape for an input shape.
     ///
@@ -106,9 +115,14 @@ enum LayerConfiguration: Equatable {
         case .dense(let outputSize, _, let usesBias):
             return (checkedSum(checkedProduct(inputSize, outputSize), usesBias ? outputSize : 0),
                     inputShape.dropLast() + [outputSize])
-        case .dropout:
+        case .dropout, .concatenate, .add, .multiply, .masking:
             return (0, inputShape)
-        case .embedding(let vocabularySize, let outputSize):
+        case .repeatVector(let count):
+            return (0, [count] + inputShape)
+        case .timeDistributed(let layer):
+            let (count, shape) = layer.parameterScalarCount(inputShape: Array(inputShape.dropFirst()))
+            return (count, [inputShape.first ?? 0] + shape)
+        case .embedding(let vocabularySize, let outputSize, _):
             return (checkedProduct(vocabularySize, outputSize), inputShape + [outputSize])
         case .recurrent(let layer):
             return (layer.cell.parameterScalarCount(inputSize: inputSize), layer.outputShape(inputShape))

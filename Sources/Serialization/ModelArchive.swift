@@ -30,6 +30,10 @@ public enum ModelArchiveError: Error, CustomStringConvertible, Equatable {
     case unexpectedTensors(file: String, names: [String])
     /// A file of the model directory differs from the size and CRC-32 its manifest records.
     case checksumMismatch(file: String, recorded: String, computed: String)
+    /// A layer of a functional model cannot be saved (a `Lambda` closure, a custom layer or cell, or a layer wired
+    /// as the format cannot describe); `name` is its name in the model (``Model/layerNames``), `typeName` its
+    /// ``Layer/typeName``, `reason` why.
+    case unsavableLayer(name: String, typeName: String, reason: String)
     /// A file of the model directory has no entry in the manifest (or, in a directory saved before manifests,
     /// `model.json` records no `weightsCRC32`), so it cannot be checked.
     case missingChecksum(file: String, manifest: String)
@@ -38,9 +42,10 @@ public enum ModelArchiveError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unsupportedLayer(let typeName):
-            "\(typeName) is not supported: the model format covers Dense, Dropout, Embedding, EchoStateNetwork and "
-                + "the built-in recurrent cells (alone, stacked or bidirectional); PyTorch names cover the same but "
-                + "EchoStateNetwork and bidirectional stacks"
+            "\(typeName) is not supported: the model format covers Dense, Dropout, Embedding, EchoStateNetwork, the "
+                + "built-in recurrent cells (alone, stacked or bidirectional) and the wiring layers (Concatenate, Add, "
+                + "Multiply, RepeatVector, TimeDistributed, Masking); PyTorch names cover the recurrent layers, Dense and "
+                + "Embedding but EchoStateNetwork and bidirectional stacks"
         case .missingFile(let path): "\(path): no such file"
         case .unreadableFile(let path, let reason): "\(path): cannot be read: \(reason)"
         case .cannotCreateDirectory(let path, let reason): "\(path): cannot create the model directory: \(reason)"
@@ -55,6 +60,7 @@ public enum ModelArchiveError: Error, CustomStringConvertible, Equatable {
             "\(file): the model has no place for " + names.map { "'\($0)'" }.joined(separator: ", ")
         case .checksumMismatch(let file, let recorded, let computed):
             "\(file): \(computed), but the manifest records \(recorded): the file was changed after the save"
+        case .unsavableLayer(let name, let typeName, let reason): "layer '\(name)' (\(typeName)) cannot be saved: \(reason)"
         case .missingChecksum(let file, let manifest):
             "\(file): \(manifest) records no checksum for it, so it cannot be trusted"
         }
@@ -85,6 +91,11 @@ struct ModelDescription: Equatable {
     /// Checks the description `data`, read from `url`.
     static func read(data: Data, path url: URL) throws -> ModelDescription {
         try readDescription(data, path: url) { root in
+            if case .string(FunctionalDescription.format)? = try root.optionalField("format")?.value {
+                throw ModelArchiveError.invalidDescription(
+                    file: url.path, reason: "a functional model (format '\(FunctionalDescription.format)'), not a Sequential "
+                        + "one: load it with Model.load(from:)")
+            }
             try checkHeader(root, format: format, version: formatVersion, file: url.path)
             return try ModelDescription(json: root)
         }
@@ -247,12 +258,21 @@ package enum ModelDirectory {
             }
             return try layer.archivedConfiguration()
         }
+        try write(weights: tensors, additionalFiles: additionalFiles, to: directory, swap: swap, beforeSwap: beforeSwap) {
+            try ModelDescription(name: name, inputShape: inputShape, layers: configurations, loss: loss, weightsCRC32: $0)
+                .encoded(file: $1)
+        }
+    }
+
+    /// Writes the weights, the description `describe` returns for the weights file's CRC-32 and the path of
+    /// `model.json`, the additional files and the manifest, replacing the directory as a whole.
+    static func write(weights tensors: [String: Tensor], additionalFiles: [(name: String, data: Data)], to directory: URL,
+                      swap: DirectorySwap, beforeSwap: (URL) throws -> Void,
+                      describe: (_ weightsCRC32: String, _ file: String) throws -> Data) throws {
         let weights = SafeTensors.encode(tensors)
         let descriptionURL = directory.appendingPathComponent(descriptionFileName)
-        let description = ModelDescription(name: name, inputShape: inputShape, layers: configurations, loss: loss,
-                                           weightsCRC32: hexadecimal(CRC32.checksum(of: weights)))
-        let files = [(weightsFileName, weights), (descriptionFileName, try description.encoded(file: descriptionURL.path))]
-            + additionalFiles
+        let description = try describe(hexadecimal(CRC32.checksum(of: weights)), descriptionURL.path)
+        let files = [(weightsFileName, weights), (descriptionFileName, description)] + additionalFiles
         let manifest = ModelManifest(files: files)
         let names = Set(files.map(\.name))
         try replaceDirectoryAtomically(at: directory, with: files + [(ModelManifest.fileName, manifest.encoded())],
@@ -292,20 +312,41 @@ package enum ModelDirectory {
     /// in `model.json`, and cannot supply additional files).
     package static func read(from requested: URL, additionalFiles: [String]) throws
         -> (contents: Contents, files: [String: Data]) {
+        let (description, tensors, files, descriptionURL, weightsURL) = try read(
+            from: requested, additionalFiles: additionalFiles, parse: ModelDescription.read, weightsCRC32: \.weightsCRC32)
+        let storedScalarCount = tensors.values.reduce(0) { $0 + $1.count }
+        guard let described = description.parameterScalarCount,
+              described <= max(storedScalarCount, ArchiveLimits.scalarAllowance) else {
+            let count = description.parameterScalarCount.map { "\($0)" } ?? "more than \(Int.max)"
+            throw ModelArchiveError.invalidDescription(
+                file: descriptionURL.path,
+                reason: "the layers need \(count) parameter scalars but \(weightsFileName) holds \(storedScalarCount)")
+        }
+        return (Contents(name: description.name, inputShape: description.inputShape,
+                         layers: try description.layers.map { try $0.makeLayer() }, weights: tensors,
+                         descriptionPath: descriptionURL.path, weightsPath: weightsURL.path), files)
+    }
+
+    /// Reads the files of a model directory, all from the same save: `model.json` (parsed by `parse`), the weights,
+    /// and the tool files named in `additionalFiles`, every file checked against `manifest.json` (a directory saved
+    /// before manifests must record `weightsCRC32` in `model.json`, and cannot supply additional files).
+    static func read<Description>(from requested: URL, additionalFiles: [String],
+                                  parse: (Data, URL) throws -> Description, weightsCRC32: (Description) -> String?) throws
+        -> (Description, [String: Tensor], [String: Data], descriptionURL: URL, weightsURL: URL) {
         let directory = resolvedModelDirectory(requested)
         let descriptionURL = directory.appendingPathComponent(descriptionFileName)
         let weightsURL = directory.appendingPathComponent(weightsFileName)
         let manifest = try ModelManifest.read(in: directory)
         let descriptionData = try readModelFile(descriptionURL, limit: 64 << 20)
         try manifest?.verify(descriptionFileName, data: descriptionData, in: directory)
-        let description = try ModelDescription.read(data: descriptionData, path: descriptionURL)
+        let description = try parse(descriptionData, descriptionURL)
         let weights = try readModelFile(weightsURL, limit: Int(clamping: ProcessInfo.processInfo.physicalMemory))
         // The file is mapped, not read: decoding checks the header and the layout before it copies any tensor's
         // bytes, so a hostile header fails before the data is read.
         let (tensors, _) = try SafeTensors.decode(weights, source: weightsURL.path)
         if let manifest {
             try manifest.verify(weightsFileName, data: weights, in: directory)
-        } else if description.weightsCRC32 == nil {
+        } else if weightsCRC32(description) == nil {
             throw ModelArchiveError.missingChecksum(file: weightsURL.path, manifest: descriptionURL.path)
         }
         var files: [String: Data] = [:]
@@ -319,22 +360,12 @@ package enum ModelDirectory {
             try manifest.verify(name, data: data, in: directory)
             files[name] = data
         }
-        if let recorded = description.weightsCRC32 {
+        if let recorded = weightsCRC32(description) {
             let computed = hexadecimal(CRC32.checksum(of: weights))
             guard computed == recorded.lowercased() else {
                 throw ModelArchiveError.weightsChecksumMismatch(file: weightsURL.path, recorded: recorded, computed: computed)
             }
         }
-        let storedScalarCount = tensors.values.reduce(0) { $0 + $1.count }
-        guard let described = description.parameterScalarCount,
-              described <= max(storedScalarCount, ArchiveLimits.scalarAllowance) else {
-            let count = description.parameterScalarCount.map { "\($0)" } ?? "more than \(Int.max)"
-            throw ModelArchiveError.invalidDescription(
-                file: descriptionURL.path,
-                reason: "the layers need \(count) parameter scalars but \(weightsFileName) holds \(storedScalarCount)")
-        }
-        return (Contents(name: description.name, inputShape: description.inputShape,
-                         layers: try description.layers.map { try $0.makeLayer() }, weights: tensors,
-                         descriptionPath: descriptionURL.path, weightsPath: weightsURL.path), files)
+        return (description, tensors, files, descriptionURL, weightsURL)
     }
 }

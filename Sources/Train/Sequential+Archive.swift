@@ -47,7 +47,10 @@ extension Sequential {
     ///   (`vocabularySize`, `outputSize`), `rnn` (`cell`, `returnSequences`, `goBackwards`, `isStateful`),
     ///   `bidirectional` (`mergeMode`: `concatenate`, `sum`, `multiply` or `average`; `layer`: an `rnn`'s fields) and
     ///   `echo_state_network` (`reservoirSize`, `outputSize`, `spectralRadius`, `leakRate`, `inputScaling`,
-    ///   `connectivity`, `returnSequences`; the reservoir itself is in the weights).
+    ///   `connectivity`, `returnSequences`; the reservoir itself is in the weights), and the wiring layers
+    ///   `concatenate` (`axis`), `add`, `multiply`, `repeat_vector` (`count`), `time_distributed` (`layer`: a
+    ///   layer object) and `masking` (`maskValue`). Optional fields, absent when at their default: an embedding's
+    ///   `maskZero` (false), a recurrent layer's `dropout` and `recurrentDropout` (0).
     ///   Cell `kind`s: `lstm` (`hiddenSize`, `unitForgetBias`), `gru` (`hiddenSize`, `resetAfter`), `simple_rnn`
     ///   (`hiddenSize`, `activation`), `peephole_lstm` (`hiddenSize`), `indrnn` (`hiddenSize`, `recurrentBound`,
     ///   `null` when unbounded) and `stacked` (`cells`: cells of one kind, lowest first). `loss` is the compiled

@@ -114,20 +114,6 @@ public final class Sequential {
         layers.reduce((output: input, mask: nil as Tensor?)) { $1($0.output, withMask: $0.mask) }
     }
 
-    /// Sets every parameter from a dictionary keyed as ``namedParameters``, checking names and shapes first.
-    public func setWeights(named tensors: [String: Tensor], source: String = "weights") throws {
-        let named = namedParameters
-        for (name, parameter) in named {
-            guard let tensor = tensors[name] else {
-                throw WeightError.missing(name: "\(name) (in \(source))")
-            }
-            guard tensor.shape == parameter.shape else {
-                throw WeightError.shapeMismatch(name: "\(name) (in \(source))", expected: parameter.shape, actual: tensor.shape)
-            }
-        }
-        for (name, parameter) in named { parameter.value = tensors[name]! }
-    }
-
     /// Clears the carried state of every stateful layer.
     public func resetStates() { layers.forEach { $0.resetStates() } }
 

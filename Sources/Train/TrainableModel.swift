@@ -47,6 +47,23 @@ extension TrainableModel {
         for ((_, parameter), value) in zip(named, values) { parameter.value = value }
     }
 
+    /// Sets every parameter from a dictionary keyed as ``namedParameters``, checking names and shapes first.
+    ///
+    /// - Throws: ``WeightError/missing(name:)`` or ``WeightError/shapeMismatch(name:expected:actual:)``, naming the
+    ///   tensor and `source`; no parameter changes when it throws.
+    public func setWeights(named tensors: [String: Tensor], source: String = "weights") throws {
+        let named = namedParameters
+        for (name, parameter) in named {
+            guard let tensor = tensors[name] else {
+                throw WeightError.missing(name: "\(name) (in \(source))")
+            }
+            guard tensor.shape == parameter.shape else {
+                throw WeightError.shapeMismatch(name: "\(name) (in \(source))", expected: parameter.shape, actual: tensor.shape)
+            }
+        }
+        for (name, parameter) in named { parameter.value = tensors[name]! }
+    }
+
     /// Updates the weights from their gradients unless a gradient is not finite; clears the gradients.
     func applyGradients(_ optimizer: any Optimizer) -> Bool {
         let parameters = self.parameters

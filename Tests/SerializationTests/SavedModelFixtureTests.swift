@@ -40,3 +40,28 @@ final class SavedModelFixtureTests: XCTestCase {
         XCTAssertEqual((model.layers[6] as? Dense)?.usesBias, false)
     }
 }
+
+/// The functional model directory saved by format version 1 (`Tests/Fixtures/models/functional_v1`) must keep
+/// loading and predicting as it did when saved.
+final class SavedFunctionalModelFixtureTests: XCTestCase {
+    private let folder = Fixture.packageRoot.appendingPathComponent("Tests/Fixtures/models", isDirectory: true)
+
+    func testFunctionalModelSavedByVersion1Loads() throws {
+        let model = try Model.load(from: folder.appendingPathComponent("functional_v1", isDirectory: true))
+        XCTAssertEqual(model.name, "functional_v1")
+        XCTAssertEqual(model.layerNames, ["input_layer", "embedding", "lstm", "input_layer_1", "dense", "masking", "add",
+                                          "multiply", "lstm_1", "concatenate", "time_distributed", "repeat_vector",
+                                          "bidirectional", "dropout", "concatenate_1", "dense_1"])
+        XCTAssertEqual(model.calls.filter { $0.layer is Dense && model.name(of: $0.layer) == "dense" }.count, 2,
+                       "the shared Dense is one layer called twice")
+        XCTAssertEqual(model.calls.first { $0.layer is LSTM && model.name(of: $0.layer) == "lstm_1" }?.inputs.count, 3,
+                       "the decoder LSTM starts from the encoder's state")
+        XCTAssertEqual((model.layers[1] as? Embedding)?.maskZero, true)
+        XCTAssertEqual(model.parameterCount, 363)
+        let (tensors, _) = try SafeTensors.read(from: folder.appendingPathComponent("functional_v1.safetensors"))
+        let x = [try XCTUnwrap(tensors["tokens"]), try XCTUnwrap(tensors["series"])]
+        let outputs = try model.predict(x)
+        assertClose(outputs[0], try XCTUnwrap(tensors["output_0"]), tolerance: 1e-5, "sequence output")
+        assertClose(outputs[1], try XCTUnwrap(tensors["output_1"]), tolerance: 1e-5, "summary output")
+    }
+}

@@ -1,35 +1,12 @@
 import Foundation
 import Serialization
+import TestSupport
 import XCTest
 
 /// `unroll predict` on model directories whose files were edited (with the manifest rewritten to match, as an
 /// attacker would, so every mutant reaches the validation of values): each run ends in a forecast or in a typed
 /// error naming the file, never in a crash.
 final class SavedModelFuzzTests: XCTestCase {
-    /// Every leaf of a JSON value, as a path of keys and indices.
-    private func leafPaths(_ value: Any, _ path: [Any] = []) -> [[Any]] {
-        if let object = value as? [String: Any] {
-            return object.keys.sorted().flatMap { leafPaths(object[$0]!, path + [$0]) }
-        }
-        if let array = value as? [Any], !array.isEmpty {
-            return array.indices.flatMap { leafPaths(array[$0], path + [$0]) } + [path]
-        }
-        return [path]
-    }
-
-    private func replacing(_ value: Any, at path: ArraySlice<Any>, with replacement: Any) -> Any {
-        guard let key = path.first else { return replacement }
-        if var object = value as? [String: Any], let key = key as? String {
-            object[key] = replacing(object[key]!, at: path.dropFirst(), with: replacement)
-            return object
-        }
-        if var array = value as? [Any], let index = key as? Int {
-            array[index] = replacing(array[index], at: path.dropFirst(), with: replacement)
-            return array
-        }
-        return value
-    }
-
     private func edited(_ data: Data, _ edit: (inout [String: Any]) -> Void) throws -> Data {
         var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         edit(&object)
@@ -67,28 +44,12 @@ final class SavedModelFuzzTests: XCTestCase {
                 object["standardScaler"] = scaler
             }),
         ]
-        let replacements: [Any] = [-1, 0, 1, 1e9, 0.5, "x", NSNull(), true, [Any](), [String: Any]()]
         for name in ["model.json", "preprocessing.json"] {
-            let root = try JSONSerialization.jsonObject(with: original[name]!)
-            for path in leafPaths(root) where !path.isEmpty {
-                for replacement in replacements {
-                    let mutated = replacing(root, at: path[...], with: replacement)
-                    mutants.append(("\(path) = \(replacement)", name, try JSONSerialization.data(withJSONObject: mutated)))
-                }
-            }
+            mutants += try JSONMutations.mutants(of: original[name]!).map { ($0.label, name, $0.data) }
         }
         var generator = SeededBytes(seed: 7)
         for name in names {
-            let bytes = original[name]!
-            for _ in 0..<120 {
-                var flipped = bytes
-                let offset = generator.next(below: bytes.count)
-                flipped[offset] ^= UInt8(1 << generator.next(below: 8))
-                mutants.append(("bit flip at \(offset)", name, flipped))
-            }
-            for cut in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 20)) {
-                mutants.append(("cut at \(cut)", name, bytes.prefix(cut)))
-            }
+            mutants += generator.flipsAndCuts(of: original[name]!, count: 120, cuts: 20).map { ($0.label, name, $0.data) }
         }
 
         var counts: [String: Int] = [:], refused = 0, forecasts = 0
@@ -125,15 +86,5 @@ final class SavedModelFuzzTests: XCTestCase {
               + "preprocessing.json \(counts["preprocessing.json"] ?? 0), model.safetensors \(counts["model.safetensors"] ?? 0)): "
               + "\(refused) refused with an error, \(forecasts) forecast, 0 crashes")
         XCTAssertGreaterThan(mutants.count, 500)
-    }
-}
-
-/// A small deterministic generator, so the mutants are the same on every run.
-private struct SeededBytes {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next(below bound: Int) -> Int {
-        state = state &* 6364136223846793005 &+ 1442695040888963407
-        return Int((state >> 33) % UInt64(bound))
     }
 }
