@@ -24,6 +24,7 @@ enum QuarterlyCommand: Subcommand {
         .option("epochs", "N", "Training epochs (default 50)."),
         .option("units", "N", "LSTM hidden size (default 8)."),
         .option("seed", "N", "Seed for weights and shuffling (default 1)."),
+        .flag("eager", "Run every step eagerly (compile(jitCompile: false)); by default both models replay compiled plans."),
     ]
 
     /// The test RMSE of each forecaster.
@@ -42,7 +43,7 @@ enum QuarterlyCommand: Subcommand {
         let result = try evaluate(table, column: column, past: try arguments.integer("past", default: 8, in: 1...100),
                                   epochs: try arguments.integer("epochs", default: 50, in: 1...100_000),
                                   units: try arguments.integer("units", default: 8, in: 1...1_024),
-                                  seed: try arguments.seed("seed", default: 1))
+                                  seed: try arguments.seed("seed", default: 1), jitCompile: !arguments.isSet("eager"))
         print("\(column) growth: \(result.trainCount) training and \(result.testCount) test windows.", to: &output)
         print("Test RMSE (growth points): naive " + String(format: "%.4f", result.naive)
               + ", single-input " + String(format: "%.4f", result.singleInput)
@@ -50,7 +51,8 @@ enum QuarterlyCommand: Subcommand {
     }
 
     /// Trains both models on the file's series and returns the test RMSEs.
-    static func evaluate(_ table: CSVTable, column: String, past: Int, epochs: Int, units: Int, seed: UInt64) throws -> Result {
+    static func evaluate(_ table: CSVTable, column: String, past: Int, epochs: Int, units: Int, seed: UInt64,
+                         jitCompile: Bool = true) throws -> Result {
         let values = try table.numericColumns(["quarter", column]).scalars
         let quarters = stride(from: 0, to: values.count, by: 2).map { Int(values[$0]) }
         let levels = stride(from: 1, to: values.count, by: 2).map { values[$0] }
@@ -86,7 +88,7 @@ enum QuarterlyCommand: Subcommand {
             let memory = LSTM(hiddenSize: units)(series)
             let features = withQuarter ? Concatenate()([memory, season]) : memory
             let model = try Model(inputs: withQuarter ? [series, season] : [series], outputs: [Dense(outputSize: 1)(features)])
-            try model.compile(loss: .meanSquaredError, optimizer: Adam(learningRate: 0.005))
+            try model.compile(loss: .meanSquaredError, optimizer: Adam(learningRate: 0.005), jitCompile: jitCompile)
             let x = withQuarter ? [trainX, trainQ] : [trainX]
             try model.fit(x, [trainY], epochs: epochs, batchSize: 32, verbose: .silent, seed: seed)
             return rmse(try model.predict(withQuarter ? [testX, testQ] : [testX])[0])
