@@ -42,11 +42,13 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
 
     /// Creates a recurrent layer from a cell.
     public init(_ cell: Cell, returnSequences: Bool = false, goBackwards: Bool = false, isStateful: Bool = false,
-                inputShape: [Int]? = nil) {
+                dropout: Float = 0, recurrentDropout: Float = 0, inputShape: [Int]? = nil) {
         self.cell = cell
         self.returnSequences = returnSequences
         self.goBackwards = goBackwards
         self.isStateful = isStateful
+        self.dropout = dropout
+        self.recurrentDropout = recurrentDropout
         self.declaredInputShape = inputShape
         self.scopeName = cell.typeName.lowercased()
         if let inputShape, inputShape.count == 2, cell.invalidSettings.isEmpty { cell.build(inputSize: inputShape[1]) }
@@ -170,11 +172,9 @@ extension RNN where Cell == LSTMCell {
     public convenience init(hiddenSize: Int, inputShape: [Int]? = nil, returnSequences: Bool = false,
                             goBackwards: Bool = false, isStateful: Bool = false, unitForgetBias: Bool = true,
                             dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil) {
-        self.init(LSTMCell(hiddenSize: hiddenSize, unitForgetBias: unitForgetBias, seed: seed),
-                  returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
+        self.init(LSTMCell(hiddenSize: hiddenSize, unitForgetBias: unitForgetBias, seed: seed), returnSequences: returnSequences,
+                  goBackwards: goBackwards, isStateful: isStateful, dropout: dropout, recurrentDropout: recurrentDropout,
                   inputShape: inputShape)
-        self.dropout = dropout
-        self.recurrentDropout = recurrentDropout
     }
 }
 
@@ -183,11 +183,9 @@ extension RNN where Cell == GRUCell {
     public convenience init(hiddenSize: Int, inputShape: [Int]? = nil, returnSequences: Bool = false,
                             goBackwards: Bool = false, isStateful: Bool = false, resetAfter: Bool = true,
                             dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil) {
-        self.init(GRUCell(hiddenSize: hiddenSize, resetAfter: resetAfter, seed: seed),
-                  returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
+        self.init(GRUCell(hiddenSize: hiddenSize, resetAfter: resetAfter, seed: seed), returnSequences: returnSequences,
+                  goBackwards: goBackwards, isStateful: isStateful, dropout: dropout, recurrentDropout: recurrentDropout,
                   inputShape: inputShape)
-        self.dropout = dropout
-        self.recurrentDropout = recurrentDropout
     }
 }
 
@@ -196,11 +194,9 @@ extension RNN where Cell == SimpleRNNCell {
     public convenience init(hiddenSize: Int, activation: Activation = .tanh, inputShape: [Int]? = nil,
                             returnSequences: Bool = false, goBackwards: Bool = false, isStateful: Bool = false,
                             dropout: Float = 0, recurrentDropout: Float = 0, seed: UInt64? = nil) {
-        self.init(SimpleRNNCell(hiddenSize: hiddenSize, activation: activation, seed: seed),
-                  returnSequences: returnSequences, goBackwards: goBackwards, isStateful: isStateful,
+        self.init(SimpleRNNCell(hiddenSize: hiddenSize, activation: activation, seed: seed), returnSequences: returnSequences,
+                  goBackwards: goBackwards, isStateful: isStateful, dropout: dropout, recurrentDropout: recurrentDropout,
                   inputShape: inputShape)
-        self.dropout = dropout
-        self.recurrentDropout = recurrentDropout
     }
 }
 

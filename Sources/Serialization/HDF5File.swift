@@ -39,16 +39,19 @@ package struct HDF5File {
         let view = self.bytes
         func invalid(_ reason: String) -> HDF5Error { .invalid(file: source, address: start, reason: "superblock: \(reason)") }
         guard let version = view.uint8(at: start + 8) else { throw invalid("truncated") }
-        switch version {
-        case 0, 1:
-            guard let offsets = view.uint8(at: start + 13), let lengths = view.uint8(at: start + 14) else {
+        // The sizes of offsets and lengths: two bytes, where depends on the version.
+        func sizes(at position: Int) throws -> (offsets: Int, lengths: Int) {
+            guard let offsets = view.uint8(at: position), let lengths = view.uint8(at: position + 1) else {
                 throw invalid("truncated")
             }
-            offsetSize = Int(offsets)
-            lengthSize = Int(lengths)
-            guard [2, 4, 8].contains(offsetSize), [2, 4, 8].contains(lengthSize) else {
+            guard [2, 4, 8].contains(offsets), [2, 4, 8].contains(lengths) else {
                 throw invalid("sizes of offsets \(offsets) and lengths \(lengths) are not 2, 4 or 8")
             }
+            return (Int(offsets), Int(lengths))
+        }
+        switch version {
+        case 0, 1:
+            (offsetSize, lengthSize) = try sizes(at: start + 13)
             let addresses = start + 24 + (version == 1 ? 4 : 0)
             guard let base = view.integer(at: addresses, size: offsetSize) else { throw invalid("truncated") }
             // The root group's symbol table entry follows four addresses: base, free space, end of file, driver.
@@ -57,14 +60,7 @@ package struct HDF5File {
             baseAddress = Int(clamping: base)
             rootAddress = Int(clamping: root)
         case 2, 3:
-            guard let offsets = view.uint8(at: start + 9), let lengths = view.uint8(at: start + 10) else {
-                throw invalid("truncated")
-            }
-            offsetSize = Int(offsets)
-            lengthSize = Int(lengths)
-            guard [2, 4, 8].contains(offsetSize), [2, 4, 8].contains(lengthSize) else {
-                throw invalid("sizes of offsets \(offsets) and lengths \(lengths) are not 2, 4 or 8")
-            }
+            (offsetSize, lengthSize) = try sizes(at: start + 9)
             // Base, superblock extension, end of file, root object header, then the checksum of all before it.
             guard let base = view.integer(at: start + 12, size: offsetSize),
                   let root = view.integer(at: start + 12 + 3 * offsetSize, size: offsetSize) else { throw invalid("truncated") }
