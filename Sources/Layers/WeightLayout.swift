@@ -29,7 +29,7 @@ public enum WeightError: Error, CustomStringConvertible, Equatable {
 }
 
 /// How a fused Keras bias maps to PyTorch's two biases.
-public enum BiasSplit: Sendable {
+package enum BiasSplit: Sendable {
     /// `bias_ih = bias`, `bias_hh = 0`: the same forward pass (use for weights).
     case inputOnly
     /// `bias_ih = bias_hh = bias`: the gradient of each PyTorch bias (use for gradients).
@@ -238,8 +238,11 @@ extension PyTorchConvertible {
     /// checking every name and shape before any parameter changes.
     public func loadPyTorch(_ tensors: [String: Tensor], suffix: String = "") throws {
         guard !parameters.isEmpty else { throw WeightError.notBuilt(layer: typeName) }
-        let entries = pyTorchLayouts.map { parameter, layout in layout.external(parameter, names: layout.names.map { $0 + suffix }) }
-        for (entry, value) in zip(entries, try ExternalParameter.values(of: entries, from: tensors)) { entry.parameter.value = value }
+        let entries = pyTorchLayouts.map { parameter, layout in
+            layout.external(parameter, names: layout.names.map { $0 + suffix })
+        }
+        let values = try ExternalParameter.values(of: entries, from: tensors)
+        for (entry, value) in zip(entries, values) { entry.parameter.value = value }
     }
 
     /// Returns the parameters in PyTorch's layout, names ending in `suffix`.

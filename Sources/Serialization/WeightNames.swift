@@ -11,23 +11,31 @@ package enum WeightDirection: Sendable {
     case forward, backward
 }
 
-/// Where one parameter sits in a model: the identity every weight name is derived from.
-package struct WeightIdentity {
+/// What owns a group of a layer's parameters: the layer itself, or the cell of one direction or stack position.
+package struct WeightOwner {
     /// The model's name for the layer (`lstm`, `lstm_1`).
     package var layerName: String
     /// The model's layer (a `Bidirectional` for both its directions).
     package var layer: any Layer
-    /// The direction, for a bidirectional layer's parameters.
+    /// The direction, for a bidirectional layer's cells.
     package var direction: WeightDirection?
-    /// The kind of the layer a direction runs (`LSTM`; a stack's `StackedLSTM`), for a recurrent layer.
+    /// The kind of the layer a direction runs (`LSTM`; a stack's `StackedLSTM`), for a cell.
     package var recurrentTypeName: String?
     /// The position in a stack of cells, lowest first.
     package var stackIndex: Int?
-    /// The kind of the cell or layer that owns the parameter; `nil` for a custom one.
+    /// The kind of the cell or layer; `nil` for a custom one.
     package var kind: WeightKind?
+    /// The owner's parameters, in order.
+    package var parameters: [Parameter]
+}
+
+/// Where one parameter sits in a model: the identity every weight name is derived from.
+package struct WeightIdentity {
+    /// The cell or layer that owns the parameter.
+    package var owner: WeightOwner
     /// The parameter's own name, its part of the layer or cell (`kernel`, `recurrent_kernel`, `bias`, ...).
     package var part: String
-    /// The position among the parameters of its owner (the cell, or the layer without cells).
+    /// The position among the owner's parameters.
     package var position: Int
     /// The parameter.
     package var parameter: Parameter
@@ -42,14 +50,14 @@ package struct WeightIdentity {
     /// cell's; `nil` when PyTorch has no twin (a custom layer or cell, a bidirectional stack, an echo state network).
     package var pyTorchNames: [String]? {
         guard let layout = pyTorchLayout else { return nil }
-        let suffix = kind?.isCell == true
-            ? PyTorchLayout.suffix(layerIndex: stackIndex ?? 0, reverse: direction == .backward) : ""
-        return layout.names.map { "\(layerName).\($0)\(suffix)" }
+        let suffix = owner.kind?.isCell == true
+            ? PyTorchLayout.suffix(layerIndex: owner.stackIndex ?? 0, reverse: owner.direction == .backward) : ""
+        return layout.names.map { "\(owner.layerName).\($0)\(suffix)" }
     }
 
     /// The PyTorch layout from the table, `nil` when PyTorch has no twin.
     package var pyTorchLayout: PyTorchLayout? {
-        guard let kind, !(direction != nil && stackIndex != nil) else { return nil }
+        guard let kind = owner.kind, !(owner.direction != nil && owner.stackIndex != nil) else { return nil }
         return PyTorchLayout.table[kind]?[part]
     }
 
@@ -72,21 +80,17 @@ package enum WeightNames {
     package static func identities(of layers: [any Layer], names: [String]) -> [WeightIdentity] {
         zip(layers, names).flatMap { layer, name in
             var seen: [String: Int] = [:]
-            return owners(of: layer).flatMap { owner in
+            return owners(of: layer, name: name).flatMap { owner in
                 var seenInOwner: [String: Int] = [:]
-                let parameters = owner.parameters
-                return parameters.enumerated().map { position, parameter in
-                    let part = parameter.name
-                    var path = name
-                    if let direction = owner.direction, let typeName = owner.recurrentTypeName {
-                        path += "/\(direction == .forward ? "forward" : "backward")_\(LayerNames.snakeCase(typeName))"
-                    }
-                    if let index = owner.stackIndex { path += "/cell_\(index)" }
-                    return WeightIdentity(layerName: name, layer: layer, direction: owner.direction,
-                                          recurrentTypeName: owner.recurrentTypeName, stackIndex: owner.stackIndex,
-                                          kind: owner.kind, part: part, position: position, parameter: parameter,
-                                          unrollName: "\(name)/\(part)" + numbered(part, &seen),
-                                          kerasName: "\(path)/\(part)" + numbered(part, &seenInOwner))
+                var path = name
+                if let direction = owner.direction, let typeName = owner.recurrentTypeName {
+                    path += "/\(direction == .forward ? "forward" : "backward")_\(LayerNames.snakeCase(typeName))"
+                }
+                if let index = owner.stackIndex { path += "/cell_\(index)" }
+                return owner.parameters.enumerated().map { position, parameter in
+                    WeightIdentity(owner: owner, part: parameter.name, position: position, parameter: parameter,
+                                   unrollName: "\(name)/\(parameter.name)" + numbered(parameter.name, &seen),
+                                   kerasName: "\(path)/\(parameter.name)" + numbered(parameter.name, &seenInOwner))
                 }
             }
         }
@@ -99,30 +103,21 @@ package enum WeightNames {
         return count == 0 ? "" : "_\(count)"
     }
 
-    /// What owns a group of a layer's parameters: the layer itself, or the cell of one direction or stack position.
-    private struct Owner {
-        var direction: WeightDirection?
-        var recurrentTypeName: String?
-        var stackIndex: Int?
-        var kind: WeightKind?
-        var parameters: [Parameter]
-    }
-
     /// A layer's owners, seeing through `RNN`, `Bidirectional` and `StackedCells`, in parameter order.
-    private static func owners(of layer: any Layer) -> [Owner] {
+    private static func owners(of layer: any Layer, name: String) -> [WeightOwner] {
         let directions = (layer as? any ArchivableLayer)?.directions ?? []
-        guard !directions.isEmpty else { return [Owner(kind: WeightKind(of: layer), parameters: layer.parameters)] }
-        return zip(directions, directions.count == 2 ? [WeightDirection.forward, .backward] : [nil] as [WeightDirection?]).flatMap { run, direction in
-            let typeName = run.layer.typeName
-            guard let stack = (run.cell as? any ArchivableCell)?.stackedCells else {
-                return [Owner(direction: direction, recurrentTypeName: typeName, kind: WeightKind(of: run.cell),
-                              parameters: run.cell.parameters)]
-            }
-            return stack.enumerated().map { index, cell in
-                Owner(direction: direction, recurrentTypeName: typeName, stackIndex: index, kind: WeightKind(of: cell),
-                      parameters: cell.parameters)
-            }
+        guard !directions.isEmpty else {
+            return [WeightOwner(layerName: name, layer: layer, kind: WeightKind(of: layer), parameters: layer.parameters)]
         }
+        return zip(directions, directions.count == 2 ? [WeightDirection.forward, .backward] : [nil] as [WeightDirection?])
+            .flatMap { run, direction in
+                let cells = (run.cell as? any ArchivableCell)?.stackedCells.map { $0.enumerated().map { ($0, $1) } }
+                    ?? [(nil, run.cell)]
+                return cells.map { index, cell in
+                    WeightOwner(layerName: name, layer: layer, direction: direction, recurrentTypeName: run.layer.typeName,
+                                stackIndex: index, kind: WeightKind(of: cell), parameters: cell.parameters)
+                }
+            }
     }
 
     // MARK: Dictionaries
@@ -155,8 +150,9 @@ package enum WeightNames {
     private static func pyTorchEntries(_ identities: [WeightIdentity]) throws -> [ExternalParameter] {
         try identities.map { identity in
             guard let layout = identity.pyTorchLayout, let names = identity.pyTorchNames else {
-                let typeName = identity.direction == nil ? identity.layer.typeName
-                    : "\(identity.layer.typeName) of \(identity.recurrentTypeName ?? "?")"
+                let owner = identity.owner
+                let typeName = owner.direction == nil ? owner.layer.typeName
+                    : "\(owner.layer.typeName) of \(owner.recurrentTypeName ?? "?")"
                 throw ModelArchiveError.unsupportedLayer(typeName: typeName)
             }
             return layout.external(identity.parameter, names: names)
@@ -183,12 +179,13 @@ extension WeightIdentity {
     ///
     /// - Throws: ``KerasError/cannotExport(reason:)`` for a parameter Keras files have no place for.
     package func kerasVariable() throws -> (group: String, index: Int) {
-        guard let kind, stackIndex == nil, let variables = Self.kerasVariables[kind],
+        guard let kind = owner.kind, owner.stackIndex == nil, let variables = Self.kerasVariables[kind],
               variables.parts.indices.contains(position), variables.parts[position] == part else {
-            throw KerasError.cannotExport(reason: recurrentTypeName.map { "layer '\(layerName)': \($0) cells have no Keras counterpart" }
-                                          ?? "layer '\(layerName)' (\(layer.typeName)) has no Keras counterpart")
+            throw KerasError.cannotExport(reason: owner.recurrentTypeName.map {
+                "layer '\(owner.layerName)': \($0) cells have no Keras counterpart"
+            } ?? "layer '\(owner.layerName)' (\(owner.layer.typeName)) has no Keras counterpart")
         }
-        let directionGroup = direction.map { $0 == .forward ? "/forward_layer" : "/backward_layer" } ?? ""
-        return ("layers/\(layerName)\(directionGroup)/\(variables.group)", position)
+        let directionGroup = owner.direction.map { $0 == .forward ? "/forward_layer" : "/backward_layer" } ?? ""
+        return ("layers/\(owner.layerName)\(directionGroup)/\(variables.group)", position)
     }
 }
