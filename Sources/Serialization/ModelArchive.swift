@@ -237,7 +237,7 @@ package enum ModelDirectory {
 
     /// The files a save of a model directory may replace: its own and those tools add beside it.
     package static let knownFileNames: Set<String> = [descriptionFileName, weightsFileName, ModelManifest.fileName,
-                                                       "preprocessing.json", "loss.svg"]
+                                                       "preprocessing.json", "loss.svg", "vocabulary.json"]
 
     /// Writes a model directory, replacing any previous one atomically as a whole: `model.safetensors`,
     /// `model.json`, `additionalFiles` (a tool's files, such as the command line's `preprocessing.json`) and

@@ -29,15 +29,6 @@ enum JSONInput {
         }
     }
 
-    /// Whether `url` is a `.keras` file holding a functional model (else a Sequential one or a model directory).
-    static func isFunctionalKerasFile(_ url: URL) throws -> Bool {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            return false
-        }
-        return try KerasFile.isFunctional(bytes: try KerasFile.readBytes(url), source: url.path)
-    }
-
     /// Reads the inputs of a model of `inputShapes.count` inputs: one nested array, or an array of one per input.
     static func tensors(contentsOf url: URL, inputShapes: [[Int]]) throws -> [Tensor] {
         guard inputShapes.count > 1 else { return [try tensor(contentsOf: url, inputShape: inputShapes.first ?? [])] }

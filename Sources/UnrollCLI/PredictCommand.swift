@@ -19,11 +19,11 @@ enum PredictCommand: Subcommand {
         With --windows N, also predicts from each of the N windows ending before the last, oldest first.
         With --json INPUT.json (any saved model): reads a nested array [batch, time, features] (integer tokens
         [batch, time] for a model that starts with an Embedding) and prints the predictions as one JSON array;
-        a functional .keras model of several inputs takes an array of one such array per input, and one of
-        several outputs prints an array of one array per output.
+        a functional model (a .keras file or a model directory; --json only) of several inputs takes an array of
+        one such array per input, and one of several outputs prints an array of one array per output.
         """
     static let options: [OptionSpecification] = [
-        .option("model", "PATH", "The saved model: a directory ('train', Sequential.save) or a .keras file (required)."),
+        .option("model", "PATH", "The saved model: a directory ('train', Sequential.save, Model.save) or a .keras file (required)."),
         .option("windows", "N", "Predict from the last N windows instead of only the last (default 1)."),
         .option("features", "A,B", "For a .keras model: the CSV columns to feed, in order (default all)."),
         .option("json", "FILE", "Read the inputs from a JSON array and print the predictions as JSON."),
@@ -33,21 +33,24 @@ enum PredictCommand: Subcommand {
         let path = try arguments.requiredString("model", "PATH")
         if let json = arguments.string("json") {
             try arguments.expectPositionals(0...0, describing: "no CSV file with --json")
-            let url = URL(fileURLWithPath: path), inputURL = URL(fileURLWithPath: json)
-            if try JSONInput.isFunctionalKerasFile(url) {
-                let model = try Model.load(keras: url, compile: false)
+            let inputURL = URL(fileURLWithPath: json)
+            switch try SavedModel.load(URL(fileURLWithPath: path)) {
+            case .functional(let model):
                 let inputs = try JSONInput.tensors(contentsOf: inputURL, inputShapes: model.inputShapes)
                 let predictions = try model.predict(inputs)
                 let json = predictions.count == 1 ? JSONInput.json(predictions[0]) : .array(predictions.map(JSONInput.json))
                 print(json.serialized(), to: &output)
-                return
+            case .sequential(let model):
+                let input = try JSONInput.tensor(contentsOf: inputURL, inputShape: model.inputShape ?? [])
+                print(JSONInput.json(try model.predict(input)).serialized(), to: &output)
             }
-            let model = try Sequential.load(url, compile: false)
-            let input = try JSONInput.tensor(contentsOf: inputURL, inputShape: model.inputShape ?? [])
-            print(JSONInput.json(try model.predict(input)).serialized(), to: &output)
             return
         }
         try arguments.expectPositionals(1...1, describing: "one CSV file")
+        if SavedModel.isFunctional(URL(fileURLWithPath: path)) {
+            throw UsageError("\(path) holds a functional model: its inputs come from --json INPUT.json, not a CSV file",
+                             command: "unroll predict")
+        }
         let windowCount = try arguments.integer("windows", default: 1, in: 1...1_000_000)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {

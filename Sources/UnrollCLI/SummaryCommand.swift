@@ -11,7 +11,8 @@ enum SummaryCommand: Subcommand {
         Builds a many-to-one forecaster - recurrent layers on [past, features], then Dense(future) - and prints
         its layers, output shapes and parameter counts as Keras does. With no options it is the course's
         model: 32 past steps of one feature, LSTM(400), 8 future steps (646,408 parameters).
-        With --model PATH, prints the summary of a saved model instead: a model directory or a Keras .keras file.
+        With --model PATH, prints the summary of a saved model instead: a model directory (Sequential or functional)
+        or a Keras .keras file.
         """
     static let options: [OptionSpecification] = [
         .option("model", "PATH", "Summarize a saved model (a model directory or a .keras file) instead."),
@@ -27,12 +28,7 @@ enum SummaryCommand: Subcommand {
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
         try arguments.expectPositionals(0...0, describing: "no positional arguments")
         if let path = arguments.string("model") {
-            let url = URL(fileURLWithPath: path)
-            if try JSONInput.isFunctionalKerasFile(url) {
-                print(try Model.load(keras: url, compile: false).summary(), terminator: "", to: &output)
-            } else {
-                print(try Sequential.load(url, compile: false).summary(), terminator: "", to: &output)
-            }
+            print(try SavedModel.load(URL(fileURLWithPath: path)).summary, terminator: "", to: &output)
             return
         }
         let description = RecurrentModelDescription(

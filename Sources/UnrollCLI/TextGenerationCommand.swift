@@ -28,8 +28,8 @@ enum TextGenerationCommand: Subcommand {
         .option("temperature", "T", "Sampling temperature; lower is more conservative (default 0.5)."),
         .option("seed", "N", "Seed for weights, shuffling and sampling (default 1)."),
         .option("text", "FILE", "Train on this UTF-8 text file instead of the embedded one (lower-cased, spaces collapsed)."),
-        .option("save", "FILE", "After training, write the model (weights and vocabulary) to this safetensors file."),
-        .option("load", "FILE", "Generate from a model written by --save instead of training one."),
+        .option("save", "DIR", "After training, save the model (a model directory with its vocabulary) to DIR."),
+        .option("load", "DIR", "Generate from a model saved by --save instead of training one."),
     ]
 
     /// The corpus as the model sees it: lower-cased, every run of white space one space.
@@ -40,24 +40,35 @@ enum TextGenerationCommand: Subcommand {
         text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
     }
 
-    /// Writes the model's weights with its vocabulary and size in the file's metadata (one atomic write).
+    /// The file beside the model in a saved directory that holds the vocabulary: `{"vocabulary": "abc..."}`.
+    static let vocabularyFileName = "vocabulary.json"
+
+    /// Writes the model as a model directory (`Sequential.save`), with its vocabulary in `vocabulary.json`, all in
+    /// one atomic save.
     static func save(_ model: CharacterModel, to url: URL) throws {
-        let sequential = Sequential([model.recurrent, model.head])
-        try sequential.saveWeights(to: url, metadata: ["vocabulary": String(model.vocabulary),
-                                                      "units": String(model.recurrent.cell.hiddenSize)])
+        let vocabulary = JSON.object(JSONObject(["vocabulary": .string(String(model.vocabulary))]))
+        try Sequential([model.recurrent, model.head], name: "character_model")
+            .save(to: url, additionalFiles: [(vocabularyFileName, Data(vocabulary.serialized().utf8))])
     }
 
     /// Reads a model written by ``save(_:to:)``.
     static func load(from url: URL) throws -> CharacterModel {
-        let (_, metadata) = try SafeTensors.read(from: url)
-        guard let vocabulary = metadata["vocabulary"].map(Array.init), !vocabulary.isEmpty,
-              let units = metadata["units"].flatMap(Int.init), units > 0 else {
-            throw UsageError("option '--load': \(url.path) is not a textgen model (its metadata lacks 'vocabulary' or "
-                             + "'units')", command: "unroll textgen")
+        let (model, files) = try Sequential.load(from: url, additionalFiles: [vocabularyFileName])
+        func notTextgen(_ reason: String) -> UsageError {
+            UsageError("option '--load': \(url.path) is not a textgen model: \(reason)", command: "unroll textgen")
         }
-        let recurrent = LSTM(hiddenSize: units, inputShape: [1, vocabulary.count], returnSequences: true)
-        let head = Dense(outputSize: vocabulary.count)
-        try Sequential([recurrent, head]).loadWeights(from: url)
+        let vocabulary: [Character]
+        do {
+            vocabulary = Array(try JSON.parse(files[vocabularyFileName] ?? Data()).field("vocabulary").string())
+        } catch let error as JSONError {
+            throw notTextgen("\(vocabularyFileName): \(error)")
+        }
+        guard !vocabulary.isEmpty, model.layers.count == 2, let recurrent = model.layers[0] as? LSTM, recurrent.returnSequences,
+              let head = model.layers[1] as? Dense, head.outputSize == vocabulary.count, head.activation == .linear,
+              model.inputShape?.last == vocabulary.count else {
+            throw notTextgen("expected LSTM(returnSequences) -> Dense(linear) over a vocabulary of \(vocabulary.count), got "
+                             + model.layers.map(\.typeName).joined(separator: " -> "))
+        }
         return CharacterModel(vocabulary: vocabulary, recurrent: recurrent, head: head, losses: [])
     }
 

@@ -68,6 +68,29 @@ final class KerasCommandTests: XCTestCase {
         XCTAssertTrue(summary.output.contains("Total params: 166"), summary.output)
     }
 
+    func testAFunctionalModelDirectoryPredictsAndSummarizesAsItsKerasFile() throws {
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: Self.fixture("functional_shared.json")))) as? [String: Any])
+        let folder = try temporaryDirectory(self)
+        let input = folder.appendingPathComponent("inputs.json"), directory = folder.appendingPathComponent("model")
+        try JSONSerialization.data(withJSONObject: try XCTUnwrap(record["input"])).write(to: input)
+        try Model.load(keras: URL(fileURLWithPath: Self.fixture("functional_shared.keras"))).save(to: directory)
+        let fromKeras = runTool(["predict", "--model", Self.fixture("functional_shared.keras"), "--json", input.path])
+        let fromDirectory = runTool(["predict", "--model", directory.path, "--json", input.path])
+        XCTAssertEqual(fromDirectory.status, 0, fromDirectory.output)
+        XCTAssertEqual(fromDirectory.output, fromKeras.output)
+        let summary = runTool(["summary", "--model", directory.path])
+        XCTAssertEqual(summary.status, 0, summary.output)
+        XCTAssertEqual(summary.output, runTool(["summary", "--model", Self.fixture("functional_shared.keras")]).output)
+        XCTAssertTrue(summary.output.contains("Total params: 166"), summary.output)
+
+        let csv = folder.appendingPathComponent("series.csv")
+        try "a,b\n1,2\n3,4\n".write(to: csv, atomically: true, encoding: .utf8)
+        let (status, output) = runTool(["predict", csv.path, "--model", directory.path])
+        XCTAssertEqual(status, 2, output)
+        XCTAssertTrue(output.contains("holds a functional model: its inputs come from --json"), output)
+    }
+
     func testPredictJSONNamesTheMisshapenElement() throws {
         let input = try temporaryDirectory(self).appendingPathComponent("bad.json")
         try Data("[[[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 2, 3], [4, 5]]]".utf8).write(to: input)

@@ -8,7 +8,7 @@ final class TextGenerationFileTests: XCTestCase {
         let directory = try temporaryDirectory(self)
         let text = directory.appendingPathComponent("corpus.txt")
         try "The cat sat on the mat.\nThe   cat ate the rat. ".write(to: text, atomically: true, encoding: .utf8)
-        let model = directory.appendingPathComponent("textgen.safetensors")
+        let model = directory.appendingPathComponent("textgen")
         let common = ["--length", "30", "--seed-text", "the ", "--temperature", "0.7", "--seed", "5"]
         let (status, output) = runTool(["textgen", "--text", text.path, "--epochs", "2", "--units", "8",
                                         "--sequence-length", "6", "--save", model.path] + common)
@@ -26,6 +26,12 @@ final class TextGenerationFileTests: XCTestCase {
         let (missingStatus, missing) = runTool(["textgen", "--text", directory.appendingPathComponent("none.txt").path])
         XCTAssertEqual(missingStatus, 2)
         XCTAssertTrue(missing.contains("option '--text': cannot read"), missing)
-        XCTAssertEqual(runTool(["textgen", "--load", text.path]).status, 1, "not a safetensors file")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: model.path).sorted(),
+                       ["manifest.json", "model.json", "model.safetensors", "vocabulary.json"])
+        XCTAssertEqual(runTool(["textgen", "--load", text.path]).status, 1, "not a model directory")
+        try FileManager.default.removeItem(at: model.appendingPathComponent("vocabulary.json"))
+        let (otherStatus, other) = runTool(["textgen", "--load", model.path])
+        XCTAssertEqual(otherStatus, 1, other)
+        XCTAssertTrue(other.contains("vocabulary.json"), other)
     }
 }
