@@ -56,6 +56,9 @@ extension PlanLowering {
 
     mutating func lowerGroupForward(_ g: Int) {
         let members = grouping.groups[g]
+        // Additions run as GEMMs into their addend's place first: the sweep reads their sums from there.
+        for member in members where accumulations[member] != nil { emitAccumulation(member) }
+        if members.allSatisfy({ accumulations[$0] != nil }) { return }
         if isLone(members) {
             lowerLoneForward(members[0])
             return
@@ -64,7 +67,7 @@ extension PlanLowering {
         var table = OperandTable()
         var registers: [Int: Int] = [:]
         var reads: [Location] = [], writes: [Location] = []
-        for member in members {
+        for member in members where accumulations[member] == nil {
             let inputs = records[member].inputs.map { input -> Int in
                 if let register = registers[input] { return register }
                 let (location, inputShape, stride) = operand(input)
@@ -73,7 +76,7 @@ extension PlanLowering {
             }
             registers[member] = table.builder.emit(records[member].op.elementOp!, inputs[0], inputs.count > 1 ? inputs[1] : nil)
         }
-        for member in members where grouping.isMaterialized(member) {
+        for member in members where grouping.isMaterialized(member) && accumulations[member] == nil {
             let target = newBuffer(.arena, count: count(member), isGradient: false, node: member)
             value[member] = target
             writes.append(target)
@@ -114,7 +117,7 @@ extension PlanLowering {
         func valueRegister(_ index: Int) -> Int {
             if let register = values[index] { return register }
             let register: Int
-            if memberSet.contains(index) && !grouping.isMaterialized(index) {
+            if memberSet.contains(index) && !grouping.isMaterialized(index) && accumulations[index] == nil {
                 let inputs = records[index].inputs.map { valueRegister($0) }
                 register = table.builder.emit(records[index].op.elementOp!, inputs[0], inputs.count > 1 ? inputs[1] : nil)
             } else {

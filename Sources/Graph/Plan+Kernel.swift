@@ -82,6 +82,8 @@ extension Plan {
         var flops: Int
         var reads: [Int]
         var writes: [Int]
+        /// The addend an accumulating product adds into (the node whose place holds the sum).
+        var addend: Int? = nil
 
         var scratchCount: Int {
             if case .elementwise(let program, _, _, _) = work { return program.scratchCount }
@@ -98,6 +100,9 @@ public struct PlanKernel: Sendable, Equatable {
         case fused
         /// A matrix product (general matrix multiply).
         case matmul
+        /// A matrix product added into its addend's place (`a + x·W` as one GEMM with beta = 1): its nodes are
+        /// the product and the addition, ``PlanKernel/addend`` the addend.
+        case accumulatingMatmul
         /// The weight gradient `Σₜ aₜᵀ gₜ` of a weight used at many steps, as one product.
         case stackedMatmul
         /// Zeroing a gradient that slices are added into.
@@ -123,6 +128,8 @@ public struct PlanKernel: Sendable, Equatable {
     public let instructions: [String]
     /// The row-parallel segment (an index into ``Plan/segments``) the kernel runs in, or `nil` when it runs alone.
     public let segment: Int?
+    /// The node whose buffer an accumulating matrix product adds into (`nil` for other kinds).
+    public let addend: Int?
 }
 
 /// A run of consecutive kernels of a compiled ``Plan`` that runs split by batch rows: each part runs every
@@ -163,7 +170,7 @@ extension Plan {
                 instructions = program.code.map { ElementOp.name(ofCode: Int($0.op)) }
             }
             return PlanKernel(kind: step.kind, nodes: step.nodes, isBackward: step.isBackward, flops: step.flops,
-                              instructions: instructions, segment: owner[index])
+                              instructions: instructions, segment: owner[index], addend: step.addend)
         }
     }
 
@@ -202,7 +209,8 @@ extension Plan {
             let nodes = kernel.nodes.count > 8
                 ? kernel.nodes.prefix(8).map(String.init).joined(separator: ",") + ",… (\(kernel.nodes.count))"
                 : kernel.nodes.map(String.init).joined(separator: ",")
-            let detail = kernel.instructions.isEmpty ? nodes : nodes + " / " + kernel.instructions.joined(separator: " ")
+            var detail = kernel.instructions.isEmpty ? nodes : nodes + " / " + kernel.instructions.joined(separator: " ")
+            if let addend = kernel.addend { detail += " / += into \(addend)'s buffer" }
             lines.append(String(index).padding(toLength: 8, withPad: " ", startingAt: 0)
                          + kernel.kind.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0)
                          + (kernel.isBackward ? "backward  " : "forward   ")

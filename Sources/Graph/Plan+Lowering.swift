@@ -46,6 +46,9 @@ struct PlanLowering {
     /// Uses so far of each parameter record as a right operand, by `2 · record + (transposed ? 1 : 0)`.
     var rightOperandUses: [Int: Int] = [:]
     var packedSlots: [Int: Int] = [:]
+    /// Additions run as their product's GEMM accumulating into the addend's place, and those products' additions.
+    var accumulations: [Int: Accumulation] = [:]
+    var accumulatedProducts: [Int: Int] = [:]
 
     init(plan: Plan, records: [Record], inputs: [Int], fusing: Bool) {
         self.plan = plan
@@ -71,9 +74,9 @@ struct PlanLowering {
     }
 
     mutating func emit(_ work: Plan.Kernel.Work, kind: PlanKernel.Kind, nodes: [Int], flops: Int = 0,
-                       reads: [Location], writes: [Location]) {
+                       reads: [Location], writes: [Location], addend: Int? = nil) {
         plan.steps.append(Plan.Kernel(work: work, kind: kind, nodes: nodes, isBackward: isBackward, flops: flops,
-                                      reads: reads.map(\.buffer), writes: writes.map(\.buffer)))
+                                      reads: reads.map(\.buffer), writes: writes.map(\.buffer), addend: addend))
     }
 
     func shape(_ index: Int) -> [Int] { records[index].value.shape }
@@ -126,7 +129,9 @@ struct PlanLowering {
 
     mutating func lower(outputs: [Int], root: Int?, gradients requested: [Int]) {
         let needed = neededRecords(from: outputs + requested + (root.map { [$0] } ?? []))
-        grouping.group(needed: needed, pinned: Set(outputs + requested + (root.map { [$0] } ?? [])))
+        let pinned = Set(outputs + requested + (root.map { [$0] } ?? []))
+        grouping.group(needed: needed, pinned: pinned)
+        findAccumulations(needed: needed, pinned: pinned)
         let order = grouping.unitOrder(needed: needed)
         for unit in order { lowerForward(unit) }
         plan.outputLocations = outputs.map { (value[$0]!, shape($0)) }
@@ -202,6 +207,11 @@ struct PlanLowering {
         case .matmul(let transposeA, let transposeB):
             let a = shape(inputs[0]), b = shape(inputs[1])
             let m = transposeA ? a[1] : a[0], k = transposeA ? a[0] : a[1], n = transposeB ? b[0] : b[1]
+            if let sum = accumulatedProducts[index] {
+                // Run later, into its addend's place, by the addition; packed as eager packs it at this point.
+                accumulations[sum]!.packed = packedOperand(inputs[1], transposed: transposeB, rows: m)
+                return
+            }
             let target = newBuffer(.arena, count: m * n, isGradient: false, node: index)
             value[index] = target
             if k == 0 {

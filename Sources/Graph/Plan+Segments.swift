@@ -69,7 +69,7 @@ extension Plan {
     func naturalRows(_ kernel: Kernel) -> Int? {
         switch kernel.work {
         case .elementwise(_, _, let rows, _): rows > 1 ? rows : nil
-        case .matmul(let product): kernel.kind == .matmul && !product.transposeA && product.m > 1 ? product.m : nil
+        case .matmul(let product): kernel.kind != .stackedMatmul && !product.transposeA && product.m > 1 ? product.m : nil
         case .copyRows(let copy): copy.rows > 1 ? copy.rows : nil
         case .rowSum(let sum): sum.broadcasting && sum.rows > 1 ? sum.rows : nil
         default: nil
@@ -99,7 +99,7 @@ extension Plan {
             }
             return (.elementwise(columns: width, layouts: layouts), accesses)
         case .matmul(let product):
-            guard kernel.kind == .matmul, !product.transposeA, product.m == rows else { return nil }
+            guard kernel.kind != .stackedMatmul, !product.transposeA, product.m == rows else { return nil }
             let bSpan = product.transposeB ? (product.n - 1) * product.ldb + product.k : (product.k - 1) * product.ldb + product.n
             return (.matmul(product), [
                 RowAccess(location: product.a, rowStride: product.lda, width: product.k, isWrite: false),

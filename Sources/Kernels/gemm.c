@@ -227,16 +227,26 @@ static void direct_portable(int transA, int transB, long M, long N, long K, floa
     for (long i = 0; i < M; i++) {
         float *c = C + i * ldc;
         const float *a = A + i * sai;
-        if (!transB) {
-            if (beta == 0.0f) {
-                for (long j = 0; j < N; j++) c[j] = 0.0f;
-            } else if (beta != 1.0f) {
-                for (long j = 0; j < N; j++) c[j] *= beta;
-            }
+        if (!transB && beta == 0.0f) {
+            for (long j = 0; j < N; j++) c[j] = 0.0f;
             for (long p = 0; p < K; p++) {
                 float ap = alpha * a[p * sap];
                 const float *b = B + p * ldb;
                 for (long j = 0; j < N; j++) c[j] += ap * b[j];
+            }
+        } else if (!transB) {
+            // The products summed apart from C, then added once: with alpha = beta = 1 that is fl(acc + c), the
+            // bits of a beta = 0 product added to C afterwards (a plan runs `a + x·W` that way).
+            for (long j0 = 0; j0 < N; j0 += 64) {
+                long nj = N - j0 < 64 ? N - j0 : 64;
+                float acc[64];
+                for (long j = 0; j < nj; j++) acc[j] = 0.0f;
+                for (long p = 0; p < K; p++) {
+                    float ap = alpha * a[p * sap];
+                    const float *b = B + p * ldb + j0;
+                    for (long j = 0; j < nj; j++) acc[j] += ap * b[j];
+                }
+                for (long j = 0; j < nj; j++) c[j0 + j] = acc[j] + beta * c[j0 + j];
             }
         } else {
             for (long j = 0; j < N; j++) {
@@ -1292,6 +1302,8 @@ static const kernel_set avx2_set = {
 // Blocked driver.
 
 static long ceil_div(long a, long b) { return (a + b - 1) / b; }
+
+long unroll_sgemm_max_single_pass_k(void) { return KC_MAX; }
 
 long unroll_gemm_unpacked_max_m = -1;  // harness override of the rule below (-1: use the rule)
 

@@ -198,12 +198,15 @@ final class CLISubcommandTests: XCTestCase {
             $0.contains(" fused ") && $0.contains("sigmoid sigmoid tanh sigmoid multiply multiply add tanh multiply")
         }
         XCTAssertEqual(gateSweeps.count, 3, output)
+        // Each step's `x·Wₜ + h·U` is the recurrent GEMM accumulating into the projection's rows (no sweep).
+        let accumulating = output.split(separator: "\n").filter { $0.contains(" accumulatingMatmul ") && $0.contains("+= into") }
+        XCTAssertEqual(accumulating.count, 4, "the projection onto its bias, and one per step: \(output)")
         XCTAssertTrue(output.contains("kept for backward"), output)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("unroll-plan-\(UUID().uuidString).dot")
         defer { try? FileManager.default.removeItem(at: file) }
         XCTAssertEqual(runTool(["graph", "--plan", "--steps", "2", "--units", "3", "--out", file.path]).status, 0)
         let dot = try String(contentsOf: file, encoding: .utf8)
-        XCTAssertTrue(dot.contains("label=\"kernel 5: fused sweep of 9 records\""), dot)
+        XCTAssertTrue(dot.contains("label=\"kernel 4: fused sweep of 9 records\""), dot)
     }
 
     func testBenchPrintsParsableJSONForOneWorkload() throws {

@@ -25,6 +25,11 @@ void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
                   const float *A, long lda, const float *B, long ldb,
                   float beta, float *C, long ldc);
 
+/// The largest K that unroll_sgemm and unroll_sgemm_prepacked_b accumulate in one pass over op(A)·op(B) (larger
+/// ones are summed block by block into C). Up to it, with alpha == 1 and beta == 1 every path stores
+/// fl(acc + C): the bits of the product computed with beta == 0 and then added to C.
+long unroll_sgemm_max_single_pass_k(void);
+
 /// Pre-packed B, for a matrix that is the right operand of many products (a recurrent kernel, used at every
 /// time step): pack op(B) once with unroll_sgemm_pack_b, then multiply any number of left operands by it with
 /// unroll_sgemm_prepacked_b, which skips the packing pass unroll_sgemm does on every call.

@@ -1,0 +1,146 @@
+import Kernels
+
+// Products added into their addend. An addition `a + z` (or `z + a`) of one shape, where the matrix product
+// `z` is read by that addition alone and `a` dies there (its last reader, and nothing else reads the memory it
+// lies in), runs as `z`'s GEMM with beta = 1 straight into `a`'s place: the addition's result is that place,
+// and no sweep reads `a` and `z` to write a third buffer (an LSTM's or MGU's `x·Wₜ + h·U` per step). A bias row
+// `b` added to a product read by that addition alone (a GRU's `h·U + b'`) is copied into the rows of the sum's
+// buffer first, and the GEMM accumulates onto it: one write pass instead of a sweep reading two operands.
+// The bits are eager's: with alpha = 1 and beta = 1 every GEMM path stores fl(acc + c), what eager's addition
+// of the beta = 0 product computes, as long as K fits one pass of the kernel (`unroll_sgemm_max_single_pass_k`;
+// a larger K is summed block by block into C, which would round the addend in between). Backward is unchanged:
+// the addition passes its gradient on to both operands, as before.
+
+extension PlanLowering {
+    /// An addition run as its product's GEMM accumulating into its addend's place.
+    struct Accumulation {
+        var product: Int
+        var addend: Int
+        /// The packed right operand, chosen where the product was recorded (packing follows eager's order).
+        var packed: Int?
+        /// Whether the addend is a row repeated over the product's rows (copied into a buffer of its own).
+        var broadcast: Bool
+    }
+
+    /// Finds the additions to run as accumulating GEMMs (only when fusing: unfused plans run one kernel per record).
+    mutating func findAccumulations(needed: [Bool], pinned: Set<Int>) {
+        guard fusing else { return }
+        let maximumK = unroll_sgemm_max_single_pass_k()
+        for index in records.indices where needed[index] {
+            guard case .binary(.add) = records[index].op else { continue }
+            let inputs = records[index].inputs
+            guard inputs.count == 2, inputs[0] != inputs[1] else { continue }
+            for (product, addend) in [(inputs[1], inputs[0]), (inputs[0], inputs[1])] {
+                guard case .matmul(let transposeA, _) = records[product].op,
+                      grouping.consumers(of: product) == [index], !pinned.contains(product),
+                      shape(product) == shape(index) else { continue }
+                let k = transposeA ? shape(records[product].inputs[0])[0] : shape(records[product].inputs[0])[1]
+                let n = shape(index)[1]
+                let broadcast = shape(addend) != shape(index) && count(addend) == n
+                    && Tensor.trailingWidth(shape(addend), of: shape(index)) == n
+                guard k >= 1, k <= maximumK,
+                      broadcast || (shape(addend) == shape(index) && canOverwrite(addend, at: index, pinned: pinned)) else {
+                    continue
+                }
+                accumulations[index] = Accumulation(product: product, addend: addend, packed: nil, broadcast: broadcast)
+                accumulatedProducts[product] = index
+                break
+            }
+        }
+    }
+
+    /// Whether writing into `addend`'s memory when the addition `sum` runs destroys nothing that a later kernel
+    /// (forward or backward) or the caller reads: `addend` is read by `sum` alone, and it is either an accumulated
+    /// addition itself, or lies in memory a matrix product, a transpose, a concatenation or an element-wise record
+    /// wrote (possibly through reshapes and contiguous slices: a time step's rows of `x·W + b`) whose other
+    /// readers read other floats, and whose backward does not read its value.
+    func canOverwrite(_ addend: Int, at sum: Int, pinned: Set<Int>) -> Bool {
+        guard grouping.consumers(of: addend) == [sum], !pinned.contains(addend) else { return false }
+        if accumulations[addend] != nil { return true }
+        // Climb through views to the record that owns the memory, noting where in it the addend lies.
+        var owner = addend, start = 0
+        climbing: while true {
+            switch records[owner].op {
+            case .reshape, .stopGradient:
+                owner = records[owner].inputs[0]
+            case .slice(let axis, let range):
+                let source = shape(records[owner].inputs[0])
+                guard source[..<axis].reduce(1, *) == 1 else { return false }
+                start += range.lowerBound * source[(axis + 1)...].reduce(1, *)
+                owner = records[owner].inputs[0]
+            default:
+                break climbing
+            }
+        }
+        let span = start..<(start + count(addend))
+        switch records[owner].op {
+        case .matmul:
+            guard accumulatedProducts[owner] == nil else { return false }
+        case .transpose, .concat:
+            break
+        case .unary, .binary, .affine, .clamp:
+            let op = records[owner].op
+            // Stored by its sweep (not a register of the addition's own sweep), and not read again by its backward.
+            // A sum accumulated onto a copied bias row owns its buffer; one accumulated into its addend does not.
+            guard accumulations[owner]?.broadcast ?? true, !pinned.contains(owner), grouping.isMaterialized(owner),
+                  records[owner].inputs.indices.allSatisfy({ !op.elementwiseDerivative(input: $0).readsResult }) else {
+                return false
+            }
+        default:
+            return false
+        }
+        // Every reader of the owner's memory, through views: each must read floats outside the addend's span.
+        var stack = [(node: owner, span: 0..<count(owner))]
+        while let (node, nodeSpan) = stack.popLast() {
+            if node == addend { continue }
+            if pinned.contains(node) && nodeSpan.overlaps(span) { return false }
+            for consumer in grouping.consumers(of: node) {
+                switch records[consumer].op {
+                case .reshape, .stopGradient:
+                    stack.append((consumer, nodeSpan))
+                    continue
+                case .slice(let axis, let range):
+                    let source = shape(node)
+                    if source[..<axis].reduce(1, *) == 1 {
+                        let inner = source[(axis + 1)...].reduce(1, *)
+                        let lower = nodeSpan.lowerBound + range.lowerBound * inner
+                        stack.append((consumer, lower..<(lower + range.count * inner)))
+                        continue
+                    }
+                default:
+                    break
+                }
+                if nodeSpan.overlaps(span) { return false }
+            }
+        }
+        return true
+    }
+
+    /// Runs accumulated addition `sum`'s product into its addend's place; the addition's value is that place.
+    mutating func emitAccumulation(_ sum: Int) {
+        let accumulation = accumulations[sum]!
+        let product = accumulation.product, inputs = records[product].inputs
+        guard case .matmul(let transposeA, let transposeB) = records[product].op, let addend = value[accumulation.addend],
+              accumulation.broadcast || plan.storage[addend.buffer].kind == .arena else {
+            checkFailed("Plan: addition \(sum) cannot accumulate its product into its addend")
+        }
+        let a = shape(inputs[0]), b = shape(inputs[1])
+        let m = transposeA ? a[1] : a[0], k = transposeA ? a[0] : a[1], n = transposeB ? b[0] : b[1]
+        var target = addend
+        if accumulation.broadcast {
+            // The row copied into every row of the sum's own buffer (bit for bit, −0 kept), then accumulated onto.
+            target = newBuffer(.arena, count: m * n, isGradient: false, node: sum)
+            emit(.copyRows(Plan.RowCopy(source: addend, target: target, rows: m, width: n, sourceStride: 0,
+                                        targetStride: n, accumulating: false)),
+                 kind: .copy, nodes: [sum], reads: [addend], writes: [target])
+        } else {
+            plan.storage[target.buffer].nodes.append(sum)
+        }
+        value[sum] = target
+        emit(.matmul(Plan.Product(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                                  a: value[inputs[0]]!, lda: a[1], b: value[inputs[1]]!, ldb: b[1], c: target,
+                                  accumulating: true, packed: accumulation.packed)),
+             kind: .accumulatingMatmul, nodes: [product, sum], flops: 2 * m * n * k,
+             reads: [value[inputs[0]]!, value[inputs[1]]!, target], writes: [target], addend: accumulation.addend)
+    }
+}

@@ -1,0 +1,196 @@
+import Graph
+import TestSupport
+import XCTest
+
+/// Products added into their addend: `a + x·W` runs as one GEMM with beta = 1 into `a`'s place when the
+/// product is read by the addition alone and `a` dies there. Which additions are rewritten, and that the
+/// rewritten plans give eager's bits.
+extension PlanFusionPropertyTests {
+    /// The accumulating products of the fused plan of `body` (differentiated through the sum of its squares).
+    private func accumulatingKernels(_ inputs: [Tensor], _ body: ([Node]) -> Node) -> [PlanKernel] {
+        let tape = Tape()
+        let nodes = inputs.map { tape.variable($0) }
+        let output = body(nodes)
+        let plan = Plan(tape: tape, inputs: nodes, outputs: [output], differentiating: (output * output).sum(),
+                        gradients: nodes)
+        return plan.kernels.filter { $0.kind == .accumulatingMatmul }
+    }
+
+    private func random(_ shapes: [[Int]], seed: UInt64) -> [Tensor] {
+        shapes.enumerated().map { Tensor.randomUniform($1, in: -1...1, seed: seed + UInt64($0)) }
+    }
+
+    /// x [T·B, F], W [F, H], b [H], U [H, H], h₀ [B, H] with T = 4, B = 3, F = 5, H = 6.
+    private var recurrentShapes: [[Int]] { [[12, 5], [5, 6], [6], [6, 6], [3, 6]] }
+
+    func testRecurrentStepAccumulatesIntoItsRowsOfTheProjection() {
+        // The hoisted projection's rows of step t are the addend (a contiguous slice), both operand orders.
+        let body: ([Node]) -> Node = { n in
+            let projection = n[0].matmul(n[1]) + n[2]
+            var h = n[4]
+            for t in 0..<4 {
+                let rows = projection.slice(along: 0, (3 * t)..<(3 * t + 3)), product = h.matmul(n[3])
+                h = tanh(t % 2 == 0 ? rows + product : product + rows)
+            }
+            return h
+        }
+        let inputs = random(recurrentShapes, seed: 1), other = random(recurrentShapes, seed: 11)
+        checkReplay("recurrence", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+        let kernels = accumulatingKernels(inputs, body)
+        XCTAssertEqual(kernels.count, 5, "one accumulating product per step, and the projection onto its bias")
+        XCTAssertTrue(kernels.allSatisfy { $0.addend != nil && $0.nodes.count == 2 && !$0.isBackward })
+    }
+
+    func testWideProductsAccumulateExactly() {
+        // char-lstm's sizes (K = 256, one pass; 32 rows, 1024 columns): the blocked GEMM, unpacked at the first
+        // use of U and prepacked at the second (as eager packs it), both accumulating bit for bit as eager adds.
+        let shapes = [[64, 8], [8, 1024], [1024], [256, 1024], [32, 256]]
+        let body: ([Node]) -> Node = { n in
+            let projection = n[0].matmul(n[1]) + n[2]
+            let first = tanh(projection.slice(along: 0, 0..<32) + n[4].matmul(n[3]))
+            let second = sigmoid(n[4].matmul(n[3]) + projection.slice(along: 0, 32..<64))
+            return first * second
+        }
+        let inputs = random(shapes, seed: 61), other = random(shapes, seed: 71)
+        checkReplay("wide", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+        XCTAssertEqual(accumulatingKernels(inputs, body).count, 3, "the projection onto its bias, and both steps")
+    }
+
+    func testPackedRecurrentKernelAccumulatesExactly() {
+        // A parameter used at every step is packed from its second use on, by eager tapes and plans alike: the
+        // prepacked GEMM accumulates with the same bits too (values and the parameters' gradients).
+        let u = Parameter("u", Tensor.randomUniform([128, 512], in: -0.2...0.2, seed: 81))
+        let w = Parameter("w", Tensor.randomUniform([4, 512], in: -1...1, seed: 82))
+        func run(_ tape: Tape, _ x: Node) -> Node {
+            let projection = x.matmul(tape.parameter(w))
+            var h: Node = tape.constant(Tensor.zeros([16, 128]))
+            var cell = h
+            for t in 0..<3 {
+                let gates = projection.slice(along: 0, (16 * t)..<(16 * t + 16)) + h.matmul(tape.parameter(u))
+                cell = sigmoid(gates.slice(along: 1, 0..<128)) * cell + tanh(gates.slice(along: 1, 128..<256))
+                h = sigmoid(gates.slice(along: 1, 256..<384)) * tanh(cell)
+            }
+            return (h * h).sum()
+        }
+        let x = Tensor.randomUniform([48, 4], in: -1...1, seed: 83)
+        let tape = Tape()
+        let input = tape.constant(x)
+        let loss = run(tape, input)
+        let plan = Plan(tape: tape, inputs: [input], outputs: [loss], differentiating: loss)
+        XCTAssertEqual(plan.kernels.filter { $0.kind == .accumulatingMatmul }.count, 3)
+        for parameter in [u, w] { parameter.gradient = nil }
+        let replayed = plan.replay([x])[0]
+        let planGradients = [u.gradient!, w.gradient!]
+        for parameter in [u, w] { parameter.gradient = nil }
+        let eager = Tape()
+        let eagerLoss = run(eager, eager.constant(x))
+        eager.backward(from: eagerLoss)
+        assertClose(replayed, eagerLoss.value, tolerance: 0, "loss")
+        assertClose(planGradients[0], u.gradient!, tolerance: 0, "u's gradient")
+        assertClose(planGradients[1], w.gradient!, tolerance: 0, "w's gradient")
+    }
+
+    func testProductAccumulatesOntoItsBiasRow() {
+        // A GRU's `h·U + b'` (reset after): the bias row is copied under the product, which accumulates onto it.
+        let body: ([Node]) -> Node = { n in
+            let projection = n[0].matmul(n[1]) + n[2]
+            var h = n[4]
+            for t in 0..<2 {
+                let recurrent = h.matmul(n[3]) + n[2]
+                h = tanh(projection.slice(along: 0, (3 * t)..<(3 * t + 3)) + sigmoid(h) * recurrent)
+            }
+            return h
+        }
+        let inputs = random(recurrentShapes, seed: 91), other = random(recurrentShapes, seed: 92)
+        checkReplay("bias row", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+        XCTAssertEqual(accumulatingKernels(inputs, body).count, 3, "the projection and each step's recurrent product")
+    }
+
+    func testProductAccumulatesIntoAnotherProduct() {
+        // A minimal gated unit's f = σ(x·W + h·U): the first product's buffer is the addend.
+        let body: ([Node]) -> Node = { n in
+            let f = sigmoid(n[0].matmul(n[1]) + n[4].matmul(n[3]))
+            return f * n[4] + tanh(n[4].matmul(n[3]))
+        }
+        let shapes = [[3, 5], [5, 6], [6], [6, 6], [3, 6]]
+        let inputs = random(shapes, seed: 3), other = random(shapes, seed: 13)
+        checkReplay("two products", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+        XCTAssertEqual(accumulatingKernels(inputs, body).count, 1)
+    }
+
+    func testAddendReadLaterIsNotOverwritten() {
+        let shapes = [[3, 5], [5, 6], [6], [6, 6], [3, 6]]
+        let inputs = random(shapes, seed: 5), other = random(shapes, seed: 15)
+        let dies: ([Node]) -> Node = { n in tanh(n[0].matmul(n[1]) + n[4].matmul(n[3])) }
+        let readLater: ([Node]) -> Node = { n in
+            let addend = n[0].matmul(n[1])
+            return tanh(addend + n[4].matmul(n[3])) * addend
+        }
+        XCTAssertEqual(accumulatingKernels(inputs, dies).count, 1)
+        XCTAssertEqual(accumulatingKernels(inputs, readLater).count, 0, "the addend is read after the addition")
+        checkReplay("addend read later", inputs, other: other, tolerance: 0, unfusedTolerance: 0, readLater)
+    }
+
+    func testProductReadTwiceIsNotAccumulated() {
+        let shapes = [[3, 5], [5, 6], [6], [6, 6], [3, 6]]
+        let inputs = random(shapes, seed: 7), other = random(shapes, seed: 17)
+        let body: ([Node]) -> Node = { n in
+            let product = n[4].matmul(n[3])
+            return tanh(n[0].matmul(n[1]) + product) * product
+        }
+        XCTAssertEqual(accumulatingKernels(inputs, body).count, 0, "the product has a second reader")
+        checkReplay("product read twice", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+    }
+
+    func testOverlappingRowsAreNotOverwritten() {
+        // Step 0's rows are read again by another slice overlapping them: only step 1's rows can be the addend.
+        let body: ([Node]) -> Node = { n in
+            let projection = n[0].matmul(n[1]) + n[2]
+            let first = tanh(projection.slice(along: 0, 0..<3) + n[4].matmul(n[3]))
+            let second = tanh(projection.slice(along: 0, 6..<9) + first.matmul(n[3]))
+            return second + sigmoid(projection.slice(along: 0, 2..<5))
+        }
+        let inputs = random(recurrentShapes, seed: 9), other = random(recurrentShapes, seed: 19)
+        checkReplay("overlap", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+        XCTAssertEqual(accumulatingKernels(inputs, body).count, 2, "the projection onto its bias, and step 1")
+    }
+
+    func testDeepProductIsNotAccumulated() {
+        // K beyond one pass of the GEMM: accumulating would round the addend between the passes.
+        let shapes = [[12, 5], [5, 6], [6], [300, 6], [3, 300]]
+        let inputs = random(shapes, seed: 21), other = random(shapes, seed: 31)
+        let body: ([Node]) -> Node = { n in tanh((n[0].matmul(n[1]) + n[2]).slice(along: 0, 3..<6) + n[4].matmul(n[3])) }
+        // Only the projection `x·W + b` accumulates (onto its bias row).
+        XCTAssertEqual(accumulatingKernels(inputs, body).map(\.flops), [2 * 12 * 6 * 5])
+        checkReplay("deep product", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+    }
+
+    func testRandomGraphsWithProductsAccumulateExactly() {
+        let shapes = [[4, 6], [6, 6], [4, 6], [6]]
+        let inputs = random(shapes, seed: 41), other = random(shapes, seed: 51)
+        var accumulated = 0
+        for seed in UInt64(1)...60 {
+            let body: ([Node]) -> Node = { n in
+                var generator = SeededGenerator(seed: seed)
+                var pool = [n[0], n[2], n[0].matmul(n[1])]
+                func pick() -> Node { pool[generator.nextIndex(below: pool.count)] }
+                for _ in 0..<8 {
+                    let a = pick(), b = pick()
+                    switch generator.nextIndex(below: 7) {
+                    case 0: pool.append(a + b.matmul(n[1]))
+                    case 1: pool.append(b.matmul(n[1]) + a)
+                    case 2: pool.append(tanh(a + b.matmul(n[1])) * b)
+                    case 3: pool.append(sigmoid(a) * b)
+                    case 4: pool.append(a + n[3])
+                    case 5: pool.append(a - b)
+                    default: pool.append(b.matmul(n[1], transposingOther: true) + a.matmul(n[1]))
+                    }
+                }
+                return pool.last! + pool[pool.count - 2]
+            }
+            checkReplay("graph \(seed)", inputs, other: other, tolerance: 1e-6, unfusedTolerance: 0, body)
+            accumulated += accumulatingKernels(inputs, body).count
+        }
+        XCTAssertGreaterThan(accumulated, 30, "too few additions accumulated into their addend")
+    }
+}
