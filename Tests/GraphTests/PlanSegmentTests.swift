@@ -82,7 +82,7 @@ final class PlanSegmentTests: XCTestCase {
             XCTAssertTrue(segments.contains { !kernels[$0.kernels.lowerBound].isBackward }, "\(cell.name): no forward segment")
             XCTAssertTrue(segments.contains { kernels[$0.kernels.lowerBound].isBackward }, "\(cell.name): no backward segment")
             // Every time step's recurrent product runs inside a segment, forward and backward.
-            let recurrent = kernels.filter { $0.kind == .matmul && $0.flops == 2 * Self.batch * Self.hidden * cell.parameterShapes[1][1] }
+            let recurrent = kernels.filter { [.matmul, .accumulatingMatmul].contains($0.kind) && $0.flops == 2 * Self.batch * Self.hidden * cell.parameterShapes[1][1] }
             XCTAssertGreaterThanOrEqual(recurrent.count, 2 * (Self.steps - 1), cell.name)
             XCTAssertEqual(recurrent.filter { $0.segment == nil }.count, 0, "\(cell.name): recurrent products outside segments")
             for segment in segments {
