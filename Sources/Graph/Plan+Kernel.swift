@@ -221,8 +221,10 @@ extension Plan {
         lines.append("\(recordCount) recorded nodes → \(kernels.count) kernels (\(fused.count) fused sweeps covering "
                      + "\(fused.reduce(0) { $0 + $1.nodes.count }) element-wise records, forward and backward)")
         let split = segments.reduce(0) { $0 + $1.kernels.count }
-        lines.append("\(segments.count) row-parallel segments covering \(split) kernels (each split by batch rows into "
-                     + "\(Set(segments.map(\.parts)).sorted().map(String.init).joined(separator: "/")) parts, one fork and join per segment)")
+        let parts = Set(segments.map(\.parts)).sorted().map(String.init).joined(separator: "/")
+        lines.append(segments.isEmpty ? "no row-parallel segments (too few rows or too little work per run of kernels)"
+                     : "\(segments.count) row-parallel segments covering \(split) kernels (each split by batch rows into "
+                       + "\(parts) parts, one fork and join per segment)")
         lines.append("arena \(arenaBytes) bytes in \(buffers.filter { $0.arenaOffset != nil }.count) buffers; "
                      + "kept for backward \(bytesKeptForBackward) bytes; packed weights \(packedBytes) bytes")
         return lines.joined(separator: "\n")

@@ -16,8 +16,9 @@ enum GraphCommand: Subcommand {
         Render it with: dot -Tsvg graph.dot -o graph.svg
         With --plan the tape is also compiled as a training step is (record → fuse → plan): it prints every
         kernel of the plan (fused sweeps with the tape nodes they cover and their instructions, matrix
-        products with their FLOPs), the arena and the bytes kept for backward; the DOT then groups the records
-        of each fused forward sweep in one cluster.
+        products with their FLOPs, the row-parallel segment each runs in: runs of kernels split by batch rows
+        over both cores), the arena and the bytes kept for backward; the DOT then groups the records of each
+        fused forward sweep in one cluster.
         """
     static let options: [OptionSpecification] = [
         ModelOptions.cell(default: "lstm"),
