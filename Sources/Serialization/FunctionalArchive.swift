@@ -58,11 +58,6 @@ extension FunctionalDescription {
     /// Checks the description `data`, read from `url`.
     static func read(data: Data, path url: URL) throws -> FunctionalDescription {
         try readDescription(data, path: url) { root in
-            if case .string(ModelDescription.format)? = try root.optionalField("format")?.value {
-                throw ModelArchiveError.invalidDescription(
-                    file: url.path, reason: "a Sequential model (format '\(ModelDescription.format)'), not a functional "
-                        + "one: load it with Sequential.load(from:)")
-            }
             try checkHeader(root, format: format, version: formatVersion, file: url.path)
             return try FunctionalDescription(json: root)
         }

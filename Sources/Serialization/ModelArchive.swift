@@ -91,11 +91,6 @@ struct ModelDescription: Equatable {
     /// Checks the description `data`, read from `url`.
     static func read(data: Data, path url: URL) throws -> ModelDescription {
         try readDescription(data, path: url) { root in
-            if case .string(FunctionalDescription.format)? = try root.optionalField("format")?.value {
-                throw ModelArchiveError.invalidDescription(
-                    file: url.path, reason: "a functional model (format '\(FunctionalDescription.format)'), not a Sequential "
-                        + "one: load it with Model.load(from:)")
-            }
             try checkHeader(root, format: format, version: formatVersion, file: url.path)
             return try ModelDescription(json: root)
         }
@@ -177,6 +172,11 @@ func readDescription<Description>(_ data: Data, path url: URL,
 /// file is reported as such rather than as malformed.
 func checkHeader(_ root: JSONField, format: String, version: Int, file: String) throws {
     let found = try root.optionalField("format")
+    let kinds = [ModelDescription.format: ("a Sequential", "Sequential.load(from:)"),
+                 FunctionalDescription.format: ("a functional", "Model.load(from:)")]
+    if case .string(let other)? = found?.value, other != format, let (kind, loader) = kinds[other] {
+        throw ModelArchiveError.invalidDescription(file: file, reason: "\(kind) model (format '\(other)'): load it with \(loader)")
+    }
     guard case .string(format)? = found?.value else {
         let description = found.map { field in (try? field.string()).map { "'\($0)'" } ?? field.value.summary } ?? "missing"
         throw ModelArchiveError.invalidDescription(

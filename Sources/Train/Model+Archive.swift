@@ -32,7 +32,7 @@ extension Model {
     ///     { "layer": "dense", "inputs": [{ "call": 3, "output": 0 }], "outputCount": 1 } ],
     ///   "inputs": [{ "call": 0, "output": 0 }, { "call": 1, "output": 0 }],
     ///   "outputs": [{ "call": 4, "output": 0 }],
-    ///   "losses": ["categorical_cross_entropy"], "weightsCRC32": "1c291ca3" }
+    ///   "losses": ["categorical_crossentropy"], "weightsCRC32": "1c291ca3" }
     /// ```
     /// Layers carry their name and the fields of a Sequential model's layer (see ``Sequential/save(to:)``), or
     /// `"type": "input"` with a `shape`. Calls are listed in the order they were made, each reading tensors of

@@ -139,6 +139,23 @@ final class FunctionalArchiveTests: XCTestCase {
         XCTAssertEqual((reloaded.layers.first { $0 is Masking } as? Masking)?.maskValue, -1)
     }
 
+    /// The wiring layers' configurations serve Sequential models too.
+    func testWiringLayersSaveInASequentialModel() throws {
+        let model = Sequential([Masking(maskValue: -1), LSTM(hiddenSize: 3, dropout: 0.2, recurrentDropout: 0.1, seed: 1),
+                                RepeatVector(4), TimeDistributed(Dense(outputSize: 2, seed: 2)), Concatenate(axis: 1),
+                                Add(), Multiply()], inputShape: [5, 2])
+        let directory = try temporaryDirectory().appendingPathComponent("model")
+        try model.save(to: directory)
+        let loaded = try Sequential.load(from: directory)
+        XCTAssertEqual(loaded.layers.map(\.typeName), ["Masking", "LSTM", "RepeatVector", "TimeDistributed", "Concatenate",
+                                                       "Add", "Multiply"])
+        XCTAssertEqual((loaded.layers[1] as? LSTM).map { [$0.dropout, $0.recurrentDropout] }, [0.2, 0.1])
+        XCTAssertEqual((loaded.layers[4] as? Concatenate)?.axis, 1)
+        XCTAssertEqual(loaded.summary(), model.summary())
+        let x = Tensor.randomUniform([2, 5, 2], in: 0...1, seed: 3)
+        XCTAssertEqual(try loaded.predict(x).scalars.map(\.bitPattern), try model.predict(x).scalars.map(\.bitPattern))
+    }
+
     // MARK: What cannot be saved
 
     func testLambdaLayerCannotBeSaved() throws {
