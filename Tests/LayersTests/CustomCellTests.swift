@@ -51,20 +51,10 @@ final class CustomCellTests: XCTestCase {
         let loss = (layer(tape.constant(x)) * tape.constant(Tensor.randomUniform([2, 5, 4], in: 0.5...1.5, seed: 7))).sum()
         tape.backward(from: loss)
         for parameter in layer.parameters {
-            let analytic = parameter.gradient!
-            var numeric = [Float](repeating: 0, count: parameter.value.count)
-            let original = parameter.value
-            for i in 0..<original.count {
-                func evaluate(_ delta: Float) -> Float {
-                    var shifted = original
-                    shifted.withUnsafeMutableBufferPointer { $0[i] += delta }
-                    parameter.value = shifted
-                    defer { parameter.value = original }
-                    return (layer(Node(x)).value * Tensor.randomUniform([2, 5, 4], in: 0.5...1.5, seed: 7)).sum().scalar
-                }
-                numeric[i] = (evaluate(1e-2) - evaluate(-1e-2)) / 2e-2
+            let numeric = numericGradient(of: parameter) {
+                (layer(Node(x)).value * Tensor.randomUniform([2, 5, 4], in: 0.5...1.5, seed: 7)).sum().scalar
             }
-            assertClose(analytic, Tensor(shape: original.shape, scalars: numeric), tolerance: 2e-2, "MGU \(parameter.name)")
+            assertClose(parameter.gradient!, numeric, tolerance: 2e-2, "MGU \(parameter.name)")
         }
     }
 
@@ -107,21 +97,12 @@ final class CompiledCustomCellTests: XCTestCase {
         _ = plan.replay([x])
         for parameter in layer.parameters {
             let analytic = parameter.gradient!
-            let original = parameter.value
-            var numeric = [Float](repeating: 0, count: original.count)
-            for i in 0..<original.count {
-                func evaluate(_ delta: Float) -> Float {
-                    var shifted = original
-                    shifted.withUnsafeMutableBufferPointer { $0[i] += delta }
-                    parameter.value = shifted
-                    defer { parameter.value = original }
-                    let gradients = layer.parameters.map(\.gradient)
-                    defer { for (p, g) in zip(layer.parameters, gradients) { p.gradient = g } }
-                    return plan.replay([x])[0].scalar
-                }
-                numeric[i] = (evaluate(1e-2) - evaluate(-1e-2)) / 2e-2
+            let numeric = numericGradient(of: parameter) {
+                let gradients = layer.parameters.map(\.gradient)
+                defer { for (p, g) in zip(layer.parameters, gradients) { p.gradient = g } }
+                return plan.replay([x])[0].scalar
             }
-            assertClose(analytic, Tensor(shape: original.shape, scalars: numeric), tolerance: 2e-2, "compiled MGU \(parameter.name)")
+            assertClose(analytic, numeric, tolerance: 2e-2, "compiled MGU \(parameter.name)")
         }
     }
 }

@@ -57,3 +57,20 @@ public func gradientMismatches(analytic: [Float], numeric: [Float], tolerance: F
         Swift.abs(pair.0 - pair.1) <= tolerance * Swift.abs(pair.1) + absoluteFloor ? nil : index
     }
 }
+
+/// Returns the central differences of `f` with respect to every element of `parameter`, whose value is restored
+/// after each evaluation.
+public func numericGradient(of parameter: Parameter, epsilon: Float = 1e-2, _ f: () -> Float) -> Tensor {
+    let original = parameter.value
+    let numeric = (0..<original.count).map { i in
+        func evaluate(_ delta: Float) -> Float {
+            var scalars = original.scalars
+            scalars[i] += delta
+            parameter.value = Tensor(shape: original.shape, scalars: scalars)
+            defer { parameter.value = original }
+            return f()
+        }
+        return (evaluate(epsilon) - evaluate(-epsilon)) / (2 * epsilon)
+    }
+    return Tensor(shape: original.shape, scalars: numeric)
+}
