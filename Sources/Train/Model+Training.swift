@@ -20,7 +20,8 @@ extension Model: TrainableModel {
     /// target shapes is traced into a ``Plan`` that later steps replay, and inference likewise; `false` runs
     /// every step eagerly. The same steps run eagerly either way as in `Sequential`: layers whose recording
     /// depends on more than shapes (stateful or dropping recurrent layers, active dropout, embeddings,
-    /// masking), sparse targets, sample or class weights, and truncated backpropagation through time.
+    /// masking), sample or class weights, and truncated backpropagation through time. Sparse targets are fed to
+    /// a plan as their one-hot, which the sparse loss would otherwise freeze as a constant.
     public func compile(losses: [Loss], lossWeights: [Float]? = nil, optimizer: any Optimizer,
                         metrics: [[Metric]] = [], jitCompile: Bool = true) throws {
         try optimizer.checkSettings()
@@ -125,11 +126,17 @@ extension Model: TrainableModel {
     func trainStep(_ x: [Tensor], _ y: [Tensor], sampleWeights: Tensor? = nil,
                    optimizer: any Optimizer) -> (loss: Float, predictions: [Tensor], masks: [Tensor?])? {
         var masks = [Tensor?](repeating: nil, count: outputs.count)
-        let outcome = plans.trainingStep(feeds: x + y, compiling: sampleWeights == nil && canCompile(losses: losses), model: self,
+        let compiling = sampleWeights == nil && canCompile()
+        var (stepLosses, targets) = (losses, y)
+        if compiling {
+            for k in y.indices { (stepLosses[k], targets[k]) = losses[k].compiled(target: y[k], classes: outputs[k].shape.last) }
+        }
+        let outcome = plans.trainingStep(feeds: x + targets, compiling: compiling, model: self,
                                          tape: trainingTape, optimizer: optimizer) { nodes in
             let (predictions, outputMasks) = run(Array(nodes[..<x.count]))
             masks = outputMasks
-            let total = totalLoss(predictions, Array(nodes[x.count...]), masks: outputMasks, sampleWeights: sampleWeights)
+            let total = totalLoss(predictions, Array(nodes[x.count...]), losses: stepLosses, masks: outputMasks,
+                                  sampleWeights: sampleWeights)
             return (total, predictions, outputMasks.allSatisfy { $0 == nil })
         }
         return outcome.map { ($0.loss, $0.outputs, masks) }
@@ -137,7 +144,9 @@ extension Model: TrainableModel {
 
     /// `Σ lossWeights[i] · losses[i](prediction[i], target[i])` (an output of weight 0 adds nothing); an output
     /// with a mask averages its loss over the real steps only.
-    func totalLoss(_ predictions: [Node], _ targets: [Node], masks: [Tensor?], sampleWeights: Tensor? = nil) -> Node {
+    func totalLoss(_ predictions: [Node], _ targets: [Node], losses: [Loss]? = nil, masks: [Tensor?],
+                   sampleWeights: Tensor? = nil) -> Node {
+        let losses = losses ?? self.losses
         var total: Node?
         for (index, (prediction, target)) in zip(predictions, targets).enumerated() where lossWeights[index] != 0 {
             let loss = sampleWeights.map { losses[index](prediction, target, sampleWeights: $0) }
@@ -158,7 +167,7 @@ extension Model: TrainableModel {
         guard batchSize >= 1 else { throw TrainingError.invalidArgument(name: "batchSize", value: "\(batchSize)", reason: "must be at least 1") }
         try checkInputs(x, prefix: "")
         var batches: [(outputs: [Tensor], masks: [Tensor?])] = []
-        let compiling = canCompile(losses: [])
+        let compiling = canCompile()
         var start = 0
         while start < x[0].shape[0] {
             let end = min(x[0].shape[0], start + batchSize)

@@ -105,33 +105,40 @@ struct PlanCache {
 }
 
 extension TrainableModel {
-    /// Whether steps with these losses can run compiled: ``jitCompile`` is on, every layer's recording depends
-    /// on shapes only (``Layer/supportsCompilation``), and no loss reads its target's values into constants
-    /// (sparse targets become one-hot constants, which a plan would freeze).
-    func canCompile(losses: [Loss]) -> Bool {
-        guard jitCompile, layers.allSatisfy(\.supportsCompilation) else { return false }
-        return !losses.contains {
-            if case .sparseCategoricalCrossEntropy = $0 { return true }
-            return false
-        }
+    /// Whether steps can run compiled: ``jitCompile`` is on and every layer's recording depends on shapes only
+    /// (``Layer/supportsCompilation``).
+    func canCompile() -> Bool { jitCompile && layers.allSatisfy(\.supportsCompilation) }
+}
+
+extension Loss {
+    /// The loss a compiled step records and the target it is fed. The sparse loss records its targets' one-hot
+    /// as a constant, which a plan would freeze; a compiled step is fed that one-hot as an input instead and
+    /// records the categorical cross-entropy on it, the same operations on the same values.
+    func compiled(target: Tensor, classes: @autoclosure () -> Int?) -> (loss: Loss, target: Tensor) {
+        guard case .sparseCategoricalCrossEntropy(let fromLogits) = self, let classes = classes() else { return (self, target) }
+        return (.categoricalCrossEntropy(fromLogits: fromLogits), target.oneHot(classes: classes))
+    }
+
+    /// The shape a compiled step is fed for targets of `shape`: with the class axis for sparse targets.
+    func compiledTargetShape(_ shape: [Int], classes: Int?) -> [Int] {
+        guard case .sparseCategoricalCrossEntropy = self, let classes else { return shape }
+        return shape + [classes]
     }
 }
 
 extension Sequential {
-    /// Whether steps with this loss can run compiled (``TrainableModel/canCompile(losses:)``).
-    func canCompile(loss: Loss?) -> Bool { canCompile(losses: loss.map { [$0] } ?? []) }
-
-    /// The compiled training step for inputs of `shape` and targets of `targetShape`, if one has been traced
-    /// from the model's current structure.
+    /// The compiled training step for inputs of `shape` and targets of `targetShape` (sparse targets without
+    /// their class axis, as given to `fit`), if one has been traced from the model's current structure.
     public func compiledTrainingPlan(inputShape shape: [Int], targetShape: [Int]) -> Plan? {
-        plans.existingPlan(for: PlanCache.Key(shapes: [shape, targetShape], isTraining: true), model: self)
+        let fed = loss?.compiledTargetShape(targetShape, classes: outputShape?.last) ?? targetShape
+        return plans.existingPlan(for: PlanCache.Key(shapes: [shape, fed], isTraining: true), model: self)
     }
 
     /// The model's output for one batch and its mask, without training: a replayed forward plan when
     /// compiling, else untaped.
     func infer(_ batch: Tensor) -> (output: Tensor, mask: Tensor?) {
         var mask: Tensor?
-        let output = plans.inference([batch], compiling: canCompile(loss: nil), model: self) { inputs in
+        let output = plans.inference([batch], compiling: canCompile(), model: self) { inputs in
             let (output, outputMask) = run(inputs[0])
             mask = outputMask
             return ([output], outputMask == nil)
@@ -144,6 +151,9 @@ extension Model {
     /// The compiled training step for batches of these input and target shapes (with the batch axis, in the
     /// order of ``inputs`` and ``outputs``), if one has been traced from the model's current structure.
     public func compiledTrainingPlan(inputShapes: [[Int]], targetShapes: [[Int]]) -> Plan? {
-        plans.existingPlan(for: PlanCache.Key(shapes: inputShapes + targetShapes, isTraining: true), model: self)
+        let fed = targetShapes.enumerated().map { k, shape in
+            k < losses.count ? losses[k].compiledTargetShape(shape, classes: outputs[k].shape.last) : shape
+        }
+        return plans.existingPlan(for: PlanCache.Key(shapes: inputShapes + fed, isTraining: true), model: self)
     }
 }

@@ -87,11 +87,13 @@ extension Sequential {
     /// prediction and its mask, or `nil` (and leaves the weights) when the loss or the gradient is not finite.
     func trainStep(_ x: Tensor, _ y: Tensor, loss: Loss, optimizer: any Optimizer) -> (loss: Float, prediction: Tensor, mask: Tensor?)? {
         var mask: Tensor?
-        let outcome = plans.trainingStep(feeds: [x, y], compiling: canCompile(loss: loss), model: self, tape: trainingTape,
+        let compiling = canCompile()
+        let (stepLoss, target) = compiling ? loss.compiled(target: y, classes: outputShape?.last) : (loss, y)
+        let outcome = plans.trainingStep(feeds: [x, target], compiling: compiling, model: self, tape: trainingTape,
                                          optimizer: optimizer, record: { nodes in
             let (prediction, outputMask) = run(nodes[0])
             mask = outputMask
-            let value = outputMask.map { loss(prediction, nodes[1], mask: $0) } ?? loss(prediction, nodes[1])
+            let value = outputMask.map { stepLoss(prediction, nodes[1], mask: $0) } ?? stepLoss(prediction, nodes[1])
             return (value, [prediction], outputMask == nil)
         }, recorded: noteTape)
         return outcome.map { ($0.loss, $0.outputs[0], mask) }

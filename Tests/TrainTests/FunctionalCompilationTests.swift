@@ -95,6 +95,43 @@ final class FunctionalCompilationTests: XCTestCase {
                                fullShapes: [[8, 5, 6], [8, 3, 6], [8, 3, 6]], partialShapes: [[2, 5, 6], [2, 3, 6], [2, 3, 6]], "seq2seq")
     }
 
+    /// Sparse targets are fed to a plan as their one-hot (the sparse loss's one-hot constant would be frozen):
+    /// an encoder–decoder on logits and a stack both compile and follow eager.
+    func testSparseTargetsCompileAndFollowEager() throws {
+        let (x, y) = seq2seqData()
+        let indices = Tensor(shape: [20, 3], scalars: (0..<60).map { position in
+            Float((0..<6).first { y[0].scalars[position * 6 + $0] == 1 }!)
+        })
+        let sparseSeq2seq = { (jitCompile: Bool) throws -> Model in
+            let encoderInputs = Input(shape: [5, 6]), decoderInputs = Input(shape: [3, 6])
+            let (_, h, c) = LSTM(hiddenSize: 10, seed: 3)(encoderInputs)
+            let decoded = LSTM(hiddenSize: 10, returnSequences: true, seed: 4)(decoderInputs, initialState: [h, c])
+            let model = try Model(inputs: [encoderInputs, decoderInputs], outputs: [Dense(outputSize: 6, seed: 5)(decoded)])
+            try model.compile(loss: .sparseCategoricalCrossEntropy(fromLogits: true), optimizer: Adam(learningRate: 0.02),
+                              metrics: [.accuracy], jitCompile: jitCompile)
+            return model
+        }
+        try assertFollowsEager(sparseSeq2seq, data: (x, [indices]), batchSize: 8, epochs: 15,
+                               fullShapes: [[8, 5, 6], [8, 3, 6], [8, 3]], partialShapes: [[2, 5, 6], [2, 3, 6], [2, 3]], "sparse seq2seq")
+
+        let labels = indices.slice(along: 1, 0..<1).reshaped(to: [20])
+        var histories: [History] = []
+        for jitCompile in [false, true] {
+            let stack = Sequential([LSTM(hiddenSize: 8, inputShape: [5, 6], seed: 6), Dense(outputSize: 6, seed: 7)])
+            try stack.compile(loss: .sparseCategoricalCrossEntropy(fromLogits: true), optimizer: Adam(learningRate: 0.02),
+                              metrics: [.accuracy], jitCompile: jitCompile)
+            histories.append(try stack.fit(x[0], labels, epochs: 10, batchSize: 8, verbose: .silent, seed: 2))
+            XCTAssertEqual(stack.compiledTrainingPlan(inputShape: [8, 5, 6], targetShape: [8]) != nil, jitCompile)
+            XCTAssertEqual(stack.compiledTrainingPlan(inputShape: [4, 5, 6], targetShape: [4]) != nil, jitCompile)
+        }
+        for key in ["loss", "accuracy"] {
+            for (epoch, (a, e)) in zip(histories[1][key], histories[0][key]).enumerated() {
+                XCTAssertEqual(a, e, accuracy: 1e-5 * max(abs(e), 1e-6), "sparse stack \(key) at epoch \(epoch + 1)")
+            }
+        }
+        XCTAssertLessThan(histories[1]["loss"].last!, histories[1]["loss"].first! * 0.7)
+    }
+
     /// A plan is never replayed once the model's structure changed: freezing a layer drops every plan, and the
     /// next step traces a new one, which leaves the frozen weights alone.
     func testStructureChangeDropsEveryPlan() throws {
@@ -116,8 +153,7 @@ final class FunctionalCompilationTests: XCTestCase {
         XCTAssertNil(model.compiledTrainingPlan(inputShapes: shapes.0, targetShapes: shapes.1), "compile kept a plan")
     }
 
-    /// Masks read from the data, embeddings, sample weights and sparse targets keep the steps eager, as in
-    /// `Sequential`, and still train.
+    /// Masks read from the data, embeddings and sample weights keep the steps eager, as in `Sequential`.
     func testStepsAPlanWouldFreezeRunEagerly() throws {
         let input = Input(shape: [3, 1])
         let masked = try Model(inputs: input, outputs: Dense(outputSize: 1, seed: 6)(SimpleRNN(hiddenSize: 2, returnSequences: true, seed: 7)(Masking()(input))))
