@@ -23,6 +23,7 @@ enum AdditionCommand: Subcommand {
         .option("batch-size", "N", "Questions per step (default 64)."),
         .option("learning-rate", "RATE", "Adam's first learning rate, decayed linearly to a tenth by the last epoch (default 0.005)."),
         .option("seed", "N", "Seed for data, weights and shuffling (default 1)."),
+        .flag("eager", "Run every training step eagerly (compile(jitCompile: false)); by default steps replay compiled plans."),
     ]
 
     static func run(_ arguments: Arguments, output: inout some TextOutputStream) throws {
@@ -43,7 +44,8 @@ enum AdditionCommand: Subcommand {
         let model = try task.makeModel(hiddenSize: try arguments.integer("units", default: 128, in: 1...4_096), seed: seed)
         let learningRate: Float = try arguments.number("learning-rate", default: 0.005, in: 0...10, isOpenBelow: true)
         let optimizer = Adam(learningRate: learningRate, clipping: .byGlobalNorm(1))
-        try model.model.compile(loss: .sparseCategoricalCrossEntropy(fromLogits: true), optimizer: optimizer)
+        try model.model.compile(loss: .sparseCategoricalCrossEntropy(fromLogits: true), optimizer: optimizer,
+                                jitCompile: !arguments.isSet("eager"))
         let (x, y) = task.arrays(train)
         let batchSize = try arguments.integer("batch-size", default: 64, in: 1...100_000)
         for epoch in 1...epochs {
