@@ -272,6 +272,11 @@ final class FunctionalArchiveTests: XCTestCase {
                 layers.append(["name": "dense_9", "type": "dropout", "rate": 0.5])
                 object["layers"] = layers
             }),
+            ("a call no output needs", "calls[5]: no output needs this call of 'dense'", { object in
+                var calls = object["calls"] as! [[String: Any]]
+                calls.append(["layer": "dense", "inputs": [["call": 3, "output": 1]], "outputCount": 1])
+                object["calls"] = calls
+            }),
             ("a name given twice", "layers[1].name: 'input_layer' names two layers", editLayer(1, "name", "input_layer")),
             ("a renamed layer", "layers[4].name: 'head' is named 'dense' by the model", { object in
                 self.editLayer(4, "name", "head")(&object)
