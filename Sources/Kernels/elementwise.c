@@ -1,5 +1,5 @@
 // A tiny interpreter for fused element-wise kernels. A program is a list of register instructions over one
-// tile (at most EW_TILE columns of one row); each instruction is one vectorisable loop over the tile, so the
+// tile (at most EW_TILE columns of one row, or several whole short rows when the operands allow); each instruction is one vectorisable loop over the tile, so the
 // interpreter's dispatch costs a few nanoseconds per instruction per tile while the values stay in L1.
 // Graph compiles groups of fused records (and their derivative formulas) into these programs.
 //
@@ -69,12 +69,91 @@ UNROLL_AVX2 static void ew_apply_avx2(const unroll_ew_instruction *in, float *d,
 }
 #endif
 
+static void ew_execute(const unroll_ew_instruction *code, long instruction_count, float **registers, long n,
+                       int avx2) {
+    (void)avx2;
+    for (long i = 0; i < instruction_count; i++) {
+        const unroll_ew_instruction *in = &code[i];
+        const float *b = in->b >= 0 ? registers[in->b] : 0;
+#if UNROLL_X86
+        if (avx2) { ew_apply_avx2(in, registers[in->dst], registers[in->a], b, n); continue; }
+#endif
+        ew_apply(in, registers[in->dst], registers[in->a], b, n);
+    }
+}
+
+/// Whether tiles may span several rows of `width` columns: every operand is contiguous across rows (row stride
+/// = width), or read-only and broadcast (a scalar, a repeated row, one value per row), so that a tile of whole
+/// rows is one run of consecutive elements of every operand that is not rebuilt in scratch.
+static int ew_rows_are_contiguous(const unroll_ew_instruction *code, long instruction_count,
+                                  const unroll_ew_operand *operands, long operand_count, long width) {
+    for (long k = 0; k < operand_count; k++) {
+        const unroll_ew_operand *o = &operands[k];
+        if (o->column_stride == 1 && o->row_stride == width) continue;
+        if (o->column_stride != 0 && o->row_stride != 0) return 0;  // a strided view: rows lie apart
+        for (long i = 0; i < instruction_count; i++)
+            if (code[i].dst == k) return 0;
+    }
+    return 1;
+}
+
+/// Short rows: tiles of as many whole rows as fit in EW_TILE elements, so that the dispatch of every instruction
+/// is paid once per ~EW_TILE elements instead of once per row. Broadcast operands are laid out in scratch as
+/// the tile's rows would hold them (scalars and repeated rows once, one value per row per tile).
+static void ew_run_rows(const unroll_ew_instruction *code, long instruction_count,
+                        const unroll_ew_operand *operands, long operand_count, long register_count,
+                        long row_begin, long row_end, long column_begin, long width, float *scratch) {
+    const long per_tile = EW_TILE / width;
+    float *registers[EW_MAX_REGISTERS];
+    for (long k = 0; k < operand_count; k++) {
+        const unroll_ew_operand *o = &operands[k];
+        if (o->row_stride != 0) continue;
+        float *tile = scratch + k * EW_TILE;
+        for (long r = 0; r < per_tile; r++) {
+            if (o->column_stride == 0) {
+                for (long i = 0; i < width; i++) tile[r * width + i] = o->base[0];
+            } else {
+                memcpy(tile + r * width, o->base + column_begin, (size_t)width * sizeof(float));
+            }
+        }
+        registers[k] = tile;
+    }
+    for (long k = operand_count; k < register_count; k++) registers[k] = scratch + k * EW_TILE;
+    for (long r0 = row_begin; r0 < row_end; r0 += per_tile) {
+        long rows = row_end - r0 < per_tile ? row_end - r0 : per_tile;
+        for (long k = 0; k < operand_count; k++) {
+            const unroll_ew_operand *o = &operands[k];
+            if (o->row_stride == 0) continue;
+            if (o->column_stride == 1) {
+                registers[k] = o->base + r0 * o->row_stride + column_begin;
+                continue;
+            }
+            float *tile = scratch + k * EW_TILE;  // one value per row, spread along it
+            for (long r = 0; r < rows; r++) {
+                float v = o->base[(r0 + r) * o->row_stride];
+                for (long i = 0; i < width; i++) tile[r * width + i] = v;
+            }
+            registers[k] = tile;
+        }
+        ew_execute(code, instruction_count, registers, rows * width, unroll_kernels_use_avx2());
+    }
+}
+
 void unroll_ew_run(const unroll_ew_instruction *code, long instruction_count,
                    const unroll_ew_operand *operands, long operand_count, long register_count,
                    long row_begin, long row_end, long column_begin, long column_end, float *scratch) {
     if (register_count > EW_MAX_REGISTERS || row_begin >= row_end || column_begin >= column_end) return;
+    const long width = column_end - column_begin;
+    if (2 * width <= EW_TILE && row_end - row_begin > 1 &&
+        ew_rows_are_contiguous(code, instruction_count, operands, operand_count, width)) {
+        ew_run_rows(code, instruction_count, operands, operand_count, register_count, row_begin, row_end,
+                    column_begin, width, scratch);
+        return;
+    }
 #if UNROLL_X86
     const int avx2 = unroll_kernels_use_avx2();
+#else
+    const int avx2 = 0;
 #endif
     float *registers[EW_MAX_REGISTERS];
     for (long r = row_begin; r < row_end; r++) {
@@ -92,14 +171,7 @@ void unroll_ew_run(const unroll_ew_instruction *code, long instruction_count,
                 }
             }
             for (long k = operand_count; k < register_count; k++) registers[k] = scratch + k * EW_TILE;
-            for (long i = 0; i < instruction_count; i++) {
-                const unroll_ew_instruction *in = &code[i];
-                const float *b = in->b >= 0 ? registers[in->b] : 0;
-#if UNROLL_X86
-                if (avx2) { ew_apply_avx2(in, registers[in->dst], registers[in->a], b, n); continue; }
-#endif
-                ew_apply(in, registers[in->dst], registers[in->a], b, n);
-            }
+            ew_execute(code, instruction_count, registers, n, avx2);
         }
     }
 }

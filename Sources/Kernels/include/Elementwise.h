@@ -37,7 +37,8 @@ typedef struct {
 long unroll_ew_scratch_count(long register_count);
 
 /// Runs a program over rows `[row_begin, row_end)` and columns `[column_begin, column_end)`, one tile of at
-/// most 256 columns of one row at a time: every instruction runs over the tile before the next one, so the
+/// most 256 columns of one row at a time (of several whole rows, up to 256 elements, when rows are short and
+/// every operand is contiguous across rows or a read-only broadcast): every instruction runs over the tile before the next one, so the
 /// tile's intermediate values stay in L1. Instructions whose `dst` is an operand write that operand in place
 /// (its column stride must be 1). `scratch` holds `unroll_ew_scratch_count(register_count)` floats, 64-byte
 /// aligned; threads running disjoint ranges of rows or columns each need their own.
