@@ -108,9 +108,10 @@ extension Model: TrainableModel {
     @discardableResult
     public func fit(_ x: Tensor, _ y: Tensor, epochs: Int = 1, batchSize: Int = 32, validationSplit: Float = 0,
                     shuffle: Bool = true, callbacks: [Callback] = [], verbose: Verbosity = .progressBar,
-                    seed: UInt64 = 0) throws -> History {
+                    truncatedBPTTSteps: Int? = nil, truncatedBPTTBackwardSteps: Int? = nil, seed: UInt64 = 0) throws -> History {
         try fit([x], [y], epochs: epochs, batchSize: batchSize, validationSplit: validationSplit, shuffle: shuffle,
-                callbacks: callbacks, verbose: verbose, seed: seed)
+                callbacks: callbacks, verbose: verbose, truncatedBPTTSteps: truncatedBPTTSteps,
+                truncatedBPTTBackwardSteps: truncatedBPTTBackwardSteps, seed: seed)
     }
 
     /// Runs one training step on a batch and returns its loss (Keras' `train_on_batch`); `nil`, leaving the

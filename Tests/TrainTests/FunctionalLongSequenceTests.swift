@@ -31,8 +31,12 @@ final class FunctionalLongSequenceTests: XCTestCase {
             XCTAssertEqual(model.weights.map(\.scalars), stack.weights.map(\.scalars))
             let expected = try stack.fit(x, targets, epochs: 4, batchSize: 2, verbose: .silent,
                                          truncatedBPTTSteps: k1, truncatedBPTTBackwardSteps: k2, seed: 5)
-            let actual = try model.fit([x], [targets], epochs: 4, batchSize: 2, verbose: .silent,
-                                       truncatedBPTTSteps: k1, truncatedBPTTBackwardSteps: k2, seed: 5)
+            // Both overloads: arrays per input and output, and plain tensors for one of each.
+            let actual = perStep
+                ? try model.fit([x], [targets], epochs: 4, batchSize: 2, verbose: .silent,
+                                truncatedBPTTSteps: k1, truncatedBPTTBackwardSteps: k2, seed: 5)
+                : try model.fit(x, targets, epochs: 4, batchSize: 2, verbose: .silent,
+                                truncatedBPTTSteps: k1, truncatedBPTTBackwardSteps: k2, seed: 5)
             assertSameTraining(expected, actual, label)
             XCTAssertLessThan(actual["loss"].last!, actual["loss"].first!, "\(label): did not learn")
             for (a, e) in zip(model.weights, stack.weights) { assertClose(a, e, tolerance: 1e-6, "\(label) weights") }
