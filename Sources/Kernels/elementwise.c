@@ -50,20 +50,28 @@ static void ew_apply(const unroll_ew_instruction *in, float *d, const float *a, 
 
 #if UNROLL_X86
 // The same loops compiled for AVX2: the compiler vectorises them 8 wide (the transcendentals dispatch on
-// their own). Same operations in the same order, so the same bits as the portable version.
+// their own). Same operations in the same order, so the same bits as the portable version. The output tile is
+// often an input's own tile (registers are reused in place): without `assume_safety` clang guards each loop
+// with an overlap check that sends exactly those in-place loops to its scalar remainder. Operands are either
+// the same tile or disjoint, and each element is read before it is written, so the vector loop is safe.
+#if defined(__clang__)
+#define EW_FOR(i, n) _Pragma("clang loop vectorize(assume_safety)") for (long i = 0; i < (n); i++)
+#else
+#define EW_FOR(i, n) for (long i = 0; i < (n); i++)
+#endif
 UNROLL_AVX2 static void ew_apply_avx2(const unroll_ew_instruction *in, float *d, const float *a,
                                       const float *b, long n) {
     const float p = in->p, q = in->q;
     switch (in->op) {
-    case UNROLL_EW_NEGATE: for (long i = 0; i < n; i++) d[i] = -a[i]; return;
-    case UNROLL_EW_RELU: for (long i = 0; i < n; i++) d[i] = a[i] > 0 ? a[i] : 0; return;
-    case UNROLL_EW_SQUARE: for (long i = 0; i < n; i++) d[i] = a[i] * a[i]; return;
-    case UNROLL_EW_ADD: for (long i = 0; i < n; i++) d[i] = a[i] + b[i]; return;
-    case UNROLL_EW_SUBTRACT: for (long i = 0; i < n; i++) d[i] = a[i] - b[i]; return;
-    case UNROLL_EW_MULTIPLY: for (long i = 0; i < n; i++) d[i] = a[i] * b[i]; return;
-    case UNROLL_EW_DIVIDE: for (long i = 0; i < n; i++) d[i] = a[i] / b[i]; return;
-    case UNROLL_EW_AFFINE: for (long i = 0; i < n; i++) d[i] = a[i] * p + q; return;
-    case UNROLL_EW_MASK_POSITIVE: for (long i = 0; i < n; i++) d[i] = b[i] > 0 ? a[i] : 0; return;
+    case UNROLL_EW_NEGATE: EW_FOR(i, n) d[i] = -a[i]; return;
+    case UNROLL_EW_RELU: EW_FOR(i, n) d[i] = a[i] > 0 ? a[i] : 0; return;
+    case UNROLL_EW_SQUARE: EW_FOR(i, n) d[i] = a[i] * a[i]; return;
+    case UNROLL_EW_ADD: EW_FOR(i, n) d[i] = a[i] + b[i]; return;
+    case UNROLL_EW_SUBTRACT: EW_FOR(i, n) d[i] = a[i] - b[i]; return;
+    case UNROLL_EW_MULTIPLY: EW_FOR(i, n) d[i] = a[i] * b[i]; return;
+    case UNROLL_EW_DIVIDE: EW_FOR(i, n) d[i] = a[i] / b[i]; return;
+    case UNROLL_EW_AFFINE: EW_FOR(i, n) d[i] = a[i] * p + q; return;
+    case UNROLL_EW_MASK_POSITIVE: EW_FOR(i, n) d[i] = b[i] > 0 ? a[i] : 0; return;
     default: ew_apply(in, d, a, b, n); return;
     }
 }
