@@ -1,4 +1,3 @@
-import Dispatch
 import Kernels
 
 // Row-parallel segments: the recurrence's kernels split by batch rows, one fork/join per run of kernels.
@@ -44,6 +43,8 @@ extension Plan {
         var rows: Int
         var parts: Int
         var work: [RowWork]
+        /// The kernels as the parts run them, their addresses filled in before each run (plan-owned memory).
+        var resolved: UnsafeMutableBufferPointer<PartKernel>
     }
 
     /// What a kernel touches when it runs on some of its rows: `rowStride` 0 means every part reads the same
@@ -236,8 +237,8 @@ extension Plan {
             current = SegmentBuilder()
         }
 
-        func extraFloats(_ builder: SegmentBuilder, through index: Int) -> Int {
-            builder.touched.reduce(0) { sum, buffer in
+        func extraFloats(_ buffers: Set<Int>, through index: Int) -> Int {
+            buffers.reduce(0) { sum, buffer in
                 storage[buffer].kind == .arena && naturalLast[buffer] < index ? sum + storage[buffer].count : sum
             }
         }
@@ -256,37 +257,40 @@ extension Plan {
             // It runs before the kernels moved past the segment: it must not depend on them, nor they on it.
             for moved in current.deferred where !Plan.independent(spans[moved], spans[index]) { return false }
             let parts = Plan.parts(forRows: rows)
-            var footprints = current.footprints
+            var added: [(buffer: Int, footprint: Footprint)] = []
             for access in accesses {
-                var list = footprints[access.location.buffer] ?? []
-                var added: [Footprint] = []
+                let buffer = access.location.buffer
+                var footprints: [Footprint] = []
                 if access.rowStride == 0 {
-                    added.append(Footprint(lower: access.location.offset, upper: access.location.offset + access.width,
-                                           part: -1, isWrite: access.isWrite))
+                    footprints.append(Footprint(lower: access.location.offset, upper: access.location.offset + access.width,
+                                                part: -1, isWrite: access.isWrite))
                 } else {
                     for part in 0..<parts {
                         let range = Plan.rowRange(part: part, of: parts, rows: rows)
                         guard !range.isEmpty else { continue }
-                        added.append(Footprint(lower: access.location.offset + range.lowerBound * access.rowStride,
-                                               upper: access.location.offset + (range.upperBound - 1) * access.rowStride + access.width,
-                                               part: part, isWrite: access.isWrite))
+                        footprints.append(Footprint(lower: access.location.offset + range.lowerBound * access.rowStride,
+                                                    upper: access.location.offset + (range.upperBound - 1) * access.rowStride + access.width,
+                                                    part: part, isWrite: access.isWrite))
                     }
                 }
-                for footprint in added where list.contains(where: { $0.conflicts(with: footprint) }) { return false }
-                list += added
-                footprints[access.location.buffer] = list
+                for footprint in footprints {
+                    if current.footprints[buffer]?.contains(where: { $0.conflicts(with: footprint) }) == true { return false }
+                    if added.contains(where: { $0.buffer == buffer && $0.footprint.conflicts(with: footprint) }) { return false }
+                }
+                added += footprints.map { (buffer, $0) }
             }
-            var next = current
-            next.kernels.append(index)
-            next.work.append(work)
-            next.rows = rows
-            next.parts = parts
-            next.isBackward = kernel.isBackward
-            next.footprints = footprints
-            next.flops += kernel.flops
-            for buffer in kernel.reads + kernel.writes { next.touched.insert(buffer) }
-            if !current.isEmpty && extraFloats(next, through: index) > Plan.segmentExtraFloats { return false }
-            current = next
+            let buffers = Set(kernel.reads + kernel.writes).subtracting(current.touched)
+            if !current.isEmpty && extraFloats(current.touched, through: index) + extraFloats(buffers, through: index) > Plan.segmentExtraFloats {
+                return false
+            }
+            current.kernels.append(index)
+            current.work.append(work)
+            current.rows = rows
+            current.parts = parts
+            current.isBackward = kernel.isBackward
+            for (buffer, footprint) in added { current.footprints[buffer, default: []].append(footprint) }
+            current.flops += kernel.flops
+            current.touched.formUnion(buffers)
             return true
         }
 
@@ -298,7 +302,7 @@ extension Plan {
                 // then lives to the segment's end.
                 current.deferred.append(index)
                 for buffer in kernel.reads { current.touched.insert(buffer) }
-                if extraFloats(current, through: index) <= Plan.segmentExtraFloats { continue }
+                if extraFloats(current.touched, through: index) <= Plan.segmentExtraFloats { continue }
                 current.deferred.removeLast()
                 close()
                 order.append(index)
@@ -310,7 +314,14 @@ extension Plan {
         close()
 
         steps = order.map { original[$0] }
-        segments = found.map { Segment(kernels: $0.start..<($0.start + $0.count), rows: $0.rows, parts: $0.parts, work: $0.work) }
+        segments = found.map { found in
+            let resolved = UnsafeMutableBufferPointer<PartKernel>.allocate(capacity: found.count)
+            for (offset, work) in found.work.enumerated() {
+                resolved[offset] = staticPart(work, kernel: steps[found.start + offset])
+            }
+            return Segment(kernels: found.start..<(found.start + found.count), rows: found.rows, parts: found.parts,
+                           work: found.work, resolved: resolved)
+        }
         segmentStarts = Array(repeating: nil, count: steps.count)
         for (k, segment) in segments.enumerated() { segmentStarts[segment.kernels.lowerBound] = k }
     }
@@ -323,86 +334,6 @@ extension Plan {
                     storage[buffer].last = max(storage[buffer].last, segment.kernels.upperBound - 1)
                 }
             }
-        }
-    }
-}
-
-extension Plan {
-    /// Runs segment `k`: resolves its operands here, then runs its parts, at once on two threads when there are.
-    func runSegment(_ k: Int) {
-        let segment = segments[k]
-        for (offset, work) in segment.work.enumerated() {
-            let index = segment.kernels.lowerBound + offset
-            guard case .elementwise(_, let layouts) = work,
-                  case .elementwise(_, let operands, _, _) = steps[index].work else { continue }
-            for (j, operand) in operands.enumerated() {
-                operandTables[index][j] = unroll_ew_operand(base: address(operand.location), row_stride: layouts[j].rowStride,
-                                                            column_stride: layouts[j].columnStride)
-            }
-        }
-        guard GEMMThreads.count > 1 else {
-            for part in 0..<segment.parts { runPart(part, ofSegment: k) }
-            return
-        }
-        // Each part only touches its own rows of what the segment writes (checked when the segment was formed),
-        // so the parts share the plan without locks.
-        let shared = UncheckedSendable(value: self)
-        DispatchQueue.concurrentPerform(iterations: segment.parts) { part in shared.value.runPart(part, ofSegment: k) }
-    }
-
-    /// Runs every kernel of segment `k` on part `part`'s rows, one thread, in order.
-    func runPart(_ part: Int, ofSegment k: Int) {
-        let segment = segments[k]
-        let rows = Plan.rowRange(part: part, of: segment.parts, rows: segment.rows)
-        guard !rows.isEmpty else { return }
-        let first = rows.lowerBound, count = rows.count
-        let buffer = scratch.buffers[part]
-        for (offset, work) in segment.work.enumerated() {
-            let index = segment.kernels.lowerBound + offset
-            switch work {
-            case .elementwise(let columns, _):
-                guard case .elementwise(let program, _, _, _) = steps[index].work else { continue }
-                program.code.withUnsafeBufferPointer { code in
-                    operandTables[index].withUnsafeBufferPointer { table in
-                        unroll_ew_run(code.baseAddress, code.count, table.baseAddress, program.operandCount,
-                                      program.registerCount, first, rows.upperBound, 0, columns, buffer)
-                    }
-                }
-            case .matmul(let product):
-                let a = address(product.a) + first * product.lda, c = address(product.c) + first * product.n
-                let beta: Float = product.accumulating ? 1 : 0
-                if let packed = product.packed {
-                    unroll_sgemm_prepacked_b(0, count, product.n, product.k, 1, a, product.lda,
-                                             packedOperands[packed].matrix.storage.pointer, 0, product.n, beta, c, product.n)
-                } else {
-                    unroll_sgemm(0, product.transposeB ? 1 : 0, count, product.n, product.k, 1, a, product.lda,
-                                 address(product.b), product.ldb, beta, c, product.n)
-                }
-            case .fill(let location, let width):
-                (address(location) + first * width).update(repeating: 0, count: count * width)
-            case .copyRows(let copy):
-                Plan.copyRows(copy, rows: rows, source: address(copy.source), target: address(copy.target))
-            case .broadcastRow(let sum):
-                Plan.broadcastRow(sum, rows: rows, source: address(sum.source), target: address(sum.target))
-            }
-        }
-    }
-
-    /// Copies (or adds) rows `rows` of `copy`.
-    static func copyRows(_ copy: RowCopy, rows: Range<Int>, source: UnsafeMutablePointer<Float>, target: UnsafeMutablePointer<Float>) {
-        for row in rows {
-            let x = source + row * copy.sourceStride, y = target + row * copy.targetStride
-            if copy.accumulating { for i in 0..<copy.width { y[i] += x[i] } } else { y.update(from: x, count: copy.width) }
-        }
-    }
-
-    /// Writes (or adds) the row `source` into rows `rows` of `target`.
-    static func broadcastRow(_ sum: RowSum, rows: Range<Int>, source: UnsafeMutablePointer<Float>, target: UnsafeMutablePointer<Float>) {
-        let width = sum.width
-        for row in rows {
-            let y = target + row * width
-            // `0 + x`, not `x`: a broadcast adds to zeros, which turns −0 into +0.
-            if sum.accumulating { for i in 0..<width { y[i] += 0 + source[i] } } else { for i in 0..<width { y[i] = 0 + source[i] } }
         }
     }
 }

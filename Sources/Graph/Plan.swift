@@ -60,6 +60,8 @@ public final class Plan {
     /// Runs of row-local kernels split by rows (see `Plan+Segments.swift`), and the segment starting at each kernel.
     var segments: [Segment] = []
     var segmentStarts: [Int?] = []
+    /// Element-wise code and operand tables copied for the segments' parts, freed with the plan.
+    var segmentAllocations: [UnsafeMutableRawPointer] = []
     private var arena: UnsafeMutablePointer<Float>?
     var arenaCount = 0
     private(set) var scratch = ElementScratch()
@@ -112,6 +114,7 @@ public final class Plan {
     deinit {
         arena.map { UnsafeMutableRawPointer($0).deallocate() }
         scratch.release()
+        releaseSegments()
     }
 
     /// Runs the plan on new values of its inputs (same shapes as traced) and returns the outputs' values, then
@@ -184,11 +187,14 @@ public final class Plan {
         case .fill(let location, let count):
             address(location).update(repeating: 0, count: count)
         case .copyRows(let copy):
-            Plan.copyRows(copy, rows: 0..<copy.rows, source: address(copy.source), target: address(copy.target))
+            Plan.copyRows(width: copy.width, sourceStride: copy.sourceStride, targetStride: copy.targetStride,
+                          accumulating: copy.accumulating, rows: 0..<copy.rows, source: address(copy.source),
+                          target: address(copy.target))
         case .rowSum(let sum):
             let source = address(sum.source), target = address(sum.target), width = sum.width
             if sum.broadcasting {
-                Plan.broadcastRow(sum, rows: 0..<sum.rows, source: source, target: target)
+                Plan.broadcastRow(width: width, accumulating: sum.accumulating, rows: 0..<sum.rows, source: source,
+                                  target: target)
                 return
             }
             let total = sum.partial.map(address) ?? target

@@ -1,0 +1,157 @@
+import Dispatch
+import Kernels
+
+// Running a row-parallel segment (see `Plan+Segments.swift`): its kernels' addresses are filled in on the
+// replaying thread, then each part runs every kernel on its rows with no barrier between kernels, the parts at
+// once on two threads. Inside a part the kernels are plain values and raw addresses: no reference counting, no
+// exclusivity checks, nothing shared but memory the segment check has split between the parts.
+
+extension Plan {
+    /// A kernel of a segment as a part runs it: plain values and addresses, so the parts share nothing that
+    /// Swift reference-counts or checks for exclusive access.
+    struct PartKernel {
+        enum Kind { case elementwise, matmul, packedMatmul, fill, copyRows, broadcastRow }
+        var kind: Kind
+        var code: UnsafePointer<unroll_ew_instruction>? = nil
+        var codeCount = 0, operandCount = 0, registerCount = 0
+        var operands: UnsafeMutablePointer<unroll_ew_operand>? = nil
+        /// Element-wise: columns; product: `n`; fill, copy and broadcast: the row width.
+        var columns = 0
+        /// Product: `A`, `B` (or the packed panels), `C`; copy and broadcast: source, target; fill: target.
+        var first: UnsafeMutablePointer<Float>? = nil, second: UnsafeMutablePointer<Float>? = nil,
+            third: UnsafeMutablePointer<Float>? = nil
+        var k = 0, lda = 0, ldb = 0
+        var transposeB = false, accumulating = false
+        var sourceStride = 0, targetStride = 0
+    }
+}
+
+extension Plan {
+    /// The parts of a kernel that stay the same from replay to replay: an element-wise program's code and
+    /// operand table (copied into plan-owned memory), a product's shape.
+    func staticPart(_ work: RowWork, kernel: Kernel) -> PartKernel {
+        switch work {
+        case .elementwise(let columns, let layouts):
+            guard case .elementwise(let program, _, _, _) = kernel.work else { checkFailed("Plan: segment kernel is not element-wise") }
+            let code = UnsafeMutableBufferPointer<unroll_ew_instruction>.allocate(capacity: Swift.max(program.code.count, 1))
+            _ = code.initialize(from: program.code)
+            let operands = UnsafeMutablePointer<unroll_ew_operand>.allocate(capacity: Swift.max(layouts.count, 1))
+            segmentAllocations.append(UnsafeMutableRawPointer(code.baseAddress!))
+            segmentAllocations.append(UnsafeMutableRawPointer(operands))
+            return PartKernel(kind: .elementwise, code: UnsafePointer(code.baseAddress!), codeCount: program.code.count,
+                              operandCount: program.operandCount, registerCount: program.registerCount, operands: operands,
+                              columns: columns)
+        case .matmul(let product):
+            return PartKernel(kind: product.packed == nil ? .matmul : .packedMatmul, columns: product.n, k: product.k,
+                              lda: product.lda, ldb: product.ldb, transposeB: product.transposeB, accumulating: product.accumulating)
+        case .fill(_, let width):
+            return PartKernel(kind: .fill, columns: width)
+        case .copyRows(let copy):
+            return PartKernel(kind: .copyRows, columns: copy.width, accumulating: copy.accumulating,
+                              sourceStride: copy.sourceStride, targetStride: copy.targetStride)
+        case .broadcastRow(let sum):
+            return PartKernel(kind: .broadcastRow, columns: sum.width, accumulating: sum.accumulating)
+        }
+    }
+
+    /// Runs segment `k`: fills in this replay's addresses, then runs its parts, at once on two threads when
+    /// there are two.
+    func runSegment(_ k: Int) {
+        let segment = segments[k]
+        let resolved = segment.resolved
+        for (offset, work) in segment.work.enumerated() {
+            switch work {
+            case .elementwise(_, let layouts):
+                guard case .elementwise(_, let operands, _, _) = steps[segment.kernels.lowerBound + offset].work else { continue }
+                let table = resolved[offset].operands!
+                for (j, operand) in operands.enumerated() {
+                    table[j] = unroll_ew_operand(base: address(operand.location), row_stride: layouts[j].rowStride,
+                                                 column_stride: layouts[j].columnStride)
+                }
+            case .matmul(let product):
+                resolved[offset].first = address(product.a)
+                resolved[offset].second = product.packed.map { packedOperands[$0].matrix.storage.pointer } ?? address(product.b)
+                resolved[offset].third = address(product.c)
+            case .fill(let location, _):
+                resolved[offset].third = address(location)
+            case .copyRows(let copy):
+                resolved[offset].first = address(copy.source)
+                resolved[offset].third = address(copy.target)
+            case .broadcastRow(let sum):
+                resolved[offset].first = address(sum.source)
+                resolved[offset].third = address(sum.target)
+            }
+        }
+        let (rows, parts) = (segment.rows, segment.parts)
+        guard GEMMThreads.count > 1 else {
+            for part in 0..<parts {
+                Plan.runPart(resolved, rows: Plan.rowRange(part: part, of: parts, rows: rows), scratch: scratch.buffers[part])
+            }
+            return
+        }
+        // Each part only touches its own rows of what the segment writes (checked when the segment was formed),
+        // so the parts share the plan's memory without locks.
+        let shared = UncheckedSendable(value: (resolved, scratch.buffers))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let (resolved, scratch) = shared.value
+            Plan.runPart(resolved, rows: Plan.rowRange(part: part, of: parts, rows: rows), scratch: scratch[part])
+        }
+    }
+
+    /// Runs every kernel of a segment on `rows`, on this thread, in order.
+    static func runPart(_ kernels: UnsafeMutableBufferPointer<PartKernel>, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        guard !rows.isEmpty else { return }
+        let first = rows.lowerBound, count = rows.count
+        for kernel in kernels {
+            switch kernel.kind {
+            case .elementwise:
+                unroll_ew_run(kernel.code, kernel.codeCount, kernel.operands, kernel.operandCount, kernel.registerCount,
+                              first, rows.upperBound, 0, kernel.columns, scratch)
+            case .matmul, .packedMatmul:
+                let n = kernel.columns, beta: Float = kernel.accumulating ? 1 : 0
+                let a = kernel.first! + first * kernel.lda, c = kernel.third! + first * n
+                if kernel.kind == .packedMatmul {
+                    unroll_sgemm_prepacked_b(0, count, n, kernel.k, 1, a, kernel.lda, kernel.second, 0, n, beta, c, n)
+                } else {
+                    unroll_sgemm(0, kernel.transposeB ? 1 : 0, count, n, kernel.k, 1, a, kernel.lda, kernel.second,
+                                 kernel.ldb, beta, c, n)
+                }
+            case .fill:
+                (kernel.third! + first * kernel.columns).update(repeating: 0, count: count * kernel.columns)
+            case .copyRows:
+                copyRows(width: kernel.columns, sourceStride: kernel.sourceStride, targetStride: kernel.targetStride,
+                         accumulating: kernel.accumulating, rows: rows, source: kernel.first!, target: kernel.third!)
+            case .broadcastRow:
+                broadcastRow(width: kernel.columns, accumulating: kernel.accumulating, rows: rows, source: kernel.first!,
+                             target: kernel.third!)
+            }
+        }
+    }
+
+    /// Copies (or adds) rows `rows` of `width` floats between strided places.
+    static func copyRows(width: Int, sourceStride: Int, targetStride: Int, accumulating: Bool, rows: Range<Int>,
+                         source: UnsafeMutablePointer<Float>, target: UnsafeMutablePointer<Float>) {
+        for row in rows {
+            let x = source + row * sourceStride, y = target + row * targetStride
+            if accumulating { for i in 0..<width { y[i] += x[i] } } else { y.update(from: x, count: width) }
+        }
+    }
+
+    /// Writes (or adds) the row `source` into rows `rows` of `target`.
+    static func broadcastRow(width: Int, accumulating: Bool, rows: Range<Int>, source: UnsafeMutablePointer<Float>,
+                             target: UnsafeMutablePointer<Float>) {
+        for row in rows {
+            let y = target + row * width
+            // `0 + x`, not `x`: a broadcast adds to zeros, which turns −0 into +0.
+            if accumulating { for i in 0..<width { y[i] += 0 + source[i] } } else { for i in 0..<width { y[i] = 0 + source[i] } }
+        }
+    }
+
+    /// Frees what the segments own.
+    func releaseSegments() {
+        for segment in segments { segment.resolved.deallocate() }
+        for allocation in segmentAllocations { allocation.deallocate() }
+        segments = []
+        segmentAllocations = []
+    }
+}
