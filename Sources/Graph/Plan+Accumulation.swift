@@ -141,6 +141,7 @@ extension PlanLowering {
                                   a: value[inputs[0]]!, lda: a[1], b: value[inputs[1]]!, ldb: b[1], c: target,
                                   accumulating: true, packed: accumulation.packed)),
              kind: .accumulatingMatmul, nodes: [product, sum], flops: 2 * m * n * k,
-             reads: [value[inputs[0]]!, value[inputs[1]]!, target], writes: [target], addend: accumulation.addend)
+             reads: [value[inputs[0]]!, value[inputs[1]]!, target], writes: [target], addend: accumulation.addend,
+             addendIsRow: accumulation.broadcast)
     }
 }

@@ -82,8 +82,10 @@ extension Plan {
         var flops: Int
         var reads: [Int]
         var writes: [Int]
-        /// The addend an accumulating product adds into (the node whose place holds the sum).
+        /// The addend an accumulating product adds into (the node whose place holds the sum), and whether it is a
+        /// row copied into every row of the sum's own buffer first.
         var addend: Int? = nil
+        var addendIsRow = false
 
         var scratchCount: Int {
             if case .elementwise(let program, _, _, _) = work { return program.scratchCount }
@@ -128,7 +130,8 @@ public struct PlanKernel: Sendable, Equatable {
     public let instructions: [String]
     /// The row-parallel segment (an index into ``Plan/segments``) the kernel runs in, or `nil` when it runs alone.
     public let segment: Int?
-    /// The node whose buffer an accumulating matrix product adds into (`nil` for other kinds).
+    /// The addend of an accumulating matrix product (`nil` for other kinds): the node whose buffer the product is
+    /// added into, or a bias row copied into every row of the sum's buffer just before.
     public let addend: Int?
 }
 
@@ -210,7 +213,9 @@ extension Plan {
                 ? kernel.nodes.prefix(8).map(String.init).joined(separator: ",") + ",… (\(kernel.nodes.count))"
                 : kernel.nodes.map(String.init).joined(separator: ",")
             var detail = kernel.instructions.isEmpty ? nodes : nodes + " / " + kernel.instructions.joined(separator: " ")
-            if let addend = kernel.addend { detail += " / += into \(addend)'s buffer" }
+            if let addend = kernel.addend {
+                detail += steps[index].addendIsRow ? " / += onto \(addend) copied into each row" : " / += into \(addend)'s buffer"
+            }
             lines.append(String(index).padding(toLength: 8, withPad: " ", startingAt: 0)
                          + kernel.kind.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0)
                          + (kernel.isBackward ? "backward  " : "forward   ")

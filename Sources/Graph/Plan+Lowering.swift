@@ -74,9 +74,10 @@ struct PlanLowering {
     }
 
     mutating func emit(_ work: Plan.Kernel.Work, kind: PlanKernel.Kind, nodes: [Int], flops: Int = 0,
-                       reads: [Location], writes: [Location], addend: Int? = nil) {
+                       reads: [Location], writes: [Location], addend: Int? = nil, addendIsRow: Bool = false) {
         plan.steps.append(Plan.Kernel(work: work, kind: kind, nodes: nodes, isBackward: isBackward, flops: flops,
-                                      reads: reads.map(\.buffer), writes: writes.map(\.buffer), addend: addend))
+                                      reads: reads.map(\.buffer), writes: writes.map(\.buffer), addend: addend,
+                                      addendIsRow: addendIsRow))
     }
 
     func shape(_ index: Int) -> [Int] { records[index].value.shape }
