@@ -260,6 +260,8 @@ extension Plan {
             var added: [(buffer: Int, footprint: Footprint)] = []
             for access in accesses {
                 let buffer = access.location.buffer
+                // Every part would write the same floats.
+                if access.isWrite && access.rowStride == 0 { return false }
                 var footprints: [Footprint] = []
                 if access.rowStride == 0 {
                     footprints.append(Footprint(lower: access.location.offset, upper: access.location.offset + access.width,
