@@ -230,9 +230,12 @@ extension PlanLowering {
                 if accumulating { reads.append(target) }
                 writes.append(target)
             } else if count(index) == space.reduce(1, *) {
-                let (target, accumulating) = gradientTarget(index)
+                let (target, accumulating) = gradientTarget(index, storing: true)
                 let register = table.register(target, shape: space, stride: nil, shared: false)
-                table.builder.store(sum(), into: register, accumulating: accumulating)
+                // A region stored instead of added onto zeros: `g + 0` keeps eager's bits (−0 → +0).
+                let value = storedRegions.contains(index) && !accumulating
+                    ? table.builder.emit(.affine(scale: 1, shift: 0), sum()) : sum()
+                table.builder.store(value, into: register, accumulating: accumulating)
                 if accumulating { reads.append(target) }
                 writes.append(target)
             } else if contributions.count == 1, let source = untouched[contributions[0]] {

@@ -49,6 +49,11 @@ struct PlanLowering {
     /// Additions run as their product's GEMM accumulating into the addend's place, and those products' additions.
     var accumulations: [Int: Accumulation] = [:]
     var accumulatedProducts: [Int: Int] = [:]
+    /// Values whose gradient is written region by region by their slices, where each one's fill would have run,
+    /// and the slices whose region got its first contribution stored (`Plan+RegionGradients.swift`).
+    var regionSources: Set<Int> = []
+    var regionFillAt: [Int: Int] = [:]
+    var storedRegions: Set<Int> = []
 
     init(plan: Plan, records: [Record], inputs: [Int], fusing: Bool) {
         self.plan = plan
@@ -142,9 +147,11 @@ struct PlanLowering {
         }
         isBackward = true
         requestedGradients = Set(requested)
+        regionSources = regionSources(needed: needed)
         plan.constants.append(Tensor(shape: shape(root), repeating: 1))
         gradient[root] = newBuffer(.constant(plan.constants.count - 1), count: count(root), isGradient: true, node: root)
         for unit in order.reversed() { lowerBackward(unit) }
+        fillUnstoredRegions()
         plan.gradientLocations = requested.map { (gradient[$0], shape($0)) }
     }
 
@@ -338,8 +345,9 @@ struct PlanLowering {
 
     // MARK: Backward
 
-    /// Where to put a contribution to node `index`'s gradient, and whether to add it to what is there.
-    mutating func gradientTarget(_ index: Int) -> (Location, accumulating: Bool) {
+    /// Where to put a contribution to node `index`'s gradient, and whether to add it to what is there. A caller
+    /// `storing` a sweep's value may be handed a region of a region source's gradient to store into (as `g + 0`).
+    mutating func gradientTarget(_ index: Int, storing: Bool = false) -> (Location, accumulating: Bool) {
         if let location = gradient[index] { return (location, true) }
         // A contiguous slice (a time step of the input projection) adds into its region of the source's
         // gradient directly, so its own backward has nothing to copy.
@@ -347,10 +355,15 @@ struct PlanLowering {
            records[records[index].inputs[0]].needsGradient {
             let sourceShape = shape(records[index].inputs[0])
             if sourceShape[..<axis].reduce(1, *) == 1 {
-                var region = zeroedGradient(records[index].inputs[0])
+                let source = records[index].inputs[0], isRegion = regionSources.contains(source)
+                var region = isRegion ? regionSourceGradient(source) : zeroedGradient(source)
                 region.offset += range.lowerBound * sourceShape[(axis + 1)...].reduce(1, *)
                 gradient[index] = region
                 slicesInPlace.insert(index)
+                if isRegion && storing {
+                    storedRegions.insert(index)
+                    return (region, false)
+                }
                 return (region, true)
             }
         }

@@ -113,6 +113,42 @@ extension PlanFusionPropertyTests {
         XCTAssertEqual(accumulatingKernels(inputs, body).count, 3, "the projection and each step's recurrent product")
     }
 
+    func testProjectionGradientIsStoredRegionByRegion() {
+        // Every step's region of d(x·W + b) is stored by its sweep: nothing zeroes the whole gradient first.
+        let body: ([Node]) -> Node = { n in
+            let projection = n[0].matmul(n[1]) + n[2]
+            var h = n[4]
+            for t in 0..<4 { h = tanh(projection.slice(along: 0, (3 * t)..<(3 * t + 3)) + h.matmul(n[3])) }
+            return h
+        }
+        let inputs = random(recurrentShapes, seed: 101), other = random(recurrentShapes, seed: 102)
+        checkReplay("stored regions", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+        let tape = Tape()
+        let nodes = inputs.map { tape.variable($0) }
+        let output = body(nodes)
+        let plan = Plan(tape: tape, inputs: nodes, outputs: [output], differentiating: (output * output).sum(), gradients: nodes)
+        XCTAssertFalse(plan.kernels.contains { $0.kind == .fill }, plan.summary)
+    }
+
+    func testRegionsAddedIntoOrNeverWrittenAreZeroed() {
+        // Step 0's rows feed a product (its gradient is added by a GEMM), step 1's rows a sweep (stored), step 2's
+        // rows nothing that needs a gradient, step 3's rows a sweep again: the first and third regions are zeroed.
+        let body: ([Node]) -> Node = { n in
+            let projection = n[0].matmul(n[1]) + n[2]
+            let first = projection.slice(along: 0, 0..<3).matmul(n[3])
+            let second = tanh(projection.slice(along: 0, 3..<6) + first)
+            let unused = projection.slice(along: 0, 6..<9).stoppingGradient()
+            return sigmoid(projection.slice(along: 0, 9..<12) + second) * unused
+        }
+        let inputs = random(recurrentShapes, seed: 103), other = random(recurrentShapes, seed: 104)
+        checkReplay("mixed regions", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+        let tape = Tape()
+        let nodes = inputs.map { tape.variable($0) }
+        let output = body(nodes)
+        let plan = Plan(tape: tape, inputs: nodes, outputs: [output], differentiating: (output * output).sum(), gradients: nodes)
+        XCTAssertEqual(plan.kernels.filter { $0.kind == .fill }.count, 2, plan.summary)
+    }
+
     func testProductAccumulatesIntoAnotherProduct() {
         // A minimal gated unit's f = σ(x·W + h·U): the first product's buffer is the addend.
         let body: ([Node]) -> Node = { n in

@@ -1,0 +1,76 @@
+// Gradients written region by region. A value read only through disjoint contiguous slices that cover it (the
+// hoisted input projection `x·W + b`, read one time step's rows at a time) gets its gradient from its slices,
+// each region in place. Zeroing the whole gradient first and adding every region's contributions onto the
+// zeros costs a pass over all of it and a read of the zeros; instead a region whose first contribution comes
+// from a sweep stores it as `g + 0` (the bits of eager's `0 + g`: −0 becomes +0 as there), and only the
+// regions whose first contribution is added by another kernel, or that get none, are zeroed, where the whole
+// gradient would have been.
+
+extension PlanLowering {
+    /// The values whose gradients are written region by region: every needed reader is a contiguous slice (not
+    /// requested), the slices are disjoint and cover the value, and the value's own gradient is not requested.
+    func regionSources(needed: [Bool]) -> Set<Int> {
+        var sources: Set<Int> = []
+        for index in records.indices where needed[index] && records[index].needsGradient
+            && !requestedGradients.contains(index) {
+            let readers = grouping.consumers(of: index)
+            guard !readers.isEmpty else { continue }
+            var ranges: [Range<Int>] = []
+            for reader in readers {
+                guard case .slice(let axis, let range) = records[reader].op, !requestedGradients.contains(reader),
+                      shape(index)[..<axis].reduce(1, *) == 1 else { ranges = []; break }
+                let inner = shape(index)[(axis + 1)...].reduce(1, *)
+                ranges.append((range.lowerBound * inner)..<(range.upperBound * inner))
+            }
+            guard !ranges.isEmpty else { continue }
+            ranges.sort { $0.lowerBound < $1.lowerBound }
+            var end = 0
+            for range in ranges {
+                guard range.lowerBound == end else { end = -1; break }
+                end = range.upperBound
+            }
+            if end == count(index) { sources.insert(index) }
+        }
+        return sources
+    }
+
+    /// The gradient buffer of region source `source`, allocated without zeroing; the place a fill would have run
+    /// is noted for the regions that turn out to need one.
+    mutating func regionSourceGradient(_ source: Int) -> Location {
+        if let location = gradient[source] { return location }
+        let location = newBuffer(.arena, count: count(source), isGradient: true, node: source)
+        gradient[source] = location
+        regionFillAt[source] = plan.steps.count
+        return location
+    }
+
+    /// Zeroes, where each region source's whole gradient would have been zeroed, the regions whose first
+    /// contribution was added rather than stored, or that got none (merged into runs of adjacent regions).
+    mutating func fillUnstoredRegions() {
+        for (source, position) in regionFillAt.sorted(by: { $0.value > $1.value }) {
+            let base = gradient[source]!
+            var ranges: [Range<Int>] = []
+            for slice in grouping.consumers(of: source) where !storedRegions.contains(slice) {
+                guard case .slice(let axis, let range) = records[slice].op else { continue }
+                let inner = shape(source)[(axis + 1)...].reduce(1, *)
+                ranges.append((range.lowerBound * inner)..<(range.upperBound * inner))
+            }
+            ranges.sort { $0.lowerBound < $1.lowerBound }
+            var merged: [Range<Int>] = []
+            for range in ranges {
+                if let last = merged.last, last.upperBound == range.lowerBound {
+                    merged[merged.count - 1] = last.lowerBound..<range.upperBound
+                } else {
+                    merged.append(range)
+                }
+            }
+            for range in merged.reversed() {
+                var region = base
+                region.offset += range.lowerBound
+                plan.steps.insert(Plan.Kernel(work: .fill(region, count: range.count), kind: .fill, nodes: [source],
+                                              isBackward: true, flops: 0, reads: [], writes: [base.buffer]),
+                                  at: position)
+            }
+        }
+    }
+}
