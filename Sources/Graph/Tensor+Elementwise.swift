@@ -3,11 +3,13 @@ import Kernels
 
 /// The element-wise functions of one argument that tensors and nodes share.
 public enum UnaryFunction: String, Sendable, CaseIterable {
+    /// `-x`, `eˣ`, the natural logarithm, `tanh`, the logistic sigmoid, `max(x, 0)`, `x²`, `√x`, `|x|`.
     case negate, exp, log, tanh, sigmoid, relu, square, sqrt, abs
 }
 
 /// The element-wise functions of two broadcast arguments.
 public enum BinaryFunction: String, Sendable, CaseIterable {
+    /// `a + b`, `a - b`, `a · b`, `a / b`, element by element after broadcasting.
     case add, subtract, multiply, divide
 }
 
