@@ -352,11 +352,13 @@ package enum ModelDirectory {
         var files: [String: Data] = [:]
         for name in additionalFiles {
             let url = directory.appendingPathComponent(name)
+            // Read first, so a directory that lacks the file (one not written by the tool that needs it) is
+            // reported as missing it, not as unable to vouch for it.
+            let data = try readModelFile(url, limit: 64 << 20)
             guard let manifest else {
                 throw ModelArchiveError.missingChecksum(file: url.path,
                                                         manifest: directory.appendingPathComponent(ModelManifest.fileName).path)
             }
-            let data = try readModelFile(url, limit: 64 << 20)
             try manifest.verify(name, data: data, in: directory)
             files[name] = data
         }

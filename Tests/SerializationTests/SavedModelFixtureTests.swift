@@ -24,6 +24,16 @@ final class SavedModelFixtureTests: XCTestCase {
         return model
     }
 
+    /// A directory without a tool's file (here `predict` given a model that `train` did not write) names the
+    /// missing file, even when it predates manifests and so could not vouch for such a file anyway.
+    func testAMissingToolFileIsReportedAsMissing() throws {
+        let directory = folder.appendingPathComponent("recurrent_v1", isDirectory: true)
+        XCTAssertThrowsError(try Sequential.load(from: directory, additionalFiles: ["preprocessing.json"])) { error in
+            XCTAssertEqual(error as? ModelArchiveError,
+                           .missingFile(path: directory.appendingPathComponent("preprocessing.json").path))
+        }
+    }
+
     func testRecurrentModelSavedByVersion1Loads() throws {
         let model = try checkSavedModel("recurrent_v1", layers: ["Bidirectional", "StackedGRU", "EchoStateNetwork",
                                                                  "Bidirectional", "Dense"])
