@@ -8,7 +8,7 @@ import Train
 /// predictions: a forecast after a CSV file's last rows, or the outputs for a JSON array of inputs.
 enum PredictCommand: Subcommand {
     static let name = "predict"
-    static let abstract = "Predict with a saved model: a directory from 'train' or a Keras .keras file."
+    static let abstract = "Predict with a saved model: a model directory (Sequential or functional) or a Keras .keras file."
     static let usage = "FILE.csv --model PATH [OPTIONS] | --model PATH --json INPUT.json"
     static let discussion = """
         With a directory 'train' saved to: reads the model and preprocessing.json, takes the feature columns of the

@@ -8,10 +8,12 @@ import Train
 /// the course's one-to-many example.
 enum TextGenerationCommand: Subcommand {
     static let name = "textgen"
-    static let abstract = "Train a character-level LSTM on an embedded text and generate from it."
+    static let abstract = "Train a character-level LSTM on a text and generate from it, or generate from a saved one."
     static let usage = "[OPTIONS]"
     static let discussion = """
-        The corpus is the opening of Alice's Adventures in Wonderland (public domain, embedded), lower-cased.
+        The corpus is the opening of Alice's Adventures in Wonderland (public domain, embedded), lower-cased, or the
+        file given by --text. --save DIR writes the trained model as a model directory with its vocabulary
+        (vocabulary.json); --load DIR generates from such a directory without training.
         Training: one-hot characters -> LSTM (every step's output) -> Dense(vocabulary) logits, sparse
         categorical cross-entropy on the next character at every step. Generation runs the seed text through
         the network, then repeatedly samples a character from softmax(logits / temperature) and feeds it back,
