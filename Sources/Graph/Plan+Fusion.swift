@@ -2,7 +2,8 @@
 //
 // Forward evaluates the members in recording order in registers of one tile and stores the members read
 // outside the group. Backward, per tile, re-evaluates the members whose values the derivative formulas read
-// (or reads them where forward stored them: no extra memory, no recomputation), then walks the members in
+// (or reads them where forward stored them: read outside the group, or transcendentals stored for backward by
+// `Plan+StoredValues.swift`), then walks the members in
 // reverse applying each one's formulas (`Op.elementwiseDerivative`), summing contributions in registers, and
 // writes the gradients of the group's inputs: in place into a sliced source's gradient for strided views.
 

@@ -3,8 +3,9 @@
 //
 // XLA-style: an element-wise record joins the groups of its element-wise inputs of the same shape when the
 // union stays convex (no path from a member to another member leaves the group: otherwise the group would
-// have to wait for a kernel that waits for it). A value read outside its group is stored; everything else
-// lives in registers of one tile.
+// have to wait for a kernel that waits for it). A value read outside its group is stored, and so are the
+// transcendentals backward reads where `Plan+StoredValues.swift` finds storing cheap; everything else lives in
+// registers of one tile.
 
 struct PlanGrouping {
     /// A schedulable piece: a fused group, or a single non-element-wise record.
@@ -32,6 +33,9 @@ struct PlanGrouping {
     /// The needed records that read record `index`.
     func consumers(of index: Int) -> [Int] { consumers[index] }
     func isMaterialized(_ index: Int) -> Bool { materialized.contains(index) }
+
+    /// Marks `members` as stored by their sweep for backward to read (`Plan+StoredValues.swift` decides which).
+    mutating func store(_ members: Set<Int>) { materialized.formUnion(members) }
 
     /// Whether slice `index` can be read in place (strided) by the sweeps consuming it.
     private func canView(_ index: Int, pinned: Set<Int>) -> Bool {
