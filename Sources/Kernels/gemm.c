@@ -203,6 +203,8 @@ typedef void (*ukernel_t)(long, const float *, const float *, long, float *, lon
 typedef void (*pack_a_t)(int, const float *, long, long, long, long, long, float *);
 typedef void (*pack_b_t)(int, const float *, long, long, long, long, long, float *);
 typedef void (*store_t)(long, long, const float *, float *, long, float, float);
+/// Micro-kernel reading op(A) in place: (kc, A rows, lda, B panel, B row stride, C, ldc, alpha, beta).
+typedef void (*ukernel_rows_t)(long, const float *, long, const float *, long, float *, long, float, float);
 
 /// One implementation of the blocked algorithm: micro-kernels by row count (index 1..MR) and packers.
 typedef struct {
@@ -211,13 +213,14 @@ typedef struct {
     pack_a_t pack_a;
     pack_b_t pack_b;
     store_t store_edge;  // rounds like the full-tile kernels, so a column's result does not depend on its tile
+    ukernel_rows_t rows[MR + 1];  // same as kern, A read in place (optional: NULL means pack A)
 } kernel_set;
 
 static const kernel_set portable_set = {
     {NULL, ukernel_portable_1, ukernel_portable_2, ukernel_portable_3, ukernel_portable_4, ukernel_portable_5,
      ukernel_portable_6},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
-    pack_a_portable, pack_b_portable, store_edge};
+    pack_a_portable, pack_b_portable, store_edge, {NULL, NULL, NULL, NULL, NULL, NULL, NULL}};
 
 /// Direct (unpacked) GEMM for small problems, portable. Requires K >= 1.
 /// transB == 0: each C row is built from scaled rows of B (unit stride, vectorisable); else dot products.
@@ -414,7 +417,7 @@ static void store_edge_avx2(long mr, long nr, const float *t, float *c, long ldc
 // 2R ymm accumulators. B rows are `ldbk` floats apart: NR for a packed panel, ldb when B is read in place.
 #define UK_ROW(r, off)                                                                    \
     if (UK_R > r) {                                                                        \
-        __m256 av = _mm256_broadcast_ss(a + (off) * MR + r);                              \
+        __m256 av = _mm256_broadcast_ss(a + (off) * ask + r * asr);                       \
         c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);                                       \
         c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);                                       \
     }
@@ -435,10 +438,10 @@ static void store_edge_avx2(long mr, long nr, const float *t, float *c, long ldc
         }                                                                                 \
     }
 
-/// C[R,16] = alpha * A(R rows of a 6 x kc panel) * B(kc x 16, rows ldbk apart) + beta * C (beta 0: not read).
-#define DEFINE_UKERNEL(R)                                                                 \
-    UNROLL_AVX2 __attribute__((unused)) static void ukernel_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *c, \
-                                             long ldc, float alpha, float beta) { \
+/// Body of the R x 16 kernels: op(A)[r, p] is at a[p * ask + r * asr] (a packed panel: ask = MR, asr = 1;
+/// rows read in place: ask = 1, asr = lda). Every element is one fma chain over p from zero, so both give the
+/// same bits.
+#define UKERNEL_BODY(R)                                                                   \
         enum { UK_R = R };                                                                \
         __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();                      \
         __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();                      \
@@ -456,20 +459,35 @@ static void store_edge_avx2(long mr, long nr, const float *t, float *c, long ldc
             UK_STEP(1, ldbk);                                                             \
             UK_STEP(2, 2 * ldbk);                                                         \
             UK_STEP(3, 3 * ldbk);                                                         \
-            a += 4 * MR;                                                                  \
+            a += 4 * ask;                                                                 \
             b += 4 * ldbk;                                                                \
             k -= 4;                                                                       \
         }                                                                                 \
         while (k > 0) {                                                                   \
             UK_STEP(0, 0);                                                                \
-            a += MR;                                                                      \
+            a += ask;                                                                     \
             b += ldbk;                                                                    \
             k--;                                                                          \
         }                                                                                 \
         __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                     \
         UK_STORE_ROW(0) UK_STORE_ROW(1) UK_STORE_ROW(2) UK_STORE_ROW(3) UK_STORE_ROW(4) UK_STORE_ROW(5) \
         (void)c01; (void)c11; (void)c21; (void)c31; (void)c41; (void)c51;                 \
-        (void)c00; (void)c10; (void)c20; (void)c30; (void)c40; (void)c50;                 \
+        (void)c00; (void)c10; (void)c20; (void)c30; (void)c40; (void)c50;
+
+/// C[R,16] = alpha * A(R rows of a 6 x kc panel) * B(kc x 16, rows ldbk apart) + beta * C (beta 0: not read).
+#define DEFINE_UKERNEL(R)                                                                 \
+    UNROLL_AVX2 __attribute__((unused)) static void ukernel_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *c, \
+                                             long ldc, float alpha, float beta) { \
+        enum { ask = MR, asr = 1 };                                                       \
+        UKERNEL_BODY(R)                                                                   \
+    }
+
+/// The same with op(A) read in place: R rows of a row-major A, lda floats apart (no packing of A).
+#define DEFINE_UKERNEL_ROWS(R)                                                            \
+    UNROLL_AVX2 static void ukernel_rows_avx2_##R(long kc, const float *a, long lda, const float *b, long ldbk, \
+                                                  float *c, long ldc, float alpha, float beta) { \
+        const long ask = 1, asr = lda;                                                    \
+        UKERNEL_BODY(R)                                                                   \
     }
 
 DEFINE_UKERNEL(1)
@@ -478,6 +496,12 @@ DEFINE_UKERNEL(3)
 DEFINE_UKERNEL(4)
 DEFINE_UKERNEL(5)
 DEFINE_UKERNEL(6)
+DEFINE_UKERNEL_ROWS(1)
+DEFINE_UKERNEL_ROWS(2)
+DEFINE_UKERNEL_ROWS(3)
+DEFINE_UKERNEL_ROWS(4)
+DEFINE_UKERNEL_ROWS(5)
+DEFINE_UKERNEL_ROWS(6)
 
 
 UNROLL_AVX2
@@ -1295,7 +1319,9 @@ static const kernel_set avx2_set = {
     {NULL, ukernel_avx2_1, ukernel_avx2_2, ukernel_avx2_3, ukernel_avx2_4, ukernel_avx2_5, ukernel_avx2_6},
 #endif
     {NULL, ukernel8_avx2_1, ukernel8_avx2_2, ukernel8_avx2_3, ukernel8_avx2_4, ukernel8_avx2_5, ukernel8_avx2_6},
-    pack_a_avx2, pack_b_avx2, store_edge_avx2};
+    pack_a_avx2, pack_b_avx2, store_edge_avx2,
+    {NULL, ukernel_rows_avx2_1, ukernel_rows_avx2_2, ukernel_rows_avx2_3, ukernel_rows_avx2_4, ukernel_rows_avx2_5,
+     ukernel_rows_avx2_6}};
 #endif  // UNROLL_X86
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1449,8 +1475,53 @@ static void prepacked_direct(int transA, long M, long K, long npad, long kc_size
         }
 }
 
-void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, const float *A, long lda,
-                              const float *packed, long n0, long n1, float beta, float *C, long ldc) {
+/// Largest M * K (floats of op(A)) for which unroll_sgemm_prepacked_b reads a non-transposed A in place: its
+/// rows then stay in L1/L2 across the column panels, the packing pass is saved and the rows can be blocked
+/// freely (rows_block). Measured on Zen3 (Benchmarks/kernels, `./kbench rows`): 2-17% faster up to 16K floats
+/// (16 x 1024, 64 x 256, 32 x 400), within 1% either way at 48-128 x 400.
+#define ROWS_IN_PLACE_MAX_MK (16L * 1024)
+
+/// Rows for the next in-place micro-kernel call when `left` rows remain. A kernel of R rows keeps 2R fma chains
+/// in flight, and two FMA pipes of latency 4 need 8 to stay busy: so the last 7-9 rows go as 4 + 3, 4 + 4 and
+/// 5 + 4 rather than 6 + 1, 6 + 2 and 6 + 3 (8 rows: 6 + 2 ran at ~80% of 4 + 4; measured with `./kbench rows`).
+/// Rows are independent, so the blocking does not change any bit.
+static long rows_block(long left) {
+    if (left == 7 || left == 8) return 4;
+    if (left == 9) return 5;
+    return left < MR ? left : MR;
+}
+
+/// Columns [n0, n1) from the packed panels with op(A) read in place (transA == 0): the blocked path's K blocks
+/// and micro-kernel operation order, so the bits equal the packed-A path.
+static void prepacked_rows(const kernel_set *ks, long M, long K, long npad, long kc_size, float alpha,
+                           const float *A, long lda, const float *packed, long n0, long n1, float beta, float *C,
+                           long ldc) {
+    _Alignas(64) float tile[MR * NR];
+    for (long pc = 0; pc < K; pc += kc_size) {
+        long kc = K - pc < kc_size ? K - pc : kc_size;
+        float beta_eff = pc == 0 ? beta : 1.0f;
+        const float *block = packed + pc * npad;
+        for (long js = n0 / NR * NR; js < n1; js += NR) {
+            long lo = (n0 > js ? n0 : js) - js, hi = (n1 < js + NR ? n1 : js + NR) - js;
+            const float *bpanel = block + js * kc;
+            for (long ir = 0, mr; ir < M; ir += mr) {
+                mr = rows_block(M - ir);
+                const float *arows = A + ir * lda + pc;
+                float *cptr = C + ir * ldc + js + lo;
+                if (lo == 0 && hi == NR) {
+                    ks->rows[mr](kc, arows, lda, bpanel, NR, cptr, ldc, alpha, beta_eff);
+                } else {
+                    ks->rows[mr](kc, arows, lda, bpanel, NR, tile, NR, 1.0f, 0.0f);
+                    ks->store_edge(mr, hi - lo, tile + lo, cptr, ldc, alpha, beta_eff);
+                }
+            }
+        }
+    }
+}
+
+void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long N, long K, float alpha,
+                                       const float *A, long lda, const float *packed, long n0, long n1, float beta,
+                                       float *C, long ldc) {
     if (n1 > N) n1 = N;
     if (n0 < 0) n0 = 0;
     if (M <= 0 || n1 <= n0) return;
@@ -1463,6 +1534,18 @@ void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, c
     if (unroll_kernels_use_avx2()) ks = &avx2_set;
 #endif
     long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks), npad = padded_n(N);
+    if (a_in_place < 0) {
+        // The inline-assembly kernels of debug builds have no in-place twin: the intrinsics ones would be slower.
+#if defined(UNROLL_HAVE_ASM_KERNEL) && (!defined(__OPTIMIZE__) || defined(UNROLL_FORCE_ASM_KERNEL))
+        a_in_place = 0;
+#else
+        a_in_place = M * K <= ROWS_IN_PLACE_MAX_MK;
+#endif
+    }
+    if (a_in_place && !transA && ks->rows[1]) {
+        prepacked_rows(ks, M, K, npad, kc_size, alpha, A, lda, packed, n0, n1, beta, C, ldc);
+        return;
+    }
     long mc_blocks = ceil_div(M, MC_MAX), mc_size = ceil_div(ceil_div(M, mc_blocks), MR) * MR;
     workspace *ws = get_ws((size_t)mc_size * kc_size, 0);
     if (!ws) {
@@ -1498,4 +1581,9 @@ void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, c
             }
         }
     }
+}
+
+void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                              const float *packed, long n0, long n1, float beta, float *C, long ldc) {
+    unroll_sgemm_prepacked_b_choosing(-1, transA, M, N, K, alpha, A, lda, packed, n0, n1, beta, C, ldc);
 }

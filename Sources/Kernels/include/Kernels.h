@@ -48,6 +48,12 @@ void unroll_sgemm_pack_b(int transB, long K, long N, const float *B, long ldb, f
 /// only read; each thread packs op(A) into its own buffer).
 void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, const float *A, long lda,
                               const float *packed, long n0, long n1, float beta, float *C, long ldc);
+/// unroll_sgemm_prepacked_b with its choice for a non-transposed A forced, for tests and benchmarks: 1 reads the
+/// rows of A in place (where the CPU's kernels allow it), 0 packs A into panels, -1 decides by size as
+/// unroll_sgemm_prepacked_b does. The result bits are the same either way.
+void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long N, long K, float alpha,
+                                       const float *A, long lda, const float *packed, long n0, long n1, float beta,
+                                       float *C, long ldc);
 
 /// Vector transcendentals (8-wide AVX2 + FMA polynomials; max relative error ~1e-7 for exp, ~2e-7 for
 /// tanh and sigmoid; NaN in, NaN out). Any n >= 0; a tail shorter than 8 is handled with masked accesses.
