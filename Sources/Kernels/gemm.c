@@ -6,7 +6,8 @@
 // Transposes are absorbed by the packing routines (8x8 AVX transposes). KC and MC are split evenly
 // (K = 400 -> 2 x 200). A non-transposed B is read in place instead of packed when M is small enough for
 // its row stride (see in_place_max_m). Partial tiles go through a small aligned buffer. Packing buffers
-// are per thread (thread-local, 64-byte aligned, grown on demand, freed when the thread exits).
+// are per thread (thread-local, 64-byte aligned, grown on demand, freed when the thread exits). With B
+// pre-packed (unroll_sgemm_prepacked_b) a small non-transposed A is read in place, rows lda apart.
 //
 // Skinny path (no packing): M == 1 with B not transposed (rows of B scaled and summed); B transposed with
 // M <= 20, or N <= 24 (N <= 6 for a transposed A): dot products, 3 rows of op(A) x 4 columns of op(B) at a

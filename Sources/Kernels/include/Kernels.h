@@ -45,7 +45,7 @@ void unroll_sgemm_pack_b(int transB, long K, long N, const float *B, long ldb, f
 /// unroll_sgemm. Callers split N over threads on the same packed panels: with n0 a multiple of 16 no panel is
 /// computed twice. Every column's result is bitwise the same whatever [n0, n1) and M-blocking the call uses,
 /// and equals unroll_sgemm's blocked (packed) path for the same shape. Thread-safe (the packed panels are
-/// only read; each thread packs op(A) into its own buffer).
+/// only read; each thread packs op(A) into its own buffer, or reads a small non-transposed A in place).
 void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, const float *A, long lda,
                               const float *packed, long n0, long n1, float beta, float *C, long ldc);
 /// unroll_sgemm_prepacked_b with its choice for a non-transposed A forced, for tests and benchmarks: 1 reads the
