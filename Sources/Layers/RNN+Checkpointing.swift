@@ -51,7 +51,8 @@ extension RNN {
         check(cell.inputSize == features, "\(typeName): built for \(cell.inputSize!) features, got \(features)")
         guard let tape = input.tape else { checkFailed("\(typeName): checkpointing needs a taped input") }
         return tape.withScope(scopeName) {
-            var state = startState(for: input, initialState: initialState)
+            let start = startState(for: input, initialState: initialState)
+            var state = start
             let timeMajor = input.transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
             let (cell, goBackwards, returnSequences) = (self.cell, self.goBackwards, self.returnSequences)
             var sequence: [Node] = []
@@ -88,7 +89,7 @@ extension RNN {
                 if returnSequences { sequence.append(outputs[Cell.State.nodeCount]) }
                 if isLast { last = outputs[Cell.State.nodeCount] }
             }
-            if isStateful { carriedState = state.nodes.map(\.value) }
+            noteFinalState(state, startingFrom: initialState == nil ? start : nil, on: input)
             guard returnSequences else { return (last!, state) }
             let hidden = sequence[0].shape[1]
             let stacked = concatenate(sequence, along: 0).reshaped(to: [steps, batch, hidden]).transposed(permutation: [1, 0, 2])

@@ -39,6 +39,8 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     var dropoutGenerator = SeededGenerator(seed: 0)
     /// The final state of the last call of a stateful layer, the next call's initial state (`nil`: zeros).
     public var carriedState: [Tensor]?
+    /// The taped calls while stateful, oldest first: what a compiled step feeds and reads back.
+    public var recordedStates: [RecordedState] = []
 
     /// Creates a recurrent layer from a cell.
     public init(_ cell: Cell, returnSequences: Bool = false, goBackwards: Bool = false, isStateful: Bool = false,
@@ -89,7 +91,8 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
         if cell.inputSize == nil { cell.build(inputSize: features) }
         check(cell.inputSize == features, "\(typeName): built for \(cell.inputSize!) features, got \(features)")
         return withScope(scopeName, on: input) {
-            var state = startState(for: input, initialState: initialState)
+            let start = startState(for: input, initialState: initialState)
+            var state = start
             let (inputMask, recurrentMask) = dropoutMasks(for: input)
             let timeMajor = (inputMask.map { input * $0 } ?? input).transposed(permutation: [1, 0, 2]).reshaped(to: [steps * batch, features])
             let projected = cell.projectInput(timeMajor)
@@ -109,7 +112,7 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
                 outputs.append(output)
                 state = next
             }
-            if isStateful { carriedState = state.nodes.map(\.value) }
+            noteFinalState(state, startingFrom: initialState == nil ? start : nil, on: input)
             return (outputs, state)
         }
     }
@@ -118,10 +121,23 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     /// layer (when its batch size matches), else zeros; lifted onto the input's tape.
     func startState(for input: Node, initialState: Cell.State?) -> Cell.State {
         if let initialState { return initialState }
-        if isStateful, let carriedState, carriedState.first?.shape.first == input.shape[0] {
-            return Cell.State(nodes: carriedState.map { input.onSameTape($0) })
-        }
+        if isStateful { return Cell.State(nodes: startStateValues(batchSize: input.shape[0]).map { input.onSameTape($0) }) }
         return Cell.State(nodes: cell.zeroState(batchSize: input.shape[0]).nodes.map { input.onSameTape($0.value) })
+    }
+
+    /// Keeps the final state of a stateful call for the next one and, on a tape, the leaves it started from
+    /// (`start`, `nil` when the caller gave the initial state) and its final nodes, for a compiled step to feed
+    /// and read back (``recordedStates``).
+    func noteFinalState(_ state: Cell.State, startingFrom start: Cell.State?, on input: Node) {
+        guard isStateful else { return }
+        carriedState = state.nodes.map(\.value)
+        if input.tape != nil { recordedStates.append(RecordedState(start: start?.nodes ?? [], final: state.nodes)) }
+    }
+
+    /// The carried state when it has `batchSize` rows, else zeros.
+    public func startStateValues(batchSize: Int) -> [Tensor] {
+        if let carriedState, carriedState.first?.shape.first == batchSize { return carriedState }
+        return cell.zeroState(batchSize: batchSize).nodes.map(\.value)
     }
 
     /// Returns the output sequence `[batch, time, hidden]` (or the last output `[batch, hidden]`).
@@ -143,8 +159,12 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     /// Forgets the state carried by a stateful layer.
     public func resetStates() { carriedState = nil }
 
-    /// False while stateful: the carried state is read from the previous batch's values.
-    public var supportsCompilation: Bool { !isStateful && dropout == 0 && recurrentDropout == 0 }
+    /// False while stateful: the carried state is read from the previous batch's values (a training loop that
+    /// feeds it as a plan input asks ``compilesWithFedState`` instead).
+    public var supportsCompilation: Bool { !isStateful && compilesWithFedState }
+
+    /// Whether the recording depends on shapes only once the start state is fed: no dropout mask is drawn.
+    public var compilesWithFedState: Bool { dropout == 0 && recurrentDropout == 0 }
 
     /// Applies the cell's constraints.
     public func applyConstraints() { cell.applyConstraints() }
@@ -228,6 +248,23 @@ public protocol StatefulRecurrentLayer: Layer {
     var isStateful: Bool { get set }
     /// The state the next call starts from while ``isStateful`` (`nil`: zeros), as values (`[h]`, `[h, c]`).
     var carriedState: [Tensor]? { get set }
+    /// The values the next stateful call on a batch of `batchSize` rows starts from: the carried state when
+    /// it has that many rows, else zeros.
+    func startStateValues(batchSize: Int) -> [Tensor]
+    /// The start and final state of every taped call while ``isStateful``, oldest first. A compiled step clears
+    /// it, records, and declares the start leaves as plan inputs and the final nodes as plan outputs, so that a
+    /// replay starts from the current carried state rather than the traced one.
+    var recordedStates: [RecordedState] { get set }
+    /// Whether the layer's recording depends on shapes only once its start state is fed as a plan input.
+    var compilesWithFedState: Bool { get }
+}
+
+/// The start and final state of one taped call of a stateful recurrent layer.
+public struct RecordedState {
+    /// The leaves the call started from (the carried state or zeros), empty when the caller gave the initial state.
+    public var start: [Node]
+    /// The final state's nodes, whose values the layer carries into its next call.
+    public var final: [Node]
 }
 
 /// A layer that must see a whole sequence at once (it cannot run on consecutive chunks).

@@ -36,13 +36,21 @@ extension Model {
         }
     }
 
-    /// Truncated BPTT over this model's one input and one output, with its losses (masked steps left out).
+    /// Truncated BPTT over this model's one input and one output, with its losses (masked steps left out), each
+    /// window a step of the model's plan cache.
     func truncatedBPTT(steps: Int, backwardSteps: Int, optimizer: any Optimizer) -> TruncatedBPTT {
-        TruncatedBPTT(steps: steps, backwardSteps: backwardSteps, model: self, tape: trainingTape, optimizer: optimizer,
-                      forward: { input in
-                          let (outputs, masks) = self.run([input])
-                          return (outputs[0], masks[0])
-                      },
-                      loss: { prediction, target, mask in self.totalLoss([prediction], [target], masks: [mask]) })
+        let compiling = canCompile(), classes = outputs[0].shape.last
+        let windowLosses = compiling ? losses.map { $0.compiledLoss(classes: classes) } : losses
+        return TruncatedBPTT(steps: steps, backwardSteps: backwardSteps, model: self, step: { feeds, record in
+            self.plans.trainingStep(feeds: feeds, compiling: compiling, model: self, tape: self.trainingTape,
+                                    optimizer: optimizer, record: record)
+        }, target: { compiling ? self.losses[0].compiled(target: $0, classes: classes).target : $0 },
+                             forward: { input in
+                                 let (outputs, masks) = self.run([input])
+                                 return (outputs[0], masks[0])
+                             },
+                             loss: { prediction, target, mask in
+                                 self.totalLoss([prediction], [target], losses: windowLosses, masks: [mask])
+                             })
     }
 }

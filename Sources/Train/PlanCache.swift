@@ -17,6 +17,8 @@ struct PlanCache {
     }
 
     private var plans: [Key: Plan] = [:]
+    /// How many plans were traced, kept or not: a step that replays adds nothing.
+    private(set) var traceCount = 0
     private var signature: [ObjectIdentifier] = []
     private var trainability: [Bool] = []
 
@@ -47,6 +49,7 @@ struct PlanCache {
             trainability = parameters.map(\.isTrainable)
         }
         plans[key] = plan
+        traceCount += 1
     }
 
     private func matches(_ model: some TrainableModel) -> Bool {
@@ -67,9 +70,10 @@ struct PlanCache {
                                optimizer: any Optimizer,
                                record: ([Node]) -> (loss: Node, outputs: [Node], isTraceable: Bool),
                                recorded: (Tape) -> Void = { _ in }) -> (loss: Float, outputs: [Tensor])? {
-        let key = Key(shapes: feeds.map(\.shape), isTraining: true)
+        let states = compiling ? CarriedStates(model: model, batchSize: feeds[0].shape[0]) : CarriedStates()
+        let key = Key(shapes: (feeds + states.values).map(\.shape), isTraining: true)
         if compiling, let plan = plan(for: key, model: model) {
-            let values = plan.replay(feeds)
+            let values = states.keepFinal(of: plan.replay(feeds + states.values))
             guard values[0].scalar.isFinite else {
                 model.parameters.forEach { $0.zeroGradient() }
                 return nil
@@ -79,12 +83,15 @@ struct PlanCache {
         tape.removeAll()
         defer { tape.removeAll() }
         let inputs = feeds.map { tape.constant($0) }
+        states.beginRecording()
         let (loss, outputs, isTraceable) = record(inputs)
+        let traced = states.endRecording()
         guard loss.value.scalar.isFinite else { return nil }
         tape.backward(from: loss)
         recorded(tape)
-        if compiling && isTraceable {
-            store(Plan(tape: tape, inputs: inputs, outputs: [loss] + outputs, differentiating: loss), for: key, model: model)
+        if compiling && isTraceable, let traced {
+            store(Plan(tape: tape, inputs: inputs + traced.start, outputs: [loss] + outputs + traced.final, differentiating: loss),
+                  for: key, model: model)
         }
         return model.applyGradients(optimizer) ? (loss.value.scalar, outputs.map(\.value)) : nil
     }
@@ -94,20 +101,81 @@ struct PlanCache {
     mutating func inference(_ batch: [Tensor], compiling: Bool, model: some TrainableModel,
                             run: ([Node]) -> (outputs: [Node], isTraceable: Bool)) -> [Tensor] {
         guard compiling else { return run(batch.map { Node($0) }).outputs.map(\.value) }
-        let key = Key(shapes: batch.map(\.shape), isTraining: false)
-        if let plan = plan(for: key, model: model) { return plan.replay(batch) }
+        let states = CarriedStates(model: model, batchSize: batch[0].shape[0])
+        let key = Key(shapes: (batch + states.values).map(\.shape), isTraining: false)
+        if let plan = plan(for: key, model: model) { return states.keepFinal(of: plan.replay(batch + states.values)) }
         let tape = Tape(isTraining: false)
         let inputs = batch.map { tape.constant($0) }
+        states.beginRecording()
         let (outputs, isTraceable) = run(inputs)
-        if isTraceable { store(Plan(tape: tape, inputs: inputs, outputs: outputs), for: key, model: model) }
+        let traced = states.endRecording()
+        if isTraceable, let traced {
+            store(Plan(tape: tape, inputs: inputs + traced.start, outputs: outputs + traced.final), for: key, model: model)
+        }
         return outputs.map(\.value)
+    }
+}
+
+/// The state a compiled step feeds its stateful recurrent layers and reads back: a plan traced with the
+/// state as a constant would replay the first batch's state forever, so each stateful layer's start state is a
+/// plan input (after the model's feeds, fed the current carried state or zeros) and its final state a plan
+/// output (after the model's outputs, stored back as the carried state).
+struct CarriedStates {
+    private var layers: [any StatefulRecurrentLayer] = []
+    /// The start state of every stateful layer, in layer order, flattened.
+    private(set) var values: [Tensor] = []
+    private var counts: [Int] = []
+
+    /// No stateful layer (an eager step).
+    init() {}
+
+    /// The stateful layers of `model` and the states they start from on a batch of `batchSize` rows.
+    init(model: some TrainableModel, batchSize: Int) {
+        layers = model.statefulLayers
+        let states = layers.map { $0.startStateValues(batchSize: batchSize) }
+        values = states.flatMap { $0 }
+        counts = states.map(\.count)
+    }
+
+    /// Forgets what the layers recorded before, so that `endRecording` sees this step's calls only.
+    func beginRecording() {
+        for layer in layers { layer.recordedStates.removeAll() }
+    }
+
+    /// The start leaves and final nodes of the recorded step, or `nil` when a layer was not called exactly once
+    /// from its carried state (such a step stays eager).
+    func endRecording() -> (start: [Node], final: [Node])? {
+        defer { for layer in layers { layer.recordedStates.removeAll() } }
+        var start: [Node] = [], final: [Node] = []
+        for (layer, count) in zip(layers, counts) {
+            guard layer.recordedStates.count == 1, layer.recordedStates[0].start.count == count else { return nil }
+            start += layer.recordedStates[0].start
+            final += layer.recordedStates[0].final
+        }
+        return (start, final)
+    }
+
+    /// Stores the final states at the end of a replay's `values` as the layers' carried states and returns the
+    /// values before them.
+    func keepFinal(of values: [Tensor]) -> [Tensor] {
+        var end = values.count - self.values.count
+        let kept = Array(values[..<end])
+        for (layer, count) in zip(layers, counts) {
+            layer.carriedState = Array(values[end..<(end + count)])
+            end += count
+        }
+        return kept
     }
 }
 
 extension TrainableModel {
     /// Whether steps can run compiled: ``jitCompile`` is on and every layer's recording depends on shapes only
-    /// (``Layer/supportsCompilation``).
-    func canCompile() -> Bool { jitCompile && layers.allSatisfy(\.supportsCompilation) }
+    /// (``Layer/supportsCompilation``), a stateful recurrent layer's once its state is fed (``CarriedStates``).
+    func canCompile() -> Bool {
+        jitCompile && layers.allSatisfy { layer in
+            layer.supportsCompilation || (layer as? any StatefulRecurrentLayer).map { $0.isStateful && $0.compilesWithFedState } == true
+        }
+    }
 }
 
 extension Loss {
@@ -115,8 +183,14 @@ extension Loss {
     /// as a constant, which a plan would freeze; a compiled step is fed that one-hot as an input instead and
     /// records the categorical cross-entropy on it, the same operations on the same values.
     func compiled(target: Tensor, classes: @autoclosure () -> Int?) -> (loss: Loss, target: Tensor) {
-        guard case .sparseCategoricalCrossEntropy(let fromLogits) = self, let classes = classes() else { return (self, target) }
-        return (.categoricalCrossEntropy(fromLogits: fromLogits), target.oneHot(classes: classes))
+        guard case .sparseCategoricalCrossEntropy = self, let classes = classes() else { return (self, target) }
+        return (compiledLoss(classes: classes), target.oneHot(classes: classes))
+    }
+
+    /// The loss a compiled step records for targets fed as by ``compiled(target:classes:)``.
+    func compiledLoss(classes: Int?) -> Loss {
+        guard case .sparseCategoricalCrossEntropy(let fromLogits) = self, classes != nil else { return self }
+        return .categoricalCrossEntropy(fromLogits: fromLogits)
     }
 
     /// The shape a compiled step is fed for targets of `shape`: with the class axis for sparse targets.
@@ -127,6 +201,10 @@ extension Loss {
 }
 
 extension Sequential {
+    /// How many plans (training steps and inference) this model has traced: a step replaying a plan adds none,
+    /// so the count shows how often compiling happened, e.g. once per window length in truncated BPTT.
+    public var tracedPlanCount: Int { plans.traceCount }
+
     /// The compiled training step for inputs of `shape` and targets of `targetShape` (sparse targets without
     /// their class axis, as given to `fit`), if one has been traced from the model's current structure.
     public func compiledTrainingPlan(inputShape shape: [Int], targetShape: [Int]) -> Plan? {
@@ -148,6 +226,9 @@ extension Sequential {
 }
 
 extension Model {
+    /// How many plans (training steps and inference) this model has traced: a step replaying a plan adds none.
+    public var tracedPlanCount: Int { plans.traceCount }
+
     /// The compiled training step for batches of these input and target shapes (with the batch axis, in the
     /// order of ``inputs`` and ``outputs``), if one has been traced from the model's current structure.
     public func compiledTrainingPlan(inputShapes: [[Int]], targetShapes: [[Int]]) -> Plan? {

@@ -58,11 +58,17 @@ extension Sequential {
         let loop = FitLoop(epochs: epochs, batchSize: batchSize, shuffle: shuffle, callbacks: callbacks, verbose: verbose,
                            seed: seed, metrics: metrics.map { .init(key: $0.name, output: 0, metric: $0) })
         let weights = try sampleWeights(sampleWeight, classWeight, target: yShaped, isTruncated: truncatedBPTTSteps != nil)
+        let compiling = canCompile(), classes = outputShape?.last
+        let windowLoss = compiling ? loss.compiledLoss(classes: classes) : loss
         let truncation = truncatedBPTTSteps.map { k1 in
-            TruncatedBPTT(steps: k1, backwardSteps: truncatedBPTTBackwardSteps ?? k1, model: self, tape: trainingTape,
-                          optimizer: optimizer, forward: { self.run($0) },
-                          loss: { prediction, target, mask in mask.map { loss(prediction, target, mask: $0) } ?? loss(prediction, target) },
-                          recorded: { self.noteTape($0) })
+            TruncatedBPTT(steps: k1, backwardSteps: truncatedBPTTBackwardSteps ?? k1, model: self, step: { feeds, record in
+                self.plans.trainingStep(feeds: feeds, compiling: compiling, model: self, tape: self.trainingTape,
+                                        optimizer: optimizer, record: record, recorded: self.noteTape)
+            }, target: { compiling ? loss.compiled(target: $0, classes: classes).target : $0 },
+                          forward: { self.run($0) },
+                          loss: { prediction, target, mask in
+                              mask.map { windowLoss(prediction, target, mask: $0) } ?? windowLoss(prediction, target)
+                          })
         }
         return try loop.run(model: self, inputs: [trainX], targets: [trainY],
                             sampleWeights: weights?.slice(along: 0, 0..<trainX.shape[0]), validation: validation,

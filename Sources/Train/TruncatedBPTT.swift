@@ -8,21 +8,24 @@ import Layers
 
 /// Truncated BPTT of one model with one input `[batch, time, features]` and one output, shared by `Sequential`
 /// and the functional `Model`: the model supplies its forward pass and its loss, the windows and the carried
-/// state are handled here. Windows run eagerly: each starts from a state read from the previous one's values.
+/// state are handled here. Each window is one training step of the model's ``PlanCache``, so windows compile
+/// like any step: the carried state is a plan input (``CarriedStates``), one plan serves every full window and
+/// another the last partial one. The forward runs that only advance the state (k2 > k1) stay eager.
 struct TruncatedBPTT {
     /// k1: the steps between updates.
     let steps: Int
     /// k2 ≥ k1: the steps each update backpropagates through.
     let backwardSteps: Int
     let model: any TrainableModel
-    let tape: Tape
-    let optimizer: any Optimizer
+    /// One training step of the model on these feeds (a window, then its targets as fed), compiled or eager
+    /// (``PlanCache/trainingStep(feeds:compiling:model:tape:optimizer:record:recorded:)``).
+    let step: (_ feeds: [Tensor], _ record: ([Node]) -> (loss: Node, outputs: [Node], isTraceable: Bool)) -> (loss: Float, outputs: [Tensor])?
+    /// The targets as a step is fed them (a compiled step's sparse targets as one-hot, matching ``loss``).
+    let target: (Tensor) -> Tensor
     /// The model's output and its mask for an input (recording onto the input's tape if it has one).
     let forward: (Node) -> (output: Node, mask: Tensor?)
     /// The loss of the scored outputs against their targets, leaving masked steps out.
     let loss: (_ prediction: Node, _ target: Node, _ mask: Tensor?) -> Node
-    /// Sees the tape of each window after backward (tape statistics).
-    var recorded: (Tape) -> Void = { _ in }
 
     /// Throws unless `steps` (k1) and `backwardSteps` (k2) make a truncation: k1 ≥ 1, k2 ≥ k1, k2 only with k1.
     static func check(steps: Int?, backwardSteps: Int?) throws {
@@ -102,20 +105,20 @@ struct TruncatedBPTT {
         return (losses.reduce(0, +) / Float(losses.count), Tensor.concatenate(predictions, along: 1), mask)
     }
 
-    /// One update on a window: forward on the tape, the loss of the outputs at `scoredSteps` (all of them for
-    /// a model without a time axis in its output), backward, update.
+    /// One update on a window: forward, the loss of the outputs at `scoredSteps` (all of them for a model
+    /// without a time axis in its output), backward, update. The window's length and its targets' decide
+    /// `scoredSteps` (it ends at the window's end), so the feeds' shapes key the plan.
     func trainWindow(_ x: Tensor, _ y: Tensor, scoredSteps: Range<Int>) -> (Float, Tensor, Tensor?)? {
-        tape.removeAll()
-        defer { tape.removeAll() }
-        var (prediction, mask) = forward(tape.constant(x))
-        if prediction.shape.count >= 2, prediction.shape[1] == x.shape[1], scoredSteps.count < x.shape[1] {
-            prediction = prediction.slice(along: 1, scoredSteps)
-            mask = mask?.slice(along: 1, scoredSteps)
+        var mask: Tensor?
+        let outcome = step([x, target(y)]) { nodes in
+            var (prediction, outputMask) = forward(nodes[0])
+            if prediction.shape.count >= 2, prediction.shape[1] == x.shape[1], scoredSteps.count < x.shape[1] {
+                prediction = prediction.slice(along: 1, scoredSteps)
+                outputMask = outputMask?.slice(along: 1, scoredSteps)
+            }
+            mask = outputMask
+            return (loss(prediction, nodes[1], outputMask), [prediction], outputMask == nil)
         }
-        let value = loss(prediction, tape.constant(y), mask)
-        guard value.value.scalar.isFinite else { return nil }
-        tape.backward(from: value)
-        recorded(tape)
-        return model.applyGradients(optimizer) ? (value.value.scalar, prediction.value, mask) : nil
+        return outcome.map { ($0.loss, $0.outputs[0], mask) }
     }
 }
