@@ -19,9 +19,10 @@ extension Model: TrainableModel {
     /// With `jitCompile` (the default, as for `Sequential`) the first training step for each set of input and
     /// target shapes is traced into a ``Plan`` that later steps replay, and inference likewise; `false` runs
     /// every step eagerly. The same steps run eagerly either way as in `Sequential`: layers whose recording
-    /// depends on more than shapes (stateful or dropping recurrent layers, active dropout, embeddings,
-    /// masking), sample or class weights, and truncated backpropagation through time. Sparse targets are fed to
-    /// a plan as their one-hot, which the sparse loss would otherwise freeze as a constant.
+    /// depends on more than shapes (dropping recurrent layers, active dropout, embeddings, masking) and sample
+    /// or class weights; stateful layers and truncated BPTT windows compile with the carried state as a plan
+    /// input. Sparse targets are fed to a plan as their one-hot, which the sparse loss would otherwise freeze as
+    /// a constant.
     public func compile(losses: [Loss], lossWeights: [Float]? = nil, optimizer: any Optimizer,
                         metrics: [[Metric]] = [], jitCompile: Bool = true) throws {
         try optimizer.checkSettings()

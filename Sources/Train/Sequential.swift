@@ -63,9 +63,9 @@ public final class Sequential {
     /// With `jitCompile` (the default, Keras' name) the first training step for each input shape is recorded
     /// and compiled into a ``Plan`` that later steps replay (fused element-wise sweeps, one arena); inference
     /// likewise. `false` runs every step eagerly on a fresh tape, for debugging and graph inspection. Layers
-    /// whose recorded graph depends on more than shapes (stateful recurrent layers, active dropout,
-    /// embeddings, masks read from the data) and truncated backpropagation through time run eagerly either way;
-    /// sparse targets are fed to a plan as their one-hot.
+    /// whose recorded graph depends on more than shapes (active dropout, embeddings, masks read from the data)
+    /// run eagerly either way; stateful recurrent layers and truncated BPTT windows compile with the carried
+    /// state fed as a plan input; sparse targets are fed to a plan as their one-hot.
     public func compile(loss: Loss, optimizer: any Optimizer, metrics: [Metric] = [], jitCompile: Bool = true) throws {
         try optimizer.checkSettings()
         _ = try layerShapes()
