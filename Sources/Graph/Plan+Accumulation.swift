@@ -3,7 +3,9 @@ import Kernels
 // Products added into their addend. An addition `a + z` (or `z + a`) of one shape, where the matrix product
 // `z` is read by that addition alone and `a` dies there (its last reader, and nothing else reads the memory it
 // lies in), runs as `z`'s GEMM with beta = 1 straight into `a`'s place: the addition's result is that place,
-// and no sweep reads `a` and `z` to write a third buffer (an LSTM's or MGU's `x·Wₜ + h·U` per step). A bias row
+// and no sweep reads `a` and `z` to write a third buffer (an LSTM's or MGU's `x·Wₜ + h·U` per step). When `a` is
+// a column slice its sweep reads in place (an MGU's gate columns of `x·Wₜ`), the GEMM writes with the source's
+// row stride (`ldc`), and the sum, left there, may be read by that sweep alone. A bias row
 // `b` added to a product read by that addition alone (a GRU's `h·U + b'`) is copied into the rows of the sum's
 // buffer first, and the GEMM accumulates onto it: one write pass instead of a sweep reading two operands.
 // The bits are eager's: with alpha = 1 and beta = 1 every GEMM path stores fl(acc + c), what eager's addition
@@ -20,6 +22,10 @@ extension PlanLowering {
         var packed: Int?
         /// Whether the addend is a row repeated over the product's rows (copied into a buffer of its own).
         var broadcast: Bool
+        /// The row stride of an addend that is a column slice read in place (a time step's gate columns of the
+        /// input projection), or `nil` for a contiguous addend: the GEMM writes `C` with this leading dimension,
+        /// and the sweep reading the sum reads it with this stride.
+        var rowStride: Int? = nil
     }
 
     /// Finds the additions to run as accumulating GEMMs (only when fusing: unfused plans run one kernel per record).
@@ -38,11 +44,16 @@ extension PlanLowering {
                 let n = shape(index)[1]
                 let broadcast = shape(addend) != shape(index) && count(addend) == n
                     && Tensor.trailingWidth(shape(addend), of: shape(index)) == n
+                // A column slice read in place: the sum stays there, strided, so only its own sweep may read it.
+                let strided = grouping.isStridedView(addend)
                 guard k >= 1, k <= maximumK,
-                      broadcast || (shape(addend) == shape(index) && canOverwrite(addend, at: index, pinned: pinned)) else {
+                      broadcast || (shape(addend) == shape(index) && canOverwrite(addend, at: index, pinned: pinned)),
+                      !strided || (!pinned.contains(index) && !grouping.isMaterialized(index)
+                                   && grouping.consumers(of: index).allSatisfy({ grouping.groupOf[$0] == grouping.groupOf[index] })) else {
                     continue
                 }
-                accumulations[index] = Accumulation(product: product, addend: addend, packed: nil, broadcast: broadcast)
+                accumulations[index] = Accumulation(product: product, addend: addend, packed: nil, broadcast: broadcast,
+                                                    rowStride: strided ? shape(records[addend].inputs[0]).last! : nil)
                 accumulatedProducts[product] = index
                 break
             }
@@ -57,8 +68,14 @@ extension PlanLowering {
     func canOverwrite(_ addend: Int, at sum: Int, pinned: Set<Int>) -> Bool {
         guard grouping.consumers(of: addend) == [sum], !pinned.contains(addend) else { return false }
         if accumulations[addend] != nil { return true }
-        // Climb through views to the record that owns the memory, noting where in it the addend lies.
+        // Climb through views to the record that owns the memory, noting where in it the addend lies: a span of
+        // floats, and for a column slice read in place, its columns within rows of `width` floats.
         var owner = addend, start = 0
+        var columns: Range<Int>?, width = 0
+        if grouping.isStridedView(addend), case .slice(_, let range) = records[addend].op {
+            (columns, width) = (range, shape(records[addend].inputs[0]).last!)
+            owner = records[addend].inputs[0]
+        }
         climbing: while true {
             switch records[owner].op {
             case .reshape, .stopGradient:
@@ -72,7 +89,13 @@ extension PlanLowering {
                 break climbing
             }
         }
-        let span = start..<(start + count(addend))
+        let span = columns == nil ? start..<(start + count(addend)) : start..<(start + count(addend) / columns!.count * width)
+        // Whether floats `other` (columns `otherColumns` of its rows, when set) overlap the addend's.
+        func overlaps(_ other: Range<Int>, _ otherColumns: Range<Int>?) -> Bool {
+            guard other.overlaps(span) else { return false }
+            guard let columns, let otherColumns, (other.lowerBound - span.lowerBound) % width == 0 else { return true }
+            return otherColumns.overlaps(columns)
+        }
         switch records[owner].op {
         case .matmul:
             guard accumulatedProducts[owner] == nil else { return false }
@@ -90,28 +113,34 @@ extension PlanLowering {
             return false
         }
         // Every reader of the owner's memory, through views: each must read floats outside the addend's span.
-        var stack = [(node: owner, span: 0..<count(owner))]
-        while let (node, nodeSpan) = stack.popLast() {
+        var stack: [(node: Int, span: Range<Int>, columns: Range<Int>?)] = [(owner, 0..<count(owner), nil)]
+        while let (node, nodeSpan, nodeColumns) = stack.popLast() {
             if node == addend { continue }
-            if pinned.contains(node) && nodeSpan.overlaps(span) { return false }
-            for consumer in grouping.consumers(of: node) {
+            if pinned.contains(node) && overlaps(nodeSpan, nodeColumns) { return false }
+            for consumer in grouping.consumers(of: node) where nodeColumns == nil {
                 switch records[consumer].op {
                 case .reshape, .stopGradient:
-                    stack.append((consumer, nodeSpan))
+                    stack.append((consumer, nodeSpan, nil))
                     continue
                 case .slice(let axis, let range):
                     let source = shape(node)
                     if source[..<axis].reduce(1, *) == 1 {
                         let inner = source[(axis + 1)...].reduce(1, *)
                         let lower = nodeSpan.lowerBound + range.lowerBound * inner
-                        stack.append((consumer, lower..<(lower + range.count * inner)))
+                        stack.append((consumer, lower..<(lower + range.count * inner), nil))
+                        continue
+                    }
+                    if columns != nil, source.count == 2, axis == 1, source[1] == width {
+                        stack.append((consumer, nodeSpan, range))
                         continue
                     }
                 default:
                     break
                 }
-                if nodeSpan.overlaps(span) { return false }
+                if overlaps(nodeSpan, nil) { return false }
             }
+            // A column slice: every reader reads its columns (views of it are not followed).
+            if nodeColumns != nil && !grouping.consumers(of: node).isEmpty && overlaps(nodeSpan, nodeColumns) { return false }
         }
         return true
     }
@@ -139,7 +168,7 @@ extension PlanLowering {
         value[sum] = target
         emit(.matmul(Plan.Product(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                   a: value[inputs[0]]!, lda: a[1], b: value[inputs[1]]!, ldb: b[1], c: target,
-                                  accumulating: true, packed: accumulation.packed)),
+                                  ldc: accumulation.rowStride ?? n, accumulating: true, packed: accumulation.packed)),
              kind: .accumulatingMatmul, nodes: [product, sum], flops: 2 * m * n * k,
              reads: [value[inputs[0]]!, value[inputs[1]]!, target], writes: [target], addend: accumulation.addend,
              addendIsRow: accumulation.broadcast)

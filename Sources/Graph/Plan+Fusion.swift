@@ -33,7 +33,7 @@ extension PlanLowering {
         if grouping.isStridedView(index) {
             return (value[index]!, shape(index), shape(records[index].inputs[0]).last!)
         }
-        return (value[index]!, shape(index), nil)
+        return (value[index]!, shape(index), accumulations[index]?.rowStride)
     }
 
     /// Emits the element-wise kernel (the grouper has checked that its operands share a layout).

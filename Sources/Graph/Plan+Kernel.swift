@@ -13,7 +13,8 @@ extension Plan {
         var m: Int, n: Int, k: Int
         var a: Location, lda: Int
         var b: Location, ldb: Int
-        var c: Location
+        /// `C`'s row stride: `n`, or the row length of the matrix whose columns `C` is (a column slice added into).
+        var c: Location, ldc: Int
         var accumulating: Bool
         /// The packed right operand (an index into ``Plan/packedOperands``), when `B` is a reused parameter.
         var packed: Int? = nil

@@ -229,7 +229,7 @@ struct PlanLowering {
                 let packed = packedOperand(inputs[1], transposed: transposeB, rows: m)
                 emit(.matmul(Plan.Product(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                           a: value[inputs[0]]!, lda: a[1], b: value[inputs[1]]!, ldb: b[1], c: target,
-                                          accumulating: false, packed: packed)),
+                                          ldc: n, accumulating: false, packed: packed)),
                      kind: .matmul, nodes: [index], flops: 2 * m * n * k,
                      reads: [value[inputs[0]]!, value[inputs[1]]!], writes: [target])
             }
@@ -415,7 +415,7 @@ struct PlanLowering {
                 let rightIndex = right == .gradient ? nil : inputs[right == .a ? 0 : 1]
                 let packed = packedOperand(rightIndex, transposed: transposeRight, rows: m)
                 emit(.matmul(Plan.Product(transposeA: transposeLeft, transposeB: transposeRight, m: m, n: n, k: kk,
-                                          a: l, lda: ls[1], b: r, ldb: rs[1], c: target, accumulating: accumulating,
+                                          a: l, lda: ls[1], b: r, ldb: rs[1], c: target, ldc: n, accumulating: accumulating,
                                           packed: packed)),
                      kind: .matmul, nodes: [index], flops: 2 * m * n * kk,
                      reads: [l, r] + (accumulating ? [target] : []), writes: [target])
@@ -562,7 +562,7 @@ struct PlanLowering {
         let (target, accumulating) = gradientTarget(index)
         emit(.matmul(Plan.Product(transposeA: true, transposeB: false, m: first.leftColumns, n: first.rightColumns,
                                   k: totalRows, a: a, lda: first.leftColumns, b: g, ldb: first.rightColumns, c: target,
-                                  accumulating: accumulating)),
+                                  ldc: first.rightColumns, accumulating: accumulating)),
              kind: .stackedMatmul, nodes: [index], flops: 2 * first.leftColumns * first.rightColumns * totalRows,
              reads: [a, g] + (accumulating ? [target] : []), writes: [target])
     }

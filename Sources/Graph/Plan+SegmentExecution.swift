@@ -20,7 +20,7 @@ extension Plan {
         /// Product: `A`, `B` (or the packed panels), `C`; copy and broadcast: source, target; fill: target.
         var first: UnsafeMutablePointer<Float>? = nil, second: UnsafeMutablePointer<Float>? = nil,
             third: UnsafeMutablePointer<Float>? = nil
-        var k = 0, lda = 0, ldb = 0
+        var k = 0, lda = 0, ldb = 0, ldc = 0
         var transposeB = false, accumulating = false
         var sourceStride = 0, targetStride = 0
     }
@@ -43,7 +43,7 @@ extension Plan {
                               columns: columns)
         case .matmul(let product):
             return PartKernel(kind: product.packed == nil ? .matmul : .packedMatmul, columns: product.n, k: product.k,
-                              lda: product.lda, ldb: product.ldb, transposeB: product.transposeB, accumulating: product.accumulating)
+                              lda: product.lda, ldb: product.ldb, ldc: product.ldc, transposeB: product.transposeB, accumulating: product.accumulating)
         case .fill(_, let width):
             return PartKernel(kind: .fill, columns: width)
         case .copyRows(let copy):
@@ -109,12 +109,12 @@ extension Plan {
                               first, rows.upperBound, 0, kernel.columns, scratch)
             case .matmul, .packedMatmul:
                 let n = kernel.columns, beta: Float = kernel.accumulating ? 1 : 0
-                let a = kernel.first! + first * kernel.lda, c = kernel.third! + first * n
+                let a = kernel.first! + first * kernel.lda, c = kernel.third! + first * kernel.ldc
                 if kernel.kind == .packedMatmul {
-                    unroll_sgemm_prepacked_b(0, count, n, kernel.k, 1, a, kernel.lda, kernel.second, 0, n, beta, c, n)
+                    unroll_sgemm_prepacked_b(0, count, n, kernel.k, 1, a, kernel.lda, kernel.second, 0, n, beta, c, kernel.ldc)
                 } else {
                     unroll_sgemm(0, kernel.transposeB ? 1 : 0, count, n, kernel.k, 1, a, kernel.lda, kernel.second,
-                                 kernel.ldb, beta, c, n)
+                                 kernel.ldb, beta, c, kernel.ldc)
                 }
             case .fill:
                 (kernel.third! + first * kernel.columns).update(repeating: 0, count: count * kernel.columns)

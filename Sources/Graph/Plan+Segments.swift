@@ -106,7 +106,7 @@ extension Plan {
             return (.matmul(product), [
                 RowAccess(location: product.a, rowStride: product.lda, width: product.k, isWrite: false),
                 RowAccess(location: product.b, rowStride: 0, width: bSpan, isWrite: false),
-                RowAccess(location: product.c, rowStride: product.n, width: product.n, isWrite: true),
+                RowAccess(location: product.c, rowStride: product.ldc, width: product.n, isWrite: true),
             ])
         case .fill(let location, let count):
             guard count % rows == 0 else { return nil }
@@ -159,7 +159,7 @@ extension Plan {
             let bRows = p.transposeB ? p.n : p.k, bColumns = p.transposeB ? p.k : p.n
             return [Region(p.a, span: (aRows - 1) * p.lda + aColumns, isWrite: false),
                     Region(p.b, span: (bRows - 1) * p.ldb + bColumns, isWrite: false),
-                    Region(p.c, span: p.m * p.n, isWrite: true)]
+                    Region(p.c, span: (p.m - 1) * p.ldc + p.n, isWrite: true)]
         case .fill(let location, let count):
             return [Region(location, span: count, isWrite: true)]
         case .copyRows(let copy):

@@ -178,12 +178,12 @@ public final class Plan {
             if let packed = product.packed {
                 packedGEMM(transposeA: product.transposeA, m: product.m, a: address(product.a), lda: product.lda,
                            packed: packedOperands[packed].matrix, beta: product.accumulating ? 1 : 0,
-                           c: address(product.c), ldc: product.n)
+                           c: address(product.c), ldc: product.ldc)
                 return
             }
             gemm(transposeA: product.transposeA, transposeB: product.transposeB, m: product.m, n: product.n, k: product.k,
                  a: address(product.a), lda: product.lda, b: address(product.b), ldb: product.ldb,
-                 beta: product.accumulating ? 1 : 0, c: address(product.c), ldc: product.n)
+                 beta: product.accumulating ? 1 : 0, c: address(product.c), ldc: product.ldc)
         case .fill(let location, let count):
             address(location).update(repeating: 0, count: count)
         case .copyRows(let copy):

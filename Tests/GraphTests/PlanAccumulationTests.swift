@@ -41,6 +41,26 @@ extension PlanFusionPropertyTests {
         XCTAssertTrue(kernels.allSatisfy { $0.addend != nil && $0.nodes.count == 2 && !$0.isBackward })
     }
 
+    func testColumnSlicesOfTheProjectionAreAddendsInPlace() {
+        // A minimal gated unit: each step adds its products into two column slices of its rows of the hoisted
+        // projection (gate columns), written there in place with the projection's row stride.
+        let shapes = [[12, 5], [5, 12], [12], [6, 6], [3, 6], [6, 6]]
+        let body: ([Node]) -> Node = { n in
+            let projection = n[0].matmul(n[1]) + n[2]
+            var h = n[4]
+            for t in 0..<4 {
+                let rows = projection.slice(along: 0, (3 * t)..<(3 * t + 3))
+                let f = sigmoid(rows.slice(along: 1, 0..<6) + h.matmul(n[3]))
+                let candidate = tanh(rows.slice(along: 1, 6..<12) + (f * h).matmul(n[5]))
+                h = (1 - f) * h + f * candidate
+            }
+            return h
+        }
+        let inputs = random(shapes, seed: 81), other = random(shapes, seed: 91)
+        checkReplay("column slices", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+        XCTAssertEqual(accumulatingKernels(inputs, body).count, 9, "two accumulating products per step, and the bias")
+    }
+
     func testWideProductsAccumulateExactly() {
         // char-lstm's sizes (K = 256, one pass; 32 rows, 1024 columns): the blocked GEMM, unpacked at the first
         // use of U and prepacked at the second (as eager packs it), both accumulating bit for bit as eager adds.
