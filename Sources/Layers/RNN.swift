@@ -39,8 +39,8 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     var dropoutGenerator = SeededGenerator(seed: 0)
     /// The final state of the last call of a stateful layer, the next call's initial state (`nil`: zeros).
     public var carriedState: [Tensor]?
-    /// The taped calls while stateful, oldest first: what a compiled step feeds and reads back.
-    public var recordedStates: [RecordedState] = []
+    /// The taped calls while stateful, oldest first, while a compiled step records them (else `nil`).
+    public var recordedStates: [RecordedState]?
 
     /// Creates a recurrent layer from a cell.
     public init(_ cell: Cell, returnSequences: Bool = false, goBackwards: Bool = false, isStateful: Bool = false,
@@ -131,7 +131,7 @@ public final class RNN<Cell: RecurrentCell>: StatefulRecurrentLayer {
     func noteFinalState(_ state: Cell.State, startingFrom start: Cell.State?, on input: Node) {
         guard isStateful else { return }
         carriedState = state.nodes.map(\.value)
-        if input.tape != nil { recordedStates.append(RecordedState(start: start?.nodes ?? [], final: state.nodes)) }
+        if input.tape != nil { recordedStates?.append(RecordedState(start: start?.nodes ?? [], final: state.nodes)) }
     }
 
     /// The carried state when it has `batchSize` rows, else zeros.
@@ -251,10 +251,11 @@ public protocol StatefulRecurrentLayer: Layer {
     /// The values the next stateful call on a batch of `batchSize` rows starts from: the carried state when
     /// it has that many rows, else zeros.
     func startStateValues(batchSize: Int) -> [Tensor]
-    /// The start and final state of every taped call while ``isStateful``, oldest first. A compiled step clears
-    /// it, records, and declares the start leaves as plan inputs and the final nodes as plan outputs, so that a
-    /// replay starts from the current carried state rather than the traced one.
-    var recordedStates: [RecordedState] { get set }
+    /// The start and final state of every taped call while ``isStateful``, oldest first, kept only while it is
+    /// not `nil`. A compiled step sets it to empty, records, and declares the start leaves as plan inputs and the
+    /// final nodes as plan outputs, so that a replay starts from the current carried state rather than the
+    /// traced one; then sets it back to `nil` (eager steps keep nothing).
+    var recordedStates: [RecordedState]? { get set }
     /// Whether the layer's recording depends on shapes only once its start state is fed as a plan input.
     var compilesWithFedState: Bool { get }
 }

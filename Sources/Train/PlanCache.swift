@@ -137,20 +137,20 @@ struct CarriedStates {
         counts = states.map(\.count)
     }
 
-    /// Forgets what the layers recorded before, so that `endRecording` sees this step's calls only.
+    /// Has the layers keep what their calls record from now on.
     func beginRecording() {
-        for layer in layers { layer.recordedStates.removeAll() }
+        for layer in layers { layer.recordedStates = [] }
     }
 
     /// The start leaves and final nodes of the recorded step, or `nil` when a layer was not called exactly once
     /// from its carried state (such a step stays eager).
     func endRecording() -> (start: [Node], final: [Node])? {
-        defer { for layer in layers { layer.recordedStates.removeAll() } }
+        defer { for layer in layers { layer.recordedStates = nil } }
         var start: [Node] = [], final: [Node] = []
         for (layer, count) in zip(layers, counts) {
-            guard layer.recordedStates.count == 1, layer.recordedStates[0].start.count == count else { return nil }
-            start += layer.recordedStates[0].start
-            final += layer.recordedStates[0].final
+            guard let recorded = layer.recordedStates, recorded.count == 1, recorded[0].start.count == count else { return nil }
+            start += recorded[0].start
+            final += recorded[0].final
         }
         return (start, final)
     }
