@@ -39,6 +39,8 @@ enum BenchCommand: Subcommand {
                 + "them once per length (a sweep such as 1000,10000,100000)."),
         .option("checkpointing", "MODE", "Recurrent layers keep every step (none, the default), every ~√T-th state "
                 + "(auto) or every N-th, and recompute the rest in backward."),
+        .option("truncated", "K1[,K2]", "Time truncated BPTT(K1, K2) instead: the recurrent layer returns every step, "
+                + "a Dense head scores each, and a timed step is one fit epoch over one batch (ms per epoch)."),
         .flag("eager", "Run every training step eagerly on a tape (compile(jitCompile: false)); by default steps replay "
               + "a compiled plan, whose arena and bytes kept for backward are reported under each row."),
         .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X, ...}."),
@@ -198,6 +200,13 @@ enum BenchCommand: Subcommand {
                 print(String(format: "tape overhead on [2]-element tensors: %.3f µs per node forward, %.3f µs forward + backward",
                              forward, both), to: &output)
             }
+        }
+        if let (k1, k2) = try truncation(arguments) {
+            for workload in workloads {
+                try runTruncated(workload, k1: k1, k2: k2, steps: steps, warmup: warmup, eager: arguments.isSet("eager"),
+                                 output: &output)
+            }
+            return
         }
         if !isJSON {
             print("ms per training step (forward + backward through time + Adam), median and min of \(steps) after "

@@ -221,6 +221,18 @@ final class CLISubcommandTests: XCTestCase {
         XCTAssertGreaterThan(milliseconds, 0)
     }
 
+    func testBenchTruncatedTimesCompiledWindowsOnePlanPerWindowShape() {
+        // small-rnn has 3 steps: BPTT(2) runs a window of 2 and a last one of 1, two plans however many epochs.
+        let (status, output) = runTool(["bench", "--workload", "small-rnn", "--truncated", "2", "--steps", "2", "--warmup", "1"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("BPTT(2, 2), compiled (2 plans): "), output)
+        XCTAssertTrue(runTool(["bench", "--workload", "small-rnn", "--truncated", "2", "--steps", "1", "--eager"]).output
+            .contains("BPTT(2, 2), eager: "))
+        let (badStatus, message) = runTool(["bench", "--truncated", "3,2"])
+        XCTAssertNotEqual(badStatus, 0)
+        XCTAssertTrue(message.contains("'--truncated' expects K1 or K1,K2"), message)
+    }
+
     func testBenchCountsTheCustomCellsMatrixProducts() throws {
         let (status, output) = runTool(["bench", "--steps", "1", "--warmup", "0", "--workload", "custom-mgu", "--json"])
         XCTAssertEqual(status, 0, output)
