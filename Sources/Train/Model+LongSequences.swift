@@ -44,6 +44,11 @@ extension Model {
         return TruncatedBPTT(steps: steps, backwardSteps: backwardSteps, model: self, step: { feeds, record in
             self.plans.trainingStep(feeds: feeds, compiling: compiling, model: self, tape: self.trainingTape,
                                     optimizer: optimizer, record: record)
+        }, advance: { chunk in
+            _ = self.plans.inference([chunk], compiling: compiling, model: self) { nodes in
+                let (values, masks) = self.run(nodes)
+                return (values, masks.allSatisfy { $0 == nil })
+            }
         }, target: { compiling ? self.losses[0].compiled(target: $0, classes: classes).target : $0 },
                              forward: { input in
                                  let (outputs, masks) = self.run([input])

@@ -64,7 +64,7 @@ extension Sequential {
             TruncatedBPTT(steps: k1, backwardSteps: truncatedBPTTBackwardSteps ?? k1, model: self, step: { feeds, record in
                 self.plans.trainingStep(feeds: feeds, compiling: compiling, model: self, tape: self.trainingTape,
                                         optimizer: optimizer, record: record, recorded: self.noteTape)
-            }, target: { compiling ? loss.compiled(target: $0, classes: classes).target : $0 },
+            }, advance: { _ = self.infer($0) }, target: { compiling ? loss.compiled(target: $0, classes: classes).target : $0 },
                           forward: { self.run($0) },
                           loss: { prediction, target, mask in
                               mask.map { windowLoss(prediction, target, mask: $0) } ?? windowLoss(prediction, target)

@@ -10,7 +10,7 @@ import Layers
 /// and the functional `Model`: the model supplies its forward pass and its loss, the windows and the carried
 /// state are handled here. Each window is one training step of the model's ``PlanCache``, so windows compile
 /// like any step: the carried state is a plan input (``CarriedStates``), one plan serves every full window and
-/// another the last partial one. The forward runs that only advance the state (k2 > k1) stay eager.
+/// another the last partial one. The forward runs that only advance the state (k2 > k1) replay forward plans.
 struct TruncatedBPTT {
     /// k1: the steps between updates.
     let steps: Int
@@ -20,6 +20,9 @@ struct TruncatedBPTT {
     /// One training step of the model on these feeds (a window, then its targets as fed), compiled or eager
     /// (``PlanCache/trainingStep(feeds:compiling:model:tape:optimizer:record:recorded:)``).
     let step: (_ feeds: [Tensor], _ record: ([Node]) -> (loss: Node, outputs: [Node], isTraceable: Bool)) -> (loss: Float, outputs: [Tensor])?
+    /// Runs the model on a chunk without training, only to move the carried state on (a forward plan fed the
+    /// state, like `predict`, or untaped nodes when eager).
+    let advance: (Tensor) -> Void
     /// The targets as a step is fed them (a compiled step's sparse targets as one-hot, matching ``loss``).
     let target: (Tensor) -> Tensor
     /// The model's output and its mask for an input (recording onto the input's tape if it has one).
@@ -73,7 +76,7 @@ struct TruncatedBPTT {
         guard y.rank >= 2 && y.shape[1] == time else {
             // One target per sequence: the steps before the last k2 only advance the state.
             let start = max(0, time - k2)
-            if start > 0 { _ = forward(Node(x.slice(along: 1, 0..<start))) }
+            if start > 0 { advance(x.slice(along: 1, 0..<start)) }
             return trainWindow(x.slice(along: 1, start..<time), y, scoredSteps: 0..<(time - start))
         }
         var losses: [Float] = []
@@ -84,11 +87,12 @@ struct TruncatedBPTT {
             let newEnd = min(time, end + k1)
             let start = max(0, newEnd - k2)
             let nextStart = max(0, min(time, newEnd + k1) - k2)
-            // The next window starts inside this one: run up to there without a tape (the same weights and
-            // values as the taped run below) to keep the state it starts from.
+            // The next window starts inside this one: run up to there without training (the same weights and
+            // values as the training step below) to keep the state it starts from. One starting where this one
+            // ends (k1 = k2) starts from this window's final state.
             var nextState = startState
-            if nextStart > start {
-                _ = forward(Node(x.slice(along: 1, start..<nextStart)))
+            if nextStart > start && nextStart < newEnd {
+                advance(x.slice(along: 1, start..<nextStart))
                 nextState = carried()
                 carry(startState)
             }
@@ -97,6 +101,7 @@ struct TruncatedBPTT {
             losses.append(value)
             predictions.append(prediction)
             masks.append(mask)
+            if nextStart == newEnd { nextState = carried() }
             carry(nextState)
             startState = nextState
             end = newEnd

@@ -28,9 +28,12 @@ final class CompiledLongSequenceTests: XCTestCase {
     }
 
     func testCompiledTruncatedBPTTMatchesEagerAndTracesOncePerWindowShape() throws {
-        // Seven steps: BPTT(3, 3) runs windows of 3, 3 and a last partial 1 (two shapes); BPTT(2, 3) windows
-        // of 2 (the first), then 3 scoring 2, and a last of 3 scoring 1 (three shapes, x and y lengths).
-        for (k1, k2, perStep, shapes) in [(3, 3, true, 2), (2, 3, true, 3), (2, 4, false, 1)] {
+        // Seven steps: BPTT(3, 3) runs windows 0..<3 and 3..<6, advances the state over step 3 (a forward plan)
+        // and trains 4..<7 scoring its last step (three shapes); BPTT(2, 3) windows
+        // of 2 (the first), then 3 scoring 2, and a last of 3 scoring 1 (three shapes, x and y lengths), and
+        // advances the state over chunks of 1 and 2 steps between them (two forward plans); one target per
+        // sequence with k2 = 4 advances over the first 3 steps and trains one window of 4.
+        for (k1, k2, perStep, shapes) in [(3, 3, true, 3), (2, 3, true, 5), (2, 4, false, 2)] {
             let label = "BPTT(\(k1), \(k2))\(perStep ? "" : ", one target per sequence")"
             let targets = perStep ? y : y.slice(along: 1, 6..<7).reshaped(to: [4, 1])
             let eager = try stack(returnSequences: perStep, jitCompile: false)
@@ -58,7 +61,7 @@ final class CompiledLongSequenceTests: XCTestCase {
         let actual = try compiled.fit([x], [y], epochs: 3, batchSize: 2, verbose: .silent, truncatedBPTTSteps: 2, truncatedBPTTBackwardSteps: 3)
         assertSameTraining(expected, actual, "functional BPTT(2, 3)")
         for (a, e) in zip(compiled.weights, eager.weights) { assertClose(a, e, tolerance: 1e-5, "functional weights") }
-        XCTAssertEqual(compiled.tracedPlanCount, 3)
+        XCTAssertEqual(compiled.tracedPlanCount, 5, "three window plans, two forward plans advancing the state")
     }
 
     func testCompiledStatefulTrainingMatchesEagerAndCarriesTheReplayedState() throws {

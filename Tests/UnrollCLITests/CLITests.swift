@@ -222,10 +222,11 @@ final class CLISubcommandTests: XCTestCase {
     }
 
     func testBenchTruncatedTimesCompiledWindowsOnePlanPerWindowShape() {
-        // small-rnn has 3 steps: BPTT(2) runs a window of 2 and a last one of 1, two plans however many epochs.
+        // small-rnn has 3 steps: BPTT(2) trains 0..<2, advances the state over step 0 and trains 1..<3 scoring
+        // step 2: three plans (two windows and a forward one) however many epochs.
         let (status, output) = runTool(["bench", "--workload", "small-rnn", "--truncated", "2", "--steps", "2", "--warmup", "1"])
         XCTAssertEqual(status, 0, output)
-        XCTAssertTrue(output.contains("BPTT(2, 2), compiled (2 plans): "), output)
+        XCTAssertTrue(output.contains("BPTT(2, 2), compiled (3 plans): "), output)
         XCTAssertTrue(runTool(["bench", "--workload", "small-rnn", "--truncated", "2", "--steps", "1", "--eager"]).output
             .contains("BPTT(2, 2), eager: "))
         let (badStatus, message) = runTool(["bench", "--truncated", "3,2"])
