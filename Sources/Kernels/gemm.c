@@ -4,7 +4,7 @@
 // (MC x KC block), and a 6x16 register-blocked micro-kernel (12 ymm accumulators, 2 B vectors and a
 // broadcast) computes each tile; R x 16 (R < 6) and R x 8 variants take the ragged last rows/columns.
 // Transposes are absorbed by the packing routines (8x8 AVX transposes). KC and MC are split evenly
-// (K = 400 -> 2 x 200). A non-transposed B is read in place instead of packed when M is small enough for
+// (K = 600 -> 2 x 300). A non-transposed B is read in place instead of packed when M is small enough for
 // its row stride (see in_place_max_m). Partial tiles go through a small aligned buffer. Packing buffers
 // are per thread (thread-local, 64-byte aligned, grown on demand, freed when the thread exits). With B
 // pre-packed (unroll_sgemm_prepacked_b) a small non-transposed A is read in place, rows lda apart.
@@ -31,7 +31,7 @@
 
 #define MR 6
 #define NR 16
-#define KC_MAX 256
+#define KC_MAX 512   // a recurrent layer of 257-512 units sums K in one pass (see unroll_sgemm_max_single_pass_k)
 #define MC_MAX 144   // multiple of MR
 #define NC_MAX 2048  // multiple of NR
 
