@@ -90,4 +90,17 @@ final class CompiledLongSequenceTests: XCTestCase {
         }
         XCTAssertEqual(compiled.tracedPlanCount, 2, "one forward plan, traced once")
     }
+
+    func testCompiledStatefulCheckpointedLayerMatchesEager() throws {
+        // A checkpointed stateful layer: its start state enters the first checkpoint node, a plan input all the same.
+        let chunks = Tensor.concatenate([x, x.slice(along: 0, 0..<2)], along: 0)
+        let targets = Tensor.concatenate([y, y.slice(along: 0, 0..<2)], along: 0)
+        let (eager, compiled) = (try stack(isStateful: true, jitCompile: false), try stack(isStateful: true, jitCompile: true))
+        for model in [eager, compiled] { (model.layers[0] as! LSTM).checkpointing = .every(3) }
+        let expected = try eager.fit(chunks, targets, epochs: 3, batchSize: 2, shuffle: false, verbose: .silent)
+        let actual = try compiled.fit(chunks, targets, epochs: 3, batchSize: 2, shuffle: false, verbose: .silent)
+        assertSameTraining(expected, actual, "checkpointed stateful")
+        for (a, e) in zip(compiled.weights, eager.weights) { assertClose(a, e, tolerance: 1e-5, "checkpointed stateful weights") }
+        XCTAssertEqual(compiled.tracedPlanCount, 1)
+    }
 }
