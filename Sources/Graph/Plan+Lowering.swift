@@ -138,7 +138,7 @@ struct PlanLowering {
         let pinned = Set(outputs + requested + (root.map { [$0] } ?? []))
         grouping.group(needed: needed, pinned: pinned)
         findAccumulations(needed: needed, pinned: pinned)
-        if root != nil && fusing { storeTranscendentalsForBackward() }
+        if root != nil && fusing { storeTranscendentalsForBackward(needed: needed) }
         let order = grouping.unitOrder(needed: needed)
         for unit in order { lowerForward(unit) }
         plan.outputLocations = outputs.map { (value[$0]!, shape($0)) }

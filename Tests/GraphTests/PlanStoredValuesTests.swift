@@ -33,6 +33,28 @@ final class PlanStoredValuesTests: XCTestCase {
                                                     Tensor.randomUniform([3, 4], in: -1...1, seed: 4)], lstmStep)
     }
 
+    func testCellStateTanhIsRecomputedWhereItsInputIsKeptAnyway() {
+        // Two steps: c' is kept for the next step's backward, so storing tanh(c') would only add floats; it is
+        // re-evaluated (one tanh per step), while the gates stay stored (no sigmoid in backward).
+        let z = Tensor.randomUniform([6, 16], in: -2...2, seed: 11), c = Tensor.randomUniform([3, 4], in: -1...1, seed: 12)
+        let body: ([Node]) -> Node = { n in
+            var c = n[1], h: Node? = nil
+            for t in 0..<2 {
+                let gates = n[0].slice(along: 0, (3 * t)..<(3 * t + 3))
+                let i = sigmoid(gates.slice(along: 1, 0..<4)), f = sigmoid(gates.slice(along: 1, 4..<8))
+                let g = tanh(gates.slice(along: 1, 8..<12)), o = sigmoid(gates.slice(along: 1, 12..<16))
+                c = f * c + i * g
+                h = h.map { $0 + o * tanh(c) } ?? o * tanh(c)
+            }
+            return h!
+        }
+        let plan = plan([z, c], body)
+        XCTAssertEqual(instructions(plan, backward: true).filter { $0 == "sigmoid" }, [])
+        XCTAssertEqual(instructions(plan, backward: true).filter { $0 == "tanh" }.count, 2)
+        checkReplay("recomputed tanh(c')", [z, c], other: [Tensor.randomUniform([6, 16], in: -2...2, seed: 13),
+                                                           Tensor.randomUniform([3, 4], in: -1...1, seed: 14)], body)
+    }
+
     func testStoredValuesKeepEagerBits() {
         let z = Tensor.randomUniform([5, 16], in: -3...3, seed: 5), c = Tensor.randomUniform([5, 4], in: -1...1, seed: 6)
         checkReplay("stored gates bitwise", [z, c], other: [Tensor.randomUniform([5, 16], in: -3...3, seed: 7),
