@@ -1476,11 +1476,11 @@ static void prepacked_direct(int transA, long M, long K, long npad, long kc_size
         }
 }
 
-/// Largest M * K (floats of op(A)) for which unroll_sgemm_prepacked_b reads a non-transposed A in place: its
-/// rows then stay in L1/L2 across the column panels, the packing pass is saved and the rows can be blocked
-/// freely (rows_block). Measured on Zen3 (Benchmarks/kernels, `./kbench rows`): 2-17% faster up to 16K floats
-/// (16 x 1024, 64 x 256, 32 x 400), within 1% either way at 48-128 x 400.
-#define ROWS_IN_PLACE_MAX_MK (16L * 1024)
+/// Largest M * K (floats of op(A)) for which unroll_sgemm_prepacked_b reads a non-transposed A in place: the
+/// packing pass is saved and the rows can be blocked freely (rows_block). Measured on Zen3 with K blocks of up
+/// to 512 (Benchmarks/kernels, `./kbench rows`): 0.3-18% faster from 8 x 128 up to 256 x 1600 (400K floats),
+/// 2% slower at 1024 x 1024, where A no longer stays in L2.
+#define ROWS_IN_PLACE_MAX_MK (512L * 1024)
 
 /// Rows for the next in-place micro-kernel call when `left` rows remain. A kernel of R rows keeps 2R fma chains
 /// in flight, and two FMA pipes of latency 4 need 8 to stay busy: so the last 7-9 rows go as 4 + 3, 4 + 4 and
