@@ -8,32 +8,20 @@ import XCTest
 /// Masks: made by `Masking` and `Embedding(maskZero:)`, honoured by recurrent layers as Keras does, left out of losses.
 final class MaskingTests: XCTestCase {
     func testMaskedLSTMMatchesKeras() throws {
-        let url = Fixture.packageRoot.appendingPathComponent("Tests/Fixtures/keras/masked_lstm.json")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        func floats(_ key: String) -> [Float] { (json[key] as! [NSNumber]).map(\.floatValue) }
-        let units = json["units"] as! Int
-        let shape = (json["shape"] as! [NSNumber]).map(\.intValue)
-        let x = Tensor(shape: shape, scalars: floats("input"))
-        let input = Input(shape: [shape[1], shape[2]])
+        let keras = try MaskedLSTMReference()
+        let input = Input(shape: [keras.shape[1], keras.shape[2]])
         let masked = Masking(maskValue: 0)(input)
-        let sequenceLayer = LSTM(hiddenSize: units, returnSequences: true), lastLayer = LSTM(hiddenSize: units)
+        let sequenceLayer = LSTM(hiddenSize: keras.units, returnSequences: true), lastLayer = LSTM(hiddenSize: keras.units)
         let model = try Model(inputs: [input], outputs: [sequenceLayer(masked), lastLayer(masked)])
-        for layer in [sequenceLayer, lastLayer] {
-            layer.cell.parameters[0].value = Tensor(shape: [shape[2], 4 * units], scalars: floats("kernel"))
-            layer.cell.parameters[1].value = Tensor(shape: [units, 4 * units], scalars: floats("recurrent_kernel"))
-            layer.cell.parameters[2].value = Tensor(shape: [4 * units], scalars: floats("bias"))
-        }
+        for layer in [sequenceLayer, lastLayer] { keras.setWeights(layer.cell.parameters) }
         let tape = Tape()
-        let (outputs, masks) = model.run([tape.constant(x)])
-        assertClose(outputs[0].value, shape: [shape[0], shape[1], units], floats("sequences"), tolerance: 1e-5)
-        assertClose(outputs[1].value, shape: [shape[0], units], floats("last"), tolerance: 1e-5)
-        XCTAssertEqual(masks[0]?.scalars, [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0])
+        let (outputs, masks) = model.run([tape.constant(keras.input)])
+        keras.assertSequences(outputs[0].value)
+        keras.assertLast(outputs[1].value)
+        XCTAssertEqual(masks[0]?.scalars, keras.mask)
         XCTAssertNil(masks[1], "the mask ends where the time axis does")
         tape.backward(from: square(outputs[0]).sum())
-        let cell = sequenceLayer.cell.parameters
-        assertClose(cell[0].gradient!, shape: [shape[2], 4 * units], floats("grad_kernel"), tolerance: 1e-5)
-        assertClose(cell[1].gradient!, shape: [units, 4 * units], floats("grad_recurrent_kernel"), tolerance: 1e-5)
-        assertClose(cell[2].gradient!, shape: [4 * units], floats("grad_bias"), tolerance: 1e-5)
+        keras.assertGradients(sequenceLayer.cell.parameters)
     }
 
     /// Three sequences of lengths 5, 3 and 1, padded with zeros, through Masking → GRU → Dense per step:

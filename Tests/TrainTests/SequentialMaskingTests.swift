@@ -9,33 +9,24 @@ import XCTest
 /// honour them and the losses and metrics leave padded steps out, exactly as in a functional `Model`.
 final class SequentialMaskingTests: XCTestCase {
     func testMaskedLSTMMatchesKeras() throws {
-        let url = Fixture.packageRoot.appendingPathComponent("Tests/Fixtures/keras/masked_lstm.json")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
-        func floats(_ key: String) -> [Float] { (json[key] as! [NSNumber]).map(\.floatValue) }
-        let units = json["units"] as! Int
-        let shape = (json["shape"] as! [NSNumber]).map(\.intValue)
-        let x = Tensor(shape: shape, scalars: floats("input"))
+        let keras = try MaskedLSTMReference()
         for returnSequences in [true, false] {
-            let layer = LSTM(hiddenSize: units, returnSequences: returnSequences)
-            let model = Sequential([Masking(maskValue: 0), layer], inputShape: [shape[1], shape[2]])
+            let layer = LSTM(hiddenSize: keras.units, returnSequences: returnSequences)
+            let model = Sequential([Masking(maskValue: 0), layer], inputShape: [keras.shape[1], keras.shape[2]])
             try model.compile(loss: .meanSquaredError, optimizer: SGD())
-            layer.cell.parameters[0].value = Tensor(shape: [shape[2], 4 * units], scalars: floats("kernel"))
-            layer.cell.parameters[1].value = Tensor(shape: [units, 4 * units], scalars: floats("recurrent_kernel"))
-            layer.cell.parameters[2].value = Tensor(shape: [4 * units], scalars: floats("bias"))
+            keras.setWeights(layer.cell.parameters)
             let tape = Tape()
-            let (output, mask) = model.run(tape.constant(x))
+            let (output, mask) = model.run(tape.constant(keras.input))
             if returnSequences {
-                assertClose(output.value, shape: [shape[0], shape[1], units], floats("sequences"), tolerance: 1e-5)
-                XCTAssertEqual(mask?.scalars, [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0])
+                keras.assertSequences(output.value)
+                XCTAssertEqual(mask?.scalars, keras.mask)
                 tape.backward(from: square(output).sum())
-                assertClose(layer.cell.parameters[0].gradient!, shape: [shape[2], 4 * units], floats("grad_kernel"), tolerance: 1e-5)
-                assertClose(layer.cell.parameters[1].gradient!, shape: [units, 4 * units], floats("grad_recurrent_kernel"), tolerance: 1e-5)
-                assertClose(layer.cell.parameters[2].gradient!, shape: [4 * units], floats("grad_bias"), tolerance: 1e-5)
+                keras.assertGradients(layer.cell.parameters)
             } else {
-                assertClose(output.value, shape: [shape[0], units], floats("last"), tolerance: 1e-5)
+                keras.assertLast(output.value)
                 XCTAssertNil(mask, "the mask ends where the time axis does")
             }
-            assertClose(try model.predict(x), output.value, tolerance: 0)
+            assertClose(try model.predict(keras.input), output.value, tolerance: 0)
         }
     }
 
