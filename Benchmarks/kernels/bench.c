@@ -244,6 +244,77 @@ static void test_prepacked(const char *label) {
     printf("prepacked %-12s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
 }
 
+// Pre-packed A (unroll_sgemm_pack_a + unroll_sgemm_prepacked_a): packing split over panel ranges and columns
+// over uneven ranges, bitwise against one unroll_sgemm call wherever that takes its blocked path.
+static void check_prepacked_a(int tA, int tB, long M, long N, long K, float alpha, float beta, long pad) {
+    long arows = tA ? K : M, acols = tA ? M : K;
+    long brows = tB ? N : K, bcols = tB ? K : N;
+    long lda = acols + pad, ldb = bcols + pad, ldc = N + pad;
+    float *A = malloc(sizeof(float) * (arows * lda + 1));
+    float *B = malloc(sizeof(float) * (brows * ldb + 1));
+    float *C1 = malloc(sizeof(float) * (M * ldc + 1));
+    float *C2 = malloc(sizeof(float) * (M * ldc + 1));
+    size_t size = unroll_sgemm_packed_a_size(M, K);
+    float *P = malloc(sizeof(float) * (size + 1));
+    for (long i = 0; i < arows * lda; i++) A[i] = frand();
+    for (long i = 0; i < brows * ldb; i++) B[i] = frand();
+    for (long i = 0; i < M * ldc; i++) C1[i] = beta == 0.0f ? NAN : frand();
+    memcpy(C2, C1, sizeof(float) * M * ldc);
+    for (size_t i = 0; i <= size; i++) P[i] = NAN;
+    long panels = (M + 5) / 6, cut = 6 * (panels / 2);
+    unroll_sgemm_pack_a(tA, M, K, A, lda, cut, M, P);  // the second half first: nothing may spill backwards
+    unroll_sgemm_pack_a(tA, M, K, A, lda, 0, cut, P);
+    int bad = !isnan(P[size]);
+    long s1 = N / 3, s2 = N - N / 5;
+    bad |= !unroll_sgemm_prepacked_a(tB, M, K, alpha, P, B, ldb, 0, s1, beta, C1, ldc);
+    bad |= !unroll_sgemm_prepacked_a(tB, M, K, alpha, P, B, ldb, s1, s2, beta, C1, ldc);
+    bad |= !unroll_sgemm_prepacked_a(tB, M, K, alpha, P, B, ldb, s2, N, beta, C1, ldc);
+    unroll_sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
+    if (bad || memcmp(C1, C2, sizeof(float) * M * ldc)) {
+        printf("FAIL prepacked A tA=%d tB=%d M=%ld N=%ld K=%ld alpha=%g beta=%g pad=%ld\n", tA, tB, M, N, K, alpha,
+               beta, pad);
+        failures++;
+    }
+    free(A); free(B); free(C1); free(C2); free(P);
+}
+
+static void test_prepacked_a(const char *label) {
+    int before = failures;
+    long count = 0;
+    const float alphas[] = {1.0f, -1.5f};
+    const float betas[] = {0.0f, 1.0f, 0.5f};
+    const long shapes[][3] = {{21, 25, 20},  {23, 40, 33},  {30, 64, 5},    {37, 100, 130}, {53, 33, 600},
+                              {145, 70, 40}, {150, 48, 513}, {64, 30, 1100}, {97, 130, 257}, {400, 100, 512},
+                              {3, 200, 64},  {7, 31, 700},  {288, 40, 1024}};
+    for (int tA = 0; tA < 2; tA++)
+        for (int tB = 0; tB < 2; tB++)
+            for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
+                long M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                if (!unroll_sgemm_packs_a(tA, tB, M, N, K, 1.0f)) continue;
+                int v = s + 2 * tA + tB;
+                check_prepacked_a(tA, tB, M, N, K, alphas[v % 2], betas[v % 3], v % 3 * 3);
+                count++;
+            }
+    printf("prepacked A %-10s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
+}
+
+/// One thread: packing all of op(A) once (unroll_sgemm_pack_a), best of many, in µs and GB/s read.
+static void bench_pack_a(int tA, long M, long K) {
+    float *A = aligned_alloc(64, sizeof(float) * (M * K + 16));
+    float *P = aligned_alloc(64, sizeof(float) * (unroll_sgemm_packed_a_size(M, K) + 16));
+    for (long i = 0; i < M * K; i++) A[i] = frand();
+    double best = 1e30;
+    for (int trial = 0; trial < 200; trial++) {
+        double t0 = now();
+        unroll_sgemm_pack_a(tA, M, K, A, tA ? M : K, 0, M, P);
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    printf("  pack op(A) %s M=%5ld K=%5ld : %8.1f us  %5.1f GB/s\n", tA ? "T" : "N", M, K, best * 1e6,
+           4.0 * M * K / best * 1e-9);
+    free(A); free(P);
+}
+
 // Two threads writing disjoint halves of C at the same time, many times.
 typedef struct {
     int tA, tB;
@@ -648,6 +719,17 @@ int main(int argc, char **argv) {
         }
         return failures ? 1 : 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "packa") == 0) {  // pre-packed A: tests, then packing times (tA M K triples)
+        test_prepacked_a("default");
+        if (argc >= 5) {
+            for (int i = 2; i + 2 < argc; i += 3) bench_pack_a(atoi(argv[i]), atol(argv[i + 1]), atol(argv[i + 2]));
+        } else {
+            const long shapes[][3] = {{1, 400, 4096}, {1, 256, 2048}, {1, 128, 3200}, {1, 1600, 400},
+                                      {0, 4096, 64},  {0, 400, 4096}};
+            for (int q = 0; q < 6; q++) bench_pack_a((int)shapes[q][0], shapes[q][1], shapes[q][2]);
+        }
+        return failures ? 1 : 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "prepacked") == 0) {  // pre-packed B tests and timings only
         test_prepacked("default");
         for (int tB = 0; tB < 2; tB++) {
@@ -697,6 +779,7 @@ int main(int argc, char **argv) {
         if (unroll_has_avx2_fma()) {
             test_gemm("avx2");
             test_prepacked("avx2");
+            test_prepacked_a("avx2");
             unroll_gemm_unpacked_max_m = 0;  // force packing of B everywhere
             test_gemm("avx2 packed B");
             unroll_gemm_unpacked_max_m = 100000;  // force reading B in place wherever allowed
@@ -708,6 +791,7 @@ int main(int argc, char **argv) {
         unroll_kernels_force_portable(1);
         test_gemm("portable");
         test_prepacked("portable");
+        test_prepacked_a("portable");
         test_vmath("portable");
         unroll_kernels_force_portable(0);
         printf(failures ? "%d FAILURES\n" : "all tests passed\n", failures);

@@ -35,6 +35,15 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
     let blocks = Swift.max(1, Swift.min(16, units / 4))
     @Sendable func edge(_ block: Int) -> Int { Swift.min(total, granule * (block * units / blocks)) }
     let workers = Swift.min(GEMMThreads.count, blocks)
+    if splitN && blocks > 1
+        && (0..<blocks).allSatisfy({ edge($0) >= edge($0 + 1) || unroll_sgemm_packs_a(
+            transposeA ? 1 : 0, transposeB ? 1 : 0, m, edge($0 + 1) - edge($0), k, alpha) != 0 }),
+        let packedA = unroll_sgemm_packed_a_buffer(unroll_sgemm_packed_a_size(m, k)) {
+        gemmFromPackedA(transposeA: transposeA, transposeB: transposeB, m: m, k: k, alpha: alpha,
+                        operands: operands, lda: lda, ldb: ldb, beta: beta, ldc: ldc, packedA: packedA,
+                        blocks: blocks, workers: workers, edge: edge)
+        return
+    }
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
         for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
             let start = edge(block), end = edge(block + 1)
@@ -47,6 +56,36 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
                 let aPart = transposeA ? operands.a + start : operands.a + start * lda
                 unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, end - start, n, k, alpha,
                              aPart, lda, operands.b, ldb, beta, operands.c + start * ldc, ldc)
+            }
+        }
+    }
+}
+
+/// The column blocks of ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` from one packing of
+/// `op(A)` into `packedA` (the calling thread's buffer), instead of every block packing all of it again (for a
+/// weight gradient `Hᵀ·dZ` over all time steps that is megabytes per block). Bitwise the same as the blocks
+/// through `unroll_sgemm`, which the caller has checked take the blocked path.
+private func gemmFromPackedA(transposeA: Bool, transposeB: Bool, m: Int, k: Int, alpha: Float,
+                             operands: GEMMOperands, lda: Int, ldb: Int, beta: Float, ldc: Int,
+                             packedA: UnsafeMutablePointer<Float>, blocks: Int, workers: Int,
+                             edge: @Sendable (Int) -> Int) {
+    let packed = UncheckedSendable(value: packedA)
+    // Packing is a copy, so how its panels are shared out changes no bit; below ~256 KB one thread does it.
+    let panels = (m + 5) / 6
+    let packers = unroll_sgemm_packed_a_size(m, k) >= 65_536 ? Swift.min(workers, panels) : 1
+    DispatchQueue.concurrentPerform(iterations: packers) { part in
+        unroll_sgemm_pack_a(transposeA ? 1 : 0, m, k, operands.a, lda, 6 * (part * panels / packers),
+                            6 * ((part + 1) * panels / packers), packed.value)
+    }
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
+            let start = edge(block), end = edge(block + 1)
+            guard start < end else { continue }
+            if unroll_sgemm_prepacked_a(transposeB ? 1 : 0, m, k, alpha, packed.value, operands.b, ldb, start, end,
+                                        beta, operands.c, ldc) == 0 {
+                unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, end - start, k, alpha, operands.a, lda,
+                             transposeB ? operands.b + start * ldb : operands.b + start, ldb, beta,
+                             operands.c + start, ldc)
             }
         }
     }

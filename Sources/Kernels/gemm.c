@@ -41,6 +41,8 @@
 typedef struct {
     float *a, *b;
     size_t a_cap, b_cap;  // in floats
+    float *whole_a;       // a whole packed op(A) (unroll_sgemm_packed_a_buffer), written by the caller's workers
+    size_t whole_a_cap;
 } workspace;
 
 static _Thread_local workspace *tls_ws;
@@ -52,18 +54,19 @@ static void ws_destroy(void *p) {
     if (!w) return;
     free(w->a);
     free(w->b);
+    free(w->whole_a);
     free(w);
 }
 
 static void ws_make_key(void) { (void)pthread_key_create(&ws_key, ws_destroy); }
 
 static float *alloc_floats(size_t n) {
-    // Padding past the end: the AVX2 A-packing writes up to 2 floats beyond a panel (later overwritten).
+    // Padding past the end: a margin for vector accesses near a buffer's end (packers keep within their panels).
     size_t bytes = ((n + 32) * sizeof(float) + 63) & ~(size_t)63;
     return (float *)aligned_alloc(64, bytes);
 }
 
-static workspace *get_ws(size_t a_need, size_t b_need) {
+static workspace *thread_ws(void) {
     workspace *w = tls_ws;
     if (!w) {
         pthread_once(&ws_once, ws_make_key);
@@ -72,6 +75,12 @@ static workspace *get_ws(size_t a_need, size_t b_need) {
         tls_ws = w;
         (void)pthread_setspecific(ws_key, w);
     }
+    return w;
+}
+
+static workspace *get_ws(size_t a_need, size_t b_need) {
+    workspace *w = thread_ws();
+    if (!w) return NULL;
     if (w->a_cap < a_need) {
         free(w->a);
         w->a = alloc_floats(a_need);
@@ -317,7 +326,14 @@ static void pack_a_avx2(int transA, const float *A, long lda, long i0, long mc, 
                 _mm256_storeu_ps(o + 4 * MR, r4);
                 _mm256_storeu_ps(o + 5 * MR, r5);
                 _mm256_storeu_ps(o + 6 * MR, r6);
-                _mm256_storeu_ps(o + 7 * MR, r7);  // spills 2 floats into the next slot: rewritten next
+                if (p + 8 < kc) {
+                    _mm256_storeu_ps(o + 7 * MR, r7);  // spills 2 floats into the next slot: rewritten next
+                } else {
+                    // The panel's last row: nothing past it is written, so threads can pack neighbouring
+                    // panels of one buffer at the same time (unroll_sgemm_pack_a).
+                    _mm_storeu_ps(o + 7 * MR, _mm256_castps256_ps128(r7));
+                    _mm_storel_pi((__m64 *)(o + 7 * MR + 4), _mm256_extractf128_ps(r7, 1));
+                }
             }
             for (; p < kc; p++)
                 for (long r = 0; r < MR; r++) d[p * MR + r] = a[r * lda + p];
@@ -1253,12 +1269,20 @@ DEFINE_UKERNEL8(4)
 DEFINE_UKERNEL8(5)
 DEFINE_UKERNEL8(6)
 
+/// Whether skinny_avx2 takes a problem of this shape (unless it runs out of memory for a workspace).
+static int skinny_shape(int transA, int transB, long M, long N, int tiny) {
+    if (tiny || (!transB && M == 1) || (transB && M <= 20)) return 1;
+    return N <= (transA ? 6 : 24);
+}
+
 /// Skinny and tiny problems without packing. Returns 0 when the blocked path should be used.
 /// Thresholds measured on Zen3 (Benchmarks/kernels): the dot-product kernel (3 rows of A x 4 rows of B) beats
 /// packing a transposed B up to M ~ 20, and beats the blocked path up to N ~ 24 columns.
+
 UNROLL_AVX2
 static int skinny_avx2(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
                        const float *B, long ldb, float beta, float *C, long ldc, int tiny) {
+    if (!skinny_shape(transA, transB, M, N, tiny)) return 0;
     if (!transB) {
         if (tiny || M == 1) {
             direct_nn_avx2(transA, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -1347,8 +1371,13 @@ static long in_place_max_m(long ldb) {
     return m > 128 ? 128 : m;
 }
 
+static long padded_m(long M) { return ceil_div(M, MR) * MR; }
+
+/// The blocked algorithm. With `packed_a` (unroll_sgemm_pack_a's layout) the panels of op(A) are read from it
+/// instead of being packed per M block; the operation order is the same, and so are the bits.
 static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, long N, long K, float alpha,
-                       const float *A, long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+                       const float *A, long lda, const float *packed_a, const float *B, long ldb, float beta,
+                       float *C, long ldc) {
     // Even splits of K and M so that no block is a tiny remainder.
     long kc_blocks = ceil_div(K, KC_MAX);
     long kc_size = ceil_div(K, kc_blocks);
@@ -1359,9 +1388,10 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
     // With few rows, each packed element of B would be used only a few times: read B in place instead
     // (non-transposed B only; a ragged last panel is still packed so that nothing past column N is read).
     int b_in_place = !transB && M <= in_place_max_m(ldb);
-    workspace *ws = get_ws((size_t)mc_size * kc_size, (size_t)kc_size * (b_in_place ? NR : nc_size));
+    workspace *ws = get_ws(packed_a ? 0 : (size_t)mc_size * kc_size, (size_t)kc_size * (b_in_place ? NR : nc_size));
     if (!ws) return 0;
-    float *ap = ws->a, *bp = ws->b;
+    float *bp = ws->b;
+    long mpad = padded_m(M);
     _Alignas(64) float tile[MR * NR];
 
     for (long jc = 0; jc < N; jc += nc_size) {
@@ -1372,7 +1402,13 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
             if (!b_in_place) ks->pack_b(transB, B, ldb, pc, kc, jc, nc, bp);
             for (long ic = 0; ic < M; ic += mc_size) {
                 long mc = M - ic < mc_size ? M - ic : mc_size;
-                ks->pack_a(transA, A, lda, ic, mc, pc, kc, ap);
+                const float *ap;
+                if (packed_a) {
+                    ap = packed_a + pc * mpad + ic * kc;
+                } else {
+                    ks->pack_a(transA, A, lda, ic, mc, pc, kc, ws->a);
+                    ap = ws->a;
+                }
                 for (long jr = 0; jr < nc; jr += NR) {
                     long nr = nc - jr < NR ? nc - jr : NR;
                     const float *bpanel;
@@ -1419,15 +1455,82 @@ void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
 #if UNROLL_X86
     if (unroll_kernels_use_avx2()) {
         if (skinny_avx2(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, tiny)) return;
-        if (packed_gemm(&avx2_set, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+        if (packed_gemm(&avx2_set, transA, transB, M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc)) return;
         // Out of memory for the workspace: fall back to the plain loop.
         direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #endif
     if (tiny || M <= 2 || N <= 2 ||
-        !packed_gemm(&portable_set, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        !packed_gemm(&portable_set, transA, transB, M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc))
         direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pre-packed A: a product split by columns into blocks (one per call, for reproducible bits and threads)
+// packs all of op(A) in every call; packing it once and running every block from the packed panels saves
+// that. The layout depends only on (M, K): K is cut into packed_gemm's even KC blocks, and block q (columns
+// p0 .. p0+kc of op(A)) starts at float p0 * Mpad (Mpad = M rounded up to 6); inside it, the panel of rows
+// i .. i+5 (i a multiple of 6) is kc x 6 floats at offset i * kc, zero-padded past row M. packed_gemm's
+// M blocks are runs of these panels, so it reads them where it would have packed them.
+
+static const kernel_set *current_set(void) {
+#if UNROLL_X86
+    if (unroll_kernels_use_avx2()) return &avx2_set;
+#endif
+    return &portable_set;
+}
+
+int unroll_sgemm_packs_a(int transA, int transB, long M, long N, long K, float alpha) {
+    if (M <= 0 || N <= 0 || K <= 0 || alpha == 0.0f) return 0;
+    int tiny = (double)M * (double)N * (double)K <= 8192.0;
+#if UNROLL_X86
+    if (unroll_kernels_use_avx2()) return !skinny_shape(transA, transB, M, N, tiny);
+#else
+    (void)transA;
+    (void)transB;
+#endif
+    return !(tiny || M <= 2 || N <= 2);
+}
+
+size_t unroll_sgemm_packed_a_size(long M, long K) {
+    if (M <= 0 || K <= 0) return 0;
+    return (size_t)K * (size_t)padded_m(M);
+}
+
+float *unroll_sgemm_packed_a_buffer(size_t count) {
+    workspace *w = thread_ws();
+    if (!w) return NULL;
+    if (w->whole_a_cap < count) {
+        free(w->whole_a);
+        w->whole_a = alloc_floats(count);
+        w->whole_a_cap = w->whole_a ? count : 0;
+    }
+    return w->whole_a;
+}
+
+void unroll_sgemm_pack_a(int transA, long M, long K, const float *A, long lda, long i0, long i1, float *packed) {
+    if (i1 > M) i1 = M;
+    if (i0 < 0) i0 = 0;
+    if (K <= 0 || i1 <= i0) return;
+    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks), mpad = padded_m(M);
+    pack_a_t pack = current_set()->pack_a;
+    for (long pc = 0; pc < K; pc += kc_size) {
+        long kc = K - pc < kc_size ? K - pc : kc_size;
+        pack(transA, A, lda, i0, i1 - i0, pc, kc, packed + pc * mpad + i0 * kc);
+    }
+}
+
+int unroll_sgemm_prepacked_a(int transB, long M, long K, float alpha, const float *packed, const float *B, long ldb,
+                             long n0, long n1, float beta, float *C, long ldc) {
+    if (n0 < 0) n0 = 0;
+    if (M <= 0 || n1 <= n0) return 1;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_c(M, n1 - n0, beta, C + n0, ldc);
+        return 1;
+    }
+    const float *b = transB ? B + n0 * ldb : B + n0;
+    return packed_gemm(current_set(), 0, transB, M, n1 - n0, K, alpha, NULL, 0, packed, b, ldb, beta, C + n0, ldc);
 }
 
 // ---------------------------------------------------------------------------------------------------------

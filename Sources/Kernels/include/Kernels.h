@@ -30,6 +30,33 @@ void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
 /// fl(acc + C): the bits of the product computed with beta == 0 and then added to C.
 long unroll_sgemm_max_single_pass_k(void);
 
+/// Pre-packed A, for a product computed as several column blocks (one call each, possibly on several threads):
+/// pack op(A) once with unroll_sgemm_pack_a, then compute each block with unroll_sgemm_prepacked_a, instead of
+/// every unroll_sgemm call packing all of op(A) again. The results are bitwise those of unroll_sgemm wherever
+/// unroll_sgemm_packs_a says it takes its blocked path (same K blocks, micro-kernels and operation order).
+///
+/// 1 when unroll_sgemm(transA, transB, M, N, K, alpha, ...) takes its blocked path, which packs op(A) into panels;
+/// 0 when it takes a skinny or tiny shortcut (or has nothing to multiply), whose bits pre-packed A would not give.
+int unroll_sgemm_packs_a(int transA, int transB, long M, long N, long K, float alpha);
+/// The number of floats a packed op(A) of M rows and K columns needs: K * (M rounded up to 6).
+size_t unroll_sgemm_packed_a_size(long M, long K);
+/// A buffer of at least `count` floats (64-byte aligned) owned by the calling thread: grown on demand, reused by
+/// the thread's later calls, freed when the thread exits. Other threads may write and read it while the owner
+/// waits for them (the owner's own GEMM calls never touch it). NULL when out of memory.
+float *unroll_sgemm_packed_a_buffer(size_t count);
+/// Packs rows [i0, i1) of op(A) ([M, K]: A stored [M, K] when transA == 0, else A stored [K, M] and read
+/// transposed; row stride lda) into `packed` (unroll_sgemm_packed_a_size(M, K) floats), as panels of 6 rows.
+/// i0 must be a multiple of 6; i1 a multiple of 6 or M. Calls on disjoint row ranges of one buffer may run on
+/// several threads at once (nothing outside a range's panels is written). The layout depends only on M and K.
+void unroll_sgemm_pack_a(int transA, long M, long K, const float *A, long lda, long i0, long i1, float *packed);
+/// Columns [n0, n1) of C[M,N] = alpha * op(A) * op(B) + beta * C, with op(A) from unroll_sgemm_pack_a(.., M, K,
+/// ..) over all rows. B and C point at column 0 (op(B) as for unroll_sgemm); only columns n0 ..< n1 are written.
+/// Each call packs its own columns of B (or reads a non-transposed B in place, as unroll_sgemm decides).
+/// Thread-safe; every column's bits are the same whatever [n0, n1) a call computes. Returns 0 (nothing
+/// written) when out of memory for the B-packing buffer, else 1.
+int unroll_sgemm_prepacked_a(int transB, long M, long K, float alpha, const float *packed, const float *B, long ldb,
+                             long n0, long n1, float beta, float *C, long ldc);
+
 /// Pre-packed B, for a matrix that is the right operand of many products (a recurrent kernel, used at every
 /// time step): pack op(B) once with unroll_sgemm_pack_b, then multiply any number of left operands by it with
 /// unroll_sgemm_prepacked_b, which skips the packing pass unroll_sgemm does on every call.
