@@ -311,7 +311,7 @@ func runElementProgram(_ program: ElementProgram, operands: UnsafePointer<unroll
         let total = splitRows ? rows : columns
         let granule = splitRows ? 1 : 8
         let chunk = ((total + threads - 1) / threads + granule - 1) / granule * granule
-        DispatchQueue.concurrentPerform(iterations: threads) { part in
+        forkJoin(iterations: threads) { part in
             let (code, operands, scratch) = shared.value
             let start = part * chunk, end = min(total, start + chunk)
             guard start < end else { return }

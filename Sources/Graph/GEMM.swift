@@ -44,7 +44,7 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
                         blocks: blocks, workers: workers, edge: edge)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+    forkJoin(iterations: workers) { worker in
         for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
             let start = edge(block), end = edge(block + 1)
             guard start < end else { continue }
@@ -73,11 +73,11 @@ private func gemmFromPackedA(transposeA: Bool, transposeB: Bool, m: Int, k: Int,
     // Packing is a copy, so how its panels are shared out changes no bit; below ~256 KB one thread does it.
     let panels = (m + 5) / 6
     let packers = unroll_sgemm_packed_a_size(m, k) >= 65_536 ? Swift.min(workers, panels) : 1
-    DispatchQueue.concurrentPerform(iterations: packers) { part in
+    forkJoin(iterations: packers) { part in
         unroll_sgemm_pack_a(transposeA ? 1 : 0, m, k, operands.a, lda, 6 * (part * panels / packers),
                             6 * ((part + 1) * panels / packers), packed.value)
     }
-    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+    forkJoin(iterations: workers) { worker in
         for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
             let start = edge(block), end = edge(block + 1)
             guard start < end else { continue }

@@ -99,7 +99,7 @@ func packedGEMM(transposeA: Bool, m: Int, a: UnsafePointer<Float>, lda: Int, pac
     let total = splitN ? n : m
     let chunk = ((total + threads - 1) / threads + granule - 1) / granule * granule
     let operands = UncheckedSendable(value: (a, panels, c))
-    DispatchQueue.concurrentPerform(iterations: threads) { part in
+    forkJoin(iterations: threads) { part in
         let (a, panels, c) = operands.value
         let start = part * chunk
         let end = Swift.min(total, start + chunk)

@@ -55,8 +55,9 @@ extension Plan {
     }
 
     /// Runs segment `k`: fills in this replay's addresses, then runs its parts, at once on two threads when
-    /// there are two.
-    func runSegment(_ k: Int) {
+    /// there are two. With `times` (profiling), each part adds the nanoseconds each kernel took on its rows to
+    /// `times[part * kernels + kernel]`.
+    func runSegment(_ k: Int, times: UnsafeMutablePointer<UInt64>? = nil) {
         let segment = segments[k]
         let resolved = segment.resolved
         for (offset, work) in segment.work.enumerated() {
@@ -85,24 +86,36 @@ extension Plan {
         let (rows, parts) = (segment.rows, segment.parts)
         guard GEMMThreads.count > 1 else {
             for part in 0..<parts {
-                Plan.runPart(resolved, rows: Plan.rowRange(part: part, of: parts, rows: rows), scratch: scratch.buffers[part])
+                Plan.runPart(resolved, rows: Plan.rowRange(part: part, of: parts, rows: rows), scratch: scratch.buffers[part],
+                             times: times.map { $0 + part * resolved.count })
             }
             return
         }
         // Each part only touches its own rows of what the segment writes (checked when the segment was formed),
         // so the parts share the plan's memory without locks.
-        let shared = UncheckedSendable(value: (resolved, scratch.buffers))
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let (resolved, scratch) = shared.value
-            Plan.runPart(resolved, rows: Plan.rowRange(part: part, of: parts, rows: rows), scratch: scratch[part])
+        let shared = UncheckedSendable(value: (resolved, scratch.buffers, times))
+        forkJoin(iterations: parts) { part in
+            let (resolved, scratch, times) = shared.value
+            Plan.runPart(resolved, rows: Plan.rowRange(part: part, of: parts, rows: rows), scratch: scratch[part],
+                         times: times.map { $0 + part * resolved.count })
         }
     }
 
-    /// Runs every kernel of a segment on `rows`, on this thread, in order.
-    static func runPart(_ kernels: UnsafeMutableBufferPointer<PartKernel>, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+    /// Runs every kernel of a segment on `rows`, on this thread, in order; with `times`, adds each kernel's
+    /// nanoseconds to `times[kernel]`.
+    static func runPart(_ kernels: UnsafeMutableBufferPointer<PartKernel>, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>,
+                        times: UnsafeMutablePointer<UInt64>? = nil) {
         guard !rows.isEmpty else { return }
         let first = rows.lowerBound, count = rows.count
-        for kernel in kernels {
+        var start = times == nil ? 0 : PlanProfiler.now()
+        for (index, kernel) in kernels.enumerated() {
+            defer {
+                if let times {
+                    let end = PlanProfiler.now()
+                    times[index] &+= end &- start
+                    start = end
+                }
+            }
             switch kernel.kind {
             case .elementwise:
                 unroll_ew_run(kernel.code, kernel.codeCount, kernel.operands, kernel.operandCount, kernel.registerCount,

@@ -70,6 +70,9 @@ public final class Plan {
     var operandTables: [[unroll_ew_operand]] = []
     /// The number of records in the traced tape, and how many kernels fusion saved.
     public let recordCount: Int
+    /// The timings of replays while profiling (``isProfiling``), and the last profile after it stopped.
+    var profiler: PlanProfiler?
+    var finishedProfiler: PlanProfiler?
 
     /// Compiles the step recorded on `tape`.
     ///
@@ -131,25 +134,35 @@ public final class Plan {
             case .constant(let k): pointers[b] = constants[k].base
             }
         }
+        let start = profiler == nil ? 0 : PlanProfiler.now()
         for operand in packedOperands {
             let value = parameters[operand.parameter].value, matrix = operand.matrix
             unroll_sgemm_pack_b(operand.transposed ? 1 : 0, matrix.rows, matrix.columns, value.base, value.shape[1],
                                 matrix.storage.pointer)
         }
         return withExtendedLifetime(inputs) {
-            var index = 0
-            while index < steps.count {
-                if let segment = segmentStarts[index] {
-                    runSegment(segment)
-                    index = segments[segment].kernels.upperBound
-                } else {
-                    execute(index)
-                    index += 1
+            if let profiler {
+                profiler.packingNanoseconds &+= PlanProfiler.now() &- start
+                runProfiled(profiler)
+            } else {
+                var index = 0
+                while index < steps.count {
+                    if let segment = segmentStarts[index] {
+                        runSegment(segment)
+                        index = segments[segment].kernels.upperBound
+                    } else {
+                        execute(index)
+                        index += 1
+                    }
                 }
             }
             let values = outputLocations.map { location, shape in copy(location, shape: shape) }
             let gradients = gradientLocations.map { location, shape in
                 location.map { copy($0, shape: shape) } ?? Tensor.zeros(shape)
+            }
+            if let profiler {
+                profiler.replays += 1
+                profiler.replayNanoseconds &+= PlanProfiler.now() &- start
             }
             return values + gradients
         }
@@ -164,7 +177,7 @@ public final class Plan {
     @inline(__always)
     func address(_ location: Location) -> UnsafeMutablePointer<Float> { pointers[location.buffer] + location.offset }
 
-    private func execute(_ index: Int) {
+    func execute(_ index: Int) {
         switch steps[index].work {
         case .elementwise(let program, let operands, let rows, let columns):
             for (k, operand) in operands.enumerated() {

@@ -26,6 +26,14 @@ enum BenchCommand: Subcommand {
         need ~26 GB). The processor time per step (all threads, getrusage) printed under each row moves far
         less than wall time when other processes share the cores: compare lengths with it on a busy machine.
 
+        Profile (--profile): after the timed steps, as many steps again replay the plan with every kernel timed
+        (Plan.isProfiling; about two clock reads per kernel, so these steps are a little slower). The report
+        gives the step's wall time split into the replay and what lies outside the plan (loss, optimizer, data),
+        the row-parallel segments and how busy their parts kept the cores, the kernels outside segments that
+        forked onto both cores and those that ran on one, and one line per kind of kernel (the same work at
+        every time step summed, ×N) sorted by time: share of the step, kind, pass, MFLOP, GFLOP/s, cores
+        ("segment": split by rows inside a segment, "both": forked, "one": the other core idle).
+
         Workloads ([batch, time, features]; custom-mgu and gru-custom use cells written from graph nodes
         outside the library, as a user would):
         """ + "\n" + Workload.all.map { "  " + $0.name.padding(toLength: 11, withPad: " ", startingAt: 0) + $0.text }
@@ -43,6 +51,8 @@ enum BenchCommand: Subcommand {
                 + "a Dense head scores each, and a timed step is one fit epoch over one batch (ms per epoch)."),
         .flag("eager", "Run every training step eagerly on a tape (compile(jitCompile: false)); by default steps replay "
               + "a compiled plan, whose arena and bytes kept for backward are reported under each row."),
+        .flag("profile", "Then run as many steps again with the compiled plan timing every kernel, and print where a step's "
+              + "time goes under each row (see below); with --json, the totals as fields."),
         .flag("json", "Print one JSON object per line: {\"workload\": NAME, \"msPerStep\": X, ...}."),
         .flag("node-overhead", "Also time the tape's bookkeeping: µs per recorded node on tiny tensors."),
     ]
@@ -68,6 +78,8 @@ enum BenchCommand: Subcommand {
         let peakGFLOPS: Double?
         /// The compiled plan's arena and the bytes of forward values its backward kernels read (`nil` when eager).
         var plan: (arenaBytes: Int, bytesKeptForBackward: Int)? = nil
+        /// The plan's profile over the profiled steps (`--profile`) and their mean wall seconds per step.
+        var profile: (profile: PlanProfile, stepSeconds: Double)? = nil
 
         /// Scalars kept per time step.
         var tapeScalarsPerTimeStep: Int { tapeScalarCount / workload.timeSteps }
@@ -111,7 +123,7 @@ enum BenchCommand: Subcommand {
 
     /// Builds the workload's model and data and times `steps` training steps after `warmup` untimed ones.
     static func measure(_ workload: Workload, steps: Int, warmup: Int, checkpointing: Checkpointing = .none,
-                        eager: Bool = false) throws -> Measurement {
+                        eager: Bool = false, profiling: Bool = false) throws -> Measurement {
         Initializers.resetSeedSequence(to: 0xBE7C)
         let model = workload.makeModel()
         try model.compile(loss: .meanSquaredError, optimizer: Adam(), jitCompile: !eager)
@@ -146,6 +158,13 @@ enum BenchCommand: Subcommand {
                                       peakTensorBytes: peakTensorBytes, peakGFLOPS: peakGFLOPS)
         measurement.plan = plan.map { ($0.arenaBytes, $0.bytesKeptForBackward) }
         measurement.processorMilliseconds = processor
+        if profiling, let plan {
+            plan.isProfiling = true
+            let elapsed = try clock.measure { for _ in 0..<steps { try model.trainOnBatch(x, y) } }
+            plan.isProfiling = false
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            measurement.profile = plan.profile.map { ($0, seconds / Double(steps)) }
+        }
         return measurement
     }
 
@@ -221,7 +240,7 @@ enum BenchCommand: Subcommand {
         }
         for workload in workloads {
             let measurement = try measure(workload, steps: steps, warmup: warmup, checkpointing: checkpointing,
-                                          eager: arguments.isSet("eager"))
+                                          eager: arguments.isSet("eager"), profiling: arguments.isSet("profile"))
             let gflops = measurement.gflops(atMilliseconds: measurement.milliseconds(statistic))
             let fraction = measurement.peakGFLOPS.map { gflops / $0 }
             if isJSON {
@@ -243,6 +262,11 @@ enum BenchCommand: Subcommand {
                 if let plan = measurement.plan {
                     fields.append("\"planArenaBytes\": \(plan.arenaBytes)")
                     fields.append("\"planBytesKeptForBackward\": \(plan.bytesKeptForBackward)")
+                }
+                if let (profile, stepSeconds) = measurement.profile {
+                    fields.append("\"profiledMsPerStep\": \(String(format: "%.4f", stepSeconds * 1e3))")
+                    fields.append("\"profiledReplayMsPerStep\": \(String(format: "%.4f", profile.secondsPerReplay * 1e3))")
+                    fields.append("\"profiledSingleCoreMsPerStep\": \(String(format: "%.4f", profile.singleCoreSecondsPerReplay * 1e3))")
                 }
                 print("{" + fields.joined(separator: ", ") + "}", to: &output)
             } else {
@@ -269,6 +293,10 @@ enum BenchCommand: Subcommand {
                           + "\(String(format: "%.3f", Double(measurement.usefulFLOPs) * 1e-9)) GFLOP of matrix products per step; "
                           + "processor time \(String(format: "%.1f", measurement.processorMilliseconds.min() ?? 0)) ms per step "
                           + "(min, all threads)", to: &output)
+                }
+                if let (profile, stepSeconds) = measurement.profile {
+                    print(profile.report(stepSeconds: stepSeconds).split(separator: "\n").map { "           " + $0 }
+                        .joined(separator: "\n"), to: &output)
                 }
             }
         }
