@@ -35,7 +35,7 @@ enum ElementOp: Equatable, Sendable {
         case .maskSign: code = Int(UNROLL_EW_MASK_SIGN)
         case .maskInside(let lower, let upper): code = Int(UNROLL_EW_MASK_INSIDE); (p, q) = (lower, upper)
         }
-        return unroll_ew_instruction(op: Int32(code), dst: Int32(dst), a: Int32(a), b: Int32(b), p: p, q: q)
+        return unroll_ew_instruction(op: Int32(code), dst: Int32(dst), a: Int32(a), b: Int32(b), c: -1, p: p, q: q)
     }
 
     /// The name of an interpreter operation code, for plan inspection.
@@ -49,7 +49,8 @@ enum ElementOp: Equatable, Sendable {
         case Int(UNROLL_EW_CLAMP): return "clamp"
         case Int(UNROLL_EW_MASK_POSITIVE): return "maskPositive"
         case Int(UNROLL_EW_MASK_SIGN): return "maskSign"
-        default: return "maskInside"
+        case Int(UNROLL_EW_MASK_INSIDE): return "maskInside"
+        default: return SuperInstruction.name(ofCode: code)
         }
     }
 }
@@ -103,6 +104,9 @@ struct ElementProgram: Sendable {
     var code: [unroll_ew_instruction]
     var operandCount: Int
     var registerCount: Int
+
+    /// The operations per element: instructions, a super-instruction counting as the ones it merges.
+    var operationCount: Int { code.reduce(0) { $0 + SuperInstruction.operationCount(ofCode: Int($1.op)) } }
 
     /// The floats of scratch one thread needs to run the program.
     var scratchCount: Int { unroll_ew_scratch_count(registerCount) }
@@ -169,8 +173,9 @@ struct ElementProgramBuilder {
         code.append(instruction)
     }
 
-    /// Returns the program with temporaries renamed onto reused scratch registers.
-    func finish() -> ElementProgram {
+    /// Returns the program with temporaries renamed onto reused scratch registers, and with pairs and triples of
+    /// instructions merged into super-instructions unless `merging` is false (the tests' reference).
+    func finish(merging: Bool = true) -> ElementProgram {
         var code = self.code
         // A copy of a temporary into an operand that nothing reads: compute the temporary in place there.
         var rename: [Int32: Int32] = [:]
@@ -188,11 +193,11 @@ struct ElementProgramBuilder {
             if instruction.b >= 0 { instruction.b = rename[instruction.b] ?? instruction.b }
             return instruction
         }
+        if merging { code = SuperInstruction.merge(code, temporaryBase: Int32(Self.temporaryBase)) }
         // Linear scan: a temporary's tile is free again after its last reader.
         var lastUse: [Int32: Int] = [:]
         for (i, instruction) in code.enumerated() {
-            lastUse[instruction.a] = i
-            if instruction.b >= 0 { lastUse[instruction.b] = i }
+            for register in instruction.inputs { lastUse[register] = i }
             if lastUse[instruction.dst] == nil { lastUse[instruction.dst] = i }
         }
         var physical: [Int32: Int32] = [:]
@@ -205,8 +210,9 @@ struct ElementProgramBuilder {
             var instruction = code[i]
             instruction.a = map(instruction.a)
             if instruction.b >= 0 { instruction.b = map(instruction.b) }
+            if instruction.c >= 0 { instruction.c = map(instruction.c) }
             // Release the inputs that die here before choosing the output's tile: in-place is safe element-wise.
-            for register in [code[i].a, code[i].b] where register >= Int32(Self.temporaryBase) && lastUse[register] == i {
+            for register in code[i].inputs where register >= Int32(Self.temporaryBase) && lastUse[register] == i {
                 if let tile = physical[register], !free.contains(tile) { free.append(tile) }
             }
             if instruction.dst >= Int32(Self.temporaryBase) {
@@ -297,7 +303,7 @@ struct ElementScratch {
 /// depend on it, so results are bitwise the same on every run and for every thread count.
 func runElementProgram(_ program: ElementProgram, operands: UnsafePointer<unroll_ew_operand>, rows: Int, columns: Int,
                        scratch: [UnsafeMutablePointer<Float>]) {
-    let work = rows * columns * max(1, program.code.count)
+    let work = rows * columns * max(1, program.operationCount)
     let threads = min(scratch.count, GEMMThreads.count, work >= 1 << 17 ? 2 : 1)
     let count = program.code.count
     program.code.withUnsafeBufferPointer { code in

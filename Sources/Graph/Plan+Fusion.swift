@@ -49,7 +49,7 @@ extension PlanLowering {
             return Plan.ElementOperand(location: table.locations[k], layout: operandLayout)
         }
         emit(.elementwise(program, operands: operands, rows: layout.rows, columns: layout.columns), kind: .fused,
-             nodes: nodes, flops: layout.rows * layout.columns * program.code.count, reads: reads, writes: writes)
+             nodes: nodes, flops: layout.rows * layout.columns * program.operationCount, reads: reads, writes: writes)
     }
 
     /// Whether a group is a lone record whose operands no layout fits (the grouper checks larger groups).

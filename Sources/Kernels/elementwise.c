@@ -18,7 +18,20 @@
 
 long unroll_ew_scratch_count(long register_count) { return (register_count + 1) * EW_TILE; }
 
-static void ew_apply(const unroll_ew_instruction *in, float *d, const float *a, const float *b, long n) {
+static int ew_portable = 0;
+
+void unroll_ew_use_portable(int portable) { __atomic_store_n(&ew_portable, portable ? 1 : 0, __ATOMIC_RELAXED); }
+
+static int ew_avx2(void) {
+#if UNROLL_X86
+    return unroll_kernels_use_avx2() && !__atomic_load_n(&ew_portable, __ATOMIC_RELAXED);
+#else
+    return 0;
+#endif
+}
+
+static void ew_apply(const unroll_ew_instruction *in, float *d, const float *a, const float *b, const float *c,
+                     long n) {
     const float p = in->p, q = in->q;
     switch (in->op) {
     case UNROLL_EW_COPY: if (d != a) memmove(d, a, (size_t)n * sizeof(float)); break;
@@ -44,6 +57,16 @@ static void ew_apply(const unroll_ew_instruction *in, float *d, const float *a, 
         for (long i = 0; i < n; i++) d[i] = b[i] > 0 ? a[i] : (b[i] < 0 ? -a[i] : 0);
         break;
     case UNROLL_EW_MASK_INSIDE: for (long i = 0; i < n; i++) d[i] = (b[i] >= p && b[i] <= q) ? a[i] : 0; break;
+    case UNROLL_EW_MULTIPLY_MULTIPLY: for (long i = 0; i < n; i++) d[i] = (a[i] * b[i]) * c[i]; break;
+    case UNROLL_EW_MULTIPLY_ADD: for (long i = 0; i < n; i++) d[i] = (a[i] * b[i]) + c[i]; break;
+    case UNROLL_EW_ADD_ADD: for (long i = 0; i < n; i++) d[i] = (a[i] + b[i]) + c[i]; break;
+    case UNROLL_EW_ADD_MULTIPLY: for (long i = 0; i < n; i++) d[i] = (a[i] + b[i]) * c[i]; break;
+    case UNROLL_EW_MULTIPLY_AFFINE: for (long i = 0; i < n; i++) d[i] = (a[i] * b[i]) * p + q; break;
+    case UNROLL_EW_AFFINE_MULTIPLY: for (long i = 0; i < n; i++) d[i] = (a[i] * p + q) * b[i]; break;
+    case UNROLL_EW_AFFINE_ADD: for (long i = 0; i < n; i++) d[i] = (a[i] * p + q) + b[i]; break;
+    case UNROLL_EW_SQUARE_AFFINE: for (long i = 0; i < n; i++) d[i] = (a[i] * a[i]) * p + q; break;
+    case UNROLL_EW_SQUARE_AFFINE_MULTIPLY: for (long i = 0; i < n; i++) d[i] = ((a[i] * a[i]) * p + q) * b[i]; break;
+    case UNROLL_EW_AFFINE_MULTIPLY_MULTIPLY: for (long i = 0; i < n; i++) d[i] = (a[i] * p + q) * (b[i] * c[i]); break;
     default: break;
     }
 }
@@ -60,7 +83,7 @@ static void ew_apply(const unroll_ew_instruction *in, float *d, const float *a, 
 #define EW_FOR(i, n) for (long i = 0; i < (n); i++)
 #endif
 UNROLL_AVX2 static void ew_apply_avx2(const unroll_ew_instruction *in, float *d, const float *a,
-                                      const float *b, long n) {
+                                      const float *b, const float *c, long n) {
     const float p = in->p, q = in->q;
     switch (in->op) {
     case UNROLL_EW_NEGATE: EW_FOR(i, n) d[i] = -a[i]; return;
@@ -72,7 +95,17 @@ UNROLL_AVX2 static void ew_apply_avx2(const unroll_ew_instruction *in, float *d,
     case UNROLL_EW_DIVIDE: EW_FOR(i, n) d[i] = a[i] / b[i]; return;
     case UNROLL_EW_AFFINE: EW_FOR(i, n) d[i] = a[i] * p + q; return;
     case UNROLL_EW_MASK_POSITIVE: EW_FOR(i, n) d[i] = b[i] > 0 ? a[i] : 0; return;
-    default: ew_apply(in, d, a, b, n); return;
+    case UNROLL_EW_MULTIPLY_MULTIPLY: EW_FOR(i, n) d[i] = (a[i] * b[i]) * c[i]; return;
+    case UNROLL_EW_MULTIPLY_ADD: EW_FOR(i, n) d[i] = (a[i] * b[i]) + c[i]; return;
+    case UNROLL_EW_ADD_ADD: EW_FOR(i, n) d[i] = (a[i] + b[i]) + c[i]; return;
+    case UNROLL_EW_ADD_MULTIPLY: EW_FOR(i, n) d[i] = (a[i] + b[i]) * c[i]; return;
+    case UNROLL_EW_MULTIPLY_AFFINE: EW_FOR(i, n) d[i] = (a[i] * b[i]) * p + q; return;
+    case UNROLL_EW_AFFINE_MULTIPLY: EW_FOR(i, n) d[i] = (a[i] * p + q) * b[i]; return;
+    case UNROLL_EW_AFFINE_ADD: EW_FOR(i, n) d[i] = (a[i] * p + q) + b[i]; return;
+    case UNROLL_EW_SQUARE_AFFINE: EW_FOR(i, n) d[i] = (a[i] * a[i]) * p + q; return;
+    case UNROLL_EW_SQUARE_AFFINE_MULTIPLY: EW_FOR(i, n) d[i] = ((a[i] * a[i]) * p + q) * b[i]; return;
+    case UNROLL_EW_AFFINE_MULTIPLY_MULTIPLY: EW_FOR(i, n) d[i] = (a[i] * p + q) * (b[i] * c[i]); return;
+    default: ew_apply(in, d, a, b, c, n); return;
     }
 }
 #endif
@@ -82,11 +115,11 @@ static void ew_execute(const unroll_ew_instruction *code, long instruction_count
     (void)avx2;
     for (long i = 0; i < instruction_count; i++) {
         const unroll_ew_instruction *in = &code[i];
-        const float *b = in->b >= 0 ? registers[in->b] : 0;
+        const float *b = in->b >= 0 ? registers[in->b] : 0, *c = in->c >= 0 ? registers[in->c] : 0;
 #if UNROLL_X86
-        if (avx2) { ew_apply_avx2(in, registers[in->dst], registers[in->a], b, n); continue; }
+        if (avx2) { ew_apply_avx2(in, registers[in->dst], registers[in->a], b, c, n); continue; }
 #endif
-        ew_apply(in, registers[in->dst], registers[in->a], b, n);
+        ew_apply(in, registers[in->dst], registers[in->a], b, c, n);
     }
 }
 
@@ -143,7 +176,7 @@ static void ew_run_rows(const unroll_ew_instruction *code, long instruction_coun
             }
             registers[k] = tile;
         }
-        ew_execute(code, instruction_count, registers, rows * width, unroll_kernels_use_avx2());
+        ew_execute(code, instruction_count, registers, rows * width, ew_avx2());
     }
 }
 
@@ -158,11 +191,7 @@ void unroll_ew_run(const unroll_ew_instruction *code, long instruction_count,
                     column_begin, width, scratch);
         return;
     }
-#if UNROLL_X86
-    const int avx2 = unroll_kernels_use_avx2();
-#else
-    const int avx2 = 0;
-#endif
+    const int avx2 = ew_avx2();
     float *registers[EW_MAX_REGISTERS];
     for (long r = row_begin; r < row_end; r++) {
         for (long c0 = column_begin; c0 < column_end; c0 += EW_TILE) {

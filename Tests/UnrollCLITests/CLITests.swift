@@ -191,11 +191,12 @@ final class CLISubcommandTests: XCTestCase {
 
     func testGraphPlanListsFusedKernelsAndMemory() throws {
         // An LSTM step's gate math (4 gate activations, c', tanh(c'), h') is one fused sweep forward and one
-        // backward, per step; the DOT groups each forward sweep's records in a cluster.
+        // backward, per step (`f·c + i·g` one multiply-add super-instruction); the DOT groups each forward sweep's
+        // records in a cluster.
         let (status, output) = runTool(["graph", "--plan", "--cell", "lstm", "--steps", "3", "--units", "4", "--batch-size", "2"])
         XCTAssertEqual(status, 0, output)
         let gateSweeps = output.split(separator: "\n").filter {
-            $0.contains(" fused ") && $0.contains("sigmoid sigmoid tanh sigmoid multiply multiply add tanh multiply")
+            $0.contains(" fused ") && $0.contains("sigmoid sigmoid tanh sigmoid multiply multiplyAdd tanh multiply")
         }
         XCTAssertEqual(gateSweeps.count, 3, output)
         // Each step's `x·Wₜ + h·U` is the recurrent GEMM accumulating into the projection's rows (no sweep).

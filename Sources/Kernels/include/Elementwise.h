@@ -15,12 +15,27 @@ enum {
     UNROLL_EW_MASK_POSITIVE,   // b > 0 ? a : 0
     UNROLL_EW_MASK_SIGN,       // b > 0 ? a : (b < 0 ? -a : 0)
     UNROLL_EW_MASK_INSIDE,     // p <= b <= q ? a : 0
+    // Super-instructions: two or three of the operations above whose intermediates nothing else reads, merged
+    // into one loop by Graph's peephole pass. Each rounds after every operation, in the order the separate
+    // instructions would, so the bits are theirs.
+    UNROLL_EW_MULTIPLY_MULTIPLY,       // (a * b) * c
+    UNROLL_EW_MULTIPLY_ADD,            // (a * b) + c
+    UNROLL_EW_ADD_ADD,                 // (a + b) + c
+    UNROLL_EW_ADD_MULTIPLY,            // (a + b) * c
+    UNROLL_EW_MULTIPLY_AFFINE,         // (a * b) * p + q
+    UNROLL_EW_AFFINE_MULTIPLY,         // (a * p + q) * b
+    UNROLL_EW_AFFINE_ADD,              // (a * p + q) + b
+    UNROLL_EW_SQUARE_AFFINE,           // (a * a) * p + q
+    UNROLL_EW_SQUARE_AFFINE_MULTIPLY,  // ((a * a) * p + q) * b
+    UNROLL_EW_AFFINE_MULTIPLY_MULTIPLY,// (a * p + q) * (b * c)
+    UNROLL_EW_OPERATION_COUNT
 };
 
-/// One instruction: `dst = op(a, b; p, q)` over a tile. Registers below the operand count are operands
-/// (read in place, or written in place when the program writes them); the others are scratch tiles.
+/// One instruction: `dst = op(a, b, c; p, q)` over a tile (`b` and `c` are -1 where the operation reads fewer
+/// inputs). Registers below the operand count are operands (read in place, or written in place when the program
+/// writes them); the others are scratch tiles.
 typedef struct {
-    int op, dst, a, b;
+    int op, dst, a, b, c;
     float p, q;
 } unroll_ew_instruction;
 
@@ -46,6 +61,10 @@ long unroll_ew_scratch_count(long register_count);
 void unroll_ew_run(const unroll_ew_instruction *code, long instruction_count,
                    const unroll_ew_operand *operands, long operand_count, long register_count,
                    long row_begin, long row_end, long column_begin, long column_end, float *scratch);
+
+/// Test hook: while `portable` is non-zero, `unroll_ew_run` takes its portable loops even where the CPU has AVX2,
+/// so that tests can check both paths give the same bits. Process-wide; set it only while no program runs.
+void unroll_ew_use_portable(int portable);
 
 #ifdef __cplusplus
 }
