@@ -73,9 +73,13 @@ private func gemmFromPackedA(transposeA: Bool, transposeB: Bool, m: Int, k: Int,
     // Packing is a copy, so how its panels are shared out changes no bit; below ~256 KB one thread does it.
     let panels = (m + 5) / 6
     let packers = unroll_sgemm_packed_a_size(m, k) >= 65_536 ? Swift.min(workers, panels) : 1
-    forkJoin(iterations: packers) { part in
-        unroll_sgemm_pack_a(transposeA ? 1 : 0, m, k, operands.a, lda, 6 * (part * panels / packers),
-                            6 * ((part + 1) * panels / packers), packed.value)
+    if packers == 1 {
+        unroll_sgemm_pack_a(transposeA ? 1 : 0, m, k, operands.a, lda, 0, m, packedA)
+    } else {
+        forkJoin(iterations: packers) { part in
+            unroll_sgemm_pack_a(transposeA ? 1 : 0, m, k, operands.a, lda, 6 * (part * panels / packers),
+                                6 * ((part + 1) * panels / packers), packed.value)
+        }
     }
     forkJoin(iterations: workers) { worker in
         for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {

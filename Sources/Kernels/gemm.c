@@ -302,9 +302,34 @@ static void direct_portable(int transA, int transB, long M, long N, long K, floa
         r7 = _mm256_permute2f128_ps(s3_, s7_, 0x31);                                      \
     } while (0)
 
+/// The transposed case of pack_a_avx2 for rows [0, mc) of op(A) (the columns a[0 .. mc) of kc rows of A, lda
+/// apart): the full 6-row panels, then the ragged rest. Panel row p is 6 consecutive floats of A's row p, so
+/// packing is a copy; it goes 8 rows of A at a time across all panels, which reads each row's cache lines once
+/// (panel by panel, every panel touched a line of each of the kc rows again).
+UNROLL_AVX2
+static void pack_at_avx2(const float *a, long lda, long mc, long kc, float *dst) {
+    long full = mc / MR * MR;
+    for (long p = 0; p < kc; p += 8) {
+        long rows = kc - p < 8 ? kc - p : 8;
+        for (long ip = 0; ip < full; ip += MR) {
+            const float *s = a + p * lda + ip;
+            float *o = dst + ip * kc + p * MR;
+            for (long r = 0; r < rows; r++) {
+                _mm_storeu_ps(o + r * MR, _mm_loadu_ps(s + r * lda));
+                _mm_storel_pi((__m64 *)(o + r * MR + 4), _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(s + r * lda + 4)));
+            }
+        }
+    }
+    if (full < mc) pack_a_portable(1, a, lda, full, mc - full, 0, kc, dst + full * kc);
+}
+
 UNROLL_AVX2
 static void pack_a_avx2(int transA, const float *A, long lda, long i0, long mc, long p0, long kc,
                         float *dst) {
+    if (transA) {
+        pack_at_avx2(A + p0 * lda + i0, lda, mc, kc, dst);
+        return;
+    }
     for (long ip = 0; ip < mc; ip += MR) {
         long m = mc - ip < MR ? mc - ip : MR;
         float *d = dst + ip * kc;
@@ -337,15 +362,6 @@ static void pack_a_avx2(int transA, const float *A, long lda, long i0, long mc, 
             }
             for (; p < kc; p++)
                 for (long r = 0; r < MR; r++) d[p * MR + r] = a[r * lda + p];
-        } else if (transA && m == MR) {
-            const float *a = A + p0 * lda + i0 + ip;
-            for (long p = 0; p < kc; p++) {
-                const float *s = a + p * lda;
-                float *o = d + p * MR;
-                _mm_storeu_ps(o, _mm_loadu_ps(s));
-                o[4] = s[4];
-                o[5] = s[5];
-            }
         } else {
             pack_a_portable(transA, A, lda, i0 + ip, m, p0, kc, d);
         }
