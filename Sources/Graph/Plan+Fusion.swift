@@ -184,6 +184,10 @@ extension PlanLowering {
         // (zeroed first when this sweep also writes slices of it), so the sums associate as eager's do.
         var stores: [(key: Int, index: Int, contributions: [Int])] = []
         for (index, contributions) in external {
+            // Already there: the input's gradient is the place the member's gradient was written.
+            if contributions.count == 1, let source = untouched[contributions[0].register], gradient[index] == source.location {
+                continue
+            }
             let latest = contributions.map(\.consumer).max()!
             if grouping.isStridedView(index) {
                 stores.append((index, index, contributions.map(\.register)))

@@ -34,15 +34,19 @@ struct PlanLowering {
     /// weight's `Σₜ aₜᵀ gₜ` already lie side by side in one buffer, in the order the product reads them.
     var stackedPlacement: [Int: (location: Location, count: Int)] = [:]
     /// The stack buffers (left, right) of a leaf's stacked product, when the layout above was planned.
-    var stackBuffers: [Int: (left: Location, right: Location)] = [:]
+    /// A side is `nil` when its operands already lie one after another in one buffer (read in place).
+    var stackBuffers: [Int: (left: Location?, right: Location?)] = [:]
     /// The stacked products lowered, by leaf: what the layout is planned from.
     var stackedProducts: [Int: [StackedOperands]] = [:]
     /// Nodes whose gradients the caller reads: their buffers are never shared with another node's gradient.
     var requestedGradients: Set<Int> = []
     /// Contiguous slices whose gradient is the matching region of their source's gradient (nothing to copy).
     var slicesInPlace: Set<Int> = []
-    /// Gradient locations already handed on to an input (a second input must get a copy).
-    var passedThrough: Set<Location> = []
+    /// Gradient spans (a location and a float count) already handed on to an input (a second input must get a copy).
+    var passedThrough: Set<[Int]> = []
+    /// Buffers holding regions that are also sums' gradients, read again later (by stacked products): whatever
+    /// takes one of them over must only read it (`onlyReads`).
+    var sharedRegionBuffers: Set<Int> = []
     /// Uses so far of each parameter record as a right operand, by `2 · record + (transposed ? 1 : 0)`.
     var rightOperandUses: [Int: Int] = [:]
     var packedSlots: [Int: Int] = [:]
@@ -112,16 +116,20 @@ struct PlanLowering {
     // MARK: Whole plan
 
     /// Plans, from a first lowering's stacked products, where a second lowering puts their operands: each
-    /// operand that a whole arena buffer holds goes to its rows of one stack buffer per side.
+    /// operand that a whole arena buffer holds goes to its rows of one stack buffer per side, unless that side's
+    /// operands already lie one after another (a time step's rows each of one gradient: read where they lie).
     mutating func placeStackedOperands(_ products: [Int: [StackedOperands]], firstPass storage: [Plan.Buffer]) {
         for (leaf, list) in products.sorted(by: { $0.key < $1.key }) {
             let totalRows = list.reduce(0) { $0 + $1.rows }
-            let left = newBuffer(.arena, count: totalRows * list[0].leftColumns, isGradient: false, node: leaf)
-            let right = newBuffer(.arena, count: totalRows * list[0].rightColumns, isGradient: true, node: leaf)
+            let leftInPlace = PlanLowering.areConsecutive(list.map { ($0.left, $0.rows) }, columns: list[0].leftColumns)
+            let rightInPlace = PlanLowering.areConsecutive(list.map { ($0.right, $0.rows) }, columns: list[0].rightColumns)
+            let left = leftInPlace ? nil : newBuffer(.arena, count: totalRows * list[0].leftColumns, isGradient: false, node: leaf)
+            let right = rightInPlace ? nil : newBuffer(.arena, count: totalRows * list[0].rightColumns, isGradient: true, node: leaf)
             stackBuffers[leaf] = (left, right)
             var row = 0
             for product in list {
                 for (location, columns, stack) in [(product.left, product.leftColumns, left), (product.right, product.rightColumns, right)] {
+                    guard let stack else { continue }
                     let buffer = storage[location.buffer], count = product.rows * columns
                     guard buffer.kind == .arena, location.offset == 0, buffer.count == count else { continue }
                     let key = 2 * buffer.nodes[0] + (buffer.isGradient ? 1 : 0)
@@ -131,6 +139,16 @@ struct PlanLowering {
                 row += product.rows
             }
         }
+    }
+
+    /// Whether `operands` (locations and row counts, `columns` floats a row) lie one after another in one buffer.
+    static func areConsecutive(_ operands: [(location: Location, rows: Int)], columns: Int) -> Bool {
+        var next = operands[0].location
+        for operand in operands {
+            guard operand.location == next else { return false }
+            next.offset += operand.rows * columns
+        }
+        return true
     }
 
     mutating func lower(outputs: [Int], root: Int?, gradients requested: [Int]) {
@@ -350,6 +368,14 @@ struct PlanLowering {
     /// `storing` a sweep's value may be handed a region of a region source's gradient to store into (as `g + 0`).
     mutating func gradientTarget(_ index: Int, storing: Bool = false) -> (Location, accumulating: Bool) {
         if let location = gradient[index] { return (location, true) }
+        if let slice = regionSliceOperand(ofSum: index) {
+            // The sum's gradient is its slice's: written where the slice's region lies, nothing copied there.
+            let (region, _) = gradientTarget(slice, storing: true)
+            gradient[index] = region
+            sharedRegionBuffers.insert(region.buffer)
+            plan.storage[region.buffer].nodes.append(index)
+            return (region, false)
+        }
         // A contiguous slice (a time step of the input projection) adds into its region of the source's
         // gradient directly, so its own backward has nothing to copy.
         if case .slice(let axis, let range) = records[index].op, !requestedGradients.contains(index),
@@ -501,9 +527,10 @@ struct PlanLowering {
     mutating func passThrough(_ source: Location, from node: Int, to index: Int) -> Bool {
         guard gradient[index] == nil, plan.storage[source.buffer].kind == .arena, !requestedGradients.contains(node),
               !requestedGradients.contains(index), records[index].needsGradient,
-              !passedThrough.contains(source) else { return false }
+              !passedThrough.contains([source.buffer, source.offset, count(node)]),
+              !sharedRegionBuffers.contains(source.buffer) || onlyReads(index, gradientOf: node) else { return false }
         if case .slice = records[index].op { return false }
-        passedThrough.insert(source)
+        passedThrough.insert([source.buffer, source.offset, count(node)])
         gradient[index] = source
         plan.storage[source.buffer].nodes.append(index)
         return true
@@ -524,39 +551,34 @@ struct PlanLowering {
     }
 
     /// `Σ aᵢᵀ gᵢ` into leaf `index`'s gradient as one product of the row-stacked operands (eager does the same).
-    mutating func emitStackedProduct(_ products: [StackedOperands], into index: Int) {
+    /// The operands are stacked in recording order (a recurrent layer's time order), as `Tape` stacks them: a
+    /// side whose operands then lie one after another in one buffer (each time step's rows of the input
+    /// projection's gradient) is read where it lies; the other is copied into a stack, or was placed there.
+    mutating func emitStackedProduct(_ backwardOrder: [StackedOperands], into index: Int) {
+        let products = Array(backwardOrder.reversed())
         let first = products[0]
         let totalRows = products.reduce(0) { $0 + $1.rows }
         var a = first.left, g = first.right
-        if products.count > 1 { stackedProducts[index] = products }
-        if products.count > 1, let stacks = stackBuffers[index] {
-            // Laid out side by side in advance: copy only the operands that could not be placed (a zero state).
-            (a, g) = stacks
-            var row = 0
-            for product in products {
-                var at = a, gt = g
-                at.offset = row * first.leftColumns
-                gt.offset = row * first.rightColumns
-                if product.left != at {
-                    emitCopy(from: product.left, to: at, count: product.rows * first.leftColumns, accumulating: false, node: index)
+        if products.count > 1 {
+            stackedProducts[index] = products
+            let planned = stackBuffers[index]
+            for side in 0..<2 {
+                let columns = side == 0 ? first.leftColumns : first.rightColumns
+                let operands = products.map { (location: side == 0 ? $0.left : $0.right, rows: $0.rows) }
+                if PlanLowering.areConsecutive(operands, columns: columns) { continue }
+                // Laid out side by side in advance: copy only the operands that could not be placed (a zero state).
+                let stack = (side == 0 ? planned?.left : planned?.right)
+                    ?? newBuffer(.arena, count: totalRows * columns, isGradient: side == 1, node: index)
+                var row = 0
+                for operand in operands {
+                    var at = stack
+                    at.offset = row * columns
+                    if operand.location != at {
+                        emitCopy(from: operand.location, to: at, count: operand.rows * columns, accumulating: false, node: index)
+                    }
+                    row += operand.rows
                 }
-                if product.right != gt {
-                    emitCopy(from: product.right, to: gt, count: product.rows * first.rightColumns, accumulating: false, node: index)
-                }
-                row += product.rows
-            }
-        } else if products.count > 1 {
-            // Stacked in the order the backward sweep produced them, as eager backward stacks them.
-            a = newBuffer(.arena, count: totalRows * first.leftColumns, isGradient: false, node: index)
-            g = newBuffer(.arena, count: totalRows * first.rightColumns, isGradient: true, node: index)
-            var row = 0
-            for product in products {
-                var at = a, gt = g
-                at.offset = row * first.leftColumns
-                gt.offset = row * first.rightColumns
-                emitCopy(from: product.left, to: at, count: product.rows * first.leftColumns, accumulating: false, node: index)
-                emitCopy(from: product.right, to: gt, count: product.rows * first.rightColumns, accumulating: false, node: index)
-                row += product.rows
+                if side == 0 { a = stack } else { g = stack }
             }
         }
         let (target, accumulating) = gradientTarget(index)

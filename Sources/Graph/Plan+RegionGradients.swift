@@ -5,8 +5,43 @@
 // from a sweep stores it as `g + 0` (the bits of eager's `0 + g`: −0 becomes +0 as there), and only the
 // regions whose first contribution is added by another kernel, or that get none, are zeroed, where the whole
 // gradient would have been.
+//
+// An addition whose operand is such a slice (a time step's rows of `x·W + b`, plus `h·U`) and that sweeps alone
+// passes its gradient on unchanged: the sum's gradient is then allocated as the slice's region, so whoever
+// writes it writes the region, and neither a copy sweep into the region nor a buffer of the sum's own remains.
+// The other operand takes the same place (a pass-through), which is safe only when nothing writes to its
+// gradient afterwards: a matrix product read by this addition alone (its backward only reads its gradient), or
+// a bias row (summed back to its shape from there). A −0 written there stays −0 where eager's `0 + g` stores
+// +0: equal as numbers, and the products and row sums that read the region start their sums from +0.
 
 extension PlanLowering {
+    /// The operand of addition `sum` whose region of its source's gradient `sum`'s gradient can be, if any: `sum`
+    /// sweeps alone, the operand is a contiguous slice of a region source read by `sum` alone, and the other
+    /// operand's gradient is exactly `sum`'s and only read (a product's), or is reduced from it (a bias row's).
+    func regionSliceOperand(ofSum sum: Int) -> Int? {
+        guard case .binary(.add) = records[sum].op, !requestedGradients.contains(sum),
+              let group = grouping.groupOf[sum], grouping.groups[group] == [sum], !isLone([sum]) else { return nil }
+        let inputs = records[sum].inputs
+        guard inputs.count == 2, inputs[0] != inputs[1] else { return nil }
+        for (slice, other) in [(inputs[0], inputs[1]), (inputs[1], inputs[0])] {
+            guard case .slice(let axis, _) = records[slice].op, shape(slice) == shape(sum), records[slice].needsGradient,
+                  gradient[slice] == nil, !requestedGradients.contains(slice), grouping.consumers(of: slice) == [sum] else {
+                continue
+            }
+            let source = records[slice].inputs[0]
+            guard regionSources.contains(source), shape(source)[..<axis].reduce(1, *) == 1 else { continue }
+            if !records[other].needsGradient || shape(other) != shape(sum) || onlyReads(other, gradientOf: sum) { return slice }
+        }
+        return nil
+    }
+
+    /// Whether node `index`'s gradient, once it is `node`'s gradient handed on, is only read afterwards: a matrix
+    /// product read by `node` alone (its backward reads its gradient, and nothing else writes to it).
+    func onlyReads(_ index: Int, gradientOf node: Int) -> Bool {
+        guard case .matmul = records[index].op else { return false }
+        return grouping.consumers(of: index) == [node] && !requestedGradients.contains(index) && gradient[index] == nil
+    }
+
     /// The values whose gradients are written region by region: every needed reader is a contiguous slice (not
     /// requested), the slices are disjoint and cover the value, and the value's own gradient is not requested.
     func regionSources(needed: [Bool]) -> Set<Int> {

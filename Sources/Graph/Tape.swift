@@ -248,10 +248,14 @@ public final class Tape {
         }
     }
 
-    /// Adds `Σ aᵢᵀ gᵢ` into node `index`'s gradient as one product of the row-stacked operands.
-    private func accumulateProducts(_ products: [(a: Tensor, g: Tensor)], into index: Int) {
-        let a = products.count == 1 ? products[0].a : Tensor.concatenate(products.map(\.a), along: 0)
-        let g = products.count == 1 ? products[0].g : Tensor.concatenate(products.map(\.g), along: 0)
+    /// Adds `Σ aᵢᵀ gᵢ` into node `index`'s gradient as one product of the row-stacked operands, stacked in
+    /// recording order (a recurrent layer's time order; `products` come in backward order). Compiled plans stack
+    /// them the same way, so that both sum in one order, and there the gradients of a projection's time steps
+    /// then lie in the order the product reads them.
+    private func accumulateProducts(_ backwardOrder: [(a: Tensor, g: Tensor)], into index: Int) {
+        let products = backwardOrder.reversed()
+        let a = products.count == 1 ? products.first!.a : Tensor.concatenate(products.map(\.a), along: 0)
+        let g = products.count == 1 ? products.first!.g : Tensor.concatenate(products.map(\.g), along: 0)
         addProduct(a, g, transposingA: true, transposingB: false, into: index)
     }
 
