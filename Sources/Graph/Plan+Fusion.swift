@@ -172,12 +172,14 @@ extension PlanLowering {
             }
         }
         var reductions: [(temporary: Location, index: Int)] = []
-        // Sources whose whole gradient these strided views write, and nothing wrote before: stored, not zeroed.
+        // Sources whose whole gradient these strided views write, and nothing wrote before: stored, not zeroed
+        // (a time step's rows of a projection whose gradient is written region by region: that region is not
+        // zeroed either). A place that already holds contributions (a slice's region of a gradient other
+        // readers add into) is added into instead.
         var storedSources: Set<Int> = []
         let direct = Set(external.map(\.index).filter { !grouping.isStridedView($0) })
         for source in coveredSources(external.map(\.index)) where gradient[source] == nil && !direct.contains(source) {
-            _ = gradientTarget(source)
-            storedSources.insert(source)
+            if !gradientTarget(source, storing: true).accumulating { storedSources.insert(source) }
         }
         // Eager backward adds a value's gradient contributions latest consumer first, a slice's as one finished
         // sum: the stores below follow that order, one contribution at a time onto a gradient already written
@@ -223,6 +225,9 @@ extension PlanLowering {
                 let (target, accumulating): (Location, Bool)
                 if storedSources.contains(source) {
                     target = gradient[source]!
+                    accumulating = false
+                } else if let place = columnStoredGradient(index) {
+                    target = place
                     accumulating = false
                 } else {
                     target = zeroedGradient(source)

@@ -58,6 +58,10 @@ struct PlanLowering {
     var regionSources: Set<Int> = []
     var regionFillAt: [Int: Int] = [:]
     var storedRegions: Set<Int> = []
+    /// Sources whose gradient their column slices' sweeps store with nothing zeroed first, where a fill would have
+    /// run, and the column slices stored so far.
+    var columnFillAt: [Int: Int] = [:]
+    var storedColumns: Set<Int> = []
 
     init(plan: Plan, records: [Record], inputs: [Int], fusing: Bool) {
         self.plan = plan
@@ -536,11 +540,14 @@ struct PlanLowering {
         return true
     }
 
-    /// The gradient of `index`, zeroed first if nothing has been written to it yet (slices add into it).
+    /// The gradient of `index`, zeroed first if nothing has been written to it yet (slices add into it). A
+    /// slice's region of a gradient that other readers add into already holds their contributions: not zeroed.
     mutating func zeroedGradient(_ index: Int) -> Location {
         if let location = gradient[index] { return location }
-        let (target, _) = gradientTarget(index)
-        emit(.fill(target, count: count(index)), kind: .fill, nodes: [index], reads: [], writes: [target])
+        let (target, accumulating) = gradientTarget(index, storing: true)
+        if !accumulating {
+            emit(.fill(target, count: count(index)), kind: .fill, nodes: [index], reads: [], writes: [target])
+        }
         return target
     }
 

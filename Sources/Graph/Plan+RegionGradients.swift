@@ -79,10 +79,52 @@ extension PlanLowering {
         return location
     }
 
+    /// Whether `source`'s gradient comes from its column slices alone, each read in place by one sweep's members:
+    /// every reader is such a slice, and the slices are disjoint and cover its columns (an MGU's two gate columns
+    /// of a time step's rows, read by two sweeps). Each sweep then stores its columns, and nothing zeroes them.
+    func columnsWrittenOnce(_ source: Int) -> Bool {
+        let readers = grouping.consumers(of: source)
+        guard !readers.isEmpty, shape(source).count == 2 else { return false }
+        var ranges: [Range<Int>] = []
+        for reader in readers {
+            guard grouping.isStridedView(reader), !requestedGradients.contains(reader),
+                  case .slice(_, let range) = records[reader].op,
+                  Set(grouping.consumers(of: reader).map { grouping.groupOf[$0] }).count == 1 else { return false }
+            ranges.append(range)
+        }
+        ranges.sort { $0.lowerBound < $1.lowerBound }
+        var end = 0
+        for range in ranges {
+            guard range.lowerBound == end else { return false }
+            end = range.upperBound
+        }
+        return end == shape(source)[1]
+    }
+
+    /// Where a sweep stores (not adds) column slice `view`'s gradient in its source's, when the source's columns
+    /// are each written once and nothing was written there before; the place a fill would have run is noted
+    /// for slices that turn out to get no gradient.
+    mutating func columnStoredGradient(_ view: Int) -> Location? {
+        let source = records[view].inputs[0]
+        if columnFillAt[source] != nil {
+            storedColumns.insert(view)
+            return gradient[source]
+        }
+        guard gradient[source] == nil, columnsWrittenOnce(source) else { return nil }
+        let position = plan.steps.count
+        let (location, accumulating) = gradientTarget(source, storing: true)
+        guard !accumulating else { return nil }
+        columnFillAt[source] = position
+        storedColumns.insert(view)
+        return location
+    }
+
     /// Zeroes, where each region source's whole gradient would have been zeroed, the regions whose first
-    /// contribution was added rather than stored, or that got none (merged into runs of adjacent regions).
+    /// contribution was added rather than stored, or that got none (merged into runs of adjacent regions); and
+    /// the gradients stored column slice by column slice in which a slice got none.
     mutating func fillUnstoredRegions() {
-        for (source, position) in regionFillAt.sorted(by: { $0.value > $1.value }) {
+        var fills: [(position: Int, location: Location, count: Int, node: Int)] = []
+        for (source, position) in regionFillAt {
             let base = gradient[source]!
             var ranges: [Range<Int>] = []
             for slice in grouping.consumers(of: source) where !storedRegions.contains(slice) {
@@ -99,13 +141,20 @@ extension PlanLowering {
                     merged.append(range)
                 }
             }
-            for range in merged.reversed() {
+            for range in merged {
                 var region = base
                 region.offset += range.lowerBound
-                plan.steps.insert(Plan.Kernel(work: .fill(region, count: range.count), kind: .fill, nodes: [source],
-                                              isBackward: true, flops: 0, reads: [], writes: [base.buffer]),
-                                  at: position)
+                fills.append((position, region, range.count, source))
             }
+        }
+        for (source, position) in columnFillAt where grouping.consumers(of: source).contains(where: { !storedColumns.contains($0) }) {
+            fills.append((position, gradient[source]!, count(source), source))
+        }
+        // Inserted latest first, so that every noted position still points where it did.
+        for fill in fills.sorted(by: { $0.position > $1.position }) {
+            plan.steps.insert(Plan.Kernel(work: .fill(fill.location, count: fill.count), kind: .fill, nodes: [fill.node],
+                                          isBackward: true, flops: 0, reads: [], writes: [fill.location.buffer]),
+                              at: fill.position)
         }
     }
 }

@@ -103,6 +103,44 @@ final class PlanGradientPlacementTests: XCTestCase {
         }
     }
 
+    func testStridedStoresIntoTheProjectionsRegionsZeroNothing() {
+        // A minimal gated unit reads its rows of the projection as two column slices, each with a product added in
+        // place; its backward sweep stores both slices' gradients, which cover the step's region of d(x·W + b):
+        // nothing zeroes that gradient first.
+        let hidden = Self.hidden
+        let parameters = [[Self.features, 2 * hidden], [hidden, hidden], [hidden, hidden], [2 * hidden]].enumerated().map {
+            Parameter("mgu\($0)", Tensor.randomUniform($1, in: -0.4...0.4, seed: 50 + UInt64($0)))
+        }
+        func record(_ x: Tensor) -> (Tape, Node, Node, Node) {
+            let tape = Tape()
+            let input = tape.constant(x)
+            let p = parameters.map { tape.parameter($0) }
+            let projection = matmul(input, p[0]) + p[3]
+            var h = tape.constant(Tensor.zeros([Self.batch, hidden]))
+            for t in 0..<Self.steps {
+                let rows = projection.slice(along: 0, (t * Self.batch)..<((t + 1) * Self.batch))
+                let f = sigmoid(rows.slice(along: 1, 0..<hidden) + matmul(h, p[1]))
+                let candidate = tanh(rows.slice(along: 1, hidden..<(2 * hidden)) + matmul(f * h, p[2]))
+                h = (1 - f) * h + f * candidate
+            }
+            return (tape, input, (h * h).sum(), projection)
+        }
+        let (tape, x, loss, projection) = record(makeInput(seed: 3))
+        let plan = Plan(tape: tape, inputs: [x], outputs: [loss], differentiating: loss)
+        XCTAssertFalse(plan.kernels.contains { $0.kind == .fill && $0.nodes.contains(projection.index) }, plan.summary)
+        let input = makeInput(seed: 4)
+        for parameter in parameters { parameter.gradient = nil }
+        let replayed = plan.replay([input])
+        let compiled = parameters.map { $0.gradient! }
+        for parameter in parameters { parameter.gradient = nil }
+        let (eager, _, eagerLoss, _) = record(input)
+        eager.backward(from: eagerLoss)
+        assertClose(replayed[0], eagerLoss.value, tolerance: 1e-6, "mgu loss")
+        for (k, parameter) in parameters.enumerated() {
+            assertClose(compiled[k], parameter.gradient!, tolerance: 1e-6, "mgu gradient \(k)")
+        }
+    }
+
     func testOperandsWhoseGradientIsWrittenAgainKeepTheirOwnBuffer() {
         // The product added to each step's rows is read first by another addition, whose backward adds into the
         // product's gradient after the sum's backward: the sum's gradient must not be the projection's region
