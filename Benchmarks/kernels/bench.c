@@ -315,6 +315,41 @@ static void bench_pack_a(int tA, long M, long K) {
     free(A); free(P);
 }
 
+/// One thread: a product in column blocks as gemm() cuts it (16 blocks of a multiple of 16 columns), each block an
+/// unroll_sgemm call packing all of op(A), against op(A) packed once and every block from the packed panels.
+static void bench_split(int tA, int tB, long M, long N, long K) {
+    long lda = tA ? M : K, ldb = tB ? K : N;
+    float *A = aligned_alloc(64, sizeof(float) * (M * K + 16));
+    float *B = aligned_alloc(64, sizeof(float) * (K * N + 16));
+    float *C1 = aligned_alloc(64, sizeof(float) * (M * N + 16)), *C2 = aligned_alloc(64, sizeof(float) * (M * N + 16));
+    float *P = aligned_alloc(64, sizeof(float) * (unroll_sgemm_packed_a_size(M, K) + 16));
+    for (long i = 0; i < M * K; i++) A[i] = frand();
+    for (long i = 0; i < K * N; i++) B[i] = frand();
+    long units = (N + 15) / 16, blocks = units / 4 < 16 ? (units / 4 < 1 ? 1 : units / 4) : 16;
+    double best[2] = {1e30, 1e30};
+    for (int trial = 0; trial < 30; trial++)
+        for (int mode = 0; mode < 2; mode++) {
+            double t0 = now();
+            if (mode) unroll_sgemm_pack_a(tA, M, K, A, lda, 0, M, P);
+            for (long q = 0; q < blocks; q++) {
+                long j0 = 16 * (q * units / blocks), j1 = 16 * ((q + 1) * units / blocks);
+                if (j1 > N) j1 = N;
+                if (mode)
+                    unroll_sgemm_prepacked_a(tB, M, K, 1.0f, P, B, ldb, j0, j1, 0.0f, C2, N);
+                else
+                    unroll_sgemm(tA, tB, M, j1 - j0, K, 1.0f, A, lda, tB ? B + j0 * ldb : B + j0, ldb, 0.0f, C1 + j0, N);
+            }
+            double t = now() - t0;
+            if (t < best[mode]) best[mode] = t;
+        }
+    int same = memcmp(C1, C2, sizeof(float) * M * N) == 0;
+    if (!same) failures++;
+    printf("  %s%s M=%4ld N=%4ld K=%4ld, %2ld blocks : A packed per block %8.1f us | once %8.1f us (%+.1f%%)%s\n",
+           tA ? "T" : "N", tB ? "T" : "N", M, N, K, blocks, best[0] * 1e6, best[1] * 1e6, (best[1] / best[0] - 1) * 100,
+           same ? "" : "  BITS DIFFER");
+    free(A); free(B); free(C1); free(C2); free(P);
+}
+
 // Two threads writing disjoint halves of C at the same time, many times.
 typedef struct {
     int tA, tB;
@@ -727,6 +762,16 @@ int main(int argc, char **argv) {
             const long shapes[][3] = {{1, 400, 4096}, {1, 256, 2048}, {1, 128, 3200}, {1, 1600, 400},
                                       {0, 4096, 64},  {0, 400, 4096}};
             for (int q = 0; q < 6; q++) bench_pack_a((int)shapes[q][0], shapes[q][1], shapes[q][2]);
+        }
+        const long split[][5] = {{1, 0, 400, 1600, 4096}, {1, 0, 256, 1024, 2048}, {1, 0, 128, 256, 3200},
+                                 {0, 0, 4096, 1600, 64}, {0, 1, 2048, 1024, 256}};
+        if (getenv("KB_SPLIT")) {  // KB_SPLIT="tA tB M N K": that shape only
+            long v[5] = {0};
+            sscanf(getenv("KB_SPLIT"), "%ld %ld %ld %ld %ld", &v[0], &v[1], &v[2], &v[3], &v[4]);
+            bench_split((int)v[0], (int)v[1], v[2], v[3], v[4]);
+        } else {
+            for (int q = 0; q < 5; q++)
+                bench_split((int)split[q][0], (int)split[q][1], split[q][2], split[q][3], split[q][4]);
         }
         return failures ? 1 : 0;
     }
