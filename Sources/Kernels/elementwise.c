@@ -192,22 +192,31 @@ void unroll_ew_run(const unroll_ew_instruction *code, long instruction_count,
         return;
     }
     const int avx2 = ew_avx2();
+    // A value broadcast along a row is spread into its scratch tile once per row (once for a scalar), not once
+    // per tile: no instruction writes an operand that is not contiguous, so the spread values stay.
+    const long spread = width < EW_TILE ? width : EW_TILE;
     float *registers[EW_MAX_REGISTERS];
+    for (long k = 0; k < operand_count; k++) {
+        const unroll_ew_operand *o = &operands[k];
+        if (o->column_stride != 0) continue;
+        float *tile = scratch + k * EW_TILE, v = o->base[row_begin * o->row_stride];
+        for (long i = 0; i < spread; i++) tile[i] = v;
+        registers[k] = tile;
+    }
+    for (long k = operand_count; k < register_count; k++) registers[k] = scratch + k * EW_TILE;
     for (long r = row_begin; r < row_end; r++) {
+        for (long k = 0; k < operand_count; k++) {
+            const unroll_ew_operand *o = &operands[k];
+            if (o->column_stride != 0 || o->row_stride == 0 || r == row_begin) continue;
+            float *tile = registers[k], v = o->base[r * o->row_stride];
+            for (long i = 0; i < spread; i++) tile[i] = v;
+        }
         for (long c0 = column_begin; c0 < column_end; c0 += EW_TILE) {
             long n = column_end - c0 < EW_TILE ? column_end - c0 : EW_TILE;
             for (long k = 0; k < operand_count; k++) {
                 const unroll_ew_operand *o = &operands[k];
-                float *at = o->base + r * o->row_stride;
-                if (o->column_stride == 1) {
-                    registers[k] = at + c0;
-                } else {  // one value broadcast along the row
-                    float *tile = scratch + k * EW_TILE, v = *at;
-                    for (long i = 0; i < n; i++) tile[i] = v;
-                    registers[k] = tile;
-                }
+                if (o->column_stride == 1) registers[k] = o->base + r * o->row_stride + c0;
             }
-            for (long k = operand_count; k < register_count; k++) registers[k] = scratch + k * EW_TILE;
             ew_execute(code, instruction_count, registers, n, avx2);
         }
     }

@@ -131,17 +131,19 @@ final class PlanFusionPropertyTests: XCTestCase {
 
 /// Short rows (a hidden size of 16, a row of 5): the interpreter's tiles span several whole rows when every
 /// operand allows it (contiguous, a scalar, a bias row, one value per row) and keep to one row otherwise (a
-/// strided slice); per element the same operations run, so fused and unfused plans give eager's values.
+/// strided slice); per element the same operations run, so fused and unfused plans give eager's values. Long
+/// rows (600) take several tiles each.
 final class PlanShortRowTests: XCTestCase {
     func testShortRowsOfEveryOperandLayout() {
-        for (rows, width) in [(13, 16), (37, 5), (9, 100), (4, 130), (1, 16)] {
-            let shapes = [[rows, width], [width], [rows, 1], [rows, 2 * width], [rows, width]]
+        // (3, 600): rows of several tiles, whose values broadcast along a row (a scalar, one per row) are spread once.
+        for (rows, width) in [(13, 16), (37, 5), (9, 100), (4, 130), (1, 16), (3, 600)] {
+            let shapes = [[rows, width], [width], [rows, 1], [rows, 2 * width], [rows, width], [1]]
             let inputs = shapes.enumerated().map { Tensor.randomUniform($1, in: -2...2, seed: 100 + UInt64($0)) }
             let other = shapes.enumerated().map { Tensor.randomUniform($1, in: -2...2, seed: 200 + UInt64($0)) }
             checkReplay("[\(rows), \(width)]", inputs, other: other, tolerance: 1e-6, unfusedTolerance: 0) { n in
                 let gate = sigmoid(n[3].slice(along: 1, 0..<width)), candidate = tanh(n[3].slice(along: 1, width..<(2 * width)))
                 let h = tanh(n[0] + n[1]) * n[2] + gate * candidate
-                return h * 0.5 + exp(n[4].clamped(to: -1...1)) * n[2] - square(n[0] - n[1])
+                return h * 0.5 + exp(n[4].clamped(to: -1...1)) * n[2] - square(n[0] - n[1]) * n[5]
             }
         }
     }
