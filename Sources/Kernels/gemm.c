@@ -1601,23 +1601,16 @@ static void prepacked_direct(int transA, long M, long K, long npad, long kc_size
 /// 2% slower at 1024 x 1024, where A no longer stays in L2.
 #define ROWS_IN_PLACE_MAX_MK (512L * 1024)
 
-/// Whether `rows` is a sum of 5s and 6s (0 included): every count from 20 up is, below that 0, 5, 6, 10-12, 15-18.
-static int rows_fives_and_sixes(long rows) {
-    return rows >= 20 || rows == 0 || rows == 5 || rows == 6 || (rows >= 10 && rows <= 12) || (rows >= 15 && rows <= 18);
-}
-
 /// Rows for the next in-place micro-kernel call when `left` rows remain. A kernel of R rows keeps 2R fma chains
-/// in flight, and two FMA pipes of latency 4 need 8 to stay busy, with room to spare only from 5 rows up: so M is
-/// cut into blocks of 6 and 5 wherever it can be (16 = 6 + 5 + 5, 64 = 6 * 9 + 5 + 5, rather than ending in a
-/// 4-row block), as many 6s as that allows; the counts that cannot (7-9, 13, 14, 19) end in 4 + 3, 4 + 4, 5 + 4
-/// rather than 6 + 1, 6 + 2, 6 + 3 (8 rows: 6 + 2 ran at ~80% of 4 + 4). Measured with `./kbench rows`.
+/// in flight, and two FMA pipes of latency 4 need 8 to stay busy: so the last 7-9 rows go as 4 + 3, 4 + 4 and
+/// 5 + 4 rather than 6 + 1, 6 + 2 and 6 + 3 (8 rows: 6 + 2 ran at ~80% of 4 + 4; measured with `./kbench rows`).
+/// Otherwise as many 6-row blocks as fit: the 6-row kernel is the fastest per row, and ending in 5s instead of a 4
+/// (16 = 6 + 5 + 5) was 0.4-1.5% slower.
 /// Rows are independent, so the blocking does not change any bit.
 static long rows_block(long left) {
-    if (left <= MR) return left;
-    if (rows_fives_and_sixes(left)) return rows_fives_and_sixes(left - 6) ? 6 : 5;
     if (left == 7 || left == 8) return 4;
     if (left == 9) return 5;
-    return MR;
+    return left < MR ? left : MR;
 }
 
 /// Columns [n0, n1) from the packed panels with op(A) read in place (transA == 0): the blocked path's K blocks
