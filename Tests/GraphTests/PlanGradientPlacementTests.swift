@@ -141,6 +141,20 @@ final class PlanGradientPlacementTests: XCTestCase {
         }
     }
 
+    func testColumnSlicesOfARowSliceAddToWhatOtherReadersWrote() {
+        // A product's first rows are read as two column slices by one sweep, and the whole product by a later
+        // sweep: backward writes the whole gradient first, so the slices' sweep must add into its rows, not store.
+        let shapes = [[3, 5], [5, 12]]
+        let inputs = shapes.enumerated().map { Tensor.randomUniform($1, in: -1...1, seed: 80 + UInt64($0)) }
+        let other = shapes.enumerated().map { Tensor.randomUniform($1, in: -1...1, seed: 90 + UInt64($0)) }
+        checkReplay("rows read twice", inputs, other: other, tolerance: 0, unfusedTolerance: 0) { n in
+            let product = n[0].matmul(n[1])
+            let rows = product.slice(along: 0, 0..<2)
+            let gated = sigmoid(rows.slice(along: 1, 0..<6)) * tanh(rows.slice(along: 1, 6..<12))
+            return gated.sum() + (product * product).sum()
+        }
+    }
+
     func testOperandsWhoseGradientIsWrittenAgainKeepTheirOwnBuffer() {
         // The product added to each step's rows is read first by another addition, whose backward adds into the
         // product's gradient after the sum's backward: the sum's gradient must not be the projection's region
