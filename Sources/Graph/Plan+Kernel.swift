@@ -131,6 +131,9 @@ public struct PlanKernel: Sendable, Equatable {
     public let instructions: [String]
     /// The row-parallel segment (an index into ``Plan/segments``) the kernel runs in, or `nil` when it runs alone.
     public let segment: Int?
+    /// The concurrent group (an index into ``Plan/concurrentKernelGroups``) the kernel runs in, beside the other
+    /// kernels of its group on the other core, or `nil`.
+    public let concurrentGroup: Int?
     /// The addend of an accumulating matrix product (`nil` for other kinds): the node whose buffer the product is
     /// added into, or a bias row copied into every row of the sum's buffer just before.
     public let addend: Int?
@@ -168,15 +171,22 @@ extension Plan {
     public var kernels: [PlanKernel] {
         var owner = [Int?](repeating: nil, count: steps.count)
         for (k, segment) in segments.enumerated() { for index in segment.kernels { owner[index] = k } }
+        var group = [Int?](repeating: nil, count: steps.count)
+        for (k, concurrent) in concurrentGroups.enumerated() { for index in concurrent.kernels { group[index] = k } }
         return steps.enumerated().map { index, step in
             var instructions: [String] = []
             if case .elementwise(let program, _, _, _) = step.work {
                 instructions = program.code.map { ElementOp.name(ofCode: Int($0.op)) }
             }
             return PlanKernel(kind: step.kind, nodes: step.nodes, isBackward: step.isBackward, flops: step.flops,
-                              instructions: instructions, segment: owner[index], addend: step.addend)
+                              instructions: instructions, segment: owner[index], concurrentGroup: group[index],
+                              addend: step.addend)
         }
     }
+
+    /// The runs of independent kernels outside segments that run at once, each kernel on one core: the kernels
+    /// (indices into ``Plan/kernels``) of each group, by thread.
+    public var concurrentKernelGroups: [[[Int]]] { concurrentGroups.map(\.lanes) }
 
     /// The row-parallel segments, in schedule order.
     public var rowSegments: [PlanSegment] {
@@ -221,7 +231,8 @@ extension Plan {
                          + kernel.kind.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0)
                          + (kernel.isBackward ? "backward  " : "forward   ")
                          + String(format: "%6.3f", Double(kernel.flops) / 1e9) + "  "
-                         + (kernel.segment.map(String.init) ?? "-").padding(toLength: 9, withPad: " ", startingAt: 0) + detail)
+                         + (kernel.segment.map(String.init) ?? kernel.concurrentGroup.map { "c\($0)" } ?? "-")
+                            .padding(toLength: 9, withPad: " ", startingAt: 0) + detail)
         }
         let fused = kernels.filter { $0.kind == .fused }
         lines.append("\(recordCount) recorded nodes → \(kernels.count) kernels (\(fused.count) fused sweeps covering "
@@ -231,6 +242,10 @@ extension Plan {
         lines.append(segments.isEmpty ? "no row-parallel segments (too few rows or too little work per run of kernels)"
                      : "\(segments.count) row-parallel segments covering \(split) kernels (each split by batch rows into "
                        + "\(parts) parts, one fork and join per segment)")
+        if !concurrentGroups.isEmpty {
+            lines.append("\(concurrentGroups.count) concurrent groups covering \(concurrentGroups.reduce(0) { $0 + $1.kernels.count }) "
+                         + "kernels (segment column c<n>: independent kernels run at once, each on one core)")
+        }
         lines.append("arena \(arenaBytes) bytes in \(buffers.filter { $0.arenaOffset != nil }.count) buffers; "
                      + "kept for backward \(bytesKeptForBackward) bytes; packed weights \(packedBytes) bytes")
         return lines.joined(separator: "\n")

@@ -19,6 +19,7 @@ extension Plan {
             storage[location.buffer].first = min(storage[location.buffer].first, steps.count)
         }
         extendLifetimesOverSegments()
+        extendLifetimesOverConcurrentGroups()
         let arenaBuffers = storage.indices.filter { storage[$0].kind == .arena && storage[$0].last >= 0 }
             .sorted { (storage[$0].count, storage[$1].first) > (storage[$1].count, storage[$0].first) }
         // Placed buffers ordered by offset, so each new one scans the gaps between the live ones.

@@ -23,6 +23,8 @@ final class PlanProfiler {
     /// Each segment's per-part kernel times (`parts × kernels`), at `partOffsets[segment]`.
     let partTimes: UnsafeMutablePointer<UInt64>
     let partOffsets: [Int]
+    /// Per kernel: the nanoseconds of a concurrent group's kernels, written by the thread that ran each.
+    let laneTimes: UnsafeMutablePointer<UInt64>
 
     init(kernels: Int, segments: [(kernels: Int, parts: Int)]) {
         kernelNanoseconds = Array(repeating: 0, count: kernels)
@@ -37,9 +39,14 @@ final class PlanProfiler {
         partOffsets = offsets
         partTimes = .allocate(capacity: Swift.max(total, 1))
         partTimes.initialize(repeating: 0, count: Swift.max(total, 1))
+        laneTimes = .allocate(capacity: Swift.max(kernels, 1))
+        laneTimes.initialize(repeating: 0, count: Swift.max(kernels, 1))
     }
 
-    deinit { partTimes.deallocate() }
+    deinit {
+        partTimes.deallocate()
+        laneTimes.deallocate()
+    }
 
     /// Monotonic nanoseconds.
     @inline(__always)
@@ -62,6 +69,16 @@ extension Plan {
                 profiler.segmentNanoseconds[segment] &+= PlanProfiler.now() &- start
                 profiler.segmentForks[segment] += Forks.count.load(ordering: .relaxed) - forks
                 index = segments[segment].kernels.upperBound
+            } else if let group = groupStarts[index] {
+                // Each kernel timed on the thread that ran it, into `laneTimes`, then moved to its kernel.
+                runConcurrentGroup(group, times: profiler.laneTimes)
+                let forked = Forks.count.load(ordering: .relaxed) - forks
+                for kernel in concurrentGroups[group].kernels {
+                    profiler.kernelNanoseconds[kernel] &+= profiler.laneTimes[kernel]
+                    profiler.laneTimes[kernel] = 0
+                    profiler.kernelForks[kernel] += forked
+                }
+                index = concurrentGroups[group].kernels.upperBound
             } else {
                 execute(index)
                 profiler.kernelNanoseconds[index] &+= PlanProfiler.now() &- start

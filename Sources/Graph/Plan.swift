@@ -60,6 +60,10 @@ public final class Plan {
     /// Runs of row-local kernels split by rows (see `Plan+Segments.swift`), and the segment starting at each kernel.
     var segments: [Segment] = []
     var segmentStarts: [Int?] = []
+    /// Runs of independent kernels outside segments run at once (see `Plan+ConcurrentKernels.swift`), and the
+    /// group starting at each kernel.
+    var concurrentGroups: [ConcurrentGroup] = []
+    var groupStarts: [Int?] = []
     /// Element-wise code and operand tables copied for the segments' parts, freed with the plan.
     var segmentAllocations: [UnsafeMutableRawPointer] = []
     private var arena: UnsafeMutablePointer<Float>?
@@ -104,6 +108,7 @@ public final class Plan {
         }
         parameterGradients = Array(repeating: nil, count: parameters.count)
         formSegments()
+        formConcurrentGroups()
         planMemory()
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaCount, 16) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(arenaCount, 16))
@@ -153,6 +158,9 @@ public final class Plan {
                     if let segment = segmentStarts[index] {
                         runSegment(segment)
                         index = segments[segment].kernels.upperBound
+                    } else if let group = groupStarts[index] {
+                        runConcurrentGroup(group)
+                        index = concurrentGroups[group].kernels.upperBound
                     } else {
                         execute(index)
                         index += 1

@@ -30,23 +30,26 @@ extension PlanProfile {
         let capacity = segments.reduce(0) { $0 + $1.seconds * Double($1.parts) } / runs
         let alone = kernels.filter { $0.kernel.segment == nil }
         let single = alone.filter { !$0.usedBothCores }.reduce(0) { $0 + $1.secondsPerRun }
-        let forked = alone.filter(\.usedBothCores).reduce(0) { $0 + $1.secondsPerRun }
-        let kernelTotal = segmentSeconds + single + forked
+        let forked = alone.filter { $0.usedBothCores && $0.kernel.concurrentGroup == nil }.reduce(0) { $0 + $1.secondsPerRun }
+        let grouped = alone.filter { $0.kernel.concurrentGroup != nil }
+        let groupThreadSeconds = grouped.reduce(0) { $0 + $1.secondsPerRun }
         lines.append("  \(segments.count) row-parallel segments \(ms(segmentSeconds)) (\(share(segmentSeconds))), parts busy "
                      + (capacity > 0 ? String(format: "%.0f%%", 100 * partSeconds / capacity) : "-")
                      + " of their time; kernels outside segments on both cores \(ms(forked)) (\(share(forked))), "
-                     + "on one core \(ms(single)) (\(share(single)))")
-        lines.append("  packing weights \(ms(packingSeconds / runs)) (\(share(packingSeconds / runs))); replay outside "
-                     + "kernels (binding, output copies, timing) \(ms(perReplay - kernelTotal - packingSeconds / runs))")
+                     + "on one core \(ms(single)) (\(share(single)))"
+                     + (grouped.isEmpty ? "" : "; kernels run beside each other in concurrent groups \(ms(groupThreadSeconds)) "
+                        + "of thread time"))
+        lines.append("  packing weights \(ms(packingSeconds / runs)) (\(share(packingSeconds / runs)))")
 
         struct Key: Hashable {
-            var kind: PlanKernel.Kind, isBackward: Bool, instructions: [String], flops: Int, inSegment: Bool, both: Bool
+            var kind: PlanKernel.Kind, isBackward: Bool, instructions: [String], flops: Int, inSegment: Bool, inGroup: Bool, both: Bool
         }
         var groups: [Key: (seconds: Double, count: Int, first: PlanKernel, index: Int)] = [:]
         for (index, time) in kernels.enumerated() {
             let kernel = time.kernel
             let key = Key(kind: kernel.kind, isBackward: kernel.isBackward, instructions: kernel.instructions,
-                          flops: kernel.flops, inSegment: kernel.segment != nil, both: time.usedBothCores)
+                          flops: kernel.flops, inSegment: kernel.segment != nil, inGroup: kernel.concurrentGroup != nil,
+                          both: time.usedBothCores)
             let seconds = time.secondsPerRun
             if let group = groups[key] {
                 groups[key] = (group.seconds + seconds, group.count + 1, group.first, group.index)
@@ -63,7 +66,8 @@ extension PlanProfile {
                 ? group.first.nodes.prefix(6).map(String.init).joined(separator: ",") + ",…"
                 : group.first.nodes.map(String.init).joined(separator: ",")
             let detail = "#\(group.index): " + nodes + (key.instructions.isEmpty ? "" : " / " + key.instructions.joined(separator: " "))
-            let cores = key.inSegment ? (key.both ? "segment" : "seg/1") : (key.both ? "both" : "one")
+            let cores = key.inSegment ? (key.both ? "segment" : "seg/1")
+                : key.inGroup ? (key.both ? "group" : "grp/1") : (key.both ? "both" : "one")
             lines.append(String(format: "%8.3f", group.seconds * 1e3) + share(group.seconds).leftAligned(8, right: true)
                          + ("×\(group.count)").leftAligned(9, right: true) + "  "
                          + key.kind.rawValue.leftAligned(19) + (key.isBackward ? "backward  " : "forward   ")
