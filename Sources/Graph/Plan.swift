@@ -74,9 +74,6 @@ public final class Plan {
     var operandTables: [[unroll_ew_operand]] = []
     /// The number of records in the traced tape, and how many kernels fusion saved.
     public let recordCount: Int
-    /// The floats a fill, row copy or row sum outside a segment needs per thread before it is split over the cores
-    /// (a fork costs ~0.5 µs quiet and tens under load; 64K floats take ~10-20 µs to stream).
-    static let splitMinimumFloats = 1 << 16
     /// The timings of replays while profiling (``isProfiling``), and the last profile after it stopped.
     var profiler: PlanProfiler?
     var finishedProfiler: PlanProfiler?
@@ -208,37 +205,26 @@ public final class Plan {
             gemm(transposeA: product.transposeA, transposeB: product.transposeB, m: product.m, n: product.n, k: product.k,
                  a: address(product.a), lda: product.lda, b: address(product.b), ldb: product.ldb,
                  beta: product.accumulating ? 1 : 0, c: address(product.c), ldc: product.ldc)
-        // Outside a segment these run alone: large ones are split over the cores (by rows, or a sum over rows by
-        // columns), which changes no bit: every element is computed by the same operations in the same order.
         case .fill(let location, let count):
-            let target = address(location)
-            forEachChunk(count, minimumPerThread: Plan.splitMinimumFloats) { range in
-                (target + range.lowerBound).update(repeating: 0, count: range.count)
-            }
+            address(location).update(repeating: 0, count: count)
         case .copyRows(let copy):
-            let source = address(copy.source), target = address(copy.target)
-            forEachChunk(copy.rows, minimumPerThread: Swift.max(1, Plan.splitMinimumFloats / Swift.max(copy.width, 1))) { rows in
-                Plan.copyRows(width: copy.width, sourceStride: copy.sourceStride, targetStride: copy.targetStride,
-                              accumulating: copy.accumulating, rows: rows, source: source, target: target)
-            }
+            Plan.copyRows(width: copy.width, sourceStride: copy.sourceStride, targetStride: copy.targetStride,
+                          accumulating: copy.accumulating, rows: 0..<copy.rows, source: address(copy.source),
+                          target: address(copy.target))
         case .rowSum(let sum):
             let source = address(sum.source), target = address(sum.target), width = sum.width
             if sum.broadcasting {
-                forEachChunk(sum.rows, minimumPerThread: Swift.max(1, Plan.splitMinimumFloats / Swift.max(width, 1))) { rows in
-                    Plan.broadcastRow(width: width, accumulating: sum.accumulating, rows: rows, source: source, target: target)
-                }
+                Plan.broadcastRow(width: width, accumulating: sum.accumulating, rows: 0..<sum.rows, source: source,
+                                  target: target)
                 return
             }
-            let total = sum.partial.map(address) ?? target, finishing = sum.partial != nil, rows = sum.rows
-            forEachChunk(width, minimumPerThread: Swift.max(16, Plan.splitMinimumFloats / Swift.max(rows, 1))) { columns in
-                let (start, count) = (columns.lowerBound, columns.count)
-                (total + start).update(repeating: 0, count: count)
-                for row in 0..<rows {
-                    let x = source + row * width + start, partialSum = total + start
-                    for i in 0..<count { partialSum[i] += x[i] }
-                }
-                if finishing { for i in columns { target[i] += total[i] } }
+            let total = sum.partial.map(address) ?? target
+            total.update(repeating: 0, count: width)
+            for row in 0..<sum.rows {
+                let x = source + row * width
+                for i in 0..<width { total[i] += x[i] }
             }
+            if sum.partial != nil { for i in 0..<width { target[i] += total[i] } }
         case .permute(let move):
             let x = address(move.source), y = address(move.target)
             let outShape = move.permutation.map { move.shape[$0] }
