@@ -14,6 +14,8 @@ final class PlanProfiler {
     var replays = 0
     var replayNanoseconds: UInt64 = 0
     var packingNanoseconds: UInt64 = 0
+    /// Wall nanoseconds of the concurrent groups, fork and join included.
+    var groupNanoseconds: UInt64 = 0
     /// Per kernel: nanoseconds (for a segment kernel, summed over its parts), and forks while it ran.
     var kernelNanoseconds: [UInt64]
     var kernelForks: [Int]
@@ -72,6 +74,7 @@ extension Plan {
             } else if let group = groupStarts[index] {
                 // Each kernel timed on the thread that ran it, into `laneTimes`, then moved to its kernel.
                 runConcurrentGroup(group, times: profiler.laneTimes)
+                profiler.groupNanoseconds &+= PlanProfiler.now() &- start
                 let forked = Forks.count.load(ordering: .relaxed) - forks
                 for kernel in concurrentGroups[group].kernels {
                     profiler.kernelNanoseconds[kernel] &+= profiler.laneTimes[kernel]
@@ -134,7 +137,8 @@ extension Plan {
                                            runs: profiler.replays, usedBothCores: profiler.segmentForks[k] > 0)
         }
         return PlanProfile(replays: profiler.replays, replaySeconds: seconds(profiler.replayNanoseconds),
-                           packingSeconds: seconds(profiler.packingNanoseconds), kernels: kernels, segments: segmentTimes)
+                           packingSeconds: seconds(profiler.packingNanoseconds),
+                           concurrentGroupSeconds: seconds(profiler.groupNanoseconds), kernels: kernels, segments: segmentTimes)
     }
 }
 
@@ -187,6 +191,9 @@ public struct PlanProfile: Sendable {
     public let replaySeconds: Double
     /// Wall seconds packing the reused weights for the GEMM, over all replays.
     public let packingSeconds: Double
+    /// Wall seconds of the concurrent groups (independent kernels run at once, ``Plan/concurrentKernelGroups``),
+    /// fork and join included, over all replays; their kernels' ``KernelTime/seconds`` are each thread's time.
+    public let concurrentGroupSeconds: Double
     /// Every kernel of the plan once, in schedule order.
     public let kernels: [KernelTime]
     /// Every row-parallel segment once, in schedule order.

@@ -37,8 +37,8 @@ extension PlanProfile {
                      + (capacity > 0 ? String(format: "%.0f%%", 100 * partSeconds / capacity) : "-")
                      + " of their time; kernels outside segments on both cores \(ms(forked)) (\(share(forked))), "
                      + "on one core \(ms(single)) (\(share(single)))"
-                     + (grouped.isEmpty ? "" : "; kernels run beside each other in concurrent groups \(ms(groupThreadSeconds)) "
-                        + "of thread time"))
+                     + (grouped.isEmpty ? "" : "; concurrent groups \(ms(concurrentGroupSeconds / runs)) "
+                        + "(\(share(concurrentGroupSeconds / runs))), \(ms(groupThreadSeconds)) of their kernels' thread time"))
         lines.append("  packing weights \(ms(packingSeconds / runs)) (\(share(packingSeconds / runs)))")
 
         struct Key: Hashable {

@@ -61,6 +61,10 @@ final class PlanConcurrentKernelsTests: XCTestCase {
         }
         let profile = plan.profile!
         XCTAssertTrue(stacked.allSatisfy { profile.kernels[$0].usedBothCores && profile.kernels[$0].runs == 1 })
+        // Each kernel of a group is timed on its thread, inside the group's wall time.
+        XCTAssertGreaterThan(profile.concurrentGroupSeconds, 0)
+        XCTAssertTrue(stacked.allSatisfy { profile.kernels[$0].seconds <= profile.concurrentGroupSeconds })
+        XCTAssertLessThanOrEqual(profile.concurrentGroupSeconds, profile.replaySeconds)
 
         let parameters = makeParameters()
         let (tape, _, h, loss) = record(parameters, inputs(20))
