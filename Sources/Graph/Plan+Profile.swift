@@ -25,6 +25,13 @@ final class PlanProfiler {
     /// Each segment's per-part kernel times (`parts × kernels`), at `partOffsets[segment]`.
     let partTimes: UnsafeMutablePointer<UInt64>
     let partOffsets: [Int]
+    /// Each segment's parts' start and end times in its last run (`2 × parts`, at `stampOffsets[segment]`), and per
+    /// segment the summed delays: from the segment's start to each part's first kernel, and from each part's end to
+    /// the join's end.
+    let partStamps: UnsafeMutablePointer<UInt64>
+    let stampOffsets: [Int]
+    var startDelayNanoseconds: [UInt64]
+    var joinWaitNanoseconds: [UInt64]
     /// Per kernel: the nanoseconds of a concurrent group's kernels, written by the thread that ran each.
     let laneTimes: UnsafeMutablePointer<UInt64>
 
@@ -39,6 +46,12 @@ final class PlanProfiler {
             total += segment.kernels * segment.parts
         }
         partOffsets = offsets
+        stampOffsets = segments.indices.map { 2 * segments[..<$0].reduce(0) { $0 + $1.parts } }
+        let stampCount = Swift.max(2 * segments.reduce(0) { $0 + $1.parts }, 1)
+        partStamps = .allocate(capacity: stampCount)
+        partStamps.initialize(repeating: 0, count: stampCount)
+        startDelayNanoseconds = Array(repeating: 0, count: segments.count)
+        joinWaitNanoseconds = Array(repeating: 0, count: segments.count)
         partTimes = .allocate(capacity: Swift.max(total, 1))
         partTimes.initialize(repeating: 0, count: Swift.max(total, 1))
         laneTimes = .allocate(capacity: Swift.max(kernels, 1))
@@ -47,6 +60,7 @@ final class PlanProfiler {
 
     deinit {
         partTimes.deallocate()
+        partStamps.deallocate()
         laneTimes.deallocate()
     }
 
@@ -67,8 +81,14 @@ extension Plan {
             let forks = Forks.count.load(ordering: .relaxed)
             let start = PlanProfiler.now()
             if let segment = segmentStarts[index] {
-                runSegment(segment, times: profiler.partTimes + profiler.partOffsets[segment])
-                profiler.segmentNanoseconds[segment] &+= PlanProfiler.now() &- start
+                let stamps = profiler.partStamps + profiler.stampOffsets[segment]
+                runSegment(segment, times: profiler.partTimes + profiler.partOffsets[segment], stamps: stamps)
+                let end = PlanProfiler.now()
+                profiler.segmentNanoseconds[segment] &+= end &- start
+                for part in 0..<segments[segment].parts {
+                    profiler.startDelayNanoseconds[segment] &+= stamps[2 * part] &- start
+                    profiler.joinWaitNanoseconds[segment] &+= end &- stamps[2 * part + 1]
+                }
                 profiler.segmentForks[segment] += Forks.count.load(ordering: .relaxed) - forks
                 index = segments[segment].kernels.upperBound
             } else if let group = groupStarts[index] {
@@ -134,6 +154,8 @@ extension Plan {
             let busy = (0..<(segment.parts * segment.kernels.count)).reduce(UInt64(0)) { $0 &+ times[$1] }
             return PlanProfile.SegmentTime(kernels: segment.kernels, parts: segment.parts,
                                            seconds: seconds(profiler.segmentNanoseconds[k]), partSeconds: seconds(busy),
+                                           startDelaySeconds: seconds(profiler.startDelayNanoseconds[k]),
+                                           joinWaitSeconds: seconds(profiler.joinWaitNanoseconds[k]),
                                            runs: profiler.replays, usedBothCores: profiler.segmentForks[k] > 0)
         }
         return PlanProfile(replays: profiler.replays, replaySeconds: seconds(profiler.replayNanoseconds),
@@ -179,6 +201,11 @@ public struct PlanProfile: Sendable {
         /// Seconds the parts spent in the segment's kernels, summed over parts and replays: with `parts` parts at
         /// once, `partSeconds / (parts · seconds)` is how busy the cores were inside the segment.
         public let partSeconds: Double
+        /// Seconds from the segment's start to each part's first kernel, summed over parts and replays: the part
+        /// the replaying thread runs starts at once, the other when a worker thread wakes for it.
+        public let startDelaySeconds: Double
+        /// Seconds from each part's last kernel to the segment's end (the join), summed over parts and replays.
+        public let joinWaitSeconds: Double
         /// How many times it ran.
         public let runs: Int
         /// Whether its parts ran on two threads at once.

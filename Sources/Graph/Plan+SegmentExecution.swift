@@ -56,8 +56,8 @@ extension Plan {
 
     /// Runs segment `k`: fills in this replay's addresses, then runs its parts, at once on two threads when
     /// there are two. With `times` (profiling), each part adds the nanoseconds each kernel took on its rows to
-    /// `times[part * kernels + kernel]`.
-    func runSegment(_ k: Int, times: UnsafeMutablePointer<UInt64>? = nil) {
+    /// `times[part * kernels + kernel]`, and writes when it started and ended to `stamps[2 * part]` and `[2 * part + 1]`.
+    func runSegment(_ k: Int, times: UnsafeMutablePointer<UInt64>? = nil, stamps: UnsafeMutablePointer<UInt64>? = nil) {
         let segment = segments[k]
         let resolved = segment.resolved
         for (offset, work) in segment.work.enumerated() {
@@ -87,27 +87,29 @@ extension Plan {
         guard GEMMThreads.count > 1 else {
             for part in 0..<parts {
                 Plan.runPart(resolved, rows: Plan.rowRange(part: part, of: parts, rows: rows), scratch: scratch.buffers[part],
-                             times: times.map { $0 + part * resolved.count })
+                             times: times.map { $0 + part * resolved.count }, stamps: stamps.map { $0 + 2 * part })
             }
             return
         }
         // Each part only touches its own rows of what the segment writes (checked when the segment was formed),
         // so the parts share the plan's memory without locks.
-        let shared = UncheckedSendable(value: (resolved, scratch.buffers, times))
+        let shared = UncheckedSendable(value: (resolved, scratch.buffers, times, stamps))
         forkJoin(iterations: parts) { part in
-            let (resolved, scratch, times) = shared.value
+            let (resolved, scratch, times, stamps) = shared.value
             Plan.runPart(resolved, rows: Plan.rowRange(part: part, of: parts, rows: rows), scratch: scratch[part],
-                         times: times.map { $0 + part * resolved.count })
+                         times: times.map { $0 + part * resolved.count }, stamps: stamps.map { $0 + 2 * part })
         }
     }
 
     /// Runs every kernel of a segment on `rows`, on this thread, in order; with `times`, adds each kernel's
-    /// nanoseconds to `times[kernel]`.
+    /// nanoseconds to `times[kernel]`, and with `stamps` writes when the part started and ended.
     static func runPart(_ kernels: UnsafeMutableBufferPointer<PartKernel>, rows: Range<Int>, scratch: UnsafeMutablePointer<Float>,
-                        times: UnsafeMutablePointer<UInt64>? = nil) {
+                        times: UnsafeMutablePointer<UInt64>? = nil, stamps: UnsafeMutablePointer<UInt64>? = nil) {
         guard !rows.isEmpty else { return }
         let first = rows.lowerBound, count = rows.count
         var start = times == nil ? 0 : PlanProfiler.now()
+        stamps?[0] = start
+        defer { stamps?[1] = start }
         for (index, kernel) in kernels.enumerated() {
             defer {
                 if let times {

@@ -39,6 +39,12 @@ extension PlanProfile {
                      + "on one core \(ms(single)) (\(share(single)))"
                      + (grouped.isEmpty ? "" : "; concurrent groups \(ms(concurrentGroupSeconds / runs)) "
                         + "(\(share(concurrentGroupSeconds / runs))), \(ms(groupThreadSeconds)) of their kernels' thread time"))
+        if !segments.isEmpty {
+            let starts = segments.reduce(0) { $0 + $1.startDelaySeconds } / runs
+            let joins = segments.reduce(0) { $0 + $1.joinWaitSeconds } / runs
+            lines.append("  inside segments, per step: parts waiting to start \(ms(starts)) (a worker waking up), parts done "
+                         + "waiting for the join \(ms(joins)), summed over parts")
+        }
         lines.append("  packing weights \(ms(packingSeconds / runs)) (\(share(packingSeconds / runs)))")
 
         struct Key: Hashable {

@@ -71,6 +71,11 @@ final class PlanProfileTests: XCTestCase {
                 XCTAssertLessThanOrEqual(members.reduce(0) { $0 + $1.seconds }, segment.seconds, "segment \(k)")
                 XCTAssertEqual(members.reduce(0) { $0 + $1.seconds } * Double(segment.parts), segment.partSeconds,
                                accuracy: 1e-9, "segment \(k)")
+                // Every part's time is its wait to start, its kernels and its wait at the join: parts × wall time.
+                XCTAssertEqual(segment.startDelaySeconds + segment.partSeconds + segment.joinWaitSeconds,
+                               Double(segment.parts) * segment.seconds, accuracy: 1e-6, "segment \(k)")
+                XCTAssertGreaterThanOrEqual(segment.startDelaySeconds, 0)
+                XCTAssertGreaterThanOrEqual(segment.joinWaitSeconds, 0)
                 XCTAssertTrue(segment.usedBothCores, "segment \(k) did not fork with two threads")
                 XCTAssertTrue(members.allSatisfy(\.usedBothCores), "segment \(k)")
             }
