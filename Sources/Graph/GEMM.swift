@@ -21,24 +21,11 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
         return
     }
     let operands = GEMMOperands(a: a, b: b, c: c)
-    // Split N in multiples of 16 (each block packs only its own columns of B); splitting M makes every
-    // block pack all of B and measured 2-30% slower, so only a narrow N is split by rows. The blocks depend on
-    // the shapes alone, never on the thread count: the kernel picks its path from a block's shape, so blocks
-    // sized by the thread count gave other bits with 7 or 16 threads than with 1 or 2.
-    let splitN = n >= 64 || n >= m
-    let granule = splitN ? 16 : 6
-    let total = splitN ? n : m
-    // At most 16 blocks of at least 4 granules, their edges spread evenly over the granules; each worker runs
-    // a contiguous run of blocks, so two workers get equal halves (a round-robin over 15 blocks left one
-    // worker 8 and the other 7).
-    let units = (total + granule - 1) / granule
-    let blocks = Swift.max(1, Swift.min(16, units / 4))
-    @Sendable func edge(_ block: Int) -> Int { Swift.min(total, granule * (block * units / blocks)) }
+    let split = GEMMSplit(m: m, n: n)
+    let (splitN, blocks, edge) = (split.byColumns, split.blocks, split.edge)
     let workers = Swift.min(GEMMThreads.count, blocks)
-    if splitN && blocks > 1
-        && (0..<blocks).allSatisfy({ edge($0) >= edge($0 + 1) || unroll_sgemm_packs_a(
-            transposeA ? 1 : 0, transposeB ? 1 : 0, m, edge($0 + 1) - edge($0), k, alpha) != 0 }),
-        let packedA = unroll_sgemm_packed_a_buffer(unroll_sgemm_packed_a_size(m, k)) {
+    if split.packsAOnce(transposeA: transposeA, transposeB: transposeB, m: m, k: k, alpha: alpha),
+       let packedA = unroll_sgemm_packed_a_buffer(unroll_sgemm_packed_a_size(m, k)) {
         gemmFromPackedA(transposeA: transposeA, transposeB: transposeB, m: m, k: k, alpha: alpha,
                         operands: operands, lda: lda, ldb: ldb, beta: beta, ldc: ldc, packedA: packedA,
                         blocks: blocks, workers: workers, edge: edge)
@@ -57,6 +44,39 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
                 unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, end - start, n, k, alpha,
                              aPart, lda, operands.b, ldb, beta, operands.c + start * ldc, ldc)
             }
+        }
+    }
+}
+
+/// How ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` cuts a product into blocks.
+///
+/// Split N in multiples of 16 (each block packs only its own columns of B); splitting M makes every block pack all
+/// of B and measured 2-30% slower, so only a narrow N is split by rows. The blocks depend on the shapes alone,
+/// never on the thread count: the kernel picks its path from a block's shape, so blocks sized by the thread count
+/// gave other bits with 7 or 16 threads than with 1 or 2.
+struct GEMMSplit {
+    let byColumns: Bool
+    let blocks: Int
+    let edge: @Sendable (Int) -> Int
+
+    init(m: Int, n: Int) {
+        byColumns = n >= 64 || n >= m
+        let granule = byColumns ? 16 : 6
+        let total = byColumns ? n : m
+        // At most 16 blocks of at least 4 granules, their edges spread evenly over the granules; each worker runs
+        // a contiguous run of blocks, so two workers get equal halves (a round-robin over 15 blocks left one
+        // worker 8 and the other 7).
+        let units = (total + granule - 1) / granule
+        let blocks = Swift.max(1, Swift.min(16, units / 4))
+        self.blocks = blocks
+        edge = { block in Swift.min(total, granule * (block * units / blocks)) }
+    }
+
+    /// Whether the column blocks all take the blocked path, so that `op(A)` can be packed once for all of them.
+    func packsAOnce(transposeA: Bool, transposeB: Bool, m: Int, k: Int, alpha: Float) -> Bool {
+        byColumns && blocks > 1 && (0..<blocks).allSatisfy { block in
+            edge(block) >= edge(block + 1) || unroll_sgemm_packs_a(transposeA ? 1 : 0, transposeB ? 1 : 0, m,
+                                                                   edge(block + 1) - edge(block), k, alpha) != 0
         }
     }
 }
@@ -90,6 +110,91 @@ private func gemmFromPackedA(transposeA: Bool, transposeB: Bool, m: Int, k: Int,
                 unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, end - start, k, alpha, operands.a, lda,
                              transposeB ? operands.b + start * ldb : operands.b + start, ldb, beta,
                              operands.c + start, ldc)
+            }
+        }
+    }
+}
+
+/// Whether ``sharedGEMM(transposeB:n:k:b:ldb:lefts:)`` runs this product from the shared packing of its right
+/// operand: where ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` splits it into column blocks
+/// from `op(A)` packed once (alpha 1), else it runs through `gemm` alone.
+func sharesRightOperandPacking(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) -> Bool {
+    2 * m * n * k >= 1_000_000 && GEMMSplit(m: m, n: n).packsAOnce(transposeA: transposeA, transposeB: transposeB,
+                                                                     m: m, k: k, alpha: 1)
+}
+
+/// One left operand of ``sharedGEMM(transposeB:n:k:b:ldb:lefts:)``: `C = op(A)·op(B) + beta·C`, `C` `[m, n]`.
+struct SharedGEMMLeft {
+    var transposeA: Bool, m: Int
+    var a: UnsafePointer<Float>, lda: Int
+    var beta: Float
+    var c: UnsafeMutablePointer<Float>, ldc: Int
+}
+
+/// Products that share their right operand, `Cᵢ = op(Aᵢ)·op(B) + βᵢ·Cᵢ`: each K x N block of `op(B)` is packed
+/// once for all of them rather than once per product (an LSTM's input- and recurrent-weight gradients both read
+/// the stacked gate gradients). Each `Cᵢ` gets bitwise what ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``
+/// gives it alone, for every thread count: the same column blocks, each from `op(Aᵢ)` packed once. A product that
+/// `gemm` would not run that way (too small, split by rows, or taking a skinny path) runs through `gemm` alone.
+func sharedGEMM(transposeB: Bool, n: Int, k: Int, b: UnsafePointer<Float>, ldb: Int, lefts: [SharedGEMMLeft]) {
+    let split = GEMMSplit(m: 1, n: n)
+    func joins(_ left: SharedGEMMLeft) -> Bool {
+        sharesRightOperandPacking(transposeA: left.transposeA, transposeB: transposeB, m: left.m, n: n, k: k)
+    }
+    let shared = lefts.filter(joins)
+    for left in lefts where !joins(left) {
+        gemm(transposeA: left.transposeA, transposeB: transposeB, m: left.m, n: n, k: k, a: left.a, lda: left.lda,
+             b: b, ldb: ldb, beta: left.beta, c: left.c, ldc: left.ldc)
+    }
+    guard !shared.isEmpty else { return }
+    // One buffer holds every packed op(Aᵢ), each starting on a cache line.
+    let sizes = shared.map { (unroll_sgemm_packed_a_size($0.m, k) + 15) / 16 * 16 }
+    guard let packed = unroll_sgemm_packed_a_buffer(sizes.reduce(0, +)) else {
+        for left in shared {
+            gemm(transposeA: left.transposeA, transposeB: transposeB, m: left.m, n: n, k: k, a: left.a, lda: left.lda,
+                 b: b, ldb: ldb, beta: left.beta, c: left.c, ldc: left.ldc)
+        }
+        return
+    }
+    var offset = 0
+    let arguments = shared.indices.map { i -> unroll_sgemm_shared_left in
+        defer { offset += sizes[i] }
+        return unroll_sgemm_shared_left(m: shared[i].m, packed_a: packed + offset, beta: shared[i].beta, c: shared[i].c,
+                                        ldc: shared[i].ldc)
+    }
+    // The panels of all the operands, shared out over the threads (packing is a copy: no bit depends on who packs).
+    let panels = shared.map { ($0.m + 5) / 6 }, totalPanels = panels.reduce(0, +)
+    let blocks = split.blocks, workers = Swift.min(GEMMThreads.count, blocks)
+    let packers = sizes.reduce(0, +) >= 65_536 ? Swift.min(workers, totalPanels) : 1
+    let state = UncheckedSendable(value: (shared, arguments, panels))
+    forkJoin(iterations: packers) { part in
+        let (shared, arguments, panels) = state.value
+        let first = part * totalPanels / packers, last = (part + 1) * totalPanels / packers
+        var start = 0
+        for (i, left) in shared.enumerated() {
+            let lower = Swift.max(first, start) - start, upper = Swift.min(last, start + panels[i]) - start
+            if lower < upper {
+                unroll_sgemm_pack_a(left.transposeA ? 1 : 0, left.m, k, left.a, left.lda, 6 * lower,
+                                    Swift.min(left.m, 6 * upper), UnsafeMutablePointer(mutating: arguments[i].packed_a))
+            }
+            start += panels[i]
+        }
+    }
+    let operandB = UncheckedSendable(value: b), edge = split.edge
+    forkJoin(iterations: workers) { worker in
+        let (shared, arguments, _) = state.value
+        for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
+            let start = edge(block), end = edge(block + 1)
+            guard start < end else { continue }
+            let written = arguments.withUnsafeBufferPointer { lefts in
+                unroll_sgemm_shared_b(lefts.count, lefts.baseAddress, transposeB ? 1 : 0, n, k, 1, operandB.value, ldb,
+                                      start, end)
+            }
+            guard written == 0 else { continue }
+            for left in shared {
+                unroll_sgemm(left.transposeA ? 1 : 0, transposeB ? 1 : 0, left.m, end - start, k, 1, left.a, left.lda,
+                             transposeB ? operandB.value + start * ldb : operandB.value + start, ldb, left.beta,
+                             left.c + start, left.ldc)
             }
         }
     }

@@ -33,7 +33,7 @@ extension Plan {
     /// general kernels allocate and call back into eager code, parameter gradients hand tensors over.
     func concurrentWork(_ kernel: Kernel) -> Int? {
         switch kernel.work {
-        case .matmul: kernel.flops
+        case .matmul, .sharedMatmul: kernel.flops
         case .fill(_, let count): count
         case .copyRows(let copy): 2 * copy.rows * copy.width
         case .rowSum(let sum): 2 * sum.rows * sum.width

@@ -69,6 +69,8 @@ extension Plan {
         enum Work {
             case elementwise(ElementProgram, operands: [ElementOperand], rows: Int, columns: Int)
             case matmul(Product)
+            /// Products reading the same right operand, run as one GEMM that packs it once.
+            case sharedMatmul([Product])
             case fill(Location, count: Int)
             case copyRows(RowCopy)
             case rowSum(RowSum)
@@ -108,6 +110,10 @@ public struct PlanKernel: Sendable, Equatable {
         case accumulatingMatmul
         /// The weight gradient `Σₜ aₜᵀ gₜ` of a weight used at many steps, as one product.
         case stackedMatmul
+        /// Products that read the same right operand at the same point (an LSTM's input- and recurrent-weight
+        /// gradients, `Xᵀ·D` and `Hᵀ·D`), as one GEMM that packs each block of it once for all: its nodes are all of
+        /// theirs, its FLOPs their sum.
+        case sharedMatmul
         /// Zeroing a gradient that slices are added into.
         case fill
         /// A strided copy (a slice, or a slice's gradient placed into its source's), or rows summed into one

@@ -128,7 +128,7 @@ extension Plan {
                 RowAccess(location: sum.source, rowStride: 0, width: sum.width, isWrite: false),
                 RowAccess(location: sum.target, rowStride: sum.width, width: sum.width, isWrite: true),
             ])
-        case .permute, .general, .parameterGradient:
+        case .sharedMatmul, .permute, .general, .parameterGradient:
             return nil
         }
     }
@@ -154,6 +154,9 @@ extension Plan {
                 Region(operand.location, span: (rows - 1) * operand.layout.rowStride + (columns - 1) * operand.layout.columnStride + 1,
                        isWrite: written.contains(k))
             }
+        case .sharedMatmul(let products):
+            return products.flatMap { regions(Kernel(work: .matmul($0), kind: .matmul, nodes: [], isBackward: false, flops: 0,
+                                                     reads: [], writes: [])) }
         case .matmul(let p):
             let aRows = p.transposeA ? p.k : p.m, aColumns = p.transposeA ? p.m : p.k
             let bRows = p.transposeB ? p.n : p.k, bColumns = p.transposeB ? p.k : p.n

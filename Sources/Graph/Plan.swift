@@ -104,6 +104,7 @@ public final class Plan {
             second.lower(outputs: outputs.map(\.index), root: root?.index, gradients: gradients.map(\.index))
         }
         parameterGradients = Array(repeating: nil, count: parameters.count)
+        shareRightOperands()
         formSegments()
         formConcurrentGroups()
         planMemory()
@@ -205,6 +206,14 @@ public final class Plan {
             gemm(transposeA: product.transposeA, transposeB: product.transposeB, m: product.m, n: product.n, k: product.k,
                  a: address(product.a), lda: product.lda, b: address(product.b), ldb: product.ldb,
                  beta: product.accumulating ? 1 : 0, c: address(product.c), ldc: product.ldc)
+        case .sharedMatmul(let products):
+            let first = products[0]
+            sharedGEMM(transposeB: first.transposeB, n: first.n, k: first.k, b: address(first.b), ldb: first.ldb,
+                       lefts: products.map { product in
+                           SharedGEMMLeft(transposeA: product.transposeA, m: product.m, a: address(product.a),
+                                          lda: product.lda, beta: product.accumulating ? 1 : 0, c: address(product.c),
+                                          ldc: product.ldc)
+                       })
         case .fill(let location, let count):
             address(location).update(repeating: 0, count: count)
         case .copyRows(let copy):

@@ -1389,6 +1389,55 @@ static long in_place_max_m(long ldb) {
 
 static long padded_m(long M) { return ceil_div(M, MR) * MR; }
 
+/// One K block (rows pc .. pc+kc of op(B)) times columns jc .. jc+nc: every M block of op(A), packed into `a_buf`
+/// or read from `packed_a` (unroll_sgemm_pack_a's layout), over the panels of op(B) packed in `bp` (or, with
+/// `b_in_place`, a non-transposed B read where it lies, a ragged last panel packed into `bp`). C (at column 0 of
+/// the product) gets alpha * the block's sum + beta_eff * C.
+static void multiply_b_block(const kernel_set *ks, int transA, long M, const float *A, long lda, const float *packed_a,
+                             long mc_size, float *a_buf, long pc, long kc, long jc, long nc, float *bp, int b_in_place,
+                             const float *B, long ldb, float alpha, float beta_eff, float *C, long ldc) {
+    long mpad = padded_m(M);
+    _Alignas(64) float tile[MR * NR];
+    for (long ic = 0; ic < M; ic += mc_size) {
+        long mc = M - ic < mc_size ? M - ic : mc_size;
+        const float *ap;
+        if (packed_a) {
+            ap = packed_a + pc * mpad + ic * kc;
+        } else {
+            ks->pack_a(transA, A, lda, ic, mc, pc, kc, a_buf);
+            ap = a_buf;
+        }
+        for (long jr = 0; jr < nc; jr += NR) {
+            long nr = nc - jr < NR ? nc - jr : NR;
+            const float *bpanel;
+            long ldbk = NR;
+            if (!b_in_place) {
+                bpanel = bp + jr * kc;
+            } else if (nr == NR) {
+                bpanel = B + pc * ldb + jc + jr;
+                ldbk = ldb;
+            } else {
+                pack_b_portable(0, B, ldb, pc, kc, jc + jr, nr, bp);
+                bpanel = bp;
+            }
+            for (long ir = 0; ir < mc; ir += MR) {
+                long mr = mc - ir < MR ? mc - ir : MR;
+                const float *apanel = ap + ir * kc;
+                float *cptr = C + (ic + ir) * ldc + jc + jr;
+                if (nr == NR) {
+                    ks->kern[mr](kc, apanel, bpanel, ldbk, cptr, ldc, alpha, beta_eff);
+                } else if (nr <= 8 && ks->kern8[mr]) {
+                    ks->kern8[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
+                    ks->store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
+                } else {
+                    ks->kern[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
+                    ks->store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
+                }
+            }
+        }
+    }
+}
+
 /// The blocked algorithm. With `packed_a` (unroll_sgemm_pack_a's layout) the panels of op(A) are read from it
 /// instead of being packed per M block; the operation order is the same, and so are the bits.
 static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, long N, long K, float alpha,
@@ -1407,53 +1456,14 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
     workspace *ws = get_ws(packed_a ? 0 : (size_t)mc_size * kc_size, (size_t)kc_size * (b_in_place ? NR : nc_size));
     if (!ws) return 0;
     float *bp = ws->b;
-    long mpad = padded_m(M);
-    _Alignas(64) float tile[MR * NR];
-
     for (long jc = 0; jc < N; jc += nc_size) {
         long nc = N - jc < nc_size ? N - jc : nc_size;
         for (long pc = 0; pc < K; pc += kc_size) {
             long kc = K - pc < kc_size ? K - pc : kc_size;
             float beta_eff = pc == 0 ? beta : 1.0f;
             if (!b_in_place) ks->pack_b(transB, B, ldb, pc, kc, jc, nc, bp);
-            for (long ic = 0; ic < M; ic += mc_size) {
-                long mc = M - ic < mc_size ? M - ic : mc_size;
-                const float *ap;
-                if (packed_a) {
-                    ap = packed_a + pc * mpad + ic * kc;
-                } else {
-                    ks->pack_a(transA, A, lda, ic, mc, pc, kc, ws->a);
-                    ap = ws->a;
-                }
-                for (long jr = 0; jr < nc; jr += NR) {
-                    long nr = nc - jr < NR ? nc - jr : NR;
-                    const float *bpanel;
-                    long ldbk = NR;
-                    if (!b_in_place) {
-                        bpanel = bp + jr * kc;
-                    } else if (nr == NR) {
-                        bpanel = B + pc * ldb + jc + jr;
-                        ldbk = ldb;
-                    } else {
-                        pack_b_portable(0, B, ldb, pc, kc, jc + jr, nr, bp);
-                        bpanel = bp;
-                    }
-                    for (long ir = 0; ir < mc; ir += MR) {
-                        long mr = mc - ir < MR ? mc - ir : MR;
-                        const float *apanel = ap + ir * kc;
-                        float *cptr = C + (ic + ir) * ldc + jc + jr;
-                        if (nr == NR) {
-                            ks->kern[mr](kc, apanel, bpanel, ldbk, cptr, ldc, alpha, beta_eff);
-                        } else if (nr <= 8 && ks->kern8[mr]) {
-                            ks->kern8[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
-                            ks->store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
-                        } else {
-                            ks->kern[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
-                            ks->store_edge(mr, nr, tile, cptr, ldc, alpha, beta_eff);
-                        }
-                    }
-                }
-            }
+            multiply_b_block(ks, transA, M, A, lda, packed_a, mc_size, ws->a, pc, kc, jc, nc, bp, b_in_place, B, ldb,
+                             alpha, beta_eff, C, ldc);
         }
     }
     return 1;
@@ -1547,6 +1557,45 @@ int unroll_sgemm_prepacked_a(int transB, long M, long K, float alpha, const floa
     }
     const float *b = transB ? B + n0 * ldb : B + n0;
     return packed_gemm(current_set(), 0, transB, M, n1 - n0, K, alpha, NULL, 0, packed, b, ldb, beta, C + n0, ldc);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared B: several products with the same right operand (an LSTM's input and recurrent weight gradients,
+// Xᵀ·D and Hᵀ·D over all time steps) each packed all of op(B) for their own few rows. Here each K x N block of
+// op(B) is packed once and every left operand, pre-packed, runs over it: packed_gemm's K blocks and per-product
+// M blocks, the same micro-kernels and store, so each C_i has the bits of its own unroll_sgemm_prepacked_a call.
+
+int unroll_sgemm_shared_b(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K, float alpha,
+                          const float *B, long ldb, long n0, long n1) {
+    if (n0 < 0) n0 = 0;
+    if (n1 > N) n1 = N;
+    if (count <= 0 || n1 <= n0) return 1;
+    if (K <= 0 || alpha == 0.0f) {
+        for (long i = 0; i < count; i++) scale_c(lefts[i].m, n1 - n0, lefts[i].beta, lefts[i].c + n0, lefts[i].ldc);
+        return 1;
+    }
+    const kernel_set *ks = current_set();
+    long width = n1 - n0;
+    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks);
+    long nc_blocks = ceil_div(width, NC_MAX), nc_size = ceil_div(ceil_div(width, nc_blocks), NR) * NR;
+    workspace *ws = get_ws(0, (size_t)kc_size * nc_size);
+    if (!ws) return 0;
+    const float *b = transB ? B + n0 * ldb : B + n0;
+    for (long jc = 0; jc < width; jc += nc_size) {
+        long nc = width - jc < nc_size ? width - jc : nc_size;
+        for (long pc = 0; pc < K; pc += kc_size) {
+            long kc = K - pc < kc_size ? K - pc : kc_size;
+            ks->pack_b(transB, b, ldb, pc, kc, jc, nc, ws->b);
+            for (long i = 0; i < count; i++) {
+                const unroll_sgemm_shared_left *left = &lefts[i];
+                if (left->m <= 0) continue;
+                long mc_blocks = ceil_div(left->m, MC_MAX), mc_size = ceil_div(ceil_div(left->m, mc_blocks), MR) * MR;
+                multiply_b_block(ks, 0, left->m, NULL, 0, left->packed_a, mc_size, NULL, pc, kc, jc, nc, ws->b, 0,
+                                 NULL, 0, alpha, pc == 0 ? left->beta : 1.0f, left->c + n0, left->ldc);
+            }
+        }
+    }
+    return 1;
 }
 
 // ---------------------------------------------------------------------------------------------------------

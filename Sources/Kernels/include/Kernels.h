@@ -57,6 +57,23 @@ void unroll_sgemm_pack_a(int transA, long M, long K, const float *A, long lda, l
 int unroll_sgemm_prepacked_a(int transB, long M, long K, float alpha, const float *packed, const float *B, long ldb,
                              long n0, long n1, float beta, float *C, long ldc);
 
+/// One left operand of unroll_sgemm_shared_b: op(A_i) ([m, K]) packed by unroll_sgemm_pack_a(.., m, K, ..) over
+/// all rows, and its product's C_i (row stride ldc, pointing at column 0) and beta.
+typedef struct {
+    long m;
+    const float *packed_a;
+    float beta;
+    float *c;
+    long ldc;
+} unroll_sgemm_shared_left;
+/// Columns [n0, n1) of `count` products sharing their right operand: C_i[m_i, N] = alpha * op(A_i) * op(B) +
+/// beta_i * C_i. Each K x N block of op(B) is packed once for all of them (each unroll_sgemm_prepacked_a call packs
+/// it again). Each C_i gets the bits of unroll_sgemm_prepacked_a for its own operands and range, hence of
+/// unroll_sgemm wherever unroll_sgemm_packs_a says it takes its blocked path. The C_i must not overlap each other,
+/// B or the packed operands. Thread-safe; returns 0 (nothing written) when out of memory for the B-packing buffer.
+int unroll_sgemm_shared_b(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K, float alpha,
+                          const float *B, long ldb, long n0, long n1);
+
 /// Pre-packed B, for a matrix that is the right operand of many products (a recurrent kernel, used at every
 /// time step): pack op(B) once with unroll_sgemm_pack_b, then multiply any number of left operands by it with
 /// unroll_sgemm_prepacked_b, which skips the packing pass unroll_sgemm does on every call.
