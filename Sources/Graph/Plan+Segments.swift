@@ -16,9 +16,11 @@ import Kernels
 // segment is cut when that would cost more than `Plan.segmentExtraFloats` floats of arena.
 
 extension Plan {
-    /// The most floats of arena a segment may add by keeping its buffers alive to its end (1 MiB; measured on
-    /// gru-long, char-lstm and custom-mgu: 256 KiB was 4-15% slower, 4 MiB no faster).
-    static let segmentExtraFloats = 1 << 18
+    /// The most floats of arena a segment may add by keeping its buffers alive to its end (4 MiB). Each segment
+    /// costs a fork whose worker the plan profile shows waking ~90 µs late on this machine; at 1 MiB custom-mgu had
+    /// 11 segments, at 4 MiB 4, and ran 4.75 against 5.08 ms per step (best of 4 alternating rounds), char-lstm and
+    /// gru-long no slower, for 1-4% more arena (256 KiB had been 4-15% slower than 1 MiB).
+    static let segmentExtraFloats = 1 << 20
     /// The least work (FLOPs as inspection counts them) a segment needs to pay for its fork and join.
     static let segmentMinimumWork = 200_000
     /// Rows a segment needs before it is split; fewer rows run as ordinary kernels.
