@@ -350,6 +350,51 @@ static void bench_split(int tA, int tB, long M, long N, long K) {
     free(A); free(B); free(C1); free(C2); free(P);
 }
 
+/// One thread, two products sharing B (tA = 1, as a weight gradient Xᵀ·D and Hᵀ·D): each A packed once, then gemm()'s
+/// column blocks, each product's own (unroll_sgemm_prepacked_a, packing its columns of B per product) against one
+/// unroll_sgemm_shared_b call per block (packing them once for both). Packing A is in both timings; bits compared.
+static void bench_shared(long M1, long M2, long N, long K) {
+    long Ms[2] = {M1, M2};
+    float *A[2], *P[2], *C1[2], *C2[2];
+    for (int i = 0; i < 2; i++) {
+        A[i] = aligned_alloc(64, sizeof(float) * (Ms[i] * K + 16));
+        P[i] = aligned_alloc(64, sizeof(float) * (unroll_sgemm_packed_a_size(Ms[i], K) + 16));
+        C1[i] = aligned_alloc(64, sizeof(float) * (Ms[i] * N + 16));
+        C2[i] = aligned_alloc(64, sizeof(float) * (Ms[i] * N + 16));
+        for (long j = 0; j < Ms[i] * K; j++) A[i][j] = frand();
+    }
+    float *B = aligned_alloc(64, sizeof(float) * (K * N + 16));
+    for (long i = 0; i < K * N; i++) B[i] = frand();
+    long units = (N + 15) / 16, blocks = units / 4 < 16 ? (units / 4 < 1 ? 1 : units / 4) : 16;
+    unroll_sgemm_shared_left lefts[2];
+    for (int i = 0; i < 2; i++) lefts[i] = (unroll_sgemm_shared_left){Ms[i], P[i], 0.0f, C2[i], N};
+    double best[2] = {1e30, 1e30};
+    for (int trial = 0; trial < 30; trial++)
+        for (int mode = 0; mode < 2; mode++) {
+            double t0 = now();
+            for (int i = 0; i < 2; i++) unroll_sgemm_pack_a(1, Ms[i], K, A[i], Ms[i], 0, Ms[i], P[i]);
+            for (long q = 0; q < blocks; q++) {
+                long j0 = 16 * (q * units / blocks), j1 = 16 * ((q + 1) * units / blocks);
+                if (j1 > N) j1 = N;
+                if (mode)
+                    unroll_sgemm_shared_b(2, lefts, 0, N, K, 1.0f, B, N, j0, j1);
+                else
+                    for (int i = 0; i < 2; i++) unroll_sgemm_prepacked_a(0, Ms[i], K, 1.0f, P[i], B, N, j0, j1, 0.0f, C1[i], N);
+            }
+            double t = now() - t0;
+            if (t < best[mode]) best[mode] = t;
+        }
+    int same = 1;
+    for (int i = 0; i < 2; i++) same &= memcmp(C1[i], C2[i], sizeof(float) * Ms[i] * N) == 0;
+    if (!same) failures++;
+    double flops = 2.0 * (M1 + M2) * N * K;
+    printf("  TN M=%4ld+%4ld N=%4ld K=%4ld : B packed per product %8.1f us %5.1f GFLOP/s | once %8.1f us %5.1f GFLOP/s (%+.1f%%)%s\n",
+           M1, M2, N, K, best[0] * 1e6, flops / best[0] * 1e-9, best[1] * 1e6, flops / best[1] * 1e-9,
+           (best[1] / best[0] - 1) * 100, same ? "" : "  BITS DIFFER");
+    for (int i = 0; i < 2; i++) { free(A[i]); free(P[i]); free(C1[i]); free(C2[i]); }
+    free(B);
+}
+
 // Two threads writing disjoint halves of C at the same time, many times.
 typedef struct {
     int tA, tB;
@@ -772,6 +817,16 @@ int main(int argc, char **argv) {
         } else {
             for (int q = 0; q < 5; q++)
                 bench_split((int)split[q][0], (int)split[q][1], split[q][2], split[q][3], split[q][4]);
+        }
+        return failures ? 1 : 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "shared") == 0) {  // shared B: M1 M2 N K quadruples (default: LSTM gradients)
+        if (argc >= 6) {
+            for (int i = 2; i + 3 < argc; i += 4) bench_shared(atol(argv[i]), atol(argv[i + 1]), atol(argv[i + 2]), atol(argv[i + 3]));
+        } else {
+            bench_shared(64, 256, 1024, 2048);   // char-lstm: Xᵀ·D and Hᵀ·D
+            bench_shared(256, 256, 1024, 2048);
+            bench_shared(128, 400, 1600, 4096);
         }
         return failures ? 1 : 0;
     }
