@@ -1578,20 +1578,24 @@ int unroll_sgemm_shared_b(long count, const unroll_sgemm_shared_left *lefts, int
     long width = n1 - n0;
     long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks);
     long nc_blocks = ceil_div(width, NC_MAX), nc_size = ceil_div(ceil_div(width, nc_blocks), NR) * NR;
-    workspace *ws = get_ws(0, (size_t)kc_size * nc_size);
+    // B is read in place where packed_gemm would read it so for all the rows together (it is so for each alone).
+    long rows = 0;
+    for (long i = 0; i < count; i++) rows += lefts[i].m > 0 ? lefts[i].m : 0;
+    int b_in_place = !transB && rows <= in_place_max_m(ldb);
+    workspace *ws = get_ws(0, (size_t)kc_size * (b_in_place ? NR : nc_size));
     if (!ws) return 0;
     const float *b = transB ? B + n0 * ldb : B + n0;
     for (long jc = 0; jc < width; jc += nc_size) {
         long nc = width - jc < nc_size ? width - jc : nc_size;
         for (long pc = 0; pc < K; pc += kc_size) {
             long kc = K - pc < kc_size ? K - pc : kc_size;
-            ks->pack_b(transB, b, ldb, pc, kc, jc, nc, ws->b);
+            if (!b_in_place) ks->pack_b(transB, b, ldb, pc, kc, jc, nc, ws->b);
             for (long i = 0; i < count; i++) {
                 const unroll_sgemm_shared_left *left = &lefts[i];
                 if (left->m <= 0) continue;
                 long mc_blocks = ceil_div(left->m, MC_MAX), mc_size = ceil_div(ceil_div(left->m, mc_blocks), MR) * MR;
-                multiply_b_block(ks, 0, left->m, NULL, 0, left->packed_a, mc_size, NULL, pc, kc, jc, nc, ws->b, 0,
-                                 NULL, 0, alpha, pc == 0 ? left->beta : 1.0f, left->c + n0, left->ldc);
+                multiply_b_block(ks, 0, left->m, NULL, 0, left->packed_a, mc_size, NULL, pc, kc, jc, nc, ws->b,
+                                 b_in_place, b, ldb, alpha, pc == 0 ? left->beta : 1.0f, left->c + n0, left->ldc);
             }
         }
     }
