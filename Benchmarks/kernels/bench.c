@@ -133,6 +133,51 @@ static void test_gemm(const char *label) {
     printf("sgemm %-16s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
 }
 
+// One row of op(A) times a non-transposed B (a weight gradient xᵀ·D with one input feature): against the double
+// reference, and bitwise equal whether the columns are computed in one call or in any ranges (gemm() splits such
+// a product by the thread count, so a column's bits must not depend on its neighbours).
+static void test_one_row(const char *label) {
+    int before = failures;
+    long count = 0;
+    const long ns[] = {1, 7, 9, 100, 1023, 1025, 1600, 2100};
+    const long ks[] = {1, 3, 5, 64, 4096};
+    const long cuts[] = {1, 5, 13, 16, 100, 777, 1024, 1030};
+    for (int tA = 0; tA < 2; tA++)
+        for (int a = 0; a < 8; a++)
+            for (int q = 0; q < 5; q++) {
+                long N = ns[a], K = ks[q], pad = (a + q) % 3 * 3;
+                if (K == 4096 && N != 1600 && N != 9) continue;
+                int v = a + q + tA;
+                float alpha = v % 2 ? -1.5f : 1.0f, beta = v % 3 == 0 ? 0.0f : (v % 3 == 1 ? 1.0f : 0.5f);
+                check_gemm(tA, 0, 1, N, K, alpha, beta, pad);
+                count++;
+                long lda = tA ? 1 + pad : K + pad, ldb = N + pad;
+                float *A = malloc(sizeof(float) * (tA ? K * lda : lda));
+                float *B = malloc(sizeof(float) * K * ldb);
+                float *C0 = malloc(sizeof(float) * N), *C1 = malloc(sizeof(float) * N), *C2 = malloc(sizeof(float) * N);
+                for (long i = 0; i < (tA ? K * lda : lda); i++) A[i] = frand();
+                for (long i = 0; i < K * ldb; i++) B[i] = frand();
+                for (long j = 0; j < N; j++) C0[j] = frand();
+                memcpy(C1, C0, sizeof(float) * N);
+                unroll_sgemm(tA, 0, 1, N, K, alpha, A, lda, B, ldb, beta, C1, N);
+                for (int c = 0; c < 8; c++) {
+                    memcpy(C2, C0, sizeof(float) * N);
+                    for (long lo = 0; lo < N; lo += cuts[c]) {
+                        long hi = lo + cuts[c] < N ? lo + cuts[c] : N;
+                        unroll_sgemm(tA, 0, 1, hi - lo, K, alpha, A, lda, B + lo, ldb, beta, C2 + lo, N);
+                    }
+                    if (memcmp(C1, C2, sizeof(float) * N) != 0) {
+                        printf("FAIL one row tA=%d N=%ld K=%ld: columns in ranges of %ld differ from one call\n", tA,
+                               N, K, cuts[c]);
+                        failures++;
+                        break;
+                    }
+                }
+                free(A); free(B); free(C0); free(C1); free(C2);
+            }
+    printf("one-row %-16s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
+}
+
 // Pre-packed B: against the double reference, against unroll_sgemm's blocked path (bitwise), and column
 // ranges computed by separate calls (bitwise equal to one call over all columns).
 static void check_prepacked(int tA, int tB, long M, long N, long K, float alpha, float beta, long pad) {
@@ -878,6 +923,7 @@ int main(int argc, char **argv) {
     if (do_test) {
         if (unroll_has_avx2_fma()) {
             test_gemm("avx2");
+            test_one_row("avx2");
             test_prepacked("avx2");
             test_prepacked_a("avx2");
             unroll_gemm_unpacked_max_m = 0;  // force packing of B everywhere
@@ -890,6 +936,7 @@ int main(int argc, char **argv) {
         }
         unroll_kernels_force_portable(1);
         test_gemm("portable");
+        test_one_row("portable");
         test_prepacked("portable");
         test_prepacked_a("portable");
         test_vmath("portable");

@@ -21,6 +21,21 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
         return
     }
     let operands = GEMMOperands(a: a, b: b, c: c)
+    if m == 1 && !transposeB {
+        // The kernel computes every column of a one-row product by the same chain over k, whatever columns it is
+        // given with, so the split can follow the thread count without changing a bit; one wide range per thread
+        // reads B's rows in long runs (16 narrow blocks touched a new page on every row of B).
+        let workers = Swift.min(GEMMThreads.count, Swift.max(1, n / 256))
+        let units = (n + 7) / 8
+        forkJoin(iterations: workers) { worker in
+            let start = Swift.min(n, 8 * (worker * units / workers))
+            let end = Swift.min(n, 8 * ((worker + 1) * units / workers))
+            guard start < end else { return }
+            unroll_sgemm(transposeA ? 1 : 0, 0, 1, end - start, k, alpha, operands.a, lda, operands.b + start, ldb,
+                         beta, operands.c + start, ldc)
+        }
+        return
+    }
     let split = GEMMSplit(m: m, n: n)
     let (splitN, blocks, edge) = (split.byColumns, split.blocks, split.edge)
     let workers = Swift.min(GEMMThreads.count, blocks)
