@@ -145,6 +145,13 @@ final class TensorTests: XCTestCase {
         XCTAssertNil(Tensor([1, -2, 3]).firstNonFiniteIndex)
         XCTAssertEqual(Tensor([1, .infinity, .nan]).firstNonFiniteIndex, 1)
         XCTAssertEqual(Tensor([[0, 0], [0, .nan]]).firstNonFiniteIndex, 3)
+        // 37 elements: four 8-lane blocks, then a 5-element tail; the largest finite values must not count.
+        var scalars = (0..<37).map { Float($0 % 2 == 0 ? 1 : -1) * .greatestFiniteMagnitude }
+        XCTAssertNil(Tensor(scalars).firstNonFiniteIndex)
+        for (index, bad) in [(35, Float.infinity), (20, -.infinity), (9, .nan)] {
+            scalars[index] = bad
+            XCTAssertEqual(Tensor(scalars).firstNonFiniteIndex, index, "\(bad) at \(index)")
+        }
     }
 
     func testMinimumAndColumnMoments() {
