@@ -2,8 +2,14 @@ import Dispatch
 import Synchronization
 
 /// A value shared with worker threads that only read it or write disjoint parts of what it points to.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
+package struct UncheckedSendable<Value>: @unchecked Sendable {
+    /// The shared value.
+    package let value: Value
+
+    /// Wraps `value`; the caller vouches that the threads it reaches never write the same memory.
+    package init(value: Value) {
+        self.value = value
+    }
 }
 
 /// Splits `0..<count` into one contiguous range per thread and runs `body` on each, when the work is large
@@ -37,7 +43,7 @@ enum Forks {
 /// Runs `body` for `0..<iterations` on the worker threads and waits for all of them (`concurrentPerform`),
 /// counting the fork in ``Forks`` (one relaxed atomic add, against the ~0.5 µs a fork costs).
 @inline(__always)
-func forkJoin(iterations: Int, _ body: @Sendable (Int) -> Void) {
+package func forkJoin(iterations: Int, _ body: @Sendable (Int) -> Void) {
     if iterations > 1 { Forks.count.add(1, ordering: .relaxed) }
     DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
 }

@@ -63,52 +63,100 @@ extension Optimizer {
 
     /// The update loop every optimizer runs, with `rule` the only part that differs: picks the trainable
     /// parameters that have a gradient (each once), works out the clipping, advances each parameter's step
-    /// count, and hands `rule` one parameter's value, gradient and `slotCount` state arrays at a time; then
-    /// advances ``iterations``. Traps, naming the setting, if ``checkSettings()`` throws (`compile` has
+    /// count, and hands `rule` a run of one parameter's value, gradient and `slotCount` state arrays at a time
+    /// (``runUpdates(_:rule:)`` may cut a large parameter into several runs, so `rule` must be element-wise);
+    /// then advances ``iterations``. Traps, naming the setting, if ``checkSettings()`` throws (`compile` has
     /// already reported it for a model).
     func applyUpdate(to parameters: [Parameter], states: ParameterStates, slotCount: Int, weightDecay: Float,
                      rule: (OptimizerStep) -> Void) {
         do { try checkSettings() } catch { checkFailed("\(error)") }
         let rate = currentLearningRate
         let decay = 1 - rate * weightDecay
-        for item in clippedGradients(of: parameters, clipping: clipping) {
+        let items = clippedGradients(of: parameters, clipping: clipping)
+        var steps: [OptimizerStep] = []
+        steps.reserveCapacity(items.count)
+        for item in items {
             let parameter = item.parameter
             check(item.gradient.shape == parameter.value.shape,
                   "\(parameter.name): gradient shape \(item.gradient.shape) differs from value shape \(parameter.value.shape)")
             let state = states.state(for: parameter, slotCount: slotCount)
             state.step += 1
-            let update = unroll_update(scale: item.scale, limit: item.limit, rate: rate, decay: decay)
-            item.gradient.withUnsafeBufferPointer { gradient in
-                parameter.value.withUnsafeMutableBufferPointer { value in
-                    state.slots.withUnsafeMutableBufferPointer { slots in
-                        guard let valueBase = value.baseAddress, let gradientBase = gradient.baseAddress else { return }
-                        rule(OptimizerStep(value: valueBase, gradient: gradientBase, slots: slots.baseAddress,
-                                           count: value.count, step: state.step, update: update))
-                    }
-                }
-            }
+            // The pointers outlive the accessors: each tensor's elements live in a heap buffer that `items`,
+            // the parameter and `states` keep alive and that nothing else touches until `runUpdates` returns;
+            // the mutable accessors have already made the value and the state arrays unshared.
+            let value = parameter.value.withUnsafeMutableBufferPointer { $0.baseAddress }
+            let gradient = item.gradient.withUnsafeBufferPointer { $0.baseAddress }
+            let slots = state.slots.withUnsafeMutableBufferPointer { $0.baseAddress }
+            guard let value, let gradient else { continue }
+            let count = parameter.value.count
+            steps.append(OptimizerStep(value: value, gradient: gradient, slots: slots, stride: count, count: count,
+                                       step: state.step,
+                                       update: unroll_update(scale: item.scale, limit: item.limit, rate: rate,
+                                                             decay: decay)))
         }
+        withExtendedLifetime(items) { runUpdates(steps, rule: rule) }
         iterations += 1
     }
 }
 
-/// One parameter's arrays as a step rule sees them, for one update.
+/// The elements of one parameter a worker updates at a time: large parameters are cut at multiples of this
+/// (fixed by the shape, not the thread count) so that two threads share even one big matrix. The rules are
+/// element-wise and their vector and scalar paths give the same bits, so no cut changes a result.
+let updateChunk = 1 << 14
+
+/// Runs `rule` over `steps`, on every worker thread when they hold enough elements to pay for the hand-off
+/// (one fork per update, not one per parameter); the chunks are dealt out in turn, so each worker gets a
+/// near-equal share whatever the parameters' sizes.
+func runUpdates(_ steps: [OptimizerStep], rule: (OptimizerStep) -> Void) {
+    let total = steps.reduce(0) { $0 + $1.count }
+    let threads = Swift.min(GEMMThreads.count, total / (2 * updateChunk))
+    guard threads > 1 else {
+        steps.forEach(rule)
+        return
+    }
+    var chunks: [OptimizerStep] = []
+    chunks.reserveCapacity(total / updateChunk + steps.count)
+    for step in steps {
+        for start in stride(from: 0, to: step.count, by: updateChunk) {
+            chunks.append(step.elements(start..<Swift.min(step.count, start + updateChunk)))
+        }
+    }
+    withoutActuallyEscaping(rule) { escaping in
+        let shared = UncheckedSendable(value: (rule: escaping, chunks: chunks))
+        forkJoin(iterations: threads) { part in
+            for index in stride(from: part, to: shared.value.chunks.count, by: threads) {
+                shared.value.rule(shared.value.chunks[index])
+            }
+        }
+    }
+}
+
+/// A run of one parameter's arrays as a step rule sees them, for one update.
 struct OptimizerStep {
-    /// The parameter's elements, updated in place.
+    /// The run's first element of the parameter, updated in place.
     let value: UnsafeMutablePointer<Float>
     /// Its gradient, before clipping (the kernels clip as they read).
     let gradient: UnsafePointer<Float>
-    /// The state arrays, one after another, ``count`` floats each.
+    /// The run's first element of the first state array.
     let slots: UnsafeMutablePointer<Float>?
-    /// The parameter's element count.
+    /// The distance between state arrays: the parameter's element count.
+    let stride: Int
+    /// The number of elements in the run.
     let count: Int
     /// How many updates this parameter has received, counting this one (Adam's `t`).
     let step: Int
     /// The clipping, learning rate and weight-decay factor of this update.
     let update: unroll_update
 
-    /// Returns state array `index`.
-    func slot(_ index: Int) -> UnsafeMutablePointer<Float>? { slots.map { $0 + index * count } }
+    /// Returns state array `index` from the run's first element.
+    func slot(_ index: Int) -> UnsafeMutablePointer<Float>? { slots.map { $0 + index * stride } }
+
+    /// Returns the run of `range`, counted from this run's first element.
+    func elements(_ range: Range<Int>) -> OptimizerStep {
+        OptimizerStep(value: value + range.lowerBound, gradient: gradient + range.lowerBound,
+                      slots: slots.map { $0 + range.lowerBound }, stride: stride, count: range.count, step: step,
+                      update: update)
+    }
 }
 
 /// One parameter's gradient as an update sees it: the stored gradient times `scale`, clamped to ±`limit`.

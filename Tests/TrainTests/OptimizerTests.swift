@@ -1,4 +1,4 @@
-import Graph
+@testable import Graph
 import Layers
 import TestSupport
 import Train
@@ -147,6 +147,47 @@ final class OptimizerTests: XCTestCase {
             }
         }
         assertClose(parameter.value, shape: [count], expected.map(Float.init), tolerance: 1e-6)
+    }
+
+    func testLargeParametersUpdateToTheSameBitsOnOneAndTwoThreads() {
+        // 40,000 + 70,007 elements: enough for an update to use both threads, which then share each matrix in
+        // 16,384-element runs (the last one partial, ending off the 8-lane grid); a run whose state arrays or
+        // gradient were offset wrongly would give other bits than the uncut single-thread update.
+        let shapes = [[200, 200], [7, 10_001], [3]]
+        func train(_ makeOptimizer: () -> any Optimizer, threads: Int) -> (values: [[Float]], forks: Int) {
+            let parameters = shapes.enumerated().map { index, shape in
+                let count = shape.reduce(1, *)
+                return Parameter("p\(index)", Tensor(shape: shape, scalars: (0..<count).map { Float(sin(Double($0 + index))) }))
+            }
+            let optimizer = makeOptimizer()
+            let forks = Forks.count.load(ordering: .relaxed)
+            GEMMThreads.withCount(threads) {
+                for step in 0..<3 {
+                    for (index, parameter) in parameters.enumerated() {
+                        let count = parameter.value.count
+                        parameter.gradient = Tensor(shape: parameter.value.shape, scalars: (0..<count).map {
+                            Float(cos(Double($0 * (step + 2) + index)))
+                        })
+                    }
+                    optimizer.update(parameters)
+                }
+            }
+            return (parameters.map { $0.value.scalars }, Forks.count.load(ordering: .relaxed) - forks)
+        }
+        let optimizers: [(String, () -> any Optimizer)] = [
+            ("Adam", { Adam(learningRate: 0.01, amsgrad: true, weightDecay: 0.1, clipping: .byGlobalNorm(50)) }),
+            ("SGD", { SGD(learningRate: 0.01, momentum: 0.9, nesterov: true) }),
+            ("RMSProp", { RMSProp(learningRate: 0.01, momentum: 0.5, centered: true) }),
+        ]
+        for (name, makeOptimizer) in optimizers {
+            let single = train(makeOptimizer, threads: 1), double = train(makeOptimizer, threads: 2)
+            XCTAssertEqual(single.forks, 0, "\(name): one thread must not fork")
+            XCTAssertEqual(double.forks, 3, "\(name): two threads fork once per update")
+            XCTAssertNotEqual(single.values[1].last, Float(sin(70_007.0)), "\(name): the last run must be updated")
+            for (index, (one, two)) in zip(single.values, double.values).enumerated() {
+                XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), "\(name): parameter \(index)")
+            }
+        }
     }
 
     // MARK: Settings
