@@ -1,20 +1,12 @@
 @testable import Graph
 import Kernels
+import TestSupport
 import XCTest
 
 /// A one-row product with a non-transposed right operand (an LSTM's input-weight gradient `xᵀ·D` with one input
 /// feature: m = 1, n = 4 gates x units, k = batch x steps) streams B's rows and is split over the threads by the
 /// thread count. Compiled plans and replays rely on its bits not depending on that count or on the split.
 final class OneRowGEMMTests: XCTestCase {
-    private struct Generator {
-        var state: UInt64
-        mutating func next() -> Float {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 23)
-        }
-        mutating func array(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }
-    }
-
     /// `C = alpha·op(A)·B + beta·C` through ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``.
     private func product(transposeA: Bool, n: Int, k: Int, lda: Int, ldb: Int, alpha: Float, beta: Float,
                          a: [Float], b: [Float], c: [Float], threads: Int) -> [Float] {
@@ -36,7 +28,7 @@ final class OneRowGEMMTests: XCTestCase {
     /// Against a double-precision reference (the kernel tests' bound, 4e-7 (k + 4) Σ|a b|), and bitwise the same
     /// for 1, 2, 3 and 7 threads and for the columns computed in uneven ranges by separate calls.
     func testOneRowProductIsAccurateAndBitwiseStable() {
-        var random = Generator(state: 5)
+        var random = SeededFloats(state: 5)
         let cases: [(transposeA: Bool, n: Int, k: Int, alpha: Float, beta: Float)] = [
             (true, 1600, 4096, 1, 0), (true, 1030, 997, -1.5, 0.5), (false, 777, 2048, 1, 1), (true, 3000, 700, 1, 1),
         ]

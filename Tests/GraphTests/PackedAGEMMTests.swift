@@ -1,20 +1,12 @@
 @testable import Graph
 import Kernels
+import TestSupport
 import XCTest
 
 /// A product split into column blocks packs `op(A)` once (`unroll_sgemm_pack_a`) and runs every block from those
 /// panels (`unroll_sgemm_prepacked_a`). Compiled plans rely on a product's bits not depending on the split or the
 /// thread count, so the blocks must give exactly `unroll_sgemm`'s bits for the whole product.
 final class PackedAGEMMTests: XCTestCase {
-    private struct Generator {
-        var state: UInt64
-        mutating func next() -> Float {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 23)
-        }
-        mutating func array(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }
-    }
-
     private struct Shape {
         let transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int
     }
@@ -23,7 +15,7 @@ final class PackedAGEMMTests: XCTestCase {
     private struct Operands {
         let shape: Shape, lda: Int, ldb: Int, ldc: Int, a: [Float], b: [Float], c: [Float]
 
-        init(_ shape: Shape, pad: Int, beta: Float, random: inout Generator) {
+        init(_ shape: Shape, pad: Int, beta: Float, random: inout SeededFloats) {
             self.shape = shape
             let (m, n, k) = (shape.m, shape.n, shape.k)
             lda = (shape.transposeA ? m : k) + pad
@@ -74,7 +66,7 @@ final class PackedAGEMMTests: XCTestCase {
     /// Rows and columns off the 6 x 16 tiles, K within one block of 512 and over two and three, every transpose,
     /// alpha 1 and -1.5, beta 0 (C full of NaN), 1 and 0.5, padded strides; packing and columns split unevenly.
     func testPrepackedAGivesTheBitsOfOneCall() {
-        var random = Generator(state: 11)
+        var random = SeededFloats(state: 11)
         let sizes: [(m: Int, n: Int, k: Int)] = [
             (21, 25, 20), (23, 40, 33), (30, 64, 5), (37, 100, 130), (53, 33, 600), (145, 70, 40), (150, 48, 513),
             (64, 30, 1100), (97, 130, 257),
@@ -116,7 +108,7 @@ final class PackedAGEMMTests: XCTestCase {
     /// `gemm` splits N into up to 16 blocks and packs A once for all of them (on several threads when it is
     /// large): the bits equal one `unroll_sgemm` call over the whole product for every thread count.
     func testSplitProductMatchesOneCallForEveryThreadCount() {
-        var random = Generator(state: 23)
+        var random = SeededFloats(state: 23)
         let shapes = [
             Shape(transposeA: true, transposeB: false, m: 70, n: 300, k: 600),
             Shape(transposeA: false, transposeB: false, m: 130, n: 200, k: 90),

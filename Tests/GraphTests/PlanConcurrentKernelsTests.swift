@@ -20,17 +20,10 @@ final class PlanConcurrentKernelsTests: XCTestCase {
 
     /// A minimal gated unit: its two recurrent weights' gradients are independent products over all steps.
     func record(_ parameters: [Parameter], _ values: [Tensor]) -> (Tape, [Node], Node, Node) {
-        let n = Self.hidden
         let tape = Tape()
         let xs = values.map { tape.variable($0) }
-        let p = parameters.map { tape.parameter($0) }
-        var h = tape.constant(Tensor.zeros([Self.batch, n]))
-        for x in xs {
-            let xw = matmul(x, p[0]) + p[3]
-            let f = sigmoid(xw.slice(along: 1, 0..<n) + matmul(h, p[1]))
-            let candidate = tanh(xw.slice(along: 1, n..<(2 * n)) + matmul(f * h, p[2]))
-            h = (1 - f) * h + f * candidate
-        }
+        let h = recordMinimalGatedUnit(inputs: xs, parameters: parameters.map { tape.parameter($0) }, batch: Self.batch,
+                                       hidden: Self.hidden)
         return (tape, xs, h, (h * h).sum())
     }
 

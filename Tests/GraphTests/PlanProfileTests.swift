@@ -19,14 +19,8 @@ final class PlanProfileTests: XCTestCase {
         }
         let tape = Tape()
         let xs = inputs(10).map { tape.variable($0) }
-        let p = parameters.map { tape.parameter($0) }
-        var h = tape.constant(Tensor.zeros([Self.batch, n]))
-        for x in xs {
-            let xw = matmul(x, p[0]) + p[3]
-            let f = sigmoid(xw.slice(along: 1, 0..<n) + matmul(h, p[1]))
-            let candidate = tanh(xw.slice(along: 1, n..<(2 * n)) + matmul(f * h, p[2]))
-            h = (1 - f) * h + f * candidate
-        }
+        let h = recordMinimalGatedUnit(inputs: xs, parameters: parameters.map { tape.parameter($0) }, batch: Self.batch,
+                                       hidden: n)
         let loss = (h * h).sum()
         return (Plan(tape: tape, inputs: xs, outputs: [h, loss], differentiating: loss), parameters, inputs(20))
     }

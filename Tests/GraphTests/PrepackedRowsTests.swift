@@ -1,18 +1,11 @@
 import Kernels
+import TestSupport
 import XCTest
 
 /// The pre-packed-B GEMM reads a small non-transposed A in place instead of packing it into panels, with its own
 /// row blocking. Compiled plans rely on the bits of a product not depending on how its rows and columns are split,
 /// so both ways must give the same bits, edge rows and columns and accumulation (beta != 0) included.
 final class PrepackedRowsTests: XCTestCase {
-    private struct Generator {
-        var state: UInt64
-        mutating func next() -> Float {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 23)
-        }
-    }
-
     private func product(inPlace: Int32, m: Int, n: Int, k: Int, alpha: Float, beta: Float, a: [Float], lda: Int,
                          packed: [Float], columns: Range<Int>, c: [Float]) -> [Float] {
         var out = c
@@ -22,7 +15,7 @@ final class PrepackedRowsTests: XCTestCase {
     }
 
     func testRowsReadInPlaceGiveThePackedPathsBits() {
-        var random = Generator(state: 7)
+        var random = SeededFloats(state: 7)
         let rows = Array(1...20) + [24, 31, 32, 64]
         let shapes: [(n: Int, k: Int)] = [(1, 3), (7, 1), (16, 64), (17, 5), (40, 700), (130, 33), (48, 300)]
         var cases = 0

@@ -7,19 +7,10 @@ import XCTest
 /// `unroll_sgemm_shared_b`): each product must keep the bits of its own `unroll_sgemm` and `gemm` call, for every
 /// thread count, and a plan must merge an LSTM's input- and recurrent-weight gradients into one such kernel.
 final class SharedBGEMMTests: XCTestCase {
-    private struct Generator {
-        var state: UInt64
-        mutating func next() -> Float {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Float(Int64(state >> 40) - (1 << 23)) / Float(1 << 23)
-        }
-        mutating func array(_ count: Int) -> [Float] { (0..<count).map { _ in next() } }
-    }
-
     /// One left operand (stored `[m, k]`, or `[k, m]` read transposed) and its `C`, row strides padded by `pad`.
     private struct Left {
         let transposeA: Bool, m: Int, lda: Int, ldc: Int, a: [Float], c: [Float]
-        init(transposeA: Bool, m: Int, n: Int, k: Int, pad: Int, random: inout Generator) {
+        init(transposeA: Bool, m: Int, n: Int, k: Int, pad: Int, random: inout SeededFloats) {
             (self.transposeA, self.m) = (transposeA, m)
             lda = (transposeA ? m : k) + pad
             ldc = n + pad
@@ -38,7 +29,7 @@ final class SharedBGEMMTests: XCTestCase {
     /// and 1, padded strides, thread counts 1, 2, 3 and 7; operands too small to share (or taking a skinny path) run
     /// alone beside the shared ones.
     func testSharedProductsKeepTheBitsOfSeparateCalls() {
-        var random = Generator(state: 31)
+        var random = SeededFloats(state: 31)
         // The last left operand of the third case takes a skinny path, and the fourth case's N is one column block:
         // those run through `gemm` alone.
         let cases: [(transposeB: Bool, n: Int, k: Int, lefts: [(Bool, Int)])] = [
@@ -108,7 +99,7 @@ final class SharedBGEMMTests: XCTestCase {
     /// The C entry over uneven column ranges (multiples of 16) gives each product `unroll_sgemm`'s bits and writes
     /// nothing outside its columns.
     func testSharedEntryOverColumnRanges() {
-        var random = Generator(state: 47)
+        var random = SeededFloats(state: 47)
         let (n, k) = (250, 700)
         let b = random.array(k * n)
         let lefts = [Left(transposeA: true, m: 40, n: n, k: k, pad: 1, random: &random),
