@@ -1357,7 +1357,7 @@ static int skinny_shape(int transA, int transB, long M, long N, int tiny) {
 }
 
 /// Skinny and tiny problems without packing. Returns 0 when the blocked path should be used.
-/// Thresholds measured on Zen3 (Benchmarks/kernels): the dot-product kernel (3 rows of A x 4 rows of B) beats
+/// Thresholds measured on Zen 4 (Benchmarks/kernels): the dot-product kernel (3 rows of A x 4 rows of B) beats
 /// packing a transposed B up to M ~ 20, and beats the blocked path up to N ~ 24 columns.
 
 UNROLL_AVX2
@@ -1445,7 +1445,7 @@ long unroll_gemm_unpacked_max_m = -1;  // harness override of the rule below (-1
 
 /// Largest M for which a non-transposed B is read in place rather than packed. Reading B in place saves the
 /// packing pass (a large share of the time when M is small) but its kc rows, ldb floats apart, fall into few
-/// L1 sets when ldb has a large power-of-two factor; measured on Zen3 (see Benchmarks/kernels).
+/// L1 sets when ldb has a large power-of-two factor; measured on Zen 4 (see Benchmarks/kernels).
 static long in_place_max_m(long ldb) {
     if (unroll_gemm_unpacked_max_m >= 0) return unroll_gemm_unpacked_max_m;
     unsigned long bytes = (unsigned long)ldb * sizeof(float);
@@ -1718,7 +1718,7 @@ static void prepacked_direct(int transA, long M, long K, long npad, long kc_size
 }
 
 /// Largest M * K (floats of op(A)) for which unroll_sgemm_prepacked_b reads a non-transposed A in place: the
-/// packing pass is saved and the rows can be blocked freely (rows_block). Measured on Zen3 with K blocks of up
+/// packing pass is saved and the rows can be blocked freely (rows_block). Measured on Zen 4 with K blocks of up
 /// to 512 (Benchmarks/kernels, `./kbench rows`): 0.3-18% faster from 8 x 128 up to 256 x 1600 (400K floats),
 /// 2% slower at 1024 x 1024, where A no longer stays in L2.
 #define ROWS_IN_PLACE_MAX_MK (512L * 1024)
