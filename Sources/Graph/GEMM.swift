@@ -104,18 +104,9 @@ private func gemmFromPackedA(transposeA: Bool, transposeB: Bool, m: Int, k: Int,
                              operands: GEMMOperands, lda: Int, ldb: Int, beta: Float, ldc: Int,
                              packedA: UnsafeMutablePointer<Float>, blocks: Int, workers: Int,
                              edge: @Sendable (Int) -> Int) {
+    packLeftOperands([PackedLeft(transposeA: transposeA, m: m, a: operands.a, lda: lda, packed: packedA)], k: k,
+                     workers: workers)
     let packed = UncheckedSendable(value: packedA)
-    // Packing is a copy, so how its panels are shared out changes no bit; below ~256 KB one thread does it.
-    let panels = (m + 5) / 6
-    let packers = unroll_sgemm_packed_a_size(m, k) >= 65_536 ? Swift.min(workers, panels) : 1
-    if packers == 1 {
-        unroll_sgemm_pack_a(transposeA ? 1 : 0, m, k, operands.a, lda, 0, m, packedA)
-    } else {
-        forkJoin(iterations: packers) { part in
-            unroll_sgemm_pack_a(transposeA ? 1 : 0, m, k, operands.a, lda, 6 * (part * panels / packers),
-                                6 * ((part + 1) * panels / packers), packed.value)
-        }
-    }
     forkJoin(iterations: workers) { worker in
         for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
             let start = edge(block), end = edge(block + 1)
@@ -126,6 +117,35 @@ private func gemmFromPackedA(transposeA: Bool, transposeB: Bool, m: Int, k: Int,
                              transposeB ? operands.b + start * ldb : operands.b + start, ldb, beta,
                              operands.c + start, ldc)
             }
+        }
+    }
+}
+
+/// A left operand to pack whole (`unroll_sgemm_pack_a`'s layout) into `packed`.
+private struct PackedLeft {
+    var transposeA: Bool, m: Int
+    var a: UnsafePointer<Float>, lda: Int
+    var packed: UnsafeMutablePointer<Float>
+}
+
+/// Packs every `op(Aᵢ)` into its place, the 6-row panels of all of them shared out over up to `workers` threads
+/// when there are 64K floats or more (packing is a copy: no bit depends on who packs which panel).
+private func packLeftOperands(_ lefts: [PackedLeft], k: Int, workers: Int) {
+    let panels = lefts.map { ($0.m + 5) / 6 }, totalPanels = panels.reduce(0, +)
+    let floats = lefts.reduce(0) { $0 + unroll_sgemm_packed_a_size($1.m, k) }
+    let packers = floats >= 65_536 ? Swift.min(workers, totalPanels) : 1
+    let shared = UncheckedSendable(value: (lefts, panels))
+    forkJoin(iterations: packers) { part in
+        let (lefts, panels) = shared.value
+        let first = part * totalPanels / packers, last = (part + 1) * totalPanels / packers
+        var start = 0
+        for (i, left) in lefts.enumerated() {
+            let lower = Swift.max(first, start) - start, upper = Swift.min(last, start + panels[i]) - start
+            if lower < upper {
+                unroll_sgemm_pack_a(left.transposeA ? 1 : 0, left.m, k, left.a, left.lda, 6 * lower,
+                                    Swift.min(left.m, 6 * upper), left.packed)
+            }
+            start += panels[i]
         }
     }
 }
@@ -177,27 +197,15 @@ func sharedGEMM(transposeB: Bool, n: Int, k: Int, b: UnsafePointer<Float>, ldb: 
         return unroll_sgemm_shared_left(m: shared[i].m, packed_a: packed + offset, beta: shared[i].beta, c: shared[i].c,
                                         ldc: shared[i].ldc)
     }
-    // The panels of all the operands, shared out over the threads (packing is a copy: no bit depends on who packs).
-    let panels = shared.map { ($0.m + 5) / 6 }, totalPanels = panels.reduce(0, +)
     let blocks = split.blocks, workers = Swift.min(GEMMThreads.count, blocks)
-    let packers = sizes.reduce(0, +) >= 65_536 ? Swift.min(workers, totalPanels) : 1
-    let state = UncheckedSendable(value: (shared, arguments, panels))
-    forkJoin(iterations: packers) { part in
-        let (shared, arguments, panels) = state.value
-        let first = part * totalPanels / packers, last = (part + 1) * totalPanels / packers
-        var start = 0
-        for (i, left) in shared.enumerated() {
-            let lower = Swift.max(first, start) - start, upper = Swift.min(last, start + panels[i]) - start
-            if lower < upper {
-                unroll_sgemm_pack_a(left.transposeA ? 1 : 0, left.m, k, left.a, left.lda, 6 * lower,
-                                    Swift.min(left.m, 6 * upper), UnsafeMutablePointer(mutating: arguments[i].packed_a))
-            }
-            start += panels[i]
-        }
-    }
+    packLeftOperands(shared.indices.map { i in
+        PackedLeft(transposeA: shared[i].transposeA, m: shared[i].m, a: shared[i].a, lda: shared[i].lda,
+                   packed: UnsafeMutablePointer(mutating: arguments[i].packed_a))
+    }, k: k, workers: workers)
+    let state = UncheckedSendable(value: (shared, arguments))
     let operandB = UncheckedSendable(value: b), edge = split.edge
     forkJoin(iterations: workers) { worker in
-        let (shared, arguments, _) = state.value
+        let (shared, arguments) = state.value
         for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
             let start = edge(block), end = edge(block + 1)
             guard start < end else { continue }
