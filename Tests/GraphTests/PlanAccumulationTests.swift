@@ -8,13 +8,16 @@ import XCTest
 /// rewritten plans give eager's bits.
 extension PlanFusionPropertyTests {
     /// The accumulating products of the fused plan of `body` (differentiated through the sum of its squares).
-    private func accumulatingKernels(_ inputs: [Tensor], _ body: ([Node]) -> Node) -> [PlanKernel] {
+    /// The plan of `body` over `inputs` with a squared loss, returning every input's gradient.
+    private func trainingPlan(_ inputs: [Tensor], _ body: ([Node]) -> Node) -> Plan {
         let tape = Tape()
         let nodes = inputs.map { tape.variable($0) }
         let output = body(nodes)
-        let plan = Plan(tape: tape, inputs: nodes, outputs: [output], differentiating: (output * output).sum(),
-                        gradients: nodes)
-        return plan.kernels.filter { $0.kind == .accumulatingMatmul }
+        return Plan(tape: tape, inputs: nodes, outputs: [output], differentiating: (output * output).sum(), gradients: nodes)
+    }
+
+    private func accumulatingKernels(_ inputs: [Tensor], _ body: ([Node]) -> Node) -> [PlanKernel] {
+        trainingPlan(inputs, body).kernels.filter { $0.kind == .accumulatingMatmul }
     }
 
     private func random(_ shapes: [[Int]], seed: UInt64) -> [Tensor] {
@@ -144,10 +147,7 @@ extension PlanFusionPropertyTests {
         }
         let inputs = random(recurrentShapes, seed: 101), other = random(recurrentShapes, seed: 102)
         checkReplay("stored regions", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
-        let tape = Tape()
-        let nodes = inputs.map { tape.variable($0) }
-        let output = body(nodes)
-        let plan = Plan(tape: tape, inputs: nodes, outputs: [output], differentiating: (output * output).sum(), gradients: nodes)
+        let plan = trainingPlan(inputs, body)
         XCTAssertFalse(plan.kernels.contains { $0.kind == .fill }, plan.summary)
     }
 
@@ -163,10 +163,7 @@ extension PlanFusionPropertyTests {
         }
         let inputs = random(recurrentShapes, seed: 103), other = random(recurrentShapes, seed: 104)
         checkReplay("mixed regions", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
-        let tape = Tape()
-        let nodes = inputs.map { tape.variable($0) }
-        let output = body(nodes)
-        let plan = Plan(tape: tape, inputs: nodes, outputs: [output], differentiating: (output * output).sum(), gradients: nodes)
+        let plan = trainingPlan(inputs, body)
         XCTAssertEqual(plan.kernels.filter { $0.kind == .fill }.count, 2, plan.summary)
     }
 
