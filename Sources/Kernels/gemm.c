@@ -78,19 +78,22 @@ static workspace *thread_ws(void) {
     return w;
 }
 
+/// Makes *buffer hold at least `need` floats (reallocated when smaller; contents not kept) and returns it, or
+/// NULL when the allocation failed.
+static float *grow(float **buffer, size_t *capacity, size_t need) {
+    if (*capacity < need) {
+        free(*buffer);
+        *buffer = alloc_floats(need);
+        *capacity = *buffer ? need : 0;
+    }
+    return *buffer;
+}
+
 static workspace *get_ws(size_t a_need, size_t b_need) {
     workspace *w = thread_ws();
     if (!w) return NULL;
-    if (w->a_cap < a_need) {
-        free(w->a);
-        w->a = alloc_floats(a_need);
-        w->a_cap = w->a ? a_need : 0;
-    }
-    if (w->b_cap < b_need) {
-        free(w->b);
-        w->b = alloc_floats(b_need);
-        w->b_cap = w->b ? b_need : 0;
-    }
+    grow(&w->a, &w->a_cap, a_need);
+    grow(&w->b, &w->b_cap, b_need);
     if ((a_need && !w->a) || (b_need && !w->b)) return NULL;
     return w;
 }
@@ -1595,13 +1598,7 @@ size_t unroll_sgemm_packed_a_size(long M, long K) {
 
 float *unroll_sgemm_packed_a_buffer(size_t count) {
     workspace *w = thread_ws();
-    if (!w) return NULL;
-    if (w->whole_a_cap < count) {
-        free(w->whole_a);
-        w->whole_a = alloc_floats(count);
-        w->whole_a_cap = w->whole_a ? count : 0;
-    }
-    return w->whole_a;
+    return w ? grow(&w->whole_a, &w->whole_a_cap, count) : NULL;
 }
 
 void unroll_sgemm_pack_a(int transA, long M, long K, const float *A, long lda, long i0, long i1, float *packed) {
