@@ -229,6 +229,9 @@ package enum GEMMThreads {
     /// set, else the number of active processors.
     package static var count: Int { forced ?? configured }
 
+    /// The count from `UNROLL_THREADS` or the processors, ignoring ``withCount(_:_:)``: what the worker pool is sized to.
+    static var configuredCount: Int { configured }
+
     private static let configured: Int = {
         if let text = ProcessInfo.processInfo.environment["UNROLL_THREADS"], let value = Int(text), value >= 1 {
             return value

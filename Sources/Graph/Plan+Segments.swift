@@ -17,7 +17,7 @@ import Kernels
 
 extension Plan {
     /// The most floats of arena a segment may add by keeping its buffers alive to its end (4 MiB). Each segment
-    /// costs a fork whose worker the plan profile shows waking ~90 µs late on this machine; at 1 MiB custom-mgu had
+    /// costs a fork (whose worker, under Dispatch before `WorkerPool`, woke ~90 µs late); at 1 MiB custom-mgu had
     /// 11 segments, at 4 MiB 4, and ran 4.75 against 5.08 ms per step (best of 4 alternating rounds), char-lstm and
     /// gru-long no slower, for 1-4% more arena (256 KiB had been 4-15% slower than 1 MiB).
     static let segmentExtraFloats = 1 << 20

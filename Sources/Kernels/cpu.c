@@ -26,3 +26,9 @@ int unroll_kernels_use_avx2(void) {
 void unroll_kernels_force_portable(int force) { __atomic_store_n(&force_portable, force ? 1 : 0, __ATOMIC_RELAXED); }
 
 int unroll_has_avx2_fma(void) { return unroll_kernels_use_avx2(); }
+
+void unroll_spin_pause(void) {
+#if UNROLL_X86 && (defined(__clang__) || defined(__GNUC__))
+    __builtin_ia32_pause();
+#endif
+}

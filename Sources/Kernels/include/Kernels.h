@@ -149,6 +149,10 @@ double unroll_fma_loop(long iterations);
 /// 1 when the AVX2 + FMA kernels are in use on this CPU, 0 for the portable fallbacks.
 int unroll_has_avx2_fma(void);
 
+/// A hint to the CPU that the caller is in a spin-wait loop (x86 `pause`; nothing elsewhere): it saves power and
+/// frees the core's shared resources while a worker thread polls for its next job.
+void unroll_spin_pause(void);
+
 #ifdef __cplusplus
 }
 #endif
