@@ -320,6 +320,48 @@ static void check_prepacked_a(int tA, int tB, long M, long N, long K, float alph
                beta, pad);
         failures++;
     }
+    // K blocks outermost over column blocks (gemm()'s blocks, up to 16 of multiples of 16, plus an empty one), run
+    // in contiguous runs as 1, 2, 3 and 7 threads take them, alone and through the shared-B entry beside a second
+    // product of other rows (op(A2) transposed, so both transposes of A meet one B).
+    long units = (N + 15) / 16, count = units / 4 < 1 ? 1 : units / 4 > 16 ? 16 : units / 4, edges[18];
+    for (long q = 0; q <= count; q++) edges[q] = 16 * (q * units / count) < N ? 16 * (q * units / count) : N;
+    memmove(edges + count / 2 + 1, edges + count / 2, sizeof(long) * (count - count / 2 + 1));  // an empty block
+    long blocks = count + 1, M2 = M / 2 + 7;
+    float *A2 = malloc(sizeof(float) * (K * (M2 + 1) + 1)), *D0 = malloc(sizeof(float) * (M2 * ldc + 1));
+    float *D1 = malloc(sizeof(float) * (M2 * ldc + 1)), *D2 = malloc(sizeof(float) * (M2 * ldc + 1));
+    float *C0 = malloc(sizeof(float) * (M * ldc + 1)), *C3 = malloc(sizeof(float) * (M * ldc + 1));
+    float *P2 = malloc(sizeof(float) * (unroll_sgemm_packed_a_size(M2, K) + 1));
+    for (long i = 0; i < K * (M2 + 1); i++) A2[i] = frand();
+    for (long i = 0; i < M2 * ldc; i++) D0[i] = beta == 0.0f ? NAN : frand();
+    for (long i = 0; i < M * ldc; i++) C0[i] = beta == 0.0f ? NAN : frand();
+    memcpy(D2, D0, sizeof(float) * M2 * ldc);
+    memcpy(C2, C0, sizeof(float) * M * ldc);
+    unroll_sgemm(1, tB, M2, N, K, alpha, A2, M2 + 1, B, ldb, beta, D2, ldc);
+    unroll_sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
+    unroll_sgemm_pack_a(1, M2, K, A2, M2 + 1, 0, M2, P2);
+    int second = unroll_sgemm_packs_a(1, tB, M2, N, K, alpha);
+    const int threads[] = {1, 2, 3, 7};
+    for (int t = 0; t < 4; t++)
+        for (int shared = 0; shared < 1 + second; shared++) {
+            memcpy(C3, C0, sizeof(float) * M * ldc);
+            memcpy(D1, D0, sizeof(float) * M2 * ldc);
+            unroll_sgemm_shared_left lefts[2] = {{M, P, beta, C3, ldc}, {M2, P2, beta, D1, ldc}};
+            int ok = 1;
+            for (int w = 0; w < threads[t]; w++) {
+                long q0 = w * blocks / threads[t], q1 = (w + 1) * blocks / threads[t];
+                ok &= shared ? unroll_sgemm_shared_b_blocks(2, lefts, tB, N, K, alpha, B, ldb, edges + q0, q1 - q0)
+                             : unroll_sgemm_prepacked_a_blocks(tB, M, K, alpha, P, B, ldb, edges + q0, q1 - q0, beta,
+                                                               C3, ldc);
+            }
+            if (!ok || memcmp(C3, C2, sizeof(float) * M * ldc) ||
+                (shared && memcmp(D1, D2, sizeof(float) * M2 * ldc))) {
+                printf("FAIL %s blocks, K outermost, %d threads: tA=%d tB=%d M=%ld N=%ld K=%ld alpha=%g beta=%g\n",
+                       shared ? "shared-B" : "prepacked A", threads[t], tA, tB, M, N, K, alpha, beta);
+                failures++;
+            }
+        }
+    free(C0); free(C3); free(D0);
+    free(A2); free(D1); free(D2); free(P2);
     free(A); free(B); free(C1); free(C2); free(P);
 }
 
@@ -330,7 +372,7 @@ static void test_prepacked_a(const char *label) {
     const float betas[] = {0.0f, 1.0f, 0.5f};
     const long shapes[][3] = {{21, 25, 20},  {23, 40, 33},  {30, 64, 5},    {37, 100, 130}, {53, 33, 600},
                               {145, 70, 40}, {150, 48, 513}, {64, 30, 1100}, {97, 130, 257}, {400, 100, 512},
-                              {3, 200, 64},  {7, 31, 700},  {288, 40, 1024}};
+                              {3, 200, 64},  {7, 31, 700},  {288, 40, 1024}, {40, 700, 600}, {65, 1030, 1100}};
     for (int tA = 0; tA < 2; tA++)
         for (int tB = 0; tB < 2; tB++)
             for (int s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
@@ -448,9 +490,15 @@ typedef struct {
     long lda, ldb;
     float *C;
     long ldc;
+    void (*fn)(void *);  // when set, the job is fn(arg) instead of the product
+    void *arg;
 } gemm_job;
 
 static void run_job(const gemm_job *j) {
+    if (j->fn) {
+        j->fn(j->arg);
+        return;
+    }
     unroll_sgemm(j->tA, j->tB, j->M, j->N, j->K, 1.0f, j->A, j->lda, j->B, j->ldb, 0.0f, j->C, j->ldc);
 }
 
@@ -464,7 +512,7 @@ static void split2m(int mode, int tA, int tB, long M, long N, long K, const floa
     if (chunk > total) chunk = total;
     for (int t = 0; t < 2; t++) {
         long s = t * chunk, e = t == 0 ? chunk : total;
-        gemm_job j = {tA, tB, M, N, K, A, B, lda, ldb, C, ldc};
+        gemm_job j = {tA, tB, M, N, K, A, B, lda, ldb, C, ldc, NULL, NULL};
         if (splitN) {
             j.N = e - s;
             j.B = tB ? B + s * ldb : B + s;
@@ -652,6 +700,78 @@ static void test_vmath(const char *label) {
 
 // ------------------------------------------------------------------------------------------------
 // Benchmarks.
+
+/// gemm()'s column blocks of a product from op(A) packed once, on 1 thread (all blocks) and on 2 (each a contiguous
+/// half, the persistent worker taking the second): one unroll_sgemm_prepacked_a call per block against one
+/// unroll_sgemm_prepacked_a_blocks call per thread (K blocks outermost), and unroll_sgemm on each half of the
+/// columns (its own packing of A included). Packing A once is excluded; bits compared.
+typedef struct {
+    int mode, tB;
+    long M, K, first, last, ldb, ldc;
+    const float *P, *B, *A;
+    int tA;
+    long lda;
+    const long *edges;
+    float *C;
+} blocks_job;
+static void run_blocks(void *arg) {
+    const blocks_job *j = arg;
+    if (j->mode == 0) {
+        for (long q = j->first; q < j->last; q++)
+            unroll_sgemm_prepacked_a(j->tB, j->M, j->K, 1.0f, j->P, j->B, j->ldb, j->edges[q], j->edges[q + 1], 0.0f,
+                                     j->C, j->ldc);
+    } else if (j->mode == 1) {
+        unroll_sgemm_prepacked_a_blocks(j->tB, j->M, j->K, 1.0f, j->P, j->B, j->ldb, j->edges + j->first,
+                                        j->last - j->first, 0.0f, j->C, j->ldc);
+    } else {
+        long n0 = j->edges[j->first], n1 = j->edges[j->last];
+        unroll_sgemm(j->tA, j->tB, j->M, n1 - n0, j->K, 1.0f, j->A, j->lda, j->tB ? j->B + n0 * j->ldb : j->B + n0,
+                     j->ldb, 0.0f, j->C + n0, j->ldc);
+    }
+}
+static void bench_blocks(int tA, int tB, long M, long N, long K) {
+    long lda = tA ? M : K, ldb = tB ? K : N;
+    float *A = aligned_alloc(64, sizeof(float) * (M * K + 16));
+    float *B = aligned_alloc(64, sizeof(float) * (K * N + 16));
+    float *C[3];
+    for (int m = 0; m < 3; m++) C[m] = aligned_alloc(64, sizeof(float) * (M * N + 16));
+    float *P = aligned_alloc(64, sizeof(float) * (unroll_sgemm_packed_a_size(M, K) + 16));
+    for (long i = 0; i < M * K; i++) A[i] = frand();
+    for (long i = 0; i < K * N; i++) B[i] = frand();
+    unroll_sgemm_pack_a(tA, M, K, A, lda, 0, M, P);
+    long units = (N + 15) / 16, blocks = units / 4 < 16 ? (units / 4 < 1 ? 1 : units / 4) : 16;
+    long edges[17];
+    for (long q = 0; q <= blocks; q++) edges[q] = 16 * (q * units / blocks) < N ? 16 * (q * units / blocks) : N;
+    double flops = 2.0 * M * N * K, best1[3] = {1e30, 1e30, 1e30}, best2[3] = {1e30, 1e30, 1e30};
+    for (int trial = 0; trial < 12; trial++)
+        for (int m = 0; m < 3; m++) {
+            blocks_job one = {m, tB, M, K, 0, blocks, ldb, N, P, B, A, tA, lda, edges, C[m]};
+            double t0 = now();
+            run_blocks(&one);
+            double t = now() - t0;
+            if (t < best1[m]) best1[m] = t;
+            blocks_job halves[2] = {one, one};
+            halves[0].last = halves[1].first = blocks / 2;
+            gemm_job jobs[2] = {{0}, {0}};
+            for (int h = 0; h < 2; h++) {
+                jobs[h].fn = run_blocks;
+                jobs[h].arg = &halves[h];
+            }
+            t0 = now();
+            run2(jobs);
+            t = now() - t0;
+            if (t < best2[m]) best2[m] = t;
+        }
+    int same = memcmp(C[0], C[1], sizeof(float) * M * N) == 0;
+    if (!same) failures++;
+    printf("  %s%s M=%4ld N=%4ld K=%5ld, %2ld blocks, GFLOP/s: 1T per block %5.1f | K outer %5.1f | sgemm %5.1f ;"
+           " 2T per block %5.1f | K outer %5.1f | sgemm halves %5.1f%s\n",
+           tA ? "T" : "N", tB ? "T" : "N", M, N, K, blocks, flops / best1[0] * 1e-9, flops / best1[1] * 1e-9,
+           flops / best1[2] * 1e-9, flops / best2[0] * 1e-9, flops / best2[1] * 1e-9, flops / best2[2] * 1e-9,
+           same ? "" : "  BITS DIFFER");
+    free(A); free(B); free(P);
+    for (int m = 0; m < 3; m++) free(C[m]);
+}
 
 static void bench_gemm(int tA, int tB, long M, long N, long K) {
     long lda = tA ? M : K, ldb = tB ? K : N;
@@ -883,6 +1003,14 @@ int main(int argc, char **argv) {
             bench_prepacked(0, tB, 16, tB ? 128 : 384, tB ? 384 : 128);
             bench_prepacked(0, tB, 32, tB ? 128 : 256, tB ? 256 : 128);
         }
+        return failures ? 1 : 0;
+    }
+    if (argc >= 7 && strcmp(argv[1], "blocks") == 0) {  // ./kbench blocks tA tB M N K ...: K-outer column blocks
+        pthread_create(&worker, NULL, worker_main, NULL);
+        for (int i = 2; i + 4 < argc; i += 5)
+            bench_blocks(atoi(argv[i]), atoi(argv[i + 1]), atol(argv[i + 2]), atol(argv[i + 3]), atol(argv[i + 4]));
+        __atomic_store_n(&worker_quit, 1, __ATOMIC_RELEASE);
+        pthread_join(worker, NULL);
         return failures ? 1 : 0;
     }
     if (argc >= 7 && strcmp(argv[1], "shape") == 0) {  // ./kbench shape tA tB M N K: one benchmark line

@@ -108,16 +108,30 @@ private func gemmFromPackedA(transposeA: Bool, transposeB: Bool, m: Int, k: Int,
                      workers: workers)
     let packed = UncheckedSendable(value: packedA)
     forkJoin(iterations: workers) { worker in
-        for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
+        let run = (worker * blocks / workers)..<((worker + 1) * blocks / workers)
+        let written = withBlockEdges(run, edge) { edges in
+            unroll_sgemm_prepacked_a_blocks(transposeB ? 1 : 0, m, k, alpha, packed.value, operands.b, ldb, edges,
+                                            run.count, beta, operands.c, ldc)
+        }
+        guard written == 0 else { return }
+        for block in run {
             let start = edge(block), end = edge(block + 1)
             guard start < end else { continue }
-            if unroll_sgemm_prepacked_a(transposeB ? 1 : 0, m, k, alpha, packed.value, operands.b, ldb, start, end,
-                                        beta, operands.c, ldc) == 0 {
-                unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, end - start, k, alpha, operands.a, lda,
-                             transposeB ? operands.b + start * ldb : operands.b + start, ldb, beta,
-                             operands.c + start, ldc)
-            }
+            unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, end - start, k, alpha, operands.a, lda,
+                         transposeB ? operands.b + start * ldb : operands.b + start, ldb, beta, operands.c + start, ldc)
         }
+    }
+}
+
+/// Calls `body` with the column edges of a worker's contiguous `run` of blocks (`run.count + 1` of them), the
+/// form the kernels' `_blocks` entry points take: they run the K blocks outermost over all the run's column
+/// blocks, so each K block of packed `op(A)` is read from L2 by every block rather than streamed from L3 per block.
+/// Each block's bits are those of its own call, so how the runs fall (the thread count) changes none.
+private func withBlockEdges<Result>(_ run: Range<Int>, _ edge: (Int) -> Int,
+                                    _ body: (UnsafePointer<Int>) -> Result) -> Result {
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: run.count + 1) { edges in
+        for (i, block) in (run.lowerBound...run.upperBound).enumerated() { edges[i] = edge(block) }
+        return body(UnsafePointer(edges.baseAddress!))
     }
 }
 
@@ -206,14 +220,17 @@ func sharedGEMM(transposeB: Bool, n: Int, k: Int, b: UnsafePointer<Float>, ldb: 
     let operandB = UncheckedSendable(value: b), edge = split.edge
     forkJoin(iterations: workers) { worker in
         let (shared, arguments) = state.value
-        for block in (worker * blocks / workers)..<((worker + 1) * blocks / workers) {
+        let run = (worker * blocks / workers)..<((worker + 1) * blocks / workers)
+        let written = withBlockEdges(run, edge) { edges in
+            arguments.withUnsafeBufferPointer { lefts in
+                unroll_sgemm_shared_b_blocks(lefts.count, lefts.baseAddress, transposeB ? 1 : 0, n, k, 1,
+                                             operandB.value, ldb, edges, run.count)
+            }
+        }
+        guard written == 0 else { return }
+        for block in run {
             let start = edge(block), end = edge(block + 1)
             guard start < end else { continue }
-            let written = arguments.withUnsafeBufferPointer { lefts in
-                unroll_sgemm_shared_b(lefts.count, lefts.baseAddress, transposeB ? 1 : 0, n, k, 1, operandB.value, ldb,
-                                      start, end)
-            }
-            guard written == 0 else { continue }
             for left in shared {
                 unroll_sgemm(left.transposeA ? 1 : 0, transposeB ? 1 : 0, left.m, end - start, k, 1, left.a, left.lda,
                              transposeB ? operandB.value + start * ldb : operandB.value + start, ldb, left.beta,

@@ -21,6 +21,7 @@
 #include "kernels_internal.h"
 
 #include <pthread.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1631,41 +1632,74 @@ int unroll_sgemm_prepacked_a(int transB, long M, long K, float alpha, const floa
 // op(B) is packed once and every left operand, pre-packed, runs over it: packed_gemm's K blocks and per-product
 // M blocks, the same micro-kernels and store, so each C_i has the bits of its own unroll_sgemm_prepacked_a call.
 
-int unroll_sgemm_shared_b(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K, float alpha,
-                          const float *B, long ldb, long n0, long n1) {
-    if (n0 < 0) n0 = 0;
-    if (n1 > N) n1 = N;
-    if (count <= 0 || n1 <= n0) return 1;
+/// Column blocks [edges[q], edges[q+1]) (q < blocks, edges ascending) of the products in `lefts`, the K blocks
+/// outermost: every block runs over K block pc before any runs over pc + 1, so op(A_i)'s panels of one K block
+/// stay in L2 for all the blocks (block by block, every block streamed all of packed op(A_i) from L3 again). A
+/// C element's sum over the K blocks runs in the same order either way, so the bits are those of one
+/// unroll_sgemm_shared_b call per block.
+static int shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K, float alpha,
+                           const float *B, long ldb, const long *edges, long blocks) {
+    long first = edges[0] < 0 ? 0 : edges[0], last = edges[blocks] > N ? N : edges[blocks];
+    if (count <= 0 || blocks <= 0 || last <= first) return 1;
     if (K <= 0 || alpha == 0.0f) {
-        for (long i = 0; i < count; i++) scale_c(lefts[i].m, n1 - n0, lefts[i].beta, lefts[i].c + n0, lefts[i].ldc);
+        for (long i = 0; i < count; i++)
+            scale_c(lefts[i].m, last - first, lefts[i].beta, lefts[i].c + first, lefts[i].ldc);
         return 1;
     }
     const kernel_set *ks = current_set();
-    long width = n1 - n0;
     long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks);
-    long nc_blocks = ceil_div(width, NC_MAX), nc_size = ceil_div(ceil_div(width, nc_blocks), NR) * NR;
+    long widest = 0;
+    for (long q = 0; q < blocks; q++) {
+        long width = edges[q + 1] - edges[q];
+        if (width > widest) widest = width;
+    }
+    long widest_nc = widest <= 0 ? NR : ceil_div(ceil_div(widest, ceil_div(widest, NC_MAX)), NR) * NR;
     // B is read in place where packed_gemm would read it so for all the rows together (it is so for each alone).
     long rows = 0;
     for (long i = 0; i < count; i++) rows += lefts[i].m > 0 ? lefts[i].m : 0;
     int b_in_place = !transB && rows <= in_place_max_m(ldb);
-    workspace *ws = get_ws(0, (size_t)kc_size * (b_in_place ? NR : nc_size));
+    workspace *ws = get_ws(0, (size_t)kc_size * (b_in_place ? NR : widest_nc));
     if (!ws) return 0;
-    const float *b = transB ? B + n0 * ldb : B + n0;
-    for (long jc = 0; jc < width; jc += nc_size) {
-        long nc = width - jc < nc_size ? width - jc : nc_size;
-        for (long pc = 0; pc < K; pc += kc_size) {
-            long kc = K - pc < kc_size ? K - pc : kc_size;
-            if (!b_in_place) ks->pack_b(transB, b, ldb, pc, kc, jc, nc, ws->b);
-            for (long i = 0; i < count; i++) {
-                const unroll_sgemm_shared_left *left = &lefts[i];
-                if (left->m <= 0) continue;
-                long mc_blocks = ceil_div(left->m, MC_MAX), mc_size = ceil_div(ceil_div(left->m, mc_blocks), MR) * MR;
-                multiply_b_block(ks, 0, left->m, NULL, 0, left->packed_a, mc_size, NULL, pc, kc, jc, nc, ws->b,
-                                 b_in_place, b, ldb, alpha, pc == 0 ? left->beta : 1.0f, left->c + n0, left->ldc);
+    for (long pc = 0; pc < K; pc += kc_size) {
+        long kc = K - pc < kc_size ? K - pc : kc_size;
+        for (long q = 0; q < blocks; q++) {
+            long n0 = edges[q] < 0 ? 0 : edges[q], n1 = edges[q + 1] > N ? N : edges[q + 1];
+            if (n1 <= n0) continue;
+            long width = n1 - n0;
+            long nc_blocks = ceil_div(width, NC_MAX), nc_size = ceil_div(ceil_div(width, nc_blocks), NR) * NR;
+            const float *b = transB ? B + n0 * ldb : B + n0;
+            for (long jc = 0; jc < width; jc += nc_size) {
+                long nc = width - jc < nc_size ? width - jc : nc_size;
+                if (!b_in_place) ks->pack_b(transB, b, ldb, pc, kc, jc, nc, ws->b);
+                for (long i = 0; i < count; i++) {
+                    const unroll_sgemm_shared_left *left = &lefts[i];
+                    if (left->m <= 0) continue;
+                    long mc_blocks = ceil_div(left->m, MC_MAX);
+                    long mc_size = ceil_div(ceil_div(left->m, mc_blocks), MR) * MR;
+                    multiply_b_block(ks, 0, left->m, NULL, 0, left->packed_a, mc_size, NULL, pc, kc, jc, nc, ws->b,
+                                     b_in_place, b, ldb, alpha, pc == 0 ? left->beta : 1.0f, left->c + n0, left->ldc);
+                }
             }
         }
     }
     return 1;
+}
+
+int unroll_sgemm_shared_b(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K, float alpha,
+                          const float *B, long ldb, long n0, long n1) {
+    long edges[2] = {n0, n1};
+    return shared_b_blocks(count, lefts, transB, N, K, alpha, B, ldb, edges, 1);
+}
+
+int unroll_sgemm_shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K,
+                                 float alpha, const float *B, long ldb, const long *edges, long blocks) {
+    return shared_b_blocks(count, lefts, transB, N, K, alpha, B, ldb, edges, blocks);
+}
+
+int unroll_sgemm_prepacked_a_blocks(int transB, long M, long K, float alpha, const float *packed, const float *B,
+                                    long ldb, const long *edges, long blocks, float beta, float *C, long ldc) {
+    unroll_sgemm_shared_left left = {M, packed, beta, C, ldc};
+    return shared_b_blocks(1, &left, transB, LONG_MAX, K, alpha, B, ldb, edges, blocks);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -34,8 +34,10 @@ final class PackedAGEMMTests: XCTestCase {
         }
 
         /// Packs `op(A)` in calls over `panelCuts` (row edges, multiples of 6) and computes the columns in calls
-        /// over `columnCuts`, into a buffer first filled with NaN so that an unwritten float shows.
-        func prepacked(alpha: Float, beta: Float, panelCuts: [Int], columnCuts: [Int]) -> [Float] {
+        /// over `columnCuts` (or, `inOneCall`, in one call over those column blocks, K blocks outermost), into a
+        /// buffer first filled with NaN so that an unwritten float shows.
+        func prepacked(alpha: Float, beta: Float, panelCuts: [Int], columnCuts: [Int], inOneCall: Bool = false)
+            -> [Float] {
             let (m, n, k) = (shape.m, shape.n, shape.k)
             var packed = [Float](repeating: .nan, count: unroll_sgemm_packed_a_size(m, k))
             let rowEdges = [0] + panelCuts + [m]
@@ -45,6 +47,12 @@ final class PackedAGEMMTests: XCTestCase {
             }
             var out = c
             let columnEdges = [0] + columnCuts + [n]
+            if inOneCall {
+                let written = unroll_sgemm_prepacked_a_blocks(shape.transposeB ? 1 : 0, m, k, alpha, packed, b, ldb,
+                                                              columnEdges, columnEdges.count - 1, beta, &out, ldc)
+                XCTAssertEqual(written, 1)
+                return out
+            }
             for index in 0..<(columnEdges.count - 1) {
                 let written = unroll_sgemm_prepacked_a(shape.transposeB ? 1 : 0, m, k, alpha, packed, b, ldb,
                                                        columnEdges[index], columnEdges[index + 1], beta, &out, ldc)
@@ -88,6 +96,9 @@ final class PackedAGEMMTests: XCTestCase {
                 let columnCuts = [size.n / 3, Swift.min(size.n, size.n / 3 + 16 * (variant % 2)), size.n - size.n / 5].sorted()
                 let got = operands.prepacked(alpha: alpha, beta: beta, panelCuts: panelCuts, columnCuts: columnCuts)
                 assertSameBits(got, expected, "\(shape) alpha \(alpha) beta \(beta)")
+                let inOneCall = operands.prepacked(alpha: alpha, beta: beta, panelCuts: panelCuts,
+                                                   columnCuts: columnCuts, inOneCall: true)
+                assertSameBits(inOneCall, expected, "\(shape) alpha \(alpha) beta \(beta), blocks in one call")
                 cases += 1
             }
         }

@@ -96,8 +96,9 @@ final class SharedBGEMMTests: XCTestCase {
         XCTAssertEqual(sharedCounts, [3, 3, 3, 3, 2, 2, 0, 0], "not the operands meant to take the shared path")
     }
 
-    /// The C entry over uneven column ranges (multiples of 16) gives each product `unroll_sgemm`'s bits and writes
-    /// nothing outside its columns.
+    /// The C entry over uneven column ranges (multiples of 16), one call per range and one call over them all (K
+    /// blocks outermost, an empty block among them), gives each product `unroll_sgemm`'s bits and writes nothing
+    /// outside its columns.
     func testSharedEntryOverColumnRanges() {
         var random = SeededFloats(state: 47)
         let (n, k) = (250, 700)
@@ -112,6 +113,19 @@ final class SharedBGEMMTests: XCTestCase {
             }
             defer { packed.forEach { $0.deallocate() } }
             var first = lefts[0].c, second = lefts[1].c
+            var firstInOneCall = first, secondInOneCall = second
+            firstInOneCall.withUnsafeMutableBufferPointer { c0 in
+                secondInOneCall.withUnsafeMutableBufferPointer { c1 in
+                    let arguments = [
+                        unroll_sgemm_shared_left(m: 40, packed_a: packed[0], beta: beta, c: c0.baseAddress,
+                                                 ldc: lefts[0].ldc),
+                        unroll_sgemm_shared_left(m: 151, packed_a: packed[1], beta: beta, c: c1.baseAddress,
+                                                 ldc: lefts[1].ldc),
+                    ]
+                    let edges = [0, 48, 48, 160, 250]
+                    XCTAssertEqual(unroll_sgemm_shared_b_blocks(2, arguments, 0, n, k, 1, b, n, edges, 4), 1)
+                }
+            }
             for (n0, n1) in [(0, 48), (48, 160), (160, 250)] {
                 first.withUnsafeMutableBufferPointer { c0 in
                     second.withUnsafeMutableBufferPointer { c1 in
@@ -125,11 +139,12 @@ final class SharedBGEMMTests: XCTestCase {
                     }
                 }
             }
-            let outputs = [first, second]
+            let outputs = [first, second], inOneCall = [firstInOneCall, secondInOneCall]
             for (j, left) in lefts.enumerated() {
                 var expected = left.c
                 unroll_sgemm(left.transposeA ? 1 : 0, 0, left.m, n, k, 1, left.a, left.lda, b, n, beta, &expected, left.ldc)
                 assertSameBits(outputs[j], expected, "left \(j) beta \(beta)")
+                assertSameBits(inOneCall[j], expected, "left \(j) beta \(beta), blocks in one call")
             }
         }
     }

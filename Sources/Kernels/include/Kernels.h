@@ -73,6 +73,16 @@ typedef struct {
 /// B or the packed operands. Thread-safe; returns 0 (nothing written) when out of memory for the B-packing buffer.
 int unroll_sgemm_shared_b(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K, float alpha,
                           const float *B, long ldb, long n0, long n1);
+/// The column blocks [edges[q], edges[q+1]) for q < blocks (edges ascending, contiguous) of the products of
+/// unroll_sgemm_shared_b, as one call per block would compute them, bit for bit, but with the K blocks outermost:
+/// each K block of every packed op(A_i) is read from L2 by all the blocks in turn instead of once per block from
+/// L3. Same contract and return value as unroll_sgemm_shared_b.
+int unroll_sgemm_shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K,
+                                 float alpha, const float *B, long ldb, const long *edges, long blocks);
+/// unroll_sgemm_prepacked_a over the column blocks [edges[q], edges[q+1]) for q < blocks (edges ascending,
+/// contiguous), bitwise one call per block, the K blocks outermost (see unroll_sgemm_shared_b_blocks).
+int unroll_sgemm_prepacked_a_blocks(int transB, long M, long K, float alpha, const float *packed, const float *B,
+                                    long ldb, const long *edges, long blocks, float beta, float *C, long ldc);
 
 /// Pre-packed B, for a matrix that is the right operand of many products (a recurrent kernel, used at every
 /// time step): pack op(B) once with unroll_sgemm_pack_b, then multiply any number of left operands by it with
