@@ -437,49 +437,91 @@ static void bench_split(int tA, int tB, long M, long N, long K) {
     free(A); free(B); free(C1); free(C2); free(P);
 }
 
-/// One thread, two products sharing B (tA = 1, as a weight gradient Xᵀ·D and Hᵀ·D): each A packed once, then gemm()'s
-/// column blocks, each product's own (unroll_sgemm_prepacked_a, packing its columns of B per product) against one
-/// unroll_sgemm_shared_b call per block (packing them once for both). Packing A is in both timings; bits compared.
+/// One thread, a recurrent layer's weight and bias gradients from one D (K x N): Hᵀ·D (M2 rows), Xᵀ·D (M1 rows) and
+/// the column sums 1ᵀ·D, over gemm()'s column blocks. Apart: each A packed, each product's own blocks
+/// (unroll_sgemm_prepacked_a, or unroll_sgemm where it takes no blocked path) and the sums in a loop (as the plan's
+/// row sum); stacked: the three stacked into one packed op(A) and one unroll_sgemm_stacked_b call per block.
+/// Packing is in both timings. Bits: a part that takes the blocked path alone must match; the others (and the
+/// sums) must be within 1e-5 of a double-precision sum relative to the largest magnitude.
 static void bench_shared(long M1, long M2, long N, long K) {
-    long Ms[2] = {M1, M2};
-    float *A[2], *P[2], *C1[2], *C2[2];
+    long Ms[2] = {M2, M1};
+    float *A[2], *P[2], *C1[3], *C2[3];
     for (int i = 0; i < 2; i++) {
         A[i] = aligned_alloc(64, sizeof(float) * (Ms[i] * K + 16));
         P[i] = aligned_alloc(64, sizeof(float) * (unroll_sgemm_packed_a_size(Ms[i], K) + 16));
-        C1[i] = aligned_alloc(64, sizeof(float) * (Ms[i] * N + 16));
-        C2[i] = aligned_alloc(64, sizeof(float) * (Ms[i] * N + 16));
         for (long j = 0; j < Ms[i] * K; j++) A[i][j] = frand();
+    }
+    for (int i = 0; i < 3; i++) {
+        long m = i < 2 ? Ms[i] : 1;
+        C1[i] = aligned_alloc(64, sizeof(float) * (m * N + 16));
+        C2[i] = aligned_alloc(64, sizeof(float) * (m * N + 16));
     }
     float *B = aligned_alloc(64, sizeof(float) * (K * N + 16));
     for (long i = 0; i < K * N; i++) B[i] = frand();
+    unroll_sgemm_stacked_part parts[3] = {
+        {M2, 1, A[0], M2, 0.0f, C2[0], N}, {M1, 1, A[1], M1, 0.0f, C2[1], N}, {1, 1, NULL, 1, 0.0f, C2[2], N}};
+    float *S = aligned_alloc(64, sizeof(float) * (unroll_sgemm_stacked_a_size(3, parts, K) + 16));
+    int blocked[2];
+    for (int i = 0; i < 2; i++) blocked[i] = unroll_sgemm_packs_a(1, 0, Ms[i], N, K, 1.0f);
     long units = (N + 15) / 16, blocks = units / 4 < 16 ? (units / 4 < 1 ? 1 : units / 4) : 16;
-    unroll_sgemm_shared_left lefts[2];
-    for (int i = 0; i < 2; i++) lefts[i] = (unroll_sgemm_shared_left){Ms[i], P[i], 0.0f, C2[i], N};
     double best[2] = {1e30, 1e30};
-    for (int trial = 0; trial < 30; trial++)
+    for (int trial = 0; trial < 20; trial++)
         for (int mode = 0; mode < 2; mode++) {
             double t0 = now();
-            for (int i = 0; i < 2; i++) unroll_sgemm_pack_a(1, Ms[i], K, A[i], Ms[i], 0, Ms[i], P[i]);
+            if (mode)
+                unroll_sgemm_pack_stacked_a(3, parts, K, 0, (M1 + M2 + 1 + 5) / 6, S);
+            else
+                for (int i = 0; i < 2; i++)
+                    if (blocked[i]) unroll_sgemm_pack_a(1, Ms[i], K, A[i], Ms[i], 0, Ms[i], P[i]);
             for (long q = 0; q < blocks; q++) {
                 long j0 = 16 * (q * units / blocks), j1 = 16 * ((q + 1) * units / blocks);
                 if (j1 > N) j1 = N;
-                if (mode)
-                    unroll_sgemm_shared_b(2, lefts, 0, N, K, 1.0f, B, N, j0, j1);
-                else
-                    for (int i = 0; i < 2; i++) unroll_sgemm_prepacked_a(0, Ms[i], K, 1.0f, P[i], B, N, j0, j1, 0.0f, C1[i], N);
+                if (mode) {
+                    unroll_sgemm_stacked_b(3, parts, S, 0, N, K, 1.0f, B, N, j0, j1);
+                    continue;
+                }
+                for (int i = 0; i < 2; i++) {
+                    if (blocked[i])
+                        unroll_sgemm_prepacked_a(0, Ms[i], K, 1.0f, P[i], B, N, j0, j1, 0.0f, C1[i], N);
+                    else
+                        unroll_sgemm(1, 0, Ms[i], j1 - j0, K, 1.0f, A[i], Ms[i], B + j0, N, 0.0f, C1[i] + j0, N);
+                }
+                for (long j = j0; j < j1; j++) C1[2][j] = 0.0f;
+                for (long r = 0; r < K; r++)
+                    for (long j = j0; j < j1; j++) C1[2][j] += B[r * N + j];
             }
             double t = now() - t0;
             if (t < best[mode]) best[mode] = t;
         }
     int same = 1;
-    for (int i = 0; i < 2; i++) same &= memcmp(C1[i], C2[i], sizeof(float) * Ms[i] * N) == 0;
-    if (!same) failures++;
-    double flops = 2.0 * (M1 + M2) * N * K;
-    printf("  TN M=%4ld+%4ld N=%4ld K=%4ld : B packed per product %8.1f us %5.1f GFLOP/s | once %8.1f us %5.1f GFLOP/s (%+.1f%%)%s\n",
-           M1, M2, N, K, best[0] * 1e6, flops / best[0] * 1e-9, best[1] * 1e6, flops / best[1] * 1e-9,
-           (best[1] / best[0] - 1) * 100, same ? "" : "  BITS DIFFER");
-    for (int i = 0; i < 2; i++) { free(A[i]); free(P[i]); free(C1[i]); free(C2[i]); }
+    double worst = 0;
+    for (int i = 0; i < 3; i++) {
+        long m = i < 2 ? Ms[i] : 1;
+        if (i < 2 && blocked[i]) {
+            same &= memcmp(C1[i], C2[i], sizeof(float) * m * N) == 0;
+            continue;
+        }
+        double largest = 0, err = 0;
+        for (long r = 0; r < m; r++)
+            for (long j = 0; j < N; j++) {
+                double exact = 0;
+                for (long p = 0; p < K; p++) exact += (i < 2 ? (double)A[i][p * m + r] : 1.0) * B[p * N + j];
+                if (fabs(exact) > largest) largest = fabs(exact);
+                double e = fabs(exact - C2[i][r * N + j]);
+                if (e > err) err = e;
+            }
+        if (err / (largest > 0 ? largest : 1) > worst) worst = err / (largest > 0 ? largest : 1);
+    }
+    if (!same || worst > 1e-5) failures++;
+    double flops = 2.0 * (M1 + M2 + 1) * N * K;
+    printf("  TN M=%4ld+%4ld+1 N=%4ld K=%5ld : apart %8.1f us %5.1f GFLOP/s | stacked %8.1f us %5.1f GFLOP/s (%+.1f%%)%s"
+           " small parts rel err %.1e\n",
+           M2, M1, N, K, best[0] * 1e6, flops / best[0] * 1e-9, best[1] * 1e6, flops / best[1] * 1e-9,
+           (best[1] / best[0] - 1) * 100, same ? "" : "  BITS DIFFER", worst);
+    for (int i = 0; i < 2; i++) { free(A[i]); free(P[i]); }
+    for (int i = 0; i < 3; i++) { free(C1[i]); free(C2[i]); }
     free(B);
+    free(S);
 }
 
 // Two threads writing disjoint halves of C at the same time, many times.
@@ -989,9 +1031,9 @@ int main(int argc, char **argv) {
         if (argc >= 6) {
             for (int i = 2; i + 3 < argc; i += 4) bench_shared(atol(argv[i]), atol(argv[i + 1]), atol(argv[i + 2]), atol(argv[i + 3]));
         } else {
-            bench_shared(64, 256, 1024, 2048);   // char-lstm: Xᵀ·D and Hᵀ·D
-            bench_shared(256, 256, 1024, 2048);
-            bench_shared(128, 400, 1600, 4096);
+            bench_shared(64, 256, 1024, 2048);   // char-lstm: Xᵀ·D, Hᵀ·D and the bias gradient
+            bench_shared(1, 400, 1600, 4096);    // seed-lstm
+            bench_shared(8, 128, 384, 16000);    // gru-long
         }
         return failures ? 1 : 0;
     }

@@ -164,80 +164,90 @@ private func packLeftOperands(_ lefts: [PackedLeft], k: Int, workers: Int) {
     }
 }
 
-/// Whether ``sharedGEMM(transposeB:n:k:b:ldb:lefts:)`` runs this product from the shared packing of its right
-/// operand: where ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` splits it into column blocks
-/// from `op(A)` packed once (alpha 1), else it runs through `gemm` alone.
+/// Whether a product is large enough to lead a ``sharedGEMM(transposeB:n:k:b:ldb:lefts:)``: where
+/// ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` splits it into column blocks from `op(A)`
+/// packed once (alpha 1). Smaller products and row sums reading the same right operand join such a product.
 func sharesRightOperandPacking(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) -> Bool {
     2 * m * n * k >= 1_000_000 && GEMMSplit(m: m, n: n).packsAOnce(transposeA: transposeA, transposeB: transposeB,
                                                                      m: m, k: k, alpha: 1)
 }
 
-/// One left operand of ``sharedGEMM(transposeB:n:k:b:ldb:lefts:)``: `C = op(A)·op(B) + beta·C`, `C` `[m, n]`.
+/// One left operand of ``sharedGEMM(transposeB:n:k:b:ldb:lefts:)``: `C = op(A)·op(B) + beta·C`, `C` `[m, n]`; with
+/// no `a`, one row of ones (`m` 1): `C` gets the column sums of `op(B)` (a bias gradient).
 struct SharedGEMMLeft {
     var transposeA: Bool, m: Int
-    var a: UnsafePointer<Float>, lda: Int
+    var a: UnsafePointer<Float>?, lda: Int
     var beta: Float
     var c: UnsafeMutablePointer<Float>, ldc: Int
 }
 
-/// Products that share their right operand, `Cᵢ = op(Aᵢ)·op(B) + βᵢ·Cᵢ`: each K x N block of `op(B)` is packed
-/// once for all of them rather than once per product (an LSTM's input- and recurrent-weight gradients both read
-/// the stacked gate gradients). Each `Cᵢ` gets bitwise what ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)``
-/// gives it alone, for every thread count: the same column blocks, each from `op(Aᵢ)` packed once. A product that
-/// `gemm` would not run that way (too small, split by rows, or taking a skinny path) runs through `gemm` alone.
+/// Products that share their right operand, `Cᵢ = op(Aᵢ)·op(B) + βᵢ·Cᵢ`, their rows stacked into one packed `op(A)`
+/// (`unroll_sgemm_stacked_b`): each K x N block of `op(B)` is read and packed once for all of them, on every core,
+/// rather than once per product (a recurrent layer's weight and bias gradients all read the stacked gate
+/// gradients), and a one-row product or a row sum fills the padding of a larger product's last 6-row panel. A
+/// product that ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:)`` runs from `op(A)` packed once
+/// (``sharesRightOperandPacking(transposeA:transposeB:m:n:k:)``) gets the bits it has there; the others are sums in
+/// another order than their own path's (the last bits may differ). Every thread count gives the same bits: the
+/// column blocks depend on `n` alone, and each thread runs its run of them with the K blocks outermost.
 func sharedGEMM(transposeB: Bool, n: Int, k: Int, b: UnsafePointer<Float>, ldb: Int, lefts: [SharedGEMMLeft]) {
-    let split = GEMMSplit(m: 1, n: n)
-    func joins(_ left: SharedGEMMLeft) -> Bool {
-        sharesRightOperandPacking(transposeA: left.transposeA, transposeB: transposeB, m: left.m, n: n, k: k)
+    // Larger products first, so that the small ones share the last panels instead of splitting a large one's.
+    let order = lefts.indices.sorted { lefts[$0].m > lefts[$1].m || (lefts[$0].m == lefts[$1].m && $0 < $1) }
+    let parts = order.map { i in
+        unroll_sgemm_stacked_part(m: lefts[i].m, trans_a: lefts[i].transposeA ? 1 : 0, a: lefts[i].a, lda: lefts[i].lda,
+                                  beta: lefts[i].beta, c: lefts[i].c, ldc: lefts[i].ldc)
     }
-    let shared = lefts.filter(joins)
-    for left in lefts where !joins(left) {
-        gemm(transposeA: left.transposeA, transposeB: transposeB, m: left.m, n: n, k: k, a: left.a, lda: left.lda,
-             b: b, ldb: ldb, beta: left.beta, c: left.c, ldc: left.ldc)
-    }
-    guard !shared.isEmpty else { return }
-    // One buffer holds every packed op(Aᵢ), each starting on a cache line.
-    let sizes = shared.map { (unroll_sgemm_packed_a_size($0.m, k) + 15) / 16 * 16 }
-    guard let packed = unroll_sgemm_packed_a_buffer(sizes.reduce(0, +)) else {
-        for left in shared {
-            gemm(transposeA: left.transposeA, transposeB: transposeB, m: left.m, n: n, k: k, a: left.a, lda: left.lda,
-                 b: b, ldb: ldb, beta: left.beta, c: left.c, ldc: left.ldc)
-        }
+    let rows = lefts.reduce(0) { $0 + Swift.max(0, $1.m) }
+    let floats = parts.withUnsafeBufferPointer { unroll_sgemm_stacked_a_size($0.count, $0.baseAddress, k) }
+    guard rows > 0, n > 0, let packed = unroll_sgemm_packed_a_buffer(floats) else {
+        for left in lefts { separateProduct(left, transposeB: transposeB, n: n, k: k, b: b, ldb: ldb, columns: 0..<n) }
         return
     }
-    var offset = 0
-    let arguments = shared.indices.map { i -> unroll_sgemm_shared_left in
-        defer { offset += sizes[i] }
-        return unroll_sgemm_shared_left(m: shared[i].m, packed_a: packed + offset, beta: shared[i].beta, c: shared[i].c,
-                                        ldc: shared[i].ldc)
+    let split = GEMMSplit(m: 1, n: n)
+    let blocks = split.blocks, workers = Swift.min(GEMMThreads.count, blocks), edge = split.edge
+    let panels = (rows + 5) / 6, packers = floats >= 65_536 ? Swift.min(workers, panels) : 1
+    let state = UncheckedSendable(value: (parts, lefts, packed, b))
+    forkJoin(iterations: packers) { part in
+        let (parts, _, packed, _) = state.value
+        parts.withUnsafeBufferPointer {
+            unroll_sgemm_pack_stacked_a($0.count, $0.baseAddress, k, part * panels / packers,
+                                        (part + 1) * panels / packers, packed)
+        }
     }
-    let blocks = split.blocks, workers = Swift.min(GEMMThreads.count, blocks)
-    packLeftOperands(shared.indices.map { i in
-        PackedLeft(transposeA: shared[i].transposeA, m: shared[i].m, a: shared[i].a, lda: shared[i].lda,
-                   packed: UnsafeMutablePointer(mutating: arguments[i].packed_a))
-    }, k: k, workers: workers)
-    let state = UncheckedSendable(value: (shared, arguments))
-    let operandB = UncheckedSendable(value: b), edge = split.edge
     forkJoin(iterations: workers) { worker in
-        let (shared, arguments) = state.value
+        let (parts, lefts, packed, b) = state.value
         let run = (worker * blocks / workers)..<((worker + 1) * blocks / workers)
         let written = withBlockEdges(run, edge) { edges in
-            arguments.withUnsafeBufferPointer { lefts in
-                unroll_sgemm_shared_b_blocks(lefts.count, lefts.baseAddress, transposeB ? 1 : 0, n, k, 1,
-                                             operandB.value, ldb, edges, run.count)
+            parts.withUnsafeBufferPointer {
+                unroll_sgemm_stacked_b_blocks($0.count, $0.baseAddress, packed, transposeB ? 1 : 0, n, k, 1, b, ldb,
+                                              edges, run.count)
             }
         }
         guard written == 0 else { return }
         for block in run {
             let start = edge(block), end = edge(block + 1)
             guard start < end else { continue }
-            for left in shared {
-                unroll_sgemm(left.transposeA ? 1 : 0, transposeB ? 1 : 0, left.m, end - start, k, 1, left.a, left.lda,
-                             transposeB ? operandB.value + start * ldb : operandB.value + start, ldb, left.beta,
-                             left.c + start, left.ldc)
+            for left in lefts {
+                separateProduct(left, transposeB: transposeB, n: n, k: k, b: b, ldb: ldb, columns: start..<end)
             }
         }
     }
+}
+
+/// Columns `columns` of one left operand's product on the calling thread, without the stacked packing (out of
+/// memory for it): `unroll_sgemm`, or for a row of ones the column sums in row order.
+private func separateProduct(_ left: SharedGEMMLeft, transposeB: Bool, n: Int, k: Int, b: UnsafePointer<Float>,
+                             ldb: Int, columns: Range<Int>) {
+    guard let a = left.a else {
+        for j in columns {
+            var sum: Float = 0
+            for row in 0..<k { sum += transposeB ? b[j * ldb + row] : b[row * ldb + j] }
+            left.c[j] = left.beta == 0 ? sum : sum + left.beta * left.c[j]
+        }
+        return
+    }
+    unroll_sgemm(left.transposeA ? 1 : 0, transposeB ? 1 : 0, left.m, columns.count, k, 1, a, left.lda,
+                 transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound, ldb, left.beta,
+                 left.c + columns.lowerBound, left.ldc)
 }
 
 /// How many threads large matrix products use.

@@ -69,8 +69,8 @@ extension Plan {
         enum Work {
             case elementwise(ElementProgram, operands: [ElementOperand], rows: Int, columns: Int)
             case matmul(Product)
-            /// Products reading the same right operand, run as one GEMM that packs it once.
-            case sharedMatmul([Product])
+            /// Products and row sums (`1ᵀ·B`) reading the same right operand, run as one GEMM that reads it once.
+            case sharedMatmul([Product], rowSums: [RowSum])
             case fill(Location, count: Int)
             case copyRows(RowCopy)
             case rowSum(RowSum)
@@ -110,9 +110,10 @@ public struct PlanKernel: Sendable, Equatable {
         case accumulatingMatmul
         /// The weight gradient `Σₜ aₜᵀ gₜ` of a weight used at many steps, as one product.
         case stackedMatmul
-        /// Products that read the same right operand at the same point (an LSTM's input- and recurrent-weight
-        /// gradients, `Xᵀ·D` and `Hᵀ·D`), as one GEMM that packs each block of it once for all: its nodes are all of
-        /// theirs, its FLOPs their sum.
+        /// Products that read the same right operand at the same point (a recurrent layer's weight gradients `Hᵀ·D`
+        /// and `Xᵀ·D`, and its bias gradient, the sum of D's rows, as the product `1ᵀ·D`), their rows stacked into one
+        /// GEMM that reads each block of it once for all: its nodes are all of theirs, its FLOPs their sum (2·k·n for
+        /// a row sum).
         case sharedMatmul
         /// Zeroing a gradient that slices are added into.
         case fill

@@ -156,9 +156,16 @@ extension Plan {
                 Region(operand.location, span: (rows - 1) * operand.layout.rowStride + (columns - 1) * operand.layout.columnStride + 1,
                        isWrite: written.contains(k))
             }
-        case .sharedMatmul(let products):
-            return products.flatMap { regions(Kernel(work: .matmul($0), kind: .matmul, nodes: [], isBackward: false, flops: 0,
-                                                     reads: [], writes: [])) }
+        case .sharedMatmul(let products, let rowSums):
+            return products.map { Kernel.Work.matmul($0) }.flatMap { work in
+                regions(Kernel(work: work, kind: .matmul, nodes: [], isBackward: false, flops: 0, reads: [], writes: []))
+            } + rowSums.flatMap { sum in
+                // A joined sum writes its target directly (no partial).
+                var sum = sum
+                sum.partial = nil
+                return regions(Kernel(work: .rowSum(sum), kind: .copy, nodes: [], isBackward: false, flops: 0, reads: [],
+                                      writes: []))
+            }
         case .matmul(let p):
             let aRows = p.transposeA ? p.k : p.m, aColumns = p.transposeA ? p.m : p.k
             let bRows = p.transposeB ? p.n : p.k, bColumns = p.transposeB ? p.k : p.n

@@ -206,13 +206,16 @@ public final class Plan {
             gemm(transposeA: product.transposeA, transposeB: product.transposeB, m: product.m, n: product.n, k: product.k,
                  a: address(product.a), lda: product.lda, b: address(product.b), ldb: product.ldb,
                  beta: product.accumulating ? 1 : 0, c: address(product.c), ldc: product.ldc)
-        case .sharedMatmul(let products):
+        case .sharedMatmul(let products, let rowSums):
             let first = products[0]
             sharedGEMM(transposeB: first.transposeB, n: first.n, k: first.k, b: address(first.b), ldb: first.ldb,
                        lefts: products.map { product in
                            SharedGEMMLeft(transposeA: product.transposeA, m: product.m, a: address(product.a),
                                           lda: product.lda, beta: product.accumulating ? 1 : 0, c: address(product.c),
                                           ldc: product.ldc)
+                       } + rowSums.map { sum in
+                           SharedGEMMLeft(transposeA: true, m: 1, a: nil, lda: 1, beta: sum.accumulating ? 1 : 0,
+                                          c: address(sum.target), ldc: sum.width)
                        })
         case .fill(let location, let count):
             address(location).update(repeating: 0, count: count)

@@ -1703,6 +1703,199 @@ int unroll_sgemm_prepacked_a_blocks(int transB, long M, long K, float alpha, con
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Stacked left operands: several products with the same right operand (a recurrent layer's weight gradients Hᵀ·D
+// and Xᵀ·D over all time steps, and its bias gradient, the column sums of D = 1ᵀ·D) each streamed all of op(B)
+// for their own few rows; a one-row product or a row sum ran memory-bound on its own. Here their rows are stacked
+// into one op(A) (unroll_sgemm_pack_a's layout for the total rows) and each K x N block of op(B) is packed once
+// and multiplied by all of them: the one-row parts fill the padding of a 6-row panel another part leaves. Every
+// row of C is one fma chain per K block, as in packed_gemm, whichever panel and panel height it falls in: a
+// part that unroll_sgemm runs through its blocked path gets the same bits stacked.
+
+static long stacked_rows(long count, const unroll_sgemm_stacked_part *parts) {
+    long rows = 0;
+    for (long i = 0; i < count; i++) rows += parts[i].m > 0 ? parts[i].m : 0;
+    return rows;
+}
+
+size_t unroll_sgemm_stacked_a_size(long count, const unroll_sgemm_stacked_part *parts, long K) {
+    return unroll_sgemm_packed_a_size(stacked_rows(count, parts), K);
+}
+
+/// Row `i` of op(part) over columns p0 .. p0+kc into slot `r` of the 6-row panel at `d` (a row of ones without A).
+static void pack_stacked_row(const unroll_sgemm_stacked_part *part, long i, long p0, long kc, float *d, long r) {
+    if (!part->a) {
+        for (long p = 0; p < kc; p++) d[p * MR + r] = 1.0f;
+    } else if (part->trans_a) {
+        const float *a = part->a + p0 * part->lda + i;
+        for (long p = 0; p < kc; p++) d[p * MR + r] = a[p * part->lda];
+    } else {
+        const float *a = part->a + i * part->lda + p0;
+        for (long p = 0; p < kc; p++) d[p * MR + r] = a[p];
+    }
+}
+
+void unroll_sgemm_pack_stacked_a(long count, const unroll_sgemm_stacked_part *parts, long K, long panel0, long panel1,
+                                 float *packed) {
+    long M = stacked_rows(count, parts);
+    if (M <= 0 || K <= 0) return;
+    long panels = ceil_div(M, MR);
+    if (panel0 < 0) panel0 = 0;
+    if (panel1 > panels) panel1 = panels;
+    if (panel1 <= panel0) return;
+    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks), mpad = padded_m(M);
+    long lower = panel0 * MR, upper = panel1 * MR < M ? panel1 * MR : M;
+    pack_a_t pack = current_set()->pack_a;
+    for (long pc = 0; pc < K; pc += kc_size) {
+        long kc = K - pc < kc_size ? K - pc : kc_size;
+        float *block = packed + pc * mpad;
+        // The padding rows of the last panel stay zero (a part packed row by row does not write them).
+        if (panel1 == panels && M % MR) memset(block + (panels - 1) * MR * kc, 0, sizeof(float) * MR * kc);
+        long start = 0;
+        for (long i = 0; i < count; i++) {
+            const unroll_sgemm_stacked_part *part = &parts[i];
+            long m = part->m > 0 ? part->m : 0;
+            long lo = start > lower ? start : lower, hi = start + m < upper ? start + m : upper;
+            start += m;
+            if (lo >= hi) continue;
+            // Rows up to the next panel edge one by one; whole panels (and a ragged last one, whose zero padding a
+            // later part then overwrites) through the fast packer; parts run in row order, so nothing is lost.
+            long row = lo, edge = ceil_div(lo, MR) * MR;
+            for (; row < hi && row < edge; row++)
+                pack_stacked_row(part, row - (start - m), pc, kc, block + row / MR * MR * kc, row % MR);
+            if (row >= hi) continue;
+            if (part->a) {
+                pack(part->trans_a, part->a, part->lda, row - (start - m), hi - row, pc, kc, block + row * kc);
+            } else {
+                for (; row < hi; row++) pack_stacked_row(part, 0, pc, kc, block + row / MR * MR * kc, row % MR);
+            }
+        }
+    }
+}
+
+/// The part holding stacked row `row` (`starts`: each part's first row; parts without rows are skipped).
+static long stacked_part_at(long count, const unroll_sgemm_stacked_part *parts, const long *starts, long row) {
+    long lo = 0, hi = count - 1;
+    while (lo < hi) {  // last part whose start <= row and that has rows
+        long mid = (lo + hi + 1) / 2;
+        if (starts[mid] <= row) lo = mid; else hi = mid - 1;
+    }
+    while (lo < count && (parts[lo].m <= 0 || starts[lo] + parts[lo].m <= row)) lo++;
+    return lo;
+}
+
+/// Column blocks [edges[q], edges[q+1]) (q < blocks, edges ascending) of the stacked products, the K blocks
+/// outermost as in shared_b_blocks (each K block of the packed op(A) stays in L2 for all the blocks); a C element
+/// sums its K blocks in the same order either way, so the bits are those of one call per block.
+static int stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, const float *packed, int transB,
+                            long N, long K, float alpha, const float *B, long ldb, const long *edges, long blocks) {
+    long M = stacked_rows(count, parts);
+    long first = edges[0] < 0 ? 0 : edges[0], last = edges[blocks] > N ? N : edges[blocks];
+    if (count <= 0 || blocks <= 0 || M <= 0 || last <= first) return 1;
+    if (K <= 0 || alpha == 0.0f) {
+        for (long i = 0; i < count; i++)
+            scale_c(parts[i].m, last - first, parts[i].beta, parts[i].c + first, parts[i].ldc);
+        return 1;
+    }
+    long small_starts[16];
+    long *starts = count <= 16 ? small_starts : malloc(sizeof(long) * (size_t)count);
+    if (!starts) return 0;
+    for (long i = 0, row = 0; i < count; i++) {
+        starts[i] = row;
+        row += parts[i].m > 0 ? parts[i].m : 0;
+    }
+    const kernel_set *ks = current_set();
+    long mpad = padded_m(M);
+    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks);
+    long mc_blocks = ceil_div(M, MC_MAX), mc_size = ceil_div(ceil_div(M, mc_blocks), MR) * MR;
+    long widest = 0;
+    for (long q = 0; q < blocks; q++) {
+        long width = edges[q + 1] - edges[q];
+        if (width > widest) widest = width;
+    }
+    long widest_nc = widest <= 0 ? NR : ceil_div(ceil_div(widest, ceil_div(widest, NC_MAX)), NR) * NR;
+    // B is read in place where packed_gemm would read it so for all the rows together.
+    int b_in_place = !transB && M <= in_place_max_m(ldb);
+    workspace *ws = get_ws(0, (size_t)kc_size * (b_in_place ? NR : widest_nc));
+    if (!ws) {
+        if (starts != small_starts) free(starts);
+        return 0;
+    }
+    float *bp = ws->b;
+    _Alignas(64) float tile[MR * NR];
+    for (long pc = 0; pc < K; pc += kc_size) {
+        long kc = K - pc < kc_size ? K - pc : kc_size;
+        for (long q = 0; q < blocks; q++) {
+            long n0 = edges[q] < 0 ? 0 : edges[q], n1 = edges[q + 1] > N ? N : edges[q + 1];
+            if (n1 <= n0) continue;
+            long width = n1 - n0;
+            long nc_blocks = ceil_div(width, NC_MAX), nc_size = ceil_div(ceil_div(width, nc_blocks), NR) * NR;
+            const float *b = transB ? B + n0 * ldb : B + n0;
+            for (long jc = 0; jc < width; jc += nc_size) {
+                long nc = width - jc < nc_size ? width - jc : nc_size;
+                if (!b_in_place) ks->pack_b(transB, b, ldb, pc, kc, jc, nc, bp);
+                for (long ic = 0; ic < M; ic += mc_size) {
+                    long mc = M - ic < mc_size ? M - ic : mc_size;
+                    const float *ap = packed + pc * mpad + ic * kc;
+                    for (long jr = 0; jr < nc; jr += NR) {
+                        long nr = nc - jr < NR ? nc - jr : NR;
+                        const float *bpanel;
+                        long ldbk = NR;
+                        if (!b_in_place) {
+                            bpanel = bp + jr * kc;
+                        } else if (nr == NR) {
+                            bpanel = b + pc * ldb + jc + jr;
+                            ldbk = ldb;
+                        } else {
+                            pack_b_portable(0, b, ldb, pc, kc, jc + jr, nr, bp);
+                            bpanel = bp;
+                        }
+                        long column = n0 + jc + jr;
+                        for (long ir = 0; ir < mc; ir += MR) {
+                            long row = ic + ir, mr = mc - ir < MR ? mc - ir : MR;
+                            const float *apanel = ap + ir * kc;
+                            long p = stacked_part_at(count, parts, starts, row);
+                            if (nr == NR && row + mr <= starts[p] + parts[p].m) {
+                                ks->kern[mr](kc, apanel, bpanel, ldbk,
+                                             parts[p].c + (row - starts[p]) * parts[p].ldc + column, parts[p].ldc,
+                                             alpha, pc == 0 ? parts[p].beta : 1.0f);
+                                continue;
+                            }
+                            // A ragged column panel, or rows of several parts: through the tile, each part's rows
+                            // stored with its own C and beta.
+                            if (nr <= 8 && ks->kern8[mr])
+                                ks->kern8[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
+                            else
+                                ks->kern[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
+                            for (long r = row; r < row + mr;) {
+                                p = stacked_part_at(count, parts, starts, r);
+                                long end = starts[p] + parts[p].m < row + mr ? starts[p] + parts[p].m : row + mr;
+                                ks->store_edge(end - r, nr, tile + (r - row) * NR,
+                                               parts[p].c + (r - starts[p]) * parts[p].ldc + column, parts[p].ldc,
+                                               alpha, pc == 0 ? parts[p].beta : 1.0f);
+                                r = end;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if (starts != small_starts) free(starts);
+    return 1;
+}
+
+int unroll_sgemm_stacked_b(long count, const unroll_sgemm_stacked_part *parts, const float *packed, int transB,
+                           long N, long K, float alpha, const float *B, long ldb, long n0, long n1) {
+    long edges[2] = {n0, n1};
+    return stacked_b_blocks(count, parts, packed, transB, N, K, alpha, B, ldb, edges, 1);
+}
+
+int unroll_sgemm_stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, const float *packed, int transB,
+                                  long N, long K, float alpha, const float *B, long ldb, const long *edges, long blocks) {
+    return stacked_b_blocks(count, parts, packed, transB, N, K, alpha, B, ldb, edges, blocks);
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Pre-packed B: op(B) packed once into the blocked path's panel layout and reused by many products (a
 // recurrent kernel multiplies the state at every time step). The layout depends only on (K, N): K is cut
 // into the same even KC blocks as packed_gemm, and block q (rows p0 .. p0+kc of op(B)) starts at float

@@ -84,6 +84,37 @@ int unroll_sgemm_shared_b_blocks(long count, const unroll_sgemm_shared_left *lef
 int unroll_sgemm_prepacked_a_blocks(int transB, long M, long K, float alpha, const float *packed, const float *B,
                                     long ldb, const long *edges, long blocks, float beta, float *C, long ldc);
 
+/// One part of a stacked left operand (unroll_sgemm_pack_stacked_a, unroll_sgemm_stacked_b): m rows of op(A)
+/// (A [m, K], or with trans_a A stored [K, m]; with a NULL A, rows of ones: the product is then the column sums
+/// of op(B), a bias gradient), and its product's C (row stride ldc, pointing at column 0) and beta.
+typedef struct {
+    long m;
+    int trans_a;
+    const float *a;
+    long lda;
+    float beta;
+    float *c;
+    long ldc;
+} unroll_sgemm_stacked_part;
+/// Floats of the packed op(A) that stacks the parts' rows in order (unroll_sgemm_pack_a's layout for their total).
+size_t unroll_sgemm_stacked_a_size(long count, const unroll_sgemm_stacked_part *parts, long K);
+/// Packs the 6-row panels [panel0, panel1) of the parts' rows stacked in order into `packed`
+/// (unroll_sgemm_stacked_a_size floats). Threads may pack disjoint panel ranges of one buffer at once.
+void unroll_sgemm_pack_stacked_a(long count, const unroll_sgemm_stacked_part *parts, long K, long panel0, long panel1,
+                                 float *packed);
+/// Columns [n0, n1) of `count` products sharing their right operand, C_i[m_i, N] = alpha * op(A_i) * op(B) + beta_i *
+/// C_i, from their rows stacked and packed by unroll_sgemm_pack_stacked_a: each K x N block of op(B) is packed once
+/// for all of them, and a part of one or two rows fills the padding of another's last 6-row panel. A part that
+/// unroll_sgemm runs through its blocked path (unroll_sgemm_packs_a) gets its bits, and every column's bits are the
+/// same whatever [n0, n1) a call computes. The C_i must not overlap each other, B or the packed operand.
+/// Thread-safe; returns 0 (nothing written) when out of memory for the B-packing buffer.
+int unroll_sgemm_stacked_b(long count, const unroll_sgemm_stacked_part *parts, const float *packed, int transB,
+                           long N, long K, float alpha, const float *B, long ldb, long n0, long n1);
+/// unroll_sgemm_stacked_b over the column blocks [edges[q], edges[q+1]) for q < blocks (edges ascending,
+/// contiguous), bitwise one call per block, the K blocks outermost (see unroll_sgemm_shared_b_blocks).
+int unroll_sgemm_stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, const float *packed, int transB,
+                                  long N, long K, float alpha, const float *B, long ldb, const long *edges, long blocks);
+
 /// Pre-packed B, for a matrix that is the right operand of many products (a recurrent kernel, used at every
 /// time step): pack op(B) once with unroll_sgemm_pack_b, then multiply any number of left operands by it with
 /// unroll_sgemm_prepacked_b, which skips the packing pass unroll_sgemm does on every call.
