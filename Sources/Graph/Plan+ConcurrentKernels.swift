@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 // Concurrent groups: independent kernels outside the row-parallel segments, run at once, one per core.
 //
@@ -7,17 +8,36 @@ import Dispatch
 // split itself over the cores, which costs two forks and joins per product (packing A, then the column blocks),
 // narrower blocks, and a fork for each sum. The kernels between two segments are list-scheduled so that such
 // kernels meet, and ready kernels that are pairwise independent (no span one writes overlaps a span another
-// touches, the check segments use) run as one fork: each thread takes a list of whole kernels (longest first onto
-// the less loaded thread), each kernel on one thread. A kernel
-// computes the same bits on one thread as split (the GEMM's blocks and the sums' order depend on the shapes
-// alone), so the plan's results do not change. Two kernels running at once must not share arena bytes: the
+// touches, the check segments use) run as one fork, each piece of work on one thread (lanes, longest first onto
+// the less loaded thread, decide whether a group balances, and order a replay on one thread). A kernel computes
+// the same bits on one thread as split (the GEMM's blocks and the sums' order depend on the shapes alone), so the
+// plan's results do not change. Two kernels running at once must not share arena bytes: the
 // memory plan keeps every buffer a group touches alive to the group's end, as for segments.
+//
+// The threads take the group's work piece by piece, largest first, from a shared counter rather than from fixed
+// lanes: a product with a long K (``GEMMKSplit``) is cut into its K blocks, so both cores share it and a thread
+// that starts late (a worker waking up) still takes half of what is left instead of leaving its whole lane to
+// the caller. Each block's product lands in a partial of the plan's own (allocated once); after the join the
+// partials are added in block order, which gives `gemm`'s bits whichever thread computed which block.
 
 extension Plan {
-    /// A run of pairwise independent kernels, run at once on two threads, `lanes[thread]` in order.
+    /// A run of pairwise independent kernels, run at once: `lanes` as balanced over two threads (run in turn on one
+    /// thread), `pieces` as the threads take them.
     struct ConcurrentGroup {
         var kernels: Range<Int>
         var lanes: [[Int]]
+        /// The work in the order threads take it, largest first: whole kernels and the K blocks of split products.
+        var pieces: [GroupPiece] = []
+        /// The products cut over K, and where their partials start in ``Plan/groupPartials``.
+        var splits: [(kernel: Int, split: GEMMKSplit, partials: Int)] = []
+    }
+
+    /// One piece of a group's work: kernel `kernel` whole, or block `block` of its K split (`block >= 0`).
+    struct GroupPiece {
+        var kernel: Int
+        var block: Int
+        /// Index into the group's `splits` (valid when `block >= 0`).
+        var split: Int
     }
 
     /// The least work (FLOPs, or floats moved) a group needs to pay for its fork and join.
@@ -84,6 +104,37 @@ extension Plan {
         }
         groupStarts = Array(repeating: nil, count: steps.count)
         for (k, group) in concurrentGroups.enumerated() { groupStarts[group.kernels.lowerBound] = k }
+        cutGroupsIntoPieces()
+    }
+
+    /// Lists each group's pieces, largest first (ties in kernel and block order), cutting the products with a
+    /// long K into their blocks, and sizes the partials the largest group needs.
+    private func cutGroupsIntoPieces() {
+        var partialCount = 0
+        for g in concurrentGroups.indices {
+            var pieces: [(piece: GroupPiece, work: Int)] = []
+            var splits: [(kernel: Int, split: GEMMKSplit, partials: Int)] = [], offset = 0
+            for index in concurrentGroups[g].kernels {
+                if case .matmul(let product) = steps[index].work, product.packed == nil,
+                   let split = GEMMKSplit(transposeA: product.transposeA, transposeB: product.transposeB, m: product.m,
+                                          n: product.n, k: product.k) {
+                    for block in 0..<split.blocks {
+                        pieces.append((GroupPiece(kernel: index, block: block, split: splits.count),
+                                       steps[index].flops / split.blocks))
+                    }
+                    splits.append((index, split, offset))
+                    offset += split.partialCount
+                } else {
+                    pieces.append((GroupPiece(kernel: index, block: -1, split: -1), concurrentWork(steps[index]) ?? 0))
+                }
+            }
+            // A stable sort: equal pieces keep kernel and block order.
+            concurrentGroups[g].pieces = pieces.enumerated().sorted { ($0.element.work, $1.offset) > ($1.element.work, $0.offset) }
+                .map(\.element.piece)
+            concurrentGroups[g].splits = splits
+            partialCount = Swift.max(partialCount, offset)
+        }
+        groupPartialCount = partialCount
     }
 
     /// Appends the run `run` (kernel indices before reordering) to `order` in list-scheduled order, recording
@@ -158,21 +209,55 @@ extension Plan {
         }
     }
 
-    /// Runs group `k`: each thread its lane, every kernel on one thread; on one thread, the lanes in turn. With
-    /// `times` (profiling), adds each kernel's nanoseconds to `times[kernel]`.
+    /// Runs group `k`: the threads take its pieces in turn, each on one thread, then the split products' partials
+    /// are added up; on one thread, the lanes in turn, every kernel whole (the same bits). With `times`
+    /// (profiling), adds each kernel's nanoseconds, summed over its pieces, to `times[kernel]`.
     func runConcurrentGroup(_ k: Int, times: UnsafeMutablePointer<UInt64>? = nil) {
         let group = concurrentGroups[k]
         guard GEMMThreads.count > 1 else {
             for lane in group.lanes { runLane(lane, times: times) }
             return
         }
-        // The kernels of a group touch disjoint memory (checked when it was formed), and `execute` only reads the
-        // plan's tables for these kinds.
-        let shared = UncheckedSendable(value: (self, group.lanes, times))
-        forkJoin(iterations: group.lanes.count) { lane in
-            let (plan, lanes, times) = shared.value
-            GEMMThreads.withCount(1) { plan.runLane(lanes[lane], times: times) }
+        let pieceTimes = times.map { _ in UnsafeMutablePointer<UInt64>.allocate(capacity: group.pieces.count) }
+        pieceTimes?.initialize(repeating: 0, count: group.pieces.count)
+        defer { pieceTimes?.deallocate() }
+        groupClaims.next.store(0, ordering: .relaxed)
+        // The kernels of a group touch disjoint memory (checked when it was formed), the blocks of a split product
+        // disjoint partials, and `execute` only reads the plan's tables for these kinds.
+        let shared = UncheckedSendable(value: (self, group, pieceTimes))
+        forkJoin(iterations: Swift.min(GEMMThreads.count, group.pieces.count)) { _ in
+            let (plan, group, pieceTimes) = shared.value
+            GEMMThreads.withCount(1) {
+                while true {
+                    let next = plan.groupClaims.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                    guard next < group.pieces.count else { return }
+                    let start = pieceTimes == nil ? 0 : PlanProfiler.now()
+                    plan.runPiece(group.pieces[next], of: group)
+                    if let pieceTimes { pieceTimes[next] = PlanProfiler.now() &- start }
+                }
+            }
         }
+        for (kernel, split, partials) in group.splits {
+            let start = times == nil ? 0 : PlanProfiler.now()
+            guard case .matmul(let product) = steps[kernel].work else { continue }
+            split.reduce(partials: groupPartials! + partials, accumulating: product.accumulating, c: address(product.c),
+                         ldc: product.ldc)
+            if let times { times[kernel] &+= PlanProfiler.now() &- start }
+        }
+        if let times, let pieceTimes {
+            for (i, piece) in group.pieces.enumerated() { times[piece.kernel] &+= pieceTimes[i] }
+        }
+    }
+
+    private func runPiece(_ piece: GroupPiece, of group: ConcurrentGroup) {
+        guard piece.block >= 0 else {
+            execute(piece.kernel)
+            return
+        }
+        let (kernel, split, partials) = group.splits[piece.split]
+        guard case .matmul(let product) = steps[kernel].work else { return }
+        split.multiplyBlock(piece.block, a: address(product.a), lda: product.lda, b: address(product.b), ldb: product.ldb,
+                            partials: groupPartials! + partials)
     }
 
     private func runLane(_ lane: [Int], times: UnsafeMutablePointer<UInt64>?) {
@@ -182,4 +267,9 @@ extension Plan {
             if let times { times[index] &+= PlanProfiler.now() &- start }
         }
     }
+}
+
+/// The counter from which a group's threads take its pieces (one per plan; groups run one at a time).
+final class GroupClaims: Sendable {
+    let next = Atomic<Int>(0)
 }

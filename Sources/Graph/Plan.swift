@@ -64,6 +64,11 @@ public final class Plan {
     /// group starting at each kernel.
     var concurrentGroups: [ConcurrentGroup] = []
     var groupStarts: [Int?] = []
+    /// The partials of the concurrent groups' products split over K (room for the largest group's), and the
+    /// counter their threads take pieces from.
+    var groupPartialCount = 0
+    private(set) var groupPartials: UnsafeMutablePointer<Float>?
+    let groupClaims = GroupClaims()
     /// Element-wise code and operand tables copied for the segments' parts, freed with the plan.
     var segmentAllocations: [UnsafeMutableRawPointer] = []
     private var arena: UnsafeMutablePointer<Float>?
@@ -111,6 +116,10 @@ public final class Plan {
         arena = UnsafeMutableRawPointer.allocate(byteCount: max(arenaCount, 16) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(arenaCount, 16))
         scratch.reserve(steps.reduce(16) { max($0, $1.scratchCount) })
+        if groupPartialCount > 0 {
+            groupPartials = UnsafeMutableRawPointer.allocate(byteCount: groupPartialCount * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: groupPartialCount)
+        }
         pointers = Array(repeating: arena!, count: storage.count)
         operandTables = steps.map { step in
             if case .elementwise(_, let operands, _, _) = step.work {
@@ -122,6 +131,7 @@ public final class Plan {
 
     deinit {
         arena.map { UnsafeMutableRawPointer($0).deallocate() }
+        groupPartials.map { UnsafeMutableRawPointer($0).deallocate() }
         scratch.release()
         releaseSegments()
     }
