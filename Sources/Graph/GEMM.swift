@@ -5,22 +5,36 @@ import Kernels
 /// Raw pointers that the GEMM's worker threads share; each thread writes a disjoint block of `c`.
 private struct GEMMOperands: @unchecked Sendable {
     let a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+    /// The row `C` starts from in every row (`unroll_sgemm_row`), or `nil` for `beta * C`.
+    let row: UnsafePointer<Float>?
+}
+
+/// `unroll_sgemm`, or with `row` `unroll_sgemm_row` (`C = alpha * op(A) op(B) + row` in every row; beta unused).
+private func sgemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                   _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+                   _ row: UnsafePointer<Float>?, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    if let row {
+        unroll_sgemm_row(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, row, c, ldc)
+    } else {
+        unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
 }
 
 /// Computes `C[m,n] = alpha * op(A) op(B) + beta * C` (row-major), on both cores when it pays.
 ///
 /// `op(A)` is `A` (`[m, k]`) or, with `transposeA`, `Aᵀ` where `A` is stored `[k, m]`; likewise for `B`.
 /// The work is split into blocks fixed by the shapes, so the result is bitwise the same on every run and for
-/// every thread count (`UNROLL_THREADS`).
+/// every thread count (`UNROLL_THREADS`). With `row` (`n` floats), `C = alpha * op(A) op(B) + row` in every row
+/// instead (beta unused): the GEMM stores each tile onto the row, never reading `C`.
 func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
           a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+          beta: Float, row: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>, ldc: Int) {
     let flops = 2 * m * n * k
     if flops < 1_000_000 {
-        unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        sgemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, row, c, ldc)
         return
     }
-    let operands = GEMMOperands(a: a, b: b, c: c)
+    let operands = GEMMOperands(a: a, b: b, c: c, row: row)
     if m == 1 && !transposeB {
         // The kernel computes every column of a one-row product by the same chain over k, whatever columns it is
         // given with, so the split can follow the thread count without changing a bit; one wide range per thread
@@ -31,15 +45,17 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
             let start = Swift.min(n, 8 * (worker * units / workers))
             let end = Swift.min(n, 8 * ((worker + 1) * units / workers))
             guard start < end else { return }
-            unroll_sgemm(transposeA ? 1 : 0, 0, 1, end - start, k, alpha, operands.a, lda, operands.b + start, ldb,
-                         beta, operands.c + start, ldc)
+            sgemm(transposeA, false, 1, end - start, k, alpha, operands.a, lda, operands.b + start, ldb, beta,
+                  operands.row.map { $0 + start }, operands.c + start, ldc)
         }
         return
     }
     let split = GEMMSplit(m: m, n: n)
     let (splitN, blocks, edge) = (split.byColumns, split.blocks, split.edge)
     let workers = Swift.min(GEMMThreads.count, blocks)
-    if split.packsAOnce(transposeA: transposeA, transposeB: transposeB, m: m, k: k, alpha: alpha),
+    // A product starting from a row packs op(A) per block: plans run such products (input projections, K small)
+    // split by rows in segments, so this path is rare and not worth a row-addend variant of the packed-A kernels.
+    if row == nil, split.packsAOnce(transposeA: transposeA, transposeB: transposeB, m: m, k: k, alpha: alpha),
        let packedA = unroll_sgemm_packed_a_buffer(unroll_sgemm_packed_a_size(m, k)) {
         gemmFromPackedA(transposeA: transposeA, transposeB: transposeB, m: m, k: k, alpha: alpha,
                         operands: operands, lda: lda, ldb: ldb, beta: beta, ldc: ldc, packedA: packedA,
@@ -52,12 +68,12 @@ func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Flo
             guard start < end else { continue }
             if splitN {
                 let bPart = transposeB ? operands.b + start * ldb : operands.b + start
-                unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, end - start, k, alpha,
-                             operands.a, lda, bPart, ldb, beta, operands.c + start, ldc)
+                sgemm(transposeA, transposeB, m, end - start, k, alpha, operands.a, lda, bPart, ldb, beta,
+                      operands.row.map { $0 + start }, operands.c + start, ldc)
             } else {
                 let aPart = transposeA ? operands.a + start : operands.a + start * lda
-                unroll_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, end - start, n, k, alpha,
-                             aPart, lda, operands.b, ldb, beta, operands.c + start * ldc, ldc)
+                sgemm(transposeA, transposeB, end - start, n, k, alpha, aPart, lda, operands.b, ldb, beta, operands.row,
+                      operands.c + start * ldc, ldc)
             }
         }
     }

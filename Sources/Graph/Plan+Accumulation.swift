@@ -6,8 +6,10 @@ import Kernels
 // and no sweep reads `a` and `z` to write a third buffer (an LSTM's or MGU's `x·Wₜ + h·U` per step). When `a` is
 // a column slice its sweep reads in place (an MGU's gate columns of `x·Wₜ`), the GEMM writes with the source's
 // row stride (`ldc`), and the sum, left there, may be read by that sweep alone. A bias row
-// `b` added to a product read by that addition alone (a GRU's `h·U + b'`) is copied into the rows of the sum's
-// buffer first, and the GEMM accumulates onto it: one write pass instead of a sweep reading two operands.
+// `b` added to a product read by that addition alone (a GRU's `h·U + b'`, the input projection `x·W + b`) is the
+// GEMM's row addend (`Plan.Product.row`): the kernel stores each tile's product onto the row, into the sum's own
+// buffer, so the sum is written once, with no copy pass over its rows before the GEMM (one per time step for a
+// GRU) and no read of them by the GEMM.
 // The bits are eager's: with alpha = 1 and beta = 1 every GEMM path stores fl(acc + c), what eager's addition
 // of the beta = 0 product computes, as long as K fits one pass of the kernel (`unroll_sgemm_max_single_pass_k`;
 // a larger K is summed block by block into C, which would round the addend in between). Backward is unchanged:
@@ -20,7 +22,7 @@ extension PlanLowering {
         var addend: Int
         /// The packed right operand, chosen where the product was recorded (packing follows eager's order).
         var packed: Int?
-        /// Whether the addend is a row repeated over the product's rows (copied into a buffer of its own).
+        /// Whether the addend is a row repeated over the product's rows (the GEMM's row addend, into a buffer of its own).
         var broadcast: Bool
         /// The row stride of an addend that is a column slice read in place (a time step's gate columns of the
         /// input projection), or `nil` for a contiguous addend: the GEMM writes `C` with this leading dimension,
@@ -104,7 +106,7 @@ extension PlanLowering {
         case .unary, .binary, .affine, .clamp:
             let op = records[owner].op
             // Stored by its sweep (not a register of the addition's own sweep), and not read again by its backward.
-            // A sum accumulated onto a copied bias row owns its buffer; one accumulated into its addend does not.
+            // A sum started from a bias row owns its buffer; one accumulated into its addend does not.
             guard accumulations[owner]?.broadcast ?? true, !pinned.contains(owner), grouping.isMaterialized(owner),
                   records[owner].inputs.indices.allSatisfy({ !op.elementwiseDerivative(input: $0).readsResult }) else {
                 return false
@@ -157,20 +159,19 @@ extension PlanLowering {
         let m = transposeA ? a[1] : a[0], k = transposeA ? a[0] : a[1], n = transposeB ? b[0] : b[1]
         var target = addend
         if accumulation.broadcast {
-            // The row copied into every row of the sum's own buffer (bit for bit, −0 kept), then accumulated onto.
+            // The sum's own buffer, written by the GEMM as its product stored onto the row (the bits of copying the
+            // row into every row, −0 kept, and accumulating onto it), with no pass of its own over the rows.
             target = newBuffer(.arena, count: m * n, isGradient: false, node: sum)
-            emit(.copyRows(Plan.RowCopy(source: addend, target: target, rows: m, width: n, sourceStride: 0,
-                                        targetStride: n, accumulating: false)),
-                 kind: .copy, nodes: [sum], reads: [addend], writes: [target])
         } else {
             plan.storage[target.buffer].nodes.append(sum)
         }
         value[sum] = target
         emit(.matmul(Plan.Product(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                   a: value[inputs[0]]!, lda: a[1], b: value[inputs[1]]!, ldb: b[1], c: target,
-                                  ldc: accumulation.rowStride ?? n, accumulating: true, packed: accumulation.packed)),
+                                  ldc: accumulation.rowStride ?? n, accumulating: !accumulation.broadcast,
+                                  packed: accumulation.packed, row: accumulation.broadcast ? addend : nil)),
              kind: .accumulatingMatmul, nodes: [product, sum], flops: 2 * m * n * k,
-             reads: [value[inputs[0]]!, value[inputs[1]]!, target], writes: [target], addend: accumulation.addend,
-             addendIsRow: accumulation.broadcast)
+             reads: [value[inputs[0]]!, value[inputs[1]]!, accumulation.broadcast ? addend : target], writes: [target],
+             addend: accumulation.addend, addendIsRow: accumulation.broadcast)
     }
 }

@@ -7,7 +7,8 @@ extension Plan {
         var layout: OperandLayout
     }
 
-    /// `C = op(A) op(B)` (or `C +=` when accumulating), row-major, with leading dimensions.
+    /// `C = op(A) op(B)` (or `C +=` when accumulating, or `C = row + op(A) op(B)` with a row addend), row-major,
+    /// with leading dimensions.
     struct Product {
         var transposeA: Bool, transposeB: Bool
         var m: Int, n: Int, k: Int
@@ -18,6 +19,9 @@ extension Plan {
         var accumulating: Bool
         /// The packed right operand (an index into ``Plan/packedOperands``), when `B` is a reused parameter.
         var packed: Int? = nil
+        /// A row of `n` floats `C` starts from in every row (a bias), instead of zeros or its own value: the GEMM
+        /// stores each tile's product onto it, `C` written without being read (`unroll_sgemm_row`).
+        var row: Location? = nil
     }
 
     /// A parameter used as the right operand of many products, packed once per replay in one orientation.
@@ -86,7 +90,7 @@ extension Plan {
         var reads: [Int]
         var writes: [Int]
         /// The addend an accumulating product adds into (the node whose place holds the sum), and whether it is a
-        /// row copied into every row of the sum's own buffer first.
+        /// row the GEMM starts every row of the sum's own buffer from (``Product/row``).
         var addend: Int? = nil
         var addendIsRow = false
 
@@ -142,7 +146,7 @@ public struct PlanKernel: Sendable, Equatable {
     /// kernels of its group on the other core, or `nil`.
     public let concurrentGroup: Int?
     /// The addend of an accumulating matrix product (`nil` for other kinds): the node whose buffer the product is
-    /// added into, or a bias row copied into every row of the sum's buffer just before.
+    /// added into, or a bias row the product starts every row of the sum's buffer from.
     public let addend: Int?
 }
 
@@ -232,7 +236,7 @@ extension Plan {
                 : kernel.nodes.map(String.init).joined(separator: ",")
             var detail = kernel.instructions.isEmpty ? nodes : nodes + " / " + kernel.instructions.joined(separator: " ")
             if let addend = kernel.addend {
-                detail += steps[index].addendIsRow ? " / += onto \(addend) copied into each row" : " / += into \(addend)'s buffer"
+                detail += steps[index].addendIsRow ? " / + \(addend) in each row" : " / += into \(addend)'s buffer"
             }
             lines.append(String(index).padding(toLength: 8, withPad: " ", startingAt: 0)
                          + kernel.kind.rawValue.padding(toLength: 19, withPad: " ", startingAt: 0)

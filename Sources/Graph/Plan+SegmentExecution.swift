@@ -20,6 +20,8 @@ extension Plan {
         /// Product: `A`, `B` (or the packed panels), `C`; copy and broadcast: source, target; fill: target.
         var first: UnsafeMutablePointer<Float>? = nil, second: UnsafeMutablePointer<Float>? = nil,
             third: UnsafeMutablePointer<Float>? = nil
+        /// Product: the row `C` starts from in every row (a bias), or `nil`.
+        var row: UnsafeMutablePointer<Float>? = nil
         var k = 0, lda = 0, ldb = 0, ldc = 0
         var transposeB = false, accumulating = false
         var sourceStride = 0, targetStride = 0
@@ -73,6 +75,7 @@ extension Plan {
                 resolved[offset].first = address(product.a)
                 resolved[offset].second = product.packed.map { packedOperands[$0].matrix.storage.pointer } ?? address(product.b)
                 resolved[offset].third = address(product.c)
+                resolved[offset].row = product.row.map(address)
             case .fill(let location, _):
                 resolved[offset].third = address(location)
             case .copyRows(let copy):
@@ -126,7 +129,10 @@ extension Plan {
                 let n = kernel.columns, beta: Float = kernel.accumulating ? 1 : 0
                 let a = kernel.first! + first * kernel.lda, c = kernel.third! + first * kernel.ldc
                 if kernel.kind == .packedMatmul {
-                    unroll_sgemm_prepacked_b(0, count, n, kernel.k, 1, a, kernel.lda, kernel.second, 0, n, beta, c, kernel.ldc)
+                    prepackedGEMM(false, count, n, kernel.k, a, kernel.lda, kernel.second!, 0, n, beta, kernel.row, c, kernel.ldc)
+                } else if let row = kernel.row {
+                    unroll_sgemm_row(0, kernel.transposeB ? 1 : 0, count, n, kernel.k, 1, a, kernel.lda, kernel.second,
+                                     kernel.ldb, row, c, kernel.ldc)
                 } else {
                     unroll_sgemm(0, kernel.transposeB ? 1 : 0, count, n, kernel.k, 1, a, kernel.lda, kernel.second,
                                  kernel.ldb, beta, c, kernel.ldc)

@@ -207,15 +207,16 @@ public final class Plan {
                 runElementProgram(program, operands: table.baseAddress!, rows: rows, columns: columns, scratch: scratch.buffers)
             }
         case .matmul(let product):
+            let row = product.row.map { UnsafePointer(address($0)) }
             if let packed = product.packed {
                 packedGEMM(transposeA: product.transposeA, m: product.m, a: address(product.a), lda: product.lda,
-                           packed: packedOperands[packed].matrix, beta: product.accumulating ? 1 : 0,
+                           packed: packedOperands[packed].matrix, beta: product.accumulating ? 1 : 0, row: row,
                            c: address(product.c), ldc: product.ldc)
                 return
             }
             gemm(transposeA: product.transposeA, transposeB: product.transposeB, m: product.m, n: product.n, k: product.k,
                  a: address(product.a), lda: product.lda, b: address(product.b), ldb: product.ldb,
-                 beta: product.accumulating ? 1 : 0, c: address(product.c), ldc: product.ldc)
+                 beta: product.accumulating ? 1 : 0, row: row, c: address(product.c), ldc: product.ldc)
         case .sharedMatmul(let products, let rowSums):
             let first = products[0]
             sharedGEMM(transposeB: first.transposeB, n: first.n, k: first.k, b: address(first.b), ldb: first.ldb,

@@ -115,6 +115,16 @@ static void scale_c(long M, long N, float beta, float *C, long ldc) {
     }
 }
 
+/// Rows 0 .. M of C[M,N] set to `row` (N floats), bit for bit: the initial C of a product with a row addend.
+/// Inline loops, not memcpy: the blocked path calls it per tile, 6 rows of 16 floats, where a call per row cost
+/// more than the copy.
+static inline void spread_row(long M, long N, const float *restrict row, float *restrict C, long ldc) {
+    for (long i = 0; i < M; i++) {
+        float *restrict c = C + i * ldc;
+        for (long j = 0; j < N; j++) c[j] = row[j];
+    }
+}
+
 /// Writes an mr x nr corner of a 6x16 tile (row stride NR) into C: C = alpha * T + beta * C.
 static void store_edge(long mr, long nr, const float *t, float *c, long ldc, float alpha, float beta) {
     for (long i = 0; i < mr; i++) {
@@ -212,11 +222,22 @@ DEFINE_UKERNEL_PORTABLE(4)
 DEFINE_UKERNEL_PORTABLE(5)
 DEFINE_UKERNEL_PORTABLE(6)
 
+/// C = alpha * T + row for an mr x nr corner of a tile: the portable kernels' beta = 1 store with `row` for C.
+static void store_row_portable(long mr, long nr, const float *t, const float *row, float *c, long ldc, float alpha) {
+    for (long i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        const float *ti = t + i * NR;
+        for (long j = 0; j < nr; j++) ci[j] = alpha * ti[j] + row[j];
+    }
+}
+
 /// Micro-kernel: (kc, A panel, B panel, B row stride, C, ldc, alpha, beta).
 typedef void (*ukernel_t)(long, const float *, const float *, long, float *, long, float, float);
 typedef void (*pack_a_t)(int, const float *, long, long, long, long, long, float *);
 typedef void (*pack_b_t)(int, const float *, long, long, long, long, long, float *);
 typedef void (*store_t)(long, long, const float *, float *, long, float, float);
+/// Stores an mr x nr corner of a tile (row stride NR) as alpha * T + row, rounded as a kernel's beta = 1 store.
+typedef void (*store_row_t)(long, long, const float *, const float *, float *, long, float);
 /// Micro-kernel reading op(A) in place: (kc, A rows, lda, B panel, B row stride, C, ldc, alpha, beta).
 typedef void (*ukernel_rows_t)(long, const float *, long, const float *, long, float *, long, float, float);
 
@@ -228,13 +249,14 @@ typedef struct {
     pack_b_t pack_b;
     store_t store_edge;  // rounds like the full-tile kernels, so a column's result does not depend on its tile
     ukernel_rows_t rows[MR + 1];  // same as kern, A read in place (optional: NULL means pack A)
+    store_row_t store_row;  // a tile onto a row addend, rounded as store_edge with beta = 1 onto that row
 } kernel_set;
 
 static const kernel_set portable_set = {
     {NULL, ukernel_portable_1, ukernel_portable_2, ukernel_portable_3, ukernel_portable_4, ukernel_portable_5,
      ukernel_portable_6},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
-    pack_a_portable, pack_b_portable, store_edge, {NULL, NULL, NULL, NULL, NULL, NULL, NULL}};
+    pack_a_portable, pack_b_portable, store_edge, {NULL, NULL, NULL, NULL, NULL, NULL, NULL}, store_row_portable};
 
 /// Direct (unpacked) GEMM for small problems, portable. Requires K >= 1.
 /// transB == 0: each C row is built from scaled rows of B (unit stride, vectorisable); else dot products.
@@ -431,6 +453,28 @@ static void pack_b_avx2(int transB, const float *B, long ldb, long p0, long kc, 
                 for (; c < 8; c++) dh[p * NR + c] = 0.0f;
             }
         }
+    }
+}
+
+/// C = fma(alpha, T, row) for an mr x nr corner of a tile: the AVX2 kernels' beta = 1 store with `row` for C. The
+/// tile is in L1 and C is only written: spreading the row into C for the kernel to load had each 32-byte load wait
+/// for two 16-byte stores to a line not yet in cache (1.5x the time of a separate spread pass for K = 8).
+UNROLL_AVX2
+static void store_row_avx2(long mr, long nr, const float *t, const float *row, float *c, long ldc, float alpha) {
+    __m256 va = _mm256_set1_ps(alpha);
+    if (nr == NR) {
+        __m256 r0 = _mm256_loadu_ps(row), r1 = _mm256_loadu_ps(row + 8);
+        for (long i = 0; i < mr; i++) {
+            _mm256_storeu_ps(c + i * ldc, _mm256_fmadd_ps(va, _mm256_load_ps(t + i * NR), r0));
+            _mm256_storeu_ps(c + i * ldc + 8, _mm256_fmadd_ps(va, _mm256_load_ps(t + i * NR + 8), r1));
+        }
+        return;
+    }
+    __m128 vs = _mm_set_ss(alpha);
+    for (long i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        const float *ti = t + i * NR;
+        for (long j = 0; j < nr; j++) ci[j] = _mm_cvtss_f32(_mm_fmadd_ss(vs, _mm_set_ss(ti[j]), _mm_set_ss(row[j])));
     }
 }
 
@@ -1435,7 +1479,8 @@ static const kernel_set avx2_set = {
     {NULL, ukernel8_avx2_1, ukernel8_avx2_2, ukernel8_avx2_3, ukernel8_avx2_4, ukernel8_avx2_5, ukernel8_avx2_6},
     pack_a_avx2, pack_b_avx2, store_edge_avx2,
     {NULL, ukernel_rows_avx2_1, ukernel_rows_avx2_2, ukernel_rows_avx2_3, ukernel_rows_avx2_4, ukernel_rows_avx2_5,
-     ukernel_rows_avx2_6}};
+     ukernel_rows_avx2_6},
+    store_row_avx2};
 #endif  // UNROLL_X86
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1468,7 +1513,8 @@ static long padded_m(long M) { return ceil_div(M, MR) * MR; }
 /// the product) gets alpha * the block's sum + beta_eff * C.
 static void multiply_b_block(const kernel_set *ks, int transA, long M, const float *A, long lda, const float *packed_a,
                              long mc_size, float *a_buf, long pc, long kc, long jc, long nc, float *bp, int b_in_place,
-                             const float *B, long ldb, float alpha, float beta_eff, float *C, long ldc) {
+                             const float *B, long ldb, float alpha, float beta_eff, const float *c_row, float *C,
+                             long ldc) {
     long mpad = padded_m(M);
     _Alignas(64) float tile[MR * NR];
     for (long ic = 0; ic < M; ic += mc_size) {
@@ -1497,7 +1543,14 @@ static void multiply_b_block(const kernel_set *ks, int transA, long M, const flo
                 long mr = mc - ir < MR ? mc - ir : MR;
                 const float *apanel = ap + ir * kc;
                 float *cptr = C + (ic + ir) * ldc + jc + jr;
-                if (nr == NR) {
+                if (c_row) {
+                    // The tile's sum, then stored onto the row addend: C is written, never read.
+                    if (nr <= 8 && ks->kern8[mr])
+                        ks->kern8[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
+                    else
+                        ks->kern[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
+                    ks->store_row(mr, nr, tile, c_row + jc + jr, cptr, ldc, alpha);
+                } else if (nr == NR) {
                     ks->kern[mr](kc, apanel, bpanel, ldbk, cptr, ldc, alpha, beta_eff);
                 } else if (nr <= 8 && ks->kern8[mr]) {
                     ks->kern8[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
@@ -1512,10 +1565,11 @@ static void multiply_b_block(const kernel_set *ks, int transA, long M, const flo
 }
 
 /// The blocked algorithm. With `packed_a` (unroll_sgemm_pack_a's layout) the panels of op(A) are read from it
-/// instead of being packed per M block; the operation order is the same, and so are the bits.
+/// instead of being packed per M block; the operation order is the same, and so are the bits. With `c_row`, C
+/// starts as that row (N floats) in every row instead of beta * C: each tile of the first K block is stored onto it.
 static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, long N, long K, float alpha,
                        const float *A, long lda, const float *packed_a, const float *B, long ldb, float beta,
-                       float *C, long ldc) {
+                       const float *c_row, float *C, long ldc) {
     // Even splits of K and M so that no block is a tiny remainder.
     long kc_blocks = ceil_div(K, KC_MAX);
     long kc_size = ceil_div(K, kc_blocks);
@@ -1533,36 +1587,57 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
         long nc = N - jc < nc_size ? N - jc : nc_size;
         for (long pc = 0; pc < K; pc += kc_size) {
             long kc = K - pc < kc_size ? K - pc : kc_size;
-            float beta_eff = pc == 0 ? beta : 1.0f;
+            float beta_eff = pc == 0 && !c_row ? beta : 1.0f;
             if (!b_in_place) ks->pack_b(transB, B, ldb, pc, kc, jc, nc, bp);
             multiply_b_block(ks, transA, M, A, lda, packed_a, mc_size, ws->a, pc, kc, jc, nc, bp, b_in_place, B, ldb,
-                             alpha, beta_eff, C, ldc);
+                             alpha, beta_eff, pc == 0 ? c_row : NULL, C, ldc);
         }
     }
     return 1;
 }
 
-void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
-                  const float *A, long lda, const float *B, long ldb,
-                  float beta, float *C, long ldc) {
+/// unroll_sgemm, or with `c_row` unroll_sgemm_row (beta ignored). The paths other than the blocked one spread
+/// the row into C first and add onto it with beta = 1: the same bits, one more pass over C.
+static void sgemm(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                  const float *B, long ldb, float beta, const float *c_row, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
-        scale_c(M, N, beta, C, ldc);
+        if (c_row) spread_row(M, N, c_row, C, ldc);
+        else scale_c(M, N, beta, C, ldc);
         return;
     }
     int tiny = (double)M * (double)N * (double)K <= 8192.0;
 #if UNROLL_X86
     if (unroll_kernels_use_avx2()) {
+        if (skinny_shape(transA, transB, M, N, tiny) && c_row) {
+            spread_row(M, N, c_row, C, ldc);
+            c_row = NULL;
+            beta = 1.0f;
+        }
         if (skinny_avx2(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, tiny)) return;
-        if (packed_gemm(&avx2_set, transA, transB, M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc)) return;
-        // Out of memory for the workspace: fall back to the plain loop.
-        direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
+        if (packed_gemm(&avx2_set, transA, transB, M, N, K, alpha, A, lda, NULL, B, ldb, beta, c_row, C, ldc)) return;
+    } else
 #endif
-    if (tiny || M <= 2 || N <= 2 ||
-        !packed_gemm(&portable_set, transA, transB, M, N, K, alpha, A, lda, NULL, B, ldb, beta, C, ldc))
-        direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (!(tiny || M <= 2 || N <= 2) &&
+        packed_gemm(&portable_set, transA, transB, M, N, K, alpha, A, lda, NULL, B, ldb, beta, c_row, C, ldc))
+        return;
+    // Out of memory for the workspace, or too small to pack: the plain loop.
+    if (c_row) {
+        spread_row(M, N, c_row, C, ldc);
+        beta = 1.0f;
+    }
+    direct_portable(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
+                  const float *A, long lda, const float *B, long ldb,
+                  float beta, float *C, long ldc) {
+    sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, C, ldc);
+}
+
+void unroll_sgemm_row(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                      const float *B, long ldb, const float *row, float *C, long ldc) {
+    sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, row, C, ldc);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1623,7 +1698,8 @@ int unroll_sgemm_prepacked_a(int transB, long M, long K, float alpha, const floa
         return 1;
     }
     const float *b = transB ? B + n0 * ldb : B + n0;
-    return packed_gemm(current_set(), 0, transB, M, n1 - n0, K, alpha, NULL, 0, packed, b, ldb, beta, C + n0, ldc);
+    return packed_gemm(current_set(), 0, transB, M, n1 - n0, K, alpha, NULL, 0, packed, b, ldb, beta, NULL, C + n0,
+                       ldc);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1677,7 +1753,7 @@ static int shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, in
                     long mc_blocks = ceil_div(left->m, MC_MAX);
                     long mc_size = ceil_div(ceil_div(left->m, mc_blocks), MR) * MR;
                     multiply_b_block(ks, 0, left->m, NULL, 0, left->packed_a, mc_size, NULL, pc, kc, jc, nc, ws->b,
-                                     b_in_place, b, ldb, alpha, pc == 0 ? left->beta : 1.0f, left->c + n0, left->ldc);
+                                     b_in_place, b, ldb, alpha, pc == 0 ? left->beta : 1.0f, NULL, left->c + n0, left->ldc);
                 }
             }
         }
@@ -1962,12 +2038,12 @@ static long rows_block(long left) {
 /// Columns [n0, n1) from the packed panels with op(A) read in place (transA == 0): the blocked path's K blocks
 /// and micro-kernel operation order, so the bits equal the packed-A path.
 static void prepacked_rows(const kernel_set *ks, long M, long K, long npad, long kc_size, float alpha,
-                           const float *A, long lda, const float *packed, long n0, long n1, float beta, float *C,
-                           long ldc) {
+                           const float *A, long lda, const float *packed, long n0, long n1, float beta,
+                           const float *c_row, float *C, long ldc) {
     _Alignas(64) float tile[MR * NR];
     for (long pc = 0; pc < K; pc += kc_size) {
         long kc = K - pc < kc_size ? K - pc : kc_size;
-        float beta_eff = pc == 0 ? beta : 1.0f;
+        float beta_eff = pc == 0 && !c_row ? beta : 1.0f;
         const float *block = packed + pc * npad;
         for (long js = n0 / NR * NR; js < n1; js += NR) {
             long lo = (n0 > js ? n0 : js) - js, hi = (n1 < js + NR ? n1 : js + NR) - js;
@@ -1976,7 +2052,10 @@ static void prepacked_rows(const kernel_set *ks, long M, long K, long npad, long
                 mr = rows_block(M - ir);
                 const float *arows = A + ir * lda + pc;
                 float *cptr = C + ir * ldc + js + lo;
-                if (lo == 0 && hi == NR) {
+                if (c_row && pc == 0) {
+                    ks->rows[mr](kc, arows, lda, bpanel, NR, tile, NR, 1.0f, 0.0f);
+                    ks->store_row(mr, hi - lo, tile + lo, c_row + js + lo, cptr, ldc, alpha);
+                } else if (lo == 0 && hi == NR) {
                     ks->rows[mr](kc, arows, lda, bpanel, NR, cptr, ldc, alpha, beta_eff);
                 } else {
                     ks->rows[mr](kc, arows, lda, bpanel, NR, tile, NR, 1.0f, 0.0f);
@@ -1987,14 +2066,15 @@ static void prepacked_rows(const kernel_set *ks, long M, long K, long npad, long
     }
 }
 
-void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long N, long K, float alpha,
-                                       const float *A, long lda, const float *packed, long n0, long n1, float beta,
-                                       float *C, long ldc) {
+/// unroll_sgemm_prepacked_b_choosing, with `c_row` as unroll_sgemm_prepacked_b_row (beta ignored).
+static void prepacked_b(int a_in_place, int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                        const float *packed, long n0, long n1, float beta, const float *c_row, float *C, long ldc) {
     if (n1 > N) n1 = N;
     if (n0 < 0) n0 = 0;
     if (M <= 0 || n1 <= n0) return;
     if (K <= 0 || alpha == 0.0f) {
-        scale_c(M, n1 - n0, beta, C + n0, ldc);
+        if (c_row) spread_row(M, n1 - n0, c_row + n0, C + n0, ldc);
+        else scale_c(M, n1 - n0, beta, C + n0, ldc);
         return;
     }
     const kernel_set *ks = &portable_set;
@@ -2011,12 +2091,16 @@ void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long 
 #endif
     }
     if (a_in_place && !transA && ks->rows[1]) {
-        prepacked_rows(ks, M, K, npad, kc_size, alpha, A, lda, packed, n0, n1, beta, C, ldc);
+        prepacked_rows(ks, M, K, npad, kc_size, alpha, A, lda, packed, n0, n1, beta, c_row, C, ldc);
         return;
     }
     long mc_blocks = ceil_div(M, MC_MAX), mc_size = ceil_div(ceil_div(M, mc_blocks), MR) * MR;
     workspace *ws = get_ws((size_t)mc_size * kc_size, 0);
     if (!ws) {
+        if (c_row) {
+            spread_row(M, n1 - n0, c_row + n0, C + n0, ldc);
+            beta = 1.0f;
+        }
         prepacked_direct(transA, M, K, npad, kc_size, alpha, A, lda, packed, n0, n1, beta, C, ldc);
         return;
     }
@@ -2024,7 +2108,7 @@ void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long 
     _Alignas(64) float tile[MR * NR];
     for (long pc = 0; pc < K; pc += kc_size) {
         long kc = K - pc < kc_size ? K - pc : kc_size;
-        float beta_eff = pc == 0 ? beta : 1.0f;
+        float beta_eff = pc == 0 && !c_row ? beta : 1.0f;
         const float *block = packed + pc * npad;
         for (long ic = 0; ic < M; ic += mc_size) {
             long mc = M - ic < mc_size ? M - ic : mc_size;
@@ -2036,7 +2120,13 @@ void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long 
                     long mr = mc - ir < MR ? mc - ir : MR;
                     const float *apanel = ap + ir * kc;
                     float *cptr = C + (ic + ir) * ldc + js + lo;
-                    if (lo == 0 && hi == NR) {
+                    if (c_row && pc == 0) {
+                        if (hi <= 8 && ks->kern8[mr])
+                            ks->kern8[mr](kc, apanel, bpanel, NR, tile, NR, 1.0f, 0.0f);
+                        else
+                            ks->kern[mr](kc, apanel, bpanel, NR, tile, NR, 1.0f, 0.0f);
+                        ks->store_row(mr, hi - lo, tile + lo, c_row + js + lo, cptr, ldc, alpha);
+                    } else if (lo == 0 && hi == NR) {
                         ks->kern[mr](kc, apanel, bpanel, NR, cptr, ldc, alpha, beta_eff);
                     } else {
                         if (hi <= 8 && ks->kern8[mr])
@@ -2051,7 +2141,18 @@ void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long 
     }
 }
 
+void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long N, long K, float alpha,
+                                       const float *A, long lda, const float *packed, long n0, long n1, float beta,
+                                       float *C, long ldc) {
+    prepacked_b(a_in_place, transA, M, N, K, alpha, A, lda, packed, n0, n1, beta, NULL, C, ldc);
+}
+
 void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, const float *A, long lda,
                               const float *packed, long n0, long n1, float beta, float *C, long ldc) {
-    unroll_sgemm_prepacked_b_choosing(-1, transA, M, N, K, alpha, A, lda, packed, n0, n1, beta, C, ldc);
+    prepacked_b(-1, transA, M, N, K, alpha, A, lda, packed, n0, n1, beta, NULL, C, ldc);
+}
+
+void unroll_sgemm_prepacked_b_row(int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                                  const float *packed, long n0, long n1, const float *row, float *C, long ldc) {
+    prepacked_b(-1, transA, M, N, K, alpha, A, lda, packed, n0, n1, 1.0f, row, C, ldc);
 }

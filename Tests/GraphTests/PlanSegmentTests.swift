@@ -85,6 +85,12 @@ final class PlanSegmentTests: XCTestCase {
             let recurrent = kernels.filter { [.matmul, .accumulatingMatmul].contains($0.kind) && $0.flops == 2 * Self.batch * Self.hidden * cell.parameterShapes[1][1] }
             XCTAssertGreaterThanOrEqual(recurrent.count, 2 * (Self.steps - 1), cell.name)
             XCTAssertEqual(recurrent.filter { $0.segment == nil }.count, 0, "\(cell.name): recurrent products outside segments")
+            if cell.name != "lstm" {
+                // A bias row added to a product (`x·W + b`, the GRU's `h·U + b`) is where the GEMM starts the sum
+                // from: no copy spreads it first (the LSTM's concatenated state is copied).
+                XCTAssertEqual(kernels.filter { $0.kind == .copy && !$0.isBackward && $0.segment != nil }.count, 0,
+                               "\(cell.name): copies in forward segments")
+            }
             for segment in segments {
                 XCTAssertEqual(segment.rows, Self.batch, cell.name)
                 XCTAssertEqual(segment.parts, 2, cell.name)
@@ -139,7 +145,7 @@ final class PlanSegmentTests: XCTestCase {
     func testSegmentedReplayIsBitwiseTheSameForEveryThreadCount() {
         for cell in Self.cells {
             let one = replayBits(cell, threads: 1)
-            for threads in [2, 7] {
+            for threads in [2, 3, 7] {
                 let other = replayBits(cell, threads: threads)
                 XCTAssertEqual(other.count, one.count)
                 for (k, (a, b)) in zip(one, other).enumerated() {

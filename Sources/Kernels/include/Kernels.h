@@ -25,6 +25,13 @@ void unroll_sgemm(int transA, int transB, long M, long N, long K, float alpha,
                   const float *A, long lda, const float *B, long ldb,
                   float beta, float *C, long ldc);
 
+/// unroll_sgemm with a row addend: C[M,N] = alpha * op(A) * op(B) + row, `row` (N floats) added to every row. C is
+/// written without being read. The blocked path stores each tile of its first K block onto the row, rounded as its
+/// beta == 1 store rounds onto C, so the bits are those of spreading the row into C and calling unroll_sgemm with
+/// beta == 1, without that pass over C (a bias added to a product: `x·W + b`); the other paths do spread it first.
+void unroll_sgemm_row(int transA, int transB, long M, long N, long K, float alpha, const float *A, long lda,
+                      const float *B, long ldb, const float *row, float *C, long ldc);
+
 /// The largest K that unroll_sgemm and unroll_sgemm_prepacked_b accumulate in one pass over op(A)·op(B) (larger
 /// ones are summed block by block into C). Up to it, with alpha == 1 and beta == 1 every path stores
 /// fl(acc + C): the bits of the product computed with beta == 0 and then added to C.
@@ -133,6 +140,10 @@ void unroll_sgemm_pack_b(int transB, long K, long N, const float *B, long ldb, f
 /// only read; each thread packs op(A) into its own buffer, or reads a small non-transposed A in place).
 void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, const float *A, long lda,
                               const float *packed, long n0, long n1, float beta, float *C, long ldc);
+/// unroll_sgemm_prepacked_b with a row addend, as unroll_sgemm_row: columns [n0, n1) of alpha * op(A) * op(B) + row
+/// (`row` points at column 0, like C).
+void unroll_sgemm_prepacked_b_row(int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                                  const float *packed, long n0, long n1, const float *row, float *C, long ldc);
 /// unroll_sgemm_prepacked_b with its choice for a non-transposed A forced, for tests and benchmarks: 1 reads the
 /// rows of A in place (where the CPU's kernels allow it), 0 packs A into panels, -1 decides by size as
 /// unroll_sgemm_prepacked_b does. The result bits are the same either way.
