@@ -1490,6 +1490,15 @@ static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 
 long unroll_sgemm_max_single_pass_k(void) { return KC_MAX; }
 
+void unroll_prefetch_rows(const float *p, long rows, long columns, long stride) {
+    if (rows <= 0 || columns <= 0) return;
+    for (long r = 0; r < rows; r++) {
+        const char *row = (const char *)(p + r * stride), *end = (const char *)(p + r * stride + columns);
+        for (const char *line = (const char *)((uintptr_t)row & ~(uintptr_t)63); line < end; line += 64)
+            __builtin_prefetch(line, 0, 3);
+    }
+}
+
 long unroll_gemm_unpacked_max_m = -1;  // harness override of the rule below (-1: use the rule)
 
 /// Largest M for which a non-transposed B is read in place rather than packed. Reading B in place saves the

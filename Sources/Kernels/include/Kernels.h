@@ -36,6 +36,11 @@ void unroll_sgemm_row(int transA, int transB, long M, long N, long K, float alph
 /// ones are summed block by block into C). Up to it, with alpha == 1 and beta == 1 every path stores
 /// fl(acc + C): the bits of the product computed with beta == 0 and then added to C.
 long unroll_sgemm_max_single_pass_k(void);
+/// Asks the cache for `rows` rows of `columns` floats, `stride` floats apart, before a GEMM packs them: one
+/// prefetch per cache line, all issued at once, so the lines arrive in parallel where the packing loops, one
+/// 4 KiB page of rows after another, would wait for them a few at a time (a weight gradient's operands, written
+/// long before, come from L3 or memory). Changes no value.
+void unroll_prefetch_rows(const float *p, long rows, long columns, long stride);
 
 /// Pre-packed A, for a product computed as several column blocks (one call each, possibly on several threads):
 /// pack op(A) once with unroll_sgemm_pack_a, then compute each block with unroll_sgemm_prepacked_a, instead of
