@@ -14,7 +14,7 @@ import Synchronization
 // plan's results do not change. Two kernels running at once must not share arena bytes: the
 // memory plan keeps every buffer a group touches alive to the group's end, as for segments.
 //
-// The threads take the group's work piece by piece, largest first, from a shared counter rather than from fixed
+// The threads take the group's work piece by piece (whole kernels, then blocks) from a shared counter, not from fixed
 // lanes: a product with a long K (``GEMMKSplit``) is cut into its K blocks, so both cores share it and a thread
 // that starts late (a worker waking up) still takes half of what is left instead of leaving its whole lane to
 // the caller. Each block's product lands in a partial of the plan's own (allocated once); after the join the
@@ -26,7 +26,7 @@ extension Plan {
     struct ConcurrentGroup {
         var kernels: Range<Int>
         var lanes: [[Int]]
-        /// The work in the order threads take it, largest first: whole kernels and the K blocks of split products.
+        /// The work in the order threads take it: whole kernels, largest first, then the K blocks of split products.
         var pieces: [GroupPiece] = []
         /// The products cut over K, and where their partials start in ``Plan/groupPartials``.
         var splits: [(kernel: Int, split: GEMMKSplit, partials: Int)] = []
@@ -107,8 +107,8 @@ extension Plan {
         cutGroupsIntoPieces()
     }
 
-    /// Lists each group's pieces, largest first (ties in kernel and block order), cutting the products with a
-    /// long K into their blocks, and sizes the partials the largest group needs.
+    /// Lists each group's pieces (whole kernels largest first, then the K blocks; ties in kernel and block order),
+    /// cutting the products with a long K into their blocks, and sizes the partials the largest group needs.
     private func cutGroupsIntoPieces() {
         var partialCount = 0
         for g in concurrentGroups.indices {
@@ -128,9 +128,13 @@ extension Plan {
                     pieces.append((GroupPiece(kernel: index, block: -1, split: -1), concurrentWork(steps[index]) ?? 0))
                 }
             }
-            // A stable sort: equal pieces keep kernel and block order.
-            concurrentGroups[g].pieces = pieces.enumerated().sorted { ($0.element.work, $1.offset) > ($1.element.work, $0.offset) }
-                .map(\.element.piece)
+            // Whole kernels first, largest first, then the K blocks: the blocks, small and alike, fill in behind
+            // kernels whose time their FLOPs misjudge (an MGU's one-row xᵀ·D streams 3 MB for 1.6 MFLOP and took
+            // 0.3 ms, as long as two blocks of 15 MFLOP). A stable sort: equal pieces keep kernel and block order.
+            func key(_ entry: (offset: Int, element: (piece: GroupPiece, work: Int))) -> (Int, Int, Int) {
+                (entry.element.piece.block >= 0 ? 1 : 0, -entry.element.work, entry.offset)
+            }
+            concurrentGroups[g].pieces = pieces.enumerated().sorted { key($0) < key($1) }.map(\.element.piece)
             concurrentGroups[g].splits = splits
             partialCount = Swift.max(partialCount, offset)
         }
