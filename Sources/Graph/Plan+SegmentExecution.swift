@@ -60,32 +60,17 @@ extension Plan {
     /// there are two. With `times` (profiling), each part adds the nanoseconds each kernel took on its rows to
     /// `times[part * kernels + kernel]`, and writes when it started and ended to `stamps[2 * part]` and `[2 * part + 1]`.
     func runSegment(_ k: Int, times: UnsafeMutablePointer<UInt64>? = nil, stamps: UnsafeMutablePointer<UInt64>? = nil) {
+        // The arena never moves, so a kernel's addresses are filled in once; those of inputs, parameters and
+        // constants may change from replay to replay and are filled in again each time. (Filling in all of them
+        // took ~70 µs per segment of a few hundred kernels, on the replaying thread while the worker waited.)
+        if segments[k].isResolved {
+            for offset in segments[k].externalOffsets { resolve(segment: k, offset: offset) }
+        } else {
+            segments[k].externalOffsets = segments[k].work.indices.filter { resolve(segment: k, offset: $0) }
+            segments[k].isResolved = true
+        }
         let segment = segments[k]
         let resolved = segment.resolved
-        for (offset, work) in segment.work.enumerated() {
-            switch work {
-            case .elementwise(_, let layouts):
-                guard case .elementwise(_, let operands, _, _) = steps[segment.kernels.lowerBound + offset].work else { continue }
-                let table = resolved[offset].operands!
-                for (j, operand) in operands.enumerated() {
-                    table[j] = unroll_ew_operand(base: address(operand.location), row_stride: layouts[j].rowStride,
-                                                 column_stride: layouts[j].columnStride)
-                }
-            case .matmul(let product):
-                resolved[offset].first = address(product.a)
-                resolved[offset].second = product.packed.map { packedOperands[$0].matrix.storage.pointer } ?? address(product.b)
-                resolved[offset].third = address(product.c)
-                resolved[offset].row = product.row.map(address)
-            case .fill(let location, _):
-                resolved[offset].third = address(location)
-            case .copyRows(let copy):
-                resolved[offset].first = address(copy.source)
-                resolved[offset].third = address(copy.target)
-            case .broadcastRow(let sum):
-                resolved[offset].first = address(sum.source)
-                resolved[offset].third = address(sum.target)
-            }
-        }
         let (rows, parts) = (segment.rows, segment.parts)
         guard GEMMThreads.count > 1 else {
             for part in 0..<parts {
@@ -102,6 +87,41 @@ extension Plan {
             Plan.runPart(resolved, rows: Plan.rowRange(part: part, of: parts, rows: rows), scratch: scratch[part],
                          times: times.map { $0 + part * resolved.count }, stamps: stamps.map { $0 + 2 * part })
         }
+    }
+
+    /// Fills in this replay's addresses for kernel `offset` of segment `k`; returns whether any of them lies
+    /// outside the arena (an input, a parameter or a constant, which may move between replays).
+    @discardableResult
+    private func resolve(segment k: Int, offset: Int) -> Bool {
+        let segment = segments[k], resolved = segment.resolved
+        var external = false
+        func at(_ location: Location) -> UnsafeMutablePointer<Float> {
+            if case .arena = storage[location.buffer].kind {} else { external = true }
+            return address(location)
+        }
+        switch segment.work[offset] {
+        case .elementwise(_, let layouts):
+            guard case .elementwise(_, let operands, _, _) = steps[segment.kernels.lowerBound + offset].work else { return false }
+            let table = resolved[offset].operands!
+            for (j, operand) in operands.enumerated() {
+                table[j] = unroll_ew_operand(base: at(operand.location), row_stride: layouts[j].rowStride,
+                                             column_stride: layouts[j].columnStride)
+            }
+        case .matmul(let product):
+            resolved[offset].first = at(product.a)
+            resolved[offset].second = product.packed.map { packedOperands[$0].matrix.storage.pointer } ?? at(product.b)
+            resolved[offset].third = at(product.c)
+            resolved[offset].row = product.row.map(at)
+        case .fill(let location, _):
+            resolved[offset].third = at(location)
+        case .copyRows(let copy):
+            resolved[offset].first = at(copy.source)
+            resolved[offset].third = at(copy.target)
+        case .broadcastRow(let sum):
+            resolved[offset].first = at(sum.source)
+            resolved[offset].third = at(sum.target)
+        }
+        return external
     }
 
     /// Runs every kernel of a segment on `rows`, on this thread, in order; with `times`, adds each kernel's

@@ -46,8 +46,12 @@ extension Plan {
         var rows: Int
         var parts: Int
         var work: [RowWork]
-        /// The kernels as the parts run them, their addresses filled in before each run (plan-owned memory).
+        /// The kernels as the parts run them, their addresses filled in before the first run (plan-owned memory).
         var resolved: UnsafeMutableBufferPointer<PartKernel>
+        /// Whether `resolved` holds addresses, and the kernels among them with an address outside the arena,
+        /// filled in again before every run.
+        var isResolved = false
+        var externalOffsets: [Int] = []
     }
 
     /// What a kernel touches when it runs on some of its rows: `rowStride` 0 means every part reads the same

@@ -142,6 +142,31 @@ final class PlanSegmentTests: XCTestCase {
         }
     }
 
+    /// A segment's arena addresses are filled in once; inputs and parameters may lie elsewhere at every replay
+    /// (a new batch, weights replaced by loading): a later replay must read them where they are now.
+    func testSegmentsReadMovedInputsAndParametersOnLaterReplays() {
+        for cell in Self.cells {
+            let parameters = makeParameters(cell)
+            let (tape, xs, _, loss) = record(cell, parameters: parameters, inputs: makeInputs(seed: 10))
+            let plan = Plan(tape: tape, inputs: xs, outputs: [loss], differentiating: loss)
+            _ = plan.replay(makeInputs(seed: 30))
+            for (k, parameter) in parameters.enumerated() {
+                parameter.value = Tensor.randomUniform(parameter.shape, in: -0.4...0.4, seed: 90 + UInt64(k))
+                parameter.gradient = nil
+            }
+            let inputs = makeInputs(seed: 40)
+            let replayed = plan.replay(inputs)[0]
+            let compiledGradients = parameters.map { $0.gradient! }
+            for parameter in parameters { parameter.gradient = nil }
+            let (eager, _, _, eagerLoss) = record(cell, parameters: parameters, inputs: inputs)
+            eager.backward(from: eagerLoss)
+            assertClose(replayed, eagerLoss.value, tolerance: 1e-6, "\(cell.name) loss")
+            for (k, parameter) in parameters.enumerated() {
+                assertClose(compiledGradients[k], parameter.gradient!, tolerance: 1e-6, "\(cell.name) gradient \(k)")
+            }
+        }
+    }
+
     func testSegmentedReplayIsBitwiseTheSameForEveryThreadCount() {
         for cell in Self.cells {
             let one = replayBits(cell, threads: 1)
