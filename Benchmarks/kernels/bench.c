@@ -779,14 +779,28 @@ typedef struct {
     long lda;
     const long *edges;
     float *C;
+    double cpu;  // the thread's processor time of the last run (robust to other processes sharing the cores)
 } blocks_job;
+static double thread_cpu(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+static void run_blocks_timed(void *arg);
 static void run_blocks(void *arg) {
+    blocks_job *j = arg;
+    double t0 = thread_cpu();
+    run_blocks_timed(arg);
+    j->cpu = thread_cpu() - t0;
+}
+static void run_blocks_timed(void *arg) {
     const blocks_job *j = arg;
     if (j->mode == 0) {
         for (long q = j->first; q < j->last; q++)
             unroll_sgemm_prepacked_a(j->tB, j->M, j->K, 1.0f, j->P, j->B, j->ldb, j->edges[q], j->edges[q + 1], 0.0f,
                                      j->C, j->ldc);
-    } else if (j->mode == 1) {
+    } else if (j->mode == 1 || j->mode == 3) {
+        unroll_gemm_fused_b_packing = j->mode == 1;  // both threads run the same mode at once
         unroll_sgemm_prepacked_a_blocks(j->tB, j->M, j->K, 1.0f, j->P, j->B, j->ldb, j->edges + j->first,
                                         j->last - j->first, 0.0f, j->C, j->ldc);
     } else {
@@ -799,8 +813,8 @@ static void bench_blocks(int tA, int tB, long M, long N, long K) {
     long lda = tA ? M : K, ldb = tB ? K : N;
     float *A = aligned_alloc(64, sizeof(float) * (M * K + 16));
     float *B = aligned_alloc(64, sizeof(float) * (K * N + 16));
-    float *C[3];
-    for (int m = 0; m < 3; m++) C[m] = aligned_alloc(64, sizeof(float) * (M * N + 16));
+    float *C[4];
+    for (int m = 0; m < 4; m++) C[m] = aligned_alloc(64, sizeof(float) * (M * N + 16));
     float *P = aligned_alloc(64, sizeof(float) * (unroll_sgemm_packed_a_size(M, K) + 16));
     for (long i = 0; i < M * K; i++) A[i] = frand();
     for (long i = 0; i < K * N; i++) B[i] = frand();
@@ -808,14 +822,16 @@ static void bench_blocks(int tA, int tB, long M, long N, long K) {
     long units = (N + 15) / 16, blocks = units / 4 < 16 ? (units / 4 < 1 ? 1 : units / 4) : 16;
     long edges[17];
     for (long q = 0; q <= blocks; q++) edges[q] = 16 * (q * units / blocks) < N ? 16 * (q * units / blocks) : N;
-    double flops = 2.0 * M * N * K, best1[3] = {1e30, 1e30, 1e30}, best2[3] = {1e30, 1e30, 1e30};
+    double flops = 2.0 * M * N * K, best1[4] = {1e30, 1e30, 1e30, 1e30}, best2[4] = {1e30, 1e30, 1e30, 1e30};
+    double cpu1[4] = {1e30, 1e30, 1e30, 1e30}, cpu2[4] = {1e30, 1e30, 1e30, 1e30};
     for (int trial = 0; trial < 12; trial++)
-        for (int m = 0; m < 3; m++) {
-            blocks_job one = {m, tB, M, K, 0, blocks, ldb, N, P, B, A, tA, lda, edges, C[m]};
+        for (int m = 0; m < 4; m++) {
+            blocks_job one = {m, tB, M, K, 0, blocks, ldb, N, P, B, A, tA, lda, edges, C[m], 0};
             double t0 = now();
             run_blocks(&one);
             double t = now() - t0;
             if (t < best1[m]) best1[m] = t;
+            if (one.cpu < cpu1[m]) cpu1[m] = one.cpu;
             blocks_job halves[2] = {one, one};
             halves[0].last = halves[1].first = blocks / 2;
             gemm_job jobs[2] = {{0}, {0}};
@@ -827,16 +843,25 @@ static void bench_blocks(int tA, int tB, long M, long N, long K) {
             run2(jobs);
             t = now() - t0;
             if (t < best2[m]) best2[m] = t;
+            double cpu = halves[0].cpu > halves[1].cpu ? halves[0].cpu : halves[1].cpu;
+            if (cpu < cpu2[m]) cpu2[m] = cpu;
         }
-    int same = memcmp(C[0], C[1], sizeof(float) * M * N) == 0;
+    unroll_gemm_fused_b_packing = 1;
+    int same = memcmp(C[0], C[1], sizeof(float) * M * N) == 0 && memcmp(C[0], C[3], sizeof(float) * M * N) == 0;
     if (!same) failures++;
     printf("  %s%s M=%4ld N=%4ld K=%5ld, %2ld blocks, GFLOP/s: 1T per block %5.1f | K outer %5.1f | sgemm %5.1f ;"
            " 2T per block %5.1f | K outer %5.1f | sgemm halves %5.1f%s\n",
            tA ? "T" : "N", tB ? "T" : "N", M, N, K, blocks, flops / best1[0] * 1e-9, flops / best1[1] * 1e-9,
            flops / best1[2] * 1e-9, flops / best2[0] * 1e-9, flops / best2[1] * 1e-9, flops / best2[2] * 1e-9,
            same ? "" : "  BITS DIFFER");
+    printf("      by processor time (the slower thread for 2T): 1T %5.1f | %5.1f | %5.1f ; 2T %5.1f | %5.1f | %5.1f\n",
+           flops / cpu1[0] * 1e-9, flops / cpu1[1] * 1e-9, flops / cpu1[2] * 1e-9, flops / cpu2[0] * 1e-9,
+           flops / cpu2[1] * 1e-9, flops / cpu2[2] * 1e-9);
+    printf("      K outer with B packed before the tiles (not in the first tile): 1T %5.1f, by processor time %5.1f ;"
+           " 2T %5.1f, %5.1f\n", flops / best1[3] * 1e-9, flops / cpu1[3] * 1e-9, flops / best2[3] * 1e-9,
+           flops / cpu2[3] * 1e-9);
     free(A); free(B); free(P);
-    for (int m = 0; m < 3; m++) free(C[m]);
+    for (int m = 0; m < 4; m++) free(C[m]);
 }
 
 static void bench_gemm(int tA, int tB, long M, long N, long K) {
@@ -1122,6 +1147,10 @@ int main(int argc, char **argv) {
             test_prepacked_a("avx2");
             unroll_gemm_unpacked_max_m = 0;  // force packing of B everywhere
             test_gemm("avx2 packed B");
+            test_prepacked_a("avx2 packed B");  // B packed by the first tile over each panel, wherever it is not transposed
+            unroll_gemm_fused_b_packing = 0;
+            test_prepacked_a("avx2 packed B before the tiles");
+            unroll_gemm_fused_b_packing = 1;
             unroll_gemm_unpacked_max_m = 100000;  // force reading B in place wherever allowed
             test_gemm("avx2 B in place");
             unroll_gemm_unpacked_max_m = -1;

@@ -9,6 +9,10 @@
 // are per thread (thread-local, 64-byte aligned, grown on demand, freed when the thread exits). With B
 // pre-packed (unroll_sgemm_prepacked_b) a small non-transposed A is read in place, rows lda apart.
 //
+// Column blocks from a pre-packed A (unroll_sgemm_prepacked_a_blocks, unroll_sgemm_shared_b_blocks) run the K blocks
+// outermost over all the blocks of a call, and the first tile over each panel of a non-transposed B packs it as it
+// reads it (ukernel_packing_*), so the copy's loads overlap multiply-adds instead of running as a pass of their own.
+//
 // Skinny path (no packing): M == 1 with B not transposed (rows of B scaled and summed); B transposed with
 // M <= 20, or N <= 24 (N <= 6 for a transposed A): dot products, 3 rows of op(A) x 4 columns of op(B) at a
 // time. Tiny problems (M*N*K <= 8192) too.
@@ -240,6 +244,9 @@ typedef void (*store_t)(long, long, const float *, float *, long, float, float);
 typedef void (*store_row_t)(long, long, const float *, const float *, float *, long, float);
 /// Micro-kernel reading op(A) in place: (kc, A rows, lda, B panel, B row stride, C, ldc, alpha, beta).
 typedef void (*ukernel_rows_t)(long, const float *, long, const float *, long, float *, long, float, float);
+/// Micro-kernel that packs the 16-column panel of B it reads: (kc, A panel, B rows ldb apart, ldb, packed panel
+/// (kc x 16, 32-byte aligned) to write, C, ldc, alpha, beta).
+typedef void (*ukernel_packing_t)(long, const float *, const float *, long, float *, float *, long, float, float);
 
 /// One implementation of the blocked algorithm: micro-kernels by row count (index 1..MR) and packers.
 typedef struct {
@@ -250,13 +257,15 @@ typedef struct {
     store_t store_edge;  // rounds like the full-tile kernels, so a column's result does not depend on its tile
     ukernel_rows_t rows[MR + 1];  // same as kern, A read in place (optional: NULL means pack A)
     store_row_t store_row;  // a tile onto a row addend, rounded as store_edge with beta = 1 onto that row
+    ukernel_packing_t packing[MR + 1];  // same as kern, packing B as it goes (optional: NULL means pack B first)
 } kernel_set;
 
 static const kernel_set portable_set = {
     {NULL, ukernel_portable_1, ukernel_portable_2, ukernel_portable_3, ukernel_portable_4, ukernel_portable_5,
      ukernel_portable_6},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
-    pack_a_portable, pack_b_portable, store_edge, {NULL, NULL, NULL, NULL, NULL, NULL, NULL}, store_row_portable};
+    pack_a_portable, pack_b_portable, store_edge, {NULL, NULL, NULL, NULL, NULL, NULL, NULL}, store_row_portable,
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL}};
 
 /// Direct (unpacked) GEMM for small problems, portable. Requires K >= 1.
 /// transB == 0: each C row is built from scaled rows of B (unit stride, vectorisable); else dot products.
@@ -505,6 +514,10 @@ static void store_edge_avx2(long mr, long nr, const float *t, float *c, long ldc
 #define UK_STEP(off, boff)                                                                \
     do {                                                                                  \
         __m256 b0 = _mm256_loadu_ps(b + (boff)), b1 = _mm256_loadu_ps(b + (boff) + 8);    \
+        if (UK_PACKING) {                                                                 \
+            _mm256_store_ps(bp + (off) * NR, b0);                                         \
+            _mm256_store_ps(bp + (off) * NR + 8, b1);                                     \
+        }                                                                                 \
         UK_ROW(0, off) UK_ROW(1, off) UK_ROW(2, off) UK_ROW(3, off) UK_ROW(4, off) UK_ROW(5, off) \
     } while (0)
 #define UK_STORE_ROW(r)                                                                   \
@@ -521,7 +534,7 @@ static void store_edge_avx2(long mr, long nr, const float *t, float *c, long ldc
 
 /// Body of the R x 16 kernels: op(A)[r, p] is at a[p * ask + r * asr] (a packed panel: ask = MR, asr = 1;
 /// rows read in place: ask = 1, asr = lda). Every element is one fma chain over p from zero, so both give the
-/// same bits.
+/// same bits. With UK_PACKING the rows of B it reads are also stored, 16 floats each, at bp.
 #define UKERNEL_BODY(R)                                                                   \
         enum { UK_R = R };                                                                \
         __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();                      \
@@ -542,12 +555,14 @@ static void store_edge_avx2(long mr, long nr, const float *t, float *c, long ldc
             UK_STEP(3, 3 * ldbk);                                                         \
             a += 4 * ask;                                                                 \
             b += 4 * ldbk;                                                                \
+            if (UK_PACKING) bp += 4 * NR;                                                 \
             k -= 4;                                                                       \
         }                                                                                 \
         while (k > 0) {                                                                   \
             UK_STEP(0, 0);                                                                \
             a += ask;                                                                     \
             b += ldbk;                                                                    \
+            if (UK_PACKING) bp += NR;                                                     \
             k--;                                                                          \
         }                                                                                 \
         __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);                     \
@@ -559,7 +574,18 @@ static void store_edge_avx2(long mr, long nr, const float *t, float *c, long ldc
 #define DEFINE_UKERNEL(R)                                                                 \
     UNROLL_AVX2 __attribute__((unused)) static void ukernel_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *c, \
                                              long ldc, float alpha, float beta) { \
-        enum { ask = MR, asr = 1 };                                                       \
+        enum { ask = MR, asr = 1, UK_PACKING = 0 };                                       \
+        float *bp = NULL;                                                                 \
+        UKERNEL_BODY(R)                                                                   \
+        (void)bp;                                                                         \
+    }
+
+/// The same, also storing the rows of B it reads (ldbk apart: B in place) as a packed kc x 16 panel at bp, so the
+/// first tile over a panel of B packs it for the others (packing's loads overlap the tile's multiply-adds).
+#define DEFINE_UKERNEL_PACKING(R)                                                         \
+    UNROLL_AVX2 __attribute__((unused)) static void ukernel_packing_avx2_##R(long kc, const float *a, const float *b, long ldbk, float *bp, \
+                                                     float *c, long ldc, float alpha, float beta) { \
+        enum { ask = MR, asr = 1, UK_PACKING = 1 };                                       \
         UKERNEL_BODY(R)                                                                   \
     }
 
@@ -568,7 +594,10 @@ static void store_edge_avx2(long mr, long nr, const float *t, float *c, long ldc
     UNROLL_AVX2 static void ukernel_rows_avx2_##R(long kc, const float *a, long lda, const float *b, long ldbk, \
                                                   float *c, long ldc, float alpha, float beta) { \
         const long ask = 1, asr = lda;                                                    \
+        enum { UK_PACKING = 0 };                                                          \
+        float *bp = NULL;                                                                 \
         UKERNEL_BODY(R)                                                                   \
+        (void)bp;                                                                         \
     }
 
 DEFINE_UKERNEL(1)
@@ -583,6 +612,12 @@ DEFINE_UKERNEL_ROWS(3)
 DEFINE_UKERNEL_ROWS(4)
 DEFINE_UKERNEL_ROWS(5)
 DEFINE_UKERNEL_ROWS(6)
+DEFINE_UKERNEL_PACKING(1)
+DEFINE_UKERNEL_PACKING(2)
+DEFINE_UKERNEL_PACKING(3)
+DEFINE_UKERNEL_PACKING(4)
+DEFINE_UKERNEL_PACKING(5)
+DEFINE_UKERNEL_PACKING(6)
 
 
 UNROLL_AVX2
@@ -1480,7 +1515,13 @@ static const kernel_set avx2_set = {
     pack_a_avx2, pack_b_avx2, store_edge_avx2,
     {NULL, ukernel_rows_avx2_1, ukernel_rows_avx2_2, ukernel_rows_avx2_3, ukernel_rows_avx2_4, ukernel_rows_avx2_5,
      ukernel_rows_avx2_6},
-    store_row_avx2};
+    store_row_avx2,
+#if defined(UNROLL_HAVE_ASM_KERNEL) && (!defined(__OPTIMIZE__) || defined(UNROLL_FORCE_ASM_KERNEL))
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL}};  // unoptimised builds: pack B first, then the assembly kernels
+#else
+    {NULL, ukernel_packing_avx2_1, ukernel_packing_avx2_2, ukernel_packing_avx2_3, ukernel_packing_avx2_4,
+     ukernel_packing_avx2_5, ukernel_packing_avx2_6}};
+#endif
 #endif  // UNROLL_X86
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1500,6 +1541,7 @@ void unroll_prefetch_rows(const float *p, long rows, long columns, long stride) 
 }
 
 long unroll_gemm_unpacked_max_m = -1;  // harness override of the rule below (-1: use the rule)
+int unroll_gemm_fused_b_packing = 1;   // harness switch (kbench blocks): 0 packs B before the tiles
 
 /// Largest M for which a non-transposed B is read in place rather than packed. Reading B in place saves the
 /// packing pass (a large share of the time when M is small) but its kc rows, ldb floats apart, fall into few
@@ -1518,12 +1560,14 @@ static long padded_m(long M) { return ceil_div(M, MR) * MR; }
 
 /// One K block (rows pc .. pc+kc of op(B)) times columns jc .. jc+nc: every M block of op(A), packed into `a_buf`
 /// or read from `packed_a` (unroll_sgemm_pack_a's layout), over the panels of op(B) packed in `bp` (or, with
-/// `b_in_place`, a non-transposed B read where it lies, a ragged last panel packed into `bp`). C (at column 0 of
-/// the product) gets alpha * the block's sum + beta_eff * C.
+/// `b_in_place`, a non-transposed B read where it lies, a ragged last panel packed into `bp`). With `b_packing` (a
+/// non-transposed B, ks->packing present) the panels are not packed yet: the first tile over each full panel packs
+/// it into `bp` as it reads it from B (a ragged one is packed first). C (at column 0 of the product) gets alpha * the
+/// block's sum + beta_eff * C.
 static void multiply_b_block(const kernel_set *ks, int transA, long M, const float *A, long lda, const float *packed_a,
                              long mc_size, float *a_buf, long pc, long kc, long jc, long nc, float *bp, int b_in_place,
-                             const float *B, long ldb, float alpha, float beta_eff, const float *c_row, float *C,
-                             long ldc) {
+                             int b_packing, const float *B, long ldb, float alpha, float beta_eff, const float *c_row,
+                             float *C, long ldc) {
     long mpad = padded_m(M);
     _Alignas(64) float tile[MR * NR];
     for (long ic = 0; ic < M; ic += mc_size) {
@@ -1539,7 +1583,24 @@ static void multiply_b_block(const kernel_set *ks, int transA, long M, const flo
             long nr = nc - jr < NR ? nc - jr : NR;
             const float *bpanel;
             long ldbk = NR;
-            if (!b_in_place) {
+            long ir = 0;
+            if (b_packing && ic == 0) {
+                bpanel = bp + jr * kc;
+                float *cptr = C + jc + jr;
+                if (nr == NR) {
+                    long mr = mc < MR ? mc : MR;
+                    const float *source = B + pc * ldb + jc + jr;
+                    if (c_row) {
+                        ks->packing[mr](kc, ap, source, ldb, bp + jr * kc, tile, NR, 1.0f, 0.0f);
+                        ks->store_row(mr, nr, tile, c_row + jc + jr, cptr, ldc, alpha);
+                    } else {
+                        ks->packing[mr](kc, ap, source, ldb, bp + jr * kc, cptr, ldc, alpha, beta_eff);
+                    }
+                    ir = MR;
+                } else {
+                    pack_b_portable(0, B, ldb, pc, kc, jc + jr, nr, bp + jr * kc);
+                }
+            } else if (!b_in_place) {
                 bpanel = bp + jr * kc;
             } else if (nr == NR) {
                 bpanel = B + pc * ldb + jc + jr;
@@ -1548,7 +1609,7 @@ static void multiply_b_block(const kernel_set *ks, int transA, long M, const flo
                 pack_b_portable(0, B, ldb, pc, kc, jc + jr, nr, bp);
                 bpanel = bp;
             }
-            for (long ir = 0; ir < mc; ir += MR) {
+            for (; ir < mc; ir += MR) {
                 long mr = mc - ir < MR ? mc - ir : MR;
                 const float *apanel = ap + ir * kc;
                 float *cptr = C + (ic + ir) * ldc + jc + jr;
@@ -1598,8 +1659,8 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
             long kc = K - pc < kc_size ? K - pc : kc_size;
             float beta_eff = pc == 0 && !c_row ? beta : 1.0f;
             if (!b_in_place) ks->pack_b(transB, B, ldb, pc, kc, jc, nc, bp);
-            multiply_b_block(ks, transA, M, A, lda, packed_a, mc_size, ws->a, pc, kc, jc, nc, bp, b_in_place, B, ldb,
-                             alpha, beta_eff, pc == 0 ? c_row : NULL, C, ldc);
+            multiply_b_block(ks, transA, M, A, lda, packed_a, mc_size, ws->a, pc, kc, jc, nc, bp, b_in_place, 0, B,
+                             ldb, alpha, beta_eff, pc == 0 ? c_row : NULL, C, ldc);
         }
     }
     return 1;
@@ -1743,6 +1804,8 @@ static int shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, in
     long rows = 0;
     for (long i = 0; i < count; i++) rows += lefts[i].m > 0 ? lefts[i].m : 0;
     int b_in_place = !transB && rows <= in_place_max_m(ldb);
+    // The first tile over each panel of a non-transposed B packs it: the copy's loads overlap multiply-adds.
+    int b_packing = !transB && !b_in_place && ks->packing[MR] && unroll_gemm_fused_b_packing;
     workspace *ws = get_ws(0, (size_t)kc_size * (b_in_place ? NR : widest_nc));
     if (!ws) return 0;
     for (long pc = 0; pc < K; pc += kc_size) {
@@ -1755,14 +1818,17 @@ static int shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, in
             const float *b = transB ? B + n0 * ldb : B + n0;
             for (long jc = 0; jc < width; jc += nc_size) {
                 long nc = width - jc < nc_size ? width - jc : nc_size;
-                if (!b_in_place) ks->pack_b(transB, b, ldb, pc, kc, jc, nc, ws->b);
+                if (!b_in_place && !b_packing) ks->pack_b(transB, b, ldb, pc, kc, jc, nc, ws->b);
+                int packed = !b_packing;
                 for (long i = 0; i < count; i++) {
                     const unroll_sgemm_shared_left *left = &lefts[i];
                     if (left->m <= 0) continue;
                     long mc_blocks = ceil_div(left->m, MC_MAX);
                     long mc_size = ceil_div(ceil_div(left->m, mc_blocks), MR) * MR;
                     multiply_b_block(ks, 0, left->m, NULL, 0, left->packed_a, mc_size, NULL, pc, kc, jc, nc, ws->b,
-                                     b_in_place, b, ldb, alpha, pc == 0 ? left->beta : 1.0f, NULL, left->c + n0, left->ldc);
+                                     b_in_place, !packed, b, ldb, alpha, pc == 0 ? left->beta : 1.0f, NULL,
+                                     left->c + n0, left->ldc);
+                    packed = 1;
                 }
             }
         }
