@@ -385,6 +385,75 @@ static void test_prepacked_a(const char *label) {
     printf("prepacked A %-10s: %ld cases, %s\n", label, count, failures == before ? "all passed" : "FAILURES");
 }
 
+/// Stacked parts (unroll_sgemm_stacked_b_blocks) with B packed (read in place forbidden): gemm()'s column blocks plus
+/// an empty one, in the runs 1, 2, 3 and 7 threads take, with B packed by the first tile over each panel (also a
+/// first tile that spans parts, when a one-row part comes first) against B packed before the tiles: bitwise equal,
+/// and a part that takes unroll_sgemm's blocked path alone gets its bits.
+static void test_stacked(const char *label) {
+    int before = failures;
+    long saved = unroll_gemm_unpacked_max_m;
+    unroll_gemm_unpacked_max_m = 0;
+    const long shapes[][5] = {{150, 5, 100, 600, 0}, {140, 7, 250, 513, 1}, {400, 1, 1600, 40, 0}, {3, 2, 70, 30, 1}};
+    long cases = 0;
+    for (int s = 0; s < 4; s++) {
+        long M1 = shapes[s][0], M2 = shapes[s][1], N = shapes[s][2], K = shapes[s][3];
+        int ones_first = (int)shapes[s][4];
+        float beta = s % 2 ? 1.0f : 0.0f;
+        float *A1 = malloc(sizeof(float) * K * M1), *A2 = malloc(sizeof(float) * K * M2);
+        float *B = malloc(sizeof(float) * K * N), *C[2][3], *R = malloc(sizeof(float) * M1 * N);
+        for (long i = 0; i < K * M1; i++) A1[i] = frand();
+        for (long i = 0; i < K * M2; i++) A2[i] = frand();
+        for (long i = 0; i < K * N; i++) B[i] = frand();
+        long ms[3] = {M1, M2, 1};
+        for (int v = 0; v < 2; v++)
+            for (int i = 0; i < 3; i++) C[v][i] = malloc(sizeof(float) * ms[i] * N);
+        for (long i = 0; i < M1 * N; i++) R[i] = beta == 0.0f ? NAN : 0.5f;
+        unroll_sgemm(1, 0, M1, N, K, 1.0f, A1, M1, B, N, beta, R, N);
+        long units = (N + 15) / 16, count = units / 4 < 1 ? 1 : units / 4 > 16 ? 16 : units / 4, edges[18];
+        for (long q = 0; q <= count; q++) edges[q] = 16 * (q * units / count) < N ? 16 * (q * units / count) : N;
+        memmove(edges + count / 2 + 1, edges + count / 2, sizeof(long) * (count - count / 2 + 1));
+        long blocks = count + 1;
+        const int threads[] = {1, 2, 3, 7};
+        for (int t = 0; t < 4; t++) {
+            for (int v = 0; v < 2; v++) {
+                for (int i = 0; i < 3; i++)
+                    for (long j = 0; j < ms[i] * N; j++) C[v][i][j] = beta == 0.0f ? NAN : 0.5f;
+                unroll_sgemm_stacked_part big = {M1, 1, A1, M1, beta, C[v][0], N};
+                unroll_sgemm_stacked_part small = {M2, 1, A2, M2, beta, C[v][1], N};
+                unroll_sgemm_stacked_part ones = {1, 0, NULL, 0, beta, C[v][2], N};
+                unroll_sgemm_stacked_part parts[3] = {big, small, ones};
+                if (ones_first) {
+                    parts[0] = ones;
+                    parts[2] = big;
+                }
+                float *S = malloc(sizeof(float) * (unroll_sgemm_stacked_a_size(3, parts, K) + 1));
+                unroll_sgemm_pack_stacked_a(3, parts, K, 0, (M1 + M2 + 1 + 5) / 6, S);
+                unroll_gemm_fused_b_packing = v == 0;
+                for (int w = 0; w < threads[t]; w++) {
+                    long q0 = w * blocks / threads[t], q1 = (w + 1) * blocks / threads[t];
+                    if (!unroll_sgemm_stacked_b_blocks(3, parts, S, 0, N, K, 1.0f, B, N, edges + q0, q1 - q0))
+                        failures++;
+                }
+                unroll_gemm_fused_b_packing = 1;
+                free(S);
+            }
+            int same = 1;
+            for (int i = 0; i < 3; i++) same &= memcmp(C[0][i], C[1][i], sizeof(float) * ms[i] * N) == 0;
+            if (unroll_sgemm_packs_a(1, 0, M1, N, K, 1.0f)) same &= memcmp(C[0][0], R, sizeof(float) * M1 * N) == 0;
+            if (!same) {
+                printf("FAIL stacked parts %ld+%ld+1 N=%ld K=%ld, %d threads\n", M1, M2, N, K, threads[t]);
+                failures++;
+            }
+            cases++;
+        }
+        free(A1); free(A2); free(B); free(R);
+        for (int v = 0; v < 2; v++)
+            for (int i = 0; i < 3; i++) free(C[v][i]);
+    }
+    unroll_gemm_unpacked_max_m = saved;
+    printf("stacked B %-10s: %ld cases, %s\n", label, cases, failures == before ? "all passed" : "FAILURES");
+}
+
 /// One thread: packing all of op(A) once (unroll_sgemm_pack_a), best of many, in µs and GB/s read.
 static void bench_pack_a(int tA, long M, long K) {
     float *A = aligned_alloc(64, sizeof(float) * (M * K + 16));
@@ -1013,6 +1082,7 @@ static void bench_all(const char *label) {
 
 int main(int argc, char **argv) {
     if (getenv("KB_UNPACKED_MAX_M")) unroll_gemm_unpacked_max_m = atol(getenv("KB_UNPACKED_MAX_M"));
+    if (getenv("KB_FUSED_B_PACKING")) unroll_gemm_fused_b_packing = atoi(getenv("KB_FUSED_B_PACKING"));
     if (argc >= 2 && strcmp(argv[1], "vmath") == 0) {  // vmath timings only
         bench_vmath();
         return 0;
@@ -1151,6 +1221,7 @@ int main(int argc, char **argv) {
             unroll_gemm_fused_b_packing = 0;
             test_prepacked_a("avx2 packed B before the tiles");
             unroll_gemm_fused_b_packing = 1;
+            test_stacked("avx2");
             unroll_gemm_unpacked_max_m = 100000;  // force reading B in place wherever allowed
             test_gemm("avx2 B in place");
             unroll_gemm_unpacked_max_m = -1;

@@ -1966,6 +1966,8 @@ static int stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, 
     long widest_nc = widest <= 0 ? NR : ceil_div(ceil_div(widest, ceil_div(widest, NC_MAX)), NR) * NR;
     // B is read in place where packed_gemm would read it so for all the rows together.
     int b_in_place = !transB && M <= in_place_max_m(ldb);
+    // The first tile over each panel of a non-transposed B packs it, as in shared_b_blocks.
+    int b_packing = !transB && !b_in_place && ks->packing[MR] && unroll_gemm_fused_b_packing;
     workspace *ws = get_ws(0, (size_t)kc_size * (b_in_place ? NR : widest_nc));
     if (!ws) {
         if (starts != small_starts) free(starts);
@@ -1983,7 +1985,7 @@ static int stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, 
             const float *b = transB ? B + n0 * ldb : B + n0;
             for (long jc = 0; jc < width; jc += nc_size) {
                 long nc = width - jc < nc_size ? width - jc : nc_size;
-                if (!b_in_place) ks->pack_b(transB, b, ldb, pc, kc, jc, nc, bp);
+                if (!b_in_place && !b_packing) ks->pack_b(transB, b, ldb, pc, kc, jc, nc, bp);
                 for (long ic = 0; ic < M; ic += mc_size) {
                     long mc = M - ic < mc_size ? M - ic : mc_size;
                     const float *ap = packed + pc * mpad + ic * kc;
@@ -1991,8 +1993,12 @@ static int stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, 
                         long nr = nc - jr < NR ? nc - jr : NR;
                         const float *bpanel;
                         long ldbk = NR;
+                        // With b_packing, the first tile over a full panel (ic == ir == 0) packs it from here.
+                        const float *source = b_packing && ic == 0 && nr == NR ? b + pc * ldb + jc + jr : NULL;
                         if (!b_in_place) {
                             bpanel = bp + jr * kc;
+                            if (b_packing && ic == 0 && nr < NR)
+                                pack_b_portable(0, b, ldb, pc, kc, jc + jr, nr, bp + jr * kc);
                         } else if (nr == NR) {
                             bpanel = b + pc * ldb + jc + jr;
                             ldbk = ldb;
@@ -2006,15 +2012,20 @@ static int stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, 
                             const float *apanel = ap + ir * kc;
                             long p = stacked_part_at(count, parts, starts, row);
                             if (nr == NR && row + mr <= starts[p] + parts[p].m) {
-                                ks->kern[mr](kc, apanel, bpanel, ldbk,
-                                             parts[p].c + (row - starts[p]) * parts[p].ldc + column, parts[p].ldc,
-                                             alpha, pc == 0 ? parts[p].beta : 1.0f);
+                                float *c = parts[p].c + (row - starts[p]) * parts[p].ldc + column;
+                                float beta = pc == 0 ? parts[p].beta : 1.0f;
+                                if (source && ir == 0)
+                                    ks->packing[mr](kc, apanel, source, ldb, bp + jr * kc, c, parts[p].ldc, alpha, beta);
+                                else
+                                    ks->kern[mr](kc, apanel, bpanel, ldbk, c, parts[p].ldc, alpha, beta);
                                 continue;
                             }
                             // A ragged column panel, or rows of several parts: through the tile, each part's rows
                             // stored with its own C and beta.
                             if (nr <= 8 && ks->kern8[mr])
                                 ks->kern8[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
+                            else if (source && ir == 0)
+                                ks->packing[mr](kc, apanel, source, ldb, bp + jr * kc, tile, NR, 1.0f, 0.0f);
                             else
                                 ks->kern[mr](kc, apanel, bpanel, ldbk, tile, NR, 1.0f, 0.0f);
                             for (long r = row; r < row + mr;) {
