@@ -1,23 +1,27 @@
 // Vectorised transcendentals: exp, tanh, sigmoid.
 //
-// exp: Cephes-style. n = round(x / ln2), r = x - n ln2 (two-part ln2, with FMA), exp(r) from a degree-5
-// polynomial, then scaled by 2^n as two factors 2^(n/2) * 2^(n - n/2) so that results that overflow give +inf
-// and results below FLT_MIN come out as correctly scaled subnormals (then 0 below about -103.9).
-// tanh and sigmoid (AVX2 + FMA) share a cheaper core: for a <= 0, e^a = 2^n (1 + q) with q = e^r - 1 from a
-// degree-6 polynomial (r + r^2 P(r)), so that 1 - e^a, 1 + e^a and e^a are each one FMA from exact parts.
+// AVX2 + FMA (8 lanes, masked tails, chosen at run time) share one core: for a = n ln2 + r (n = round(a / ln2),
+// two-part ln2, with FMA), e^a = 2^n (1 + q) with q = e^r - 1 = r + r^2 P(r), P of degree 4 (minimax for the
+// relative error of e^r on |r| <= ln2 / 2, coefficients rounded to float one at a time and the rest refitted), so
+// that e^a, 1 - e^a and 1 + e^a are each one FMA from exact parts.
+// exp: s (1 + q) with s = 2^n while every |x| <= 87; a vector holding some larger |x| clamps x to [-104, 89] and
+// scales by two factors 2^(n/2) * 2^(n - n/2), so results that overflow give +inf and results below FLT_MIN come
+// out as correctly scaled subnormals (then 0 below about -103.9).
 // tanh: (1 - e^a) / (1 + e^a) with a = -2|x| (clamped at -18.5), sign restored: no cancellation at small |x|
 // (q is used directly), tiny x come back unchanged, exactly +-1 for |x| > ~9.
 // sigmoid: with e = exp(-|x|): 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0; -> 0 and 1 at the ends without
-// NaN, subnormal results kept (a vector holding some |x| > 87 scales 2^n in two factors, same bits elsewhere).
-// The portable scalar versions keep the older algorithms (no FMA there): tanh |x| < 0.625 from an odd
-// polynomial (Cephes tanhf), otherwise (1 - t) / (1 + t) with t = exp(-2|x|); sigmoid through exp above.
-// NaN in gives NaN out. AVX2 + FMA versions (8 lanes, masked tails) are chosen at run time; without
-// optimisation (SwiftPM debug builds) inline-assembly copies of them run instead (same results, bit for bit).
-// A lane's result never depends on the other lanes of its vector (tiles split differently per thread count).
+// NaN, subnormal results kept (two-factor scaling as in exp for a vector holding some |x| > 87).
+// Where a result is normal the two scalings give the same bits (scaling by a power of two is exact): a lane's
+// result never depends on the other lanes of its vector (tiles are split differently per thread count).
+// The portable scalar versions (no FMA there) keep the older algorithms: exp Cephes-style with a degree-5
+// polynomial in y = P(r) r^2 + r + 1; tanh for |x| < 0.625 an odd polynomial (Cephes tanhf), otherwise
+// (1 - t) / (1 + t) with t = exp(-2|x|); sigmoid as above through that exp.
+// NaN in gives NaN out. Without optimisation (SwiftPM debug builds) inline-assembly copies of the AVX2 loops run
+// instead (same results, bit for bit: `kbench hash`).
 // Max relative error vs a double reference (measured, Benchmarks/kernels, dense sweep of [-20, 20], random points
-// and tiny |x|): exp 8.4e-8 (1.0 ulp); AVX2 tanh 1.63e-7 (1.84 ulp), sigmoid 1.76e-7 (2.4 ulp); portable tanh
-// 1.5e-7 (1.5 ulp), sigmoid 1.76e-7. AVX2 time per element, one thread (Zen 4): tanh 0.44 ns, sigmoid 0.38 ns,
-// exp 0.36 ns (tanh 0.85 and sigmoid 0.55 with the portable algorithms vectorised).
+// and tiny |x|): AVX2 exp 8.4e-8 (1.0 ulp), tanh 1.63e-7 (1.84 ulp), sigmoid 1.76e-7 (2.34 ulp); portable exp
+// 8.2e-8, tanh 1.5e-7 (1.5 ulp), sigmoid 1.76e-7. AVX2 time per element, one thread (Zen 4, `kbench vmath`):
+// exp 0.23 ns, tanh 0.44 ns, sigmoid 0.38 ns (0.36, 0.85 and 0.55 with the portable algorithms vectorised).
 #include "Kernels.h"
 #include "kernels_internal.h"
 
@@ -52,6 +56,7 @@
 #define XC6 0.001382205868139863f
 #define TANH_LO -18.5f
 #define SIGMOID_FAST_LO -87.0f
+#define EXP_FAST_HI 87.0f
 
 // ---------------------------------------------------------------------------------------------------------
 // Portable scalar versions (same algorithms).
@@ -101,33 +106,6 @@ static float sigmoid_scalar(float x) {
 
 #if UNROLL_X86
 
-UNROLL_AVX2
-static inline __m256 exp8(__m256 x) {
-    // min/max return their second operand when one is NaN: x stays NaN.
-    x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
-    x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
-    __m256 z = _mm256_mul_ps(r, r);
-    __m256 y = _mm256_set1_ps(EP0);
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP1));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP2));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP3));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP4));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(EP5));
-    y = _mm256_fmadd_ps(y, z, r);
-    y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-    __m256i ni = _mm256_cvtps_epi32(n);
-    __m256i n1 = _mm256_srai_epi32(ni, 1);
-    __m256i n2 = _mm256_sub_epi32(ni, n1);
-    __m256i bias = _mm256_set1_epi32(127);
-    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(y, s1), s2);
-}
-
 // e^a - 1 = 2^n (1 + q) - 1 for the tanh and sigmoid below: n = round(a / ln2), r = a - n ln2 (two-part ln2),
 // q = e^r - 1 = r + r^2 P(r) with P of degree 4 (minimax for the relative error of e^r on |r| <= ln2 / 2,
 // coefficients rounded to float one at a time, the rest refitted). Returns q; *n_out = n (as a float).
@@ -150,6 +128,32 @@ UNROLL_AVX2
 static inline __m256 pow2_8(__m256 n) {  // 2^n for integral -126 <= n <= 127, exact
     __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+}
+
+UNROLL_AVX2
+static inline __m256 exp8(__m256 x) {
+    // While every |x| <= 87, s = 2^n is normal and e^x = s (1 + q) is one FMA. A vector holding some larger |x|
+    // clamps x to [-104, 89] and scales by two factors 2^(n/2) 2^(n - n/2), so that results that overflow give
+    // +inf and results below FLT_MIN come out as scaled subnormals; where the result is normal both give the same
+    // bits (scaling by a power of two is exact), so a lane's result never depends on its neighbours.
+    __m256 n, q;
+    __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(ax, _mm256_set1_ps(EXP_FAST_HI), _CMP_GT_OQ)), 0)) {
+        // min/max return their second operand when one is NaN: x stays NaN.
+        x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
+        x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x);
+        q = expm1_core8(x, &n);
+        __m256i ni = _mm256_cvtps_epi32(n);
+        __m256i n1 = _mm256_srai_epi32(ni, 1);
+        __m256i n2 = _mm256_sub_epi32(ni, n1);
+        __m256i bias = _mm256_set1_epi32(127);
+        __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+        __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+        return _mm256_mul_ps(_mm256_fmadd_ps(s1, q, s1), s2);
+    }
+    q = expm1_core8(x, &n);
+    __m256 s = pow2_8(n);
+    return _mm256_fmadd_ps(s, q, s);
 }
 
 UNROLL_AVX2
@@ -229,31 +233,67 @@ UNROLL_AVX2 __attribute__((unused)) static void vsigmoid_avx2(const float *x, fl
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define UNROLL_HAVE_ASM_VMATH 1
 static const struct {
-    float f[24];
+    float f[16];
     int32_t bias;
 } vm_consts = {
-    {EXP_HI,  /* 0 */
-     EXP_LO,  /* 4 */
-     LOG2E,   /* 8 */
-     LN2_HI,  /* 12 */
-     LN2_LO,  /* 16 */
-     EP0,     /* 20 */
-     EP1,     /* 24 */
-     EP2,     /* 28 */
-     EP3,     /* 32 */
-     EP4,     /* 36 */
-     EP5,     /* 40 */
-     1.0f,    /* 44 */
-     -0.0f,   /* 48: sign bit */
-     XC2,     /* 52 */
-     XC3,     /* 56 */
-     XC4,     /* 60 */
-     XC5,     /* 64 */
-     XC6,     /* 68 */
-     TANH_LO, /* 72 */
-     -2.0f,   /* 76 */
-     SIGMOID_FAST_LO /* 80 */, 0, 0, 0},
-    127 /* 96 */};
+    {EXP_HI,          /* 0 */
+     EXP_LO,          /* 4 */
+     LOG2E,           /* 8 */
+     LN2_HI,          /* 12 */
+     LN2_LO,          /* 16 */
+     1.0f,            /* 20 */
+     -0.0f,           /* 24: sign bit */
+     XC2,             /* 28 */
+     XC3,             /* 32 */
+     XC4,             /* 36 */
+     XC5,             /* 40 */
+     XC6,             /* 44 */
+     TANH_LO,         /* 48 */
+     -2.0f,           /* 52 */
+     SIGMOID_FAST_LO, /* 56 */
+     EXP_FAST_HI},    /* 60 */
+    127 /* 64 */};
+
+// expm1_core8 and pow2_8 in assembly: a in ymm0 -> n in ymm1, q in ymm3 (ymm2, ymm4, ymm5 clobbered); then
+// 2^n in ymm1.
+#define VM_ASM_EXPM1_CORE                        \
+    "vbroadcastss 8(%[k]), %%ymm5\n\t"           \
+    "vmulps %%ymm5, %%ymm0, %%ymm1\n\t"          \
+    "vroundps $8, %%ymm1, %%ymm1\n\t"            \
+    "vmovaps %%ymm0, %%ymm2\n\t"                 \
+    "vbroadcastss 12(%[k]), %%ymm5\n\t"          \
+    "vfnmadd231ps %%ymm5, %%ymm1, %%ymm2\n\t"    \
+    "vbroadcastss 16(%[k]), %%ymm5\n\t"          \
+    "vfnmadd231ps %%ymm5, %%ymm1, %%ymm2\n\t"    \
+    "vbroadcastss 44(%[k]), %%ymm3\n\t"          \
+    "vbroadcastss 40(%[k]), %%ymm5\n\t"          \
+    "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"     \
+    "vbroadcastss 36(%[k]), %%ymm5\n\t"          \
+    "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"     \
+    "vbroadcastss 32(%[k]), %%ymm5\n\t"          \
+    "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"     \
+    "vbroadcastss 28(%[k]), %%ymm5\n\t"          \
+    "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"     \
+    "vmulps %%ymm2, %%ymm2, %%ymm4\n\t"          \
+    "vfmadd213ps %%ymm2, %%ymm4, %%ymm3\n\t"
+#define VM_ASM_POW2                              \
+    "vcvtps2dq %%ymm1, %%ymm1\n\t"               \
+    "vpbroadcastd 64(%[k]), %%ymm5\n\t"          \
+    "vpaddd %%ymm5, %%ymm1, %%ymm1\n\t"          \
+    "vpslld $23, %%ymm1, %%ymm1\n\t"
+
+// e = 2^n (1 + q) with 2^n as two factors 2^(n/2) 2^(n - n/2) (n in ymm1, q in ymm3): e in ymm1.
+#define VM_ASM_TWO_FACTORS \
+    "vcvtps2dq %%ymm1, %%ymm1\n\t" \
+    "vpsrad $1, %%ymm1, %%ymm4\n\t" \
+    "vpsubd %%ymm4, %%ymm1, %%ymm1\n\t" \
+    "vpbroadcastd 64(%[k]), %%ymm5\n\t" \
+    "vpaddd %%ymm5, %%ymm4, %%ymm4\n\t" \
+    "vpslld $23, %%ymm4, %%ymm4\n\t" \
+    "vpaddd %%ymm5, %%ymm1, %%ymm1\n\t" \
+    "vpslld $23, %%ymm1, %%ymm1\n\t" \
+    "vfmadd231ps %%ymm3, %%ymm4, %%ymm4\n\t" \
+    "vmulps %%ymm1, %%ymm4, %%ymm1\n\t"
 
 UNROLL_AVX2 __attribute__((unused))
 static void vexp_asm_blocks(const float *x, float *y, long blocks) {  // blocks of 8 floats
@@ -262,44 +302,25 @@ static void vexp_asm_blocks(const float *x, float *y, long blocks) {  // blocks 
         "jle 2f\n\t"
         "1:\n\t"
         "vmovups (%[x]), %%ymm0\n\t"
+        "vbroadcastss 24(%[k]), %%ymm5\n\t"
+        "vandnps %%ymm0, %%ymm5, %%ymm2\n\t"
+        "vbroadcastss 60(%[k]), %%ymm5\n\t"
+        "vcmpps $0x1e, %%ymm5, %%ymm2, %%ymm2\n\t"
+        "vtestps %%ymm2, %%ymm2\n\t"
+        "jnz 3f\n\t"
+        VM_ASM_EXPM1_CORE
+        VM_ASM_POW2
+        "vfmadd231ps %%ymm3, %%ymm1, %%ymm1\n\t"
+        "jmp 4f\n\t"
+        "3:\n\t"  // some |x| > 87: clamp, two-factor scaling
         "vbroadcastss 0(%[k]), %%ymm5\n\t"
         "vminps %%ymm0, %%ymm5, %%ymm0\n\t"
         "vbroadcastss 4(%[k]), %%ymm5\n\t"
         "vmaxps %%ymm0, %%ymm5, %%ymm0\n\t"
-        "vbroadcastss 8(%[k]), %%ymm5\n\t"
-        "vmulps %%ymm5, %%ymm0, %%ymm1\n\t"
-        "vroundps $8, %%ymm1, %%ymm1\n\t"
-        "vmovaps %%ymm0, %%ymm2\n\t"
-        "vbroadcastss 12(%[k]), %%ymm5\n\t"
-        "vfnmadd231ps %%ymm5, %%ymm1, %%ymm2\n\t"
-        "vbroadcastss 16(%[k]), %%ymm5\n\t"
-        "vfnmadd231ps %%ymm5, %%ymm1, %%ymm2\n\t"
-        "vmulps %%ymm2, %%ymm2, %%ymm4\n\t"
-        "vbroadcastss 20(%[k]), %%ymm3\n\t"
-        "vbroadcastss 24(%[k]), %%ymm5\n\t"
-        "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"
-        "vbroadcastss 28(%[k]), %%ymm5\n\t"
-        "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"
-        "vbroadcastss 32(%[k]), %%ymm5\n\t"
-        "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"
-        "vbroadcastss 36(%[k]), %%ymm5\n\t"
-        "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"
-        "vbroadcastss 40(%[k]), %%ymm5\n\t"
-        "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"
-        "vfmadd213ps %%ymm2, %%ymm4, %%ymm3\n\t"
-        "vbroadcastss 44(%[k]), %%ymm5\n\t"
-        "vaddps %%ymm5, %%ymm3, %%ymm3\n\t"
-        "vcvtps2dq %%ymm1, %%ymm1\n\t"
-        "vpsrad $1, %%ymm1, %%ymm4\n\t"
-        "vpsubd %%ymm4, %%ymm1, %%ymm1\n\t"
-        "vpbroadcastd 96(%[k]), %%ymm5\n\t"
-        "vpaddd %%ymm5, %%ymm4, %%ymm4\n\t"
-        "vpslld $23, %%ymm4, %%ymm4\n\t"
-        "vpaddd %%ymm5, %%ymm1, %%ymm1\n\t"
-        "vpslld $23, %%ymm1, %%ymm1\n\t"
-        "vmulps %%ymm4, %%ymm3, %%ymm3\n\t"
-        "vmulps %%ymm1, %%ymm3, %%ymm0\n\t"
-        "vmovups %%ymm0, (%[y])\n\t"
+        VM_ASM_EXPM1_CORE
+        VM_ASM_TWO_FACTORS
+        "4:\n\t"
+        "vmovups %%ymm1, (%[y])\n\t"
         "add $32, %[x]\n\t"
         "add $32, %[y]\n\t"
         "dec %[n]\n\t"
@@ -322,34 +343,6 @@ __attribute__((unused)) static void vexp_asm(const float *x, float *y, long n) {
     }
 }
 
-// expm1_core8 and pow2_8 in assembly: a in ymm0 -> n in ymm1, q in ymm3 (ymm2, ymm4, ymm5 clobbered); then
-// 2^n in ymm1.
-#define VM_ASM_EXPM1_CORE                        \
-    "vbroadcastss 8(%[k]), %%ymm5\n\t"           \
-    "vmulps %%ymm5, %%ymm0, %%ymm1\n\t"          \
-    "vroundps $8, %%ymm1, %%ymm1\n\t"            \
-    "vmovaps %%ymm0, %%ymm2\n\t"                 \
-    "vbroadcastss 12(%[k]), %%ymm5\n\t"          \
-    "vfnmadd231ps %%ymm5, %%ymm1, %%ymm2\n\t"    \
-    "vbroadcastss 16(%[k]), %%ymm5\n\t"          \
-    "vfnmadd231ps %%ymm5, %%ymm1, %%ymm2\n\t"    \
-    "vbroadcastss 68(%[k]), %%ymm3\n\t"          \
-    "vbroadcastss 64(%[k]), %%ymm5\n\t"          \
-    "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"     \
-    "vbroadcastss 60(%[k]), %%ymm5\n\t"          \
-    "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"     \
-    "vbroadcastss 56(%[k]), %%ymm5\n\t"          \
-    "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"     \
-    "vbroadcastss 52(%[k]), %%ymm5\n\t"          \
-    "vfmadd213ps %%ymm5, %%ymm2, %%ymm3\n\t"     \
-    "vmulps %%ymm2, %%ymm2, %%ymm4\n\t"          \
-    "vfmadd213ps %%ymm2, %%ymm4, %%ymm3\n\t"
-#define VM_ASM_POW2                              \
-    "vcvtps2dq %%ymm1, %%ymm1\n\t"               \
-    "vpbroadcastd 96(%[k]), %%ymm5\n\t"          \
-    "vpaddd %%ymm5, %%ymm1, %%ymm1\n\t"          \
-    "vpslld $23, %%ymm1, %%ymm1\n\t"
-
 UNROLL_AVX2 __attribute__((unused))
 static void vtanh_asm_blocks(const float *x, float *y, long blocks) {  // blocks of 8 floats
     __asm__ volatile(
@@ -357,21 +350,21 @@ static void vtanh_asm_blocks(const float *x, float *y, long blocks) {  // blocks
         "jle 2f\n\t"
         "1:\n\t"
         "vmovups (%[x]), %%ymm6\n\t"
-        "vbroadcastss 48(%[k]), %%ymm5\n\t"
+        "vbroadcastss 24(%[k]), %%ymm5\n\t"
         "vandnps %%ymm6, %%ymm5, %%ymm7\n\t"
-        "vbroadcastss 76(%[k]), %%ymm5\n\t"
+        "vbroadcastss 52(%[k]), %%ymm5\n\t"
         "vmulps %%ymm5, %%ymm7, %%ymm0\n\t"
-        "vbroadcastss 72(%[k]), %%ymm5\n\t"
+        "vbroadcastss 48(%[k]), %%ymm5\n\t"
         "vmaxps %%ymm0, %%ymm5, %%ymm0\n\t"
         VM_ASM_EXPM1_CORE
         VM_ASM_POW2
-        "vbroadcastss 44(%[k]), %%ymm5\n\t"
+        "vbroadcastss 20(%[k]), %%ymm5\n\t"
         "vsubps %%ymm1, %%ymm5, %%ymm0\n\t"
         "vaddps %%ymm1, %%ymm5, %%ymm2\n\t"
         "vfnmadd231ps %%ymm3, %%ymm1, %%ymm0\n\t"
         "vfmadd231ps %%ymm3, %%ymm1, %%ymm2\n\t"
         "vdivps %%ymm2, %%ymm0, %%ymm0\n\t"
-        "vbroadcastss 48(%[k]), %%ymm5\n\t"
+        "vbroadcastss 24(%[k]), %%ymm5\n\t"
         "vandps %%ymm6, %%ymm5, %%ymm5\n\t"
         "vorps %%ymm5, %%ymm0, %%ymm0\n\t"
         "vmovups %%ymm0, (%[y])\n\t"
@@ -404,9 +397,9 @@ static void vsigmoid_asm_blocks(const float *x, float *y, long blocks) {  // blo
         "jle 2f\n\t"
         "1:\n\t"
         "vmovups (%[x]), %%ymm6\n\t"
-        "vbroadcastss 48(%[k]), %%ymm5\n\t"
+        "vbroadcastss 24(%[k]), %%ymm5\n\t"
         "vorps %%ymm6, %%ymm5, %%ymm0\n\t"
-        "vbroadcastss 80(%[k]), %%ymm5\n\t"
+        "vbroadcastss 56(%[k]), %%ymm5\n\t"
         "vcmpps $0x11, %%ymm5, %%ymm0, %%ymm2\n\t"
         "vtestps %%ymm2, %%ymm2\n\t"
         "jnz 3f\n\t"
@@ -418,18 +411,9 @@ static void vsigmoid_asm_blocks(const float *x, float *y, long blocks) {  // blo
         "vbroadcastss 4(%[k]), %%ymm5\n\t"
         "vmaxps %%ymm0, %%ymm5, %%ymm0\n\t"
         VM_ASM_EXPM1_CORE
-        "vcvtps2dq %%ymm1, %%ymm1\n\t"
-        "vpsrad $1, %%ymm1, %%ymm4\n\t"
-        "vpsubd %%ymm4, %%ymm1, %%ymm1\n\t"
-        "vpbroadcastd 96(%[k]), %%ymm5\n\t"
-        "vpaddd %%ymm5, %%ymm4, %%ymm4\n\t"
-        "vpslld $23, %%ymm4, %%ymm4\n\t"
-        "vpaddd %%ymm5, %%ymm1, %%ymm1\n\t"
-        "vpslld $23, %%ymm1, %%ymm1\n\t"
-        "vfmadd231ps %%ymm3, %%ymm4, %%ymm4\n\t"
-        "vmulps %%ymm1, %%ymm4, %%ymm1\n\t"
+        VM_ASM_TWO_FACTORS
         "4:\n\t"
-        "vbroadcastss 44(%[k]), %%ymm5\n\t"
+        "vbroadcastss 20(%[k]), %%ymm5\n\t"
         "vblendvps %%ymm6, %%ymm1, %%ymm5, %%ymm0\n\t"
         "vaddps %%ymm1, %%ymm5, %%ymm3\n\t"
         "vdivps %%ymm3, %%ymm0, %%ymm0\n\t"
