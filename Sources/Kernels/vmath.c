@@ -131,6 +131,19 @@ static inline __m256 pow2_8(__m256 n) {  // 2^n for integral -126 <= n <= 127, e
 }
 
 UNROLL_AVX2
+static inline __m256 scaled_two_factors8(__m256 q, __m256 n) {
+    // 2^n (1 + q) as 2^(n/2) (1 + q) 2^(n - n/2): each factor normal for every n the slow paths clamp to, so
+    // results that overflow give +inf and those below FLT_MIN come out as subnormals.
+    __m256i ni = _mm256_cvtps_epi32(n);
+    __m256i n1 = _mm256_srai_epi32(ni, 1);
+    __m256i n2 = _mm256_sub_epi32(ni, n1);
+    __m256i bias = _mm256_set1_epi32(127);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    return _mm256_mul_ps(_mm256_fmadd_ps(s1, q, s1), s2);
+}
+
+UNROLL_AVX2
 static inline __m256 exp8(__m256 x) {
     // While every |x| <= 87, s = 2^n is normal and e^x = s (1 + q) is one FMA. A vector holding some larger |x|
     // clamps x to [-104, 89] and scales by two factors 2^(n/2) 2^(n - n/2), so that results that overflow give
@@ -143,13 +156,7 @@ static inline __m256 exp8(__m256 x) {
         x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
         x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x);
         q = expm1_core8(x, &n);
-        __m256i ni = _mm256_cvtps_epi32(n);
-        __m256i n1 = _mm256_srai_epi32(ni, 1);
-        __m256i n2 = _mm256_sub_epi32(ni, n1);
-        __m256i bias = _mm256_set1_epi32(127);
-        __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-        __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-        return _mm256_mul_ps(_mm256_fmadd_ps(s1, q, s1), s2);
+        return scaled_two_factors8(q, n);
     }
     q = expm1_core8(x, &n);
     __m256 s = pow2_8(n);
@@ -187,13 +194,7 @@ static inline __m256 sigmoid8(__m256 x) {
     if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(SIGMOID_FAST_LO), _CMP_LT_OQ)), 0)) {
         a = _mm256_max_ps(_mm256_set1_ps(EXP_LO), a);
         q = expm1_core8(a, &n);
-        __m256i ni = _mm256_cvtps_epi32(n);
-        __m256i n1 = _mm256_srai_epi32(ni, 1);
-        __m256i n2 = _mm256_sub_epi32(ni, n1);
-        __m256i bias = _mm256_set1_epi32(127);
-        __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-        __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-        e = _mm256_mul_ps(_mm256_fmadd_ps(s1, q, s1), s2);
+        e = scaled_two_factors8(q, n);
     } else {
         q = expm1_core8(a, &n);
         __m256 s = pow2_8(n);
