@@ -131,6 +131,13 @@ static inline __m256 pow2_8(__m256 n) {  // 2^n for integral -126 <= n <= 127, e
 }
 
 UNROLL_AVX2
+static inline __m256 scaled_one_factor8(__m256 q, __m256 n) {
+    // 2^n (1 + q) as one FMA from exact parts: the fast path, while every 2^n is normal.
+    __m256 s = pow2_8(n);
+    return _mm256_fmadd_ps(s, q, s);
+}
+
+UNROLL_AVX2
 static inline __m256 scaled_two_factors8(__m256 q, __m256 n) {
     // 2^n (1 + q) as 2^(n/2) (1 + q) 2^(n - n/2): each factor normal for every n the slow paths clamp to, so
     // results that overflow give +inf and those below FLT_MIN come out as subnormals.
@@ -159,8 +166,7 @@ static inline __m256 exp8(__m256 x) {
         return scaled_two_factors8(q, n);
     }
     q = expm1_core8(x, &n);
-    __m256 s = pow2_8(n);
-    return _mm256_fmadd_ps(s, q, s);
+    return scaled_one_factor8(q, n);
 }
 
 UNROLL_AVX2
@@ -197,8 +203,7 @@ static inline __m256 sigmoid8(__m256 x) {
         e = scaled_two_factors8(q, n);
     } else {
         q = expm1_core8(a, &n);
-        __m256 s = pow2_8(n);
-        e = _mm256_fmadd_ps(s, q, s);
+        e = scaled_one_factor8(q, n);
     }
     // The numerator by x's sign bit (-0 takes e = 1, the same as 1): no compare.
     __m256 num = _mm256_blendv_ps(one, e, x);
@@ -283,6 +288,11 @@ static const struct {
     "vpaddd %%ymm5, %%ymm1, %%ymm1\n\t"          \
     "vpslld $23, %%ymm1, %%ymm1\n\t"
 
+// e = 2^n (1 + q) in one FMA (n in ymm1, q in ymm3): e in ymm1; the fast path, while every 2^n is normal.
+#define VM_ASM_ONE_FACTOR \
+    VM_ASM_POW2 \
+    "vfmadd231ps %%ymm3, %%ymm1, %%ymm1\n\t"
+
 // e = 2^n (1 + q) with 2^n as two factors 2^(n/2) 2^(n - n/2) (n in ymm1, q in ymm3): e in ymm1.
 #define VM_ASM_TWO_FACTORS \
     "vcvtps2dq %%ymm1, %%ymm1\n\t" \
@@ -310,8 +320,7 @@ static void vexp_asm_blocks(const float *x, float *y, long blocks) {  // blocks 
         "vtestps %%ymm2, %%ymm2\n\t"
         "jnz 3f\n\t"
         VM_ASM_EXPM1_CORE
-        VM_ASM_POW2
-        "vfmadd231ps %%ymm3, %%ymm1, %%ymm1\n\t"
+        VM_ASM_ONE_FACTOR
         "jmp 4f\n\t"
         "3:\n\t"  // some |x| > 87: clamp, two-factor scaling
         "vbroadcastss 0(%[k]), %%ymm5\n\t"
@@ -405,8 +414,7 @@ static void vsigmoid_asm_blocks(const float *x, float *y, long blocks) {  // blo
         "vtestps %%ymm2, %%ymm2\n\t"
         "jnz 3f\n\t"
         VM_ASM_EXPM1_CORE
-        VM_ASM_POW2
-        "vfmadd231ps %%ymm3, %%ymm1, %%ymm1\n\t"
+        VM_ASM_ONE_FACTOR
         "jmp 4f\n\t"
         "3:\n\t"  // some |x| > 87: two-factor scaling
         "vbroadcastss 4(%[k]), %%ymm5\n\t"
