@@ -1,4 +1,3 @@
-import Dispatch
 import Synchronization
 
 /// A value shared with worker threads that only read it or write disjoint parts of what it points to.
