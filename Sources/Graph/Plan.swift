@@ -109,6 +109,7 @@ public final class Plan {
             second.lower(outputs: outputs.map(\.index), root: root?.index, gradients: gradients.map(\.index))
         }
         parameterGradients = Array(repeating: nil, count: parameters.count)
+        if fusing { computeCheapProductsWhereRead() }
         shareRightOperands()
         formSegments()
         formConcurrentGroups()

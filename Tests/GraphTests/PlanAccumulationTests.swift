@@ -84,7 +84,8 @@ extension PlanFusionPropertyTests {
         let plan = Plan(tape: tape, inputs: nodes, outputs: [body(nodes)])
         let eager = Tape()
         assertClose(plan.replay(other)[0], body(other.map { eager.variable($0) }).value, tolerance: 0, "wide forward")
-        XCTAssertEqual(accumulatingKernels(inputs, body).count, 3, "the projection onto its bias, and both steps")
+        // K = 8: the projection is computed where each step's rows are read (Plan+ProductsWhereRead.swift).
+        XCTAssertEqual(accumulatingKernels(inputs, body).count, 4, "the projection's rows of each step, and both steps")
     }
 
     func testPackedRecurrentKernelAccumulatesExactly() {
