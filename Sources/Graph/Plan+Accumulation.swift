@@ -147,6 +147,12 @@ extension PlanLowering {
         return true
     }
 
+    /// Whether record `index` is a constant (not fed at replay) whose every element is zero.
+    func isZeroConstant(_ index: Int) -> Bool {
+        guard let location = value[index], case .constant(let k) = plan.storage[location.buffer].kind else { return false }
+        return plan.constants[k].scalars.allSatisfy { $0 == 0 }
+    }
+
     /// Runs accumulated addition `sum`'s product into its addend's place; the addition's value is that place.
     mutating func emitAccumulation(_ sum: Int) {
         let accumulation = accumulations[sum]!
@@ -166,6 +172,9 @@ extension PlanLowering {
             plan.storage[target.buffer].nodes.append(sum)
         }
         value[sum] = target
+        // A zero left operand (a recurrent layer's zero initial state, a constant): the product adds +0 to every
+        // element, which leaves the sum's place as it is (the addend, rounded as the GEMM's beta = 1 store rounds it).
+        if !accumulation.broadcast && isZeroConstant(inputs[0]) { return }
         emit(.matmul(Plan.Product(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                   a: value[inputs[0]]!, lda: a[1], b: value[inputs[1]]!, ldb: b[1], c: target,
                                   ldc: accumulation.rowStride ?? n, accumulating: !accumulation.broadcast,

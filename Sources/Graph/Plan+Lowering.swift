@@ -245,10 +245,11 @@ struct PlanLowering {
             }
             let target = newBuffer(.arena, count: m * n, isGradient: false, node: index)
             value[index] = target
-            if k == 0 {
+            let packed = k == 0 ? nil : packedOperand(inputs[1], transposed: transposeB, rows: m)
+            if k == 0 || isZeroConstant(inputs[0]) {
+                // No terms, or a zero left operand: the GEMM would store +0 everywhere.
                 emit(.fill(target, count: m * n), kind: .fill, nodes: [index], reads: [], writes: [target])
             } else {
-                let packed = packedOperand(inputs[1], transposed: transposeB, rows: m)
                 emit(.matmul(Plan.Product(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                                           a: value[inputs[0]]!, lda: a[1], b: value[inputs[1]]!, ldb: b[1], c: target,
                                           ldc: n, accumulating: false, packed: packed)),

@@ -1529,6 +1529,11 @@ static const kernel_set avx2_set = {
 
 static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 
+long unroll_gemm_multi_pass_kc = KC_MAX;
+
+/// The number of K blocks: one up to KC_MAX, else blocks of about unroll_gemm_multi_pass_kc.
+static long kc_block_count(long K) { return K <= KC_MAX ? 1 : ceil_div(K, unroll_gemm_multi_pass_kc); }
+
 long unroll_sgemm_max_single_pass_k(void) { return KC_MAX; }
 
 void unroll_prefetch_rows(const float *p, long rows, long columns, long stride) {
@@ -1641,7 +1646,7 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
                        const float *A, long lda, const float *packed_a, const float *B, long ldb, float beta,
                        const float *c_row, float *C, long ldc) {
     // Even splits of K and M so that no block is a tiny remainder.
-    long kc_blocks = ceil_div(K, KC_MAX);
+    long kc_blocks = kc_block_count(K);
     long kc_size = ceil_div(K, kc_blocks);
     long mc_blocks = ceil_div(M, MC_MAX);
     long mc_size = ceil_div(ceil_div(M, mc_blocks), MR) * MR;
@@ -1751,7 +1756,7 @@ void unroll_sgemm_pack_a(int transA, long M, long K, const float *A, long lda, l
     if (i1 > M) i1 = M;
     if (i0 < 0) i0 = 0;
     if (K <= 0 || i1 <= i0) return;
-    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks), mpad = padded_m(M);
+    long kc_blocks = kc_block_count(K), kc_size = ceil_div(K, kc_blocks), mpad = padded_m(M);
     pack_a_t pack = current_set()->pack_a;
     for (long pc = 0; pc < K; pc += kc_size) {
         long kc = K - pc < kc_size ? K - pc : kc_size;
@@ -1793,7 +1798,7 @@ static int shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, in
         return 1;
     }
     const kernel_set *ks = current_set();
-    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks);
+    long kc_blocks = kc_block_count(K), kc_size = ceil_div(K, kc_blocks);
     long widest = 0;
     for (long q = 0; q < blocks; q++) {
         long width = edges[q + 1] - edges[q];
@@ -1893,7 +1898,7 @@ void unroll_sgemm_pack_stacked_a(long count, const unroll_sgemm_stacked_part *pa
     if (panel0 < 0) panel0 = 0;
     if (panel1 > panels) panel1 = panels;
     if (panel1 <= panel0) return;
-    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks), mpad = padded_m(M);
+    long kc_blocks = kc_block_count(K), kc_size = ceil_div(K, kc_blocks), mpad = padded_m(M);
     long lower = panel0 * MR, upper = panel1 * MR < M ? panel1 * MR : M;
     pack_a_t pack = current_set()->pack_a;
     for (long pc = 0; pc < K; pc += kc_size) {
@@ -1956,7 +1961,7 @@ static int stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, 
     }
     const kernel_set *ks = current_set();
     long mpad = padded_m(M);
-    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks);
+    long kc_blocks = kc_block_count(K), kc_size = ceil_div(K, kc_blocks);
     long mc_blocks = ceil_div(M, MC_MAX), mc_size = ceil_div(ceil_div(M, mc_blocks), MR) * MR;
     long widest = 0;
     for (long q = 0; q < blocks; q++) {
@@ -2075,7 +2080,7 @@ size_t unroll_sgemm_packed_b_size(long K, long N) {
 
 void unroll_sgemm_pack_b(int transB, long K, long N, const float *B, long ldb, float *packed) {
     if (K <= 0 || N <= 0) return;
-    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks), npad = padded_n(N);
+    long kc_blocks = kc_block_count(K), kc_size = ceil_div(K, kc_blocks), npad = padded_n(N);
     pack_b_t pack = pack_b_portable;
 #if UNROLL_X86
     // The AVX2 packer stores with aligned 32-byte writes.
@@ -2167,7 +2172,7 @@ static void prepacked_b(int a_in_place, int transA, long M, long N, long K, floa
 #if UNROLL_X86
     if (unroll_kernels_use_avx2()) ks = &avx2_set;
 #endif
-    long kc_blocks = ceil_div(K, KC_MAX), kc_size = ceil_div(K, kc_blocks), npad = padded_n(N);
+    long kc_blocks = kc_block_count(K), kc_size = ceil_div(K, kc_blocks), npad = padded_n(N);
     if (a_in_place < 0) {
         // The inline-assembly kernels of debug builds have no in-place twin: the intrinsics ones would be slower.
 #if defined(UNROLL_HAVE_ASM_KERNEL) && (!defined(__OPTIMIZE__) || defined(UNROLL_FORCE_ASM_KERNEL))

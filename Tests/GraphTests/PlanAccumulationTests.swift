@@ -109,7 +109,8 @@ extension PlanFusionPropertyTests {
         let input = tape.constant(x)
         let loss = run(tape, input)
         let plan = Plan(tape: tape, inputs: [input], outputs: [loss], differentiating: loss)
-        XCTAssertEqual(plan.kernels.filter { $0.kind == .accumulatingMatmul }.count, 3)
+        // Steps 1 and 2 (step 0's h₀ is a zero constant: its product adds nothing and is not run).
+        XCTAssertEqual(plan.kernels.filter { $0.kind == .accumulatingMatmul }.count, 2)
         for parameter in [u, w] { parameter.gradient = nil }
         let replayed = plan.replay([x])[0]
         let planGradients = [u.gradient!, w.gradient!]
@@ -196,6 +197,28 @@ extension PlanFusionPropertyTests {
         XCTAssertEqual(accumulatingKernels(inputs, dies).count, 1)
         XCTAssertEqual(accumulatingKernels(inputs, readLater).count, 0, "the addend is read after the addition")
         checkReplay("addend read later", inputs, other: other, tolerance: 0, unfusedTolerance: 0, readLater)
+    }
+
+    func testProductsOfAZeroConstantAreNotRun() {
+        // A zero initial state: its product is +0 everywhere, so adding it is skipped and storing it is a fill. A
+        // constant that is not all zeros, and a fed input (zero this time), still run their products.
+        let body: ([Node]) -> Node = { n in
+            let tape = n[0].tape!
+            let zero = tape.constant(Tensor.zeros([3, 6])), one = tape.constant(Tensor(shape: [3, 6], repeating: 1))
+            let projection = n[0].matmul(n[1]) + n[2]
+            var h = zero
+            for t in 0..<4 { h = tanh(projection.slice(along: 0, (3 * t)..<(3 * t + 3)) + h.matmul(n[3])) }
+            return h + zero.matmul(n[3]) * one.matmul(n[3]) + n[4].matmul(n[3])
+        }
+        let inputs = random(recurrentShapes, seed: 41), other = random(recurrentShapes, seed: 51)
+        let plan = trainingPlan(inputs, body)
+        XCTAssertEqual(plan.kernels.filter { $0.kind == .accumulatingMatmul && $0.addend != nil && $0.flops == 2 * 3 * 6 * 6 }.count,
+                       4, "steps 1 to 3, and the fed h's product added last: \(plan.summary)")
+        XCTAssertEqual(plan.kernels.filter { $0.kind == .fill && !$0.isBackward }.count, 1, "0·U: \(plan.summary)")
+        XCTAssertEqual(plan.kernels.filter { $0.kind == .matmul && !$0.isBackward }.count, 1, "1·U: \(plan.summary)")
+        checkReplay("zero state", inputs, other: other, tolerance: 0, unfusedTolerance: 0, body)
+        let fedZero = inputs.enumerated().map { $0.offset == 4 ? Tensor.zeros([3, 6]) : $0.element }
+        checkReplay("fed zeros", fedZero, other: other, tolerance: 0, unfusedTolerance: 0, body)
     }
 
     func testProductReadTwiceIsNotAccumulated() {

@@ -201,7 +201,8 @@ final class CLISubcommandTests: XCTestCase {
         XCTAssertEqual(gateSweeps.count, 3, output)
         // Each step's `x·Wₜ + h·U` is the recurrent GEMM accumulating into the projection's rows (no sweep).
         let accumulating = output.split(separator: "\n").filter { $0.contains(" accumulatingMatmul ") }
-        XCTAssertEqual(accumulating.filter { $0.contains("+= into") }.count, 3, "one per step: \(output)")
+        // Step 0's h₀ is a zero constant: its product adds nothing and is not run.
+        XCTAssertEqual(accumulating.filter { $0.contains("+= into") }.count, 2, "one per step after the first: \(output)")
         // The one-feature projection onto its bias is computed a step's rows at a time, where they are read.
         XCTAssertEqual(accumulating.filter { $0.contains("in each row") }.count, 3, "the projection's rows per step: \(output)")
         XCTAssertTrue(output.contains("kept for backward"), output)
@@ -209,7 +210,7 @@ final class CLISubcommandTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: file) }
         XCTAssertEqual(runTool(["graph", "--plan", "--steps", "2", "--units", "3", "--out", file.path]).status, 0)
         let dot = try String(contentsOf: file, encoding: .utf8)
-        XCTAssertTrue(dot.contains("label=\"kernel 3: fused sweep of 9 records\""), dot)
+        XCTAssertTrue(dot.contains("label=\"kernel 2: fused sweep of 9 records\""), dot)
     }
 
     func testBenchPrintsParsableJSONForOneWorkload() throws {
