@@ -1082,7 +1082,6 @@ static void bench_all(const char *label) {
 
 int main(int argc, char **argv) {
     if (getenv("KB_UNPACKED_MAX_M")) unroll_gemm_unpacked_max_m = atol(getenv("KB_UNPACKED_MAX_M"));
-    if (getenv("KB_MULTI_PASS_KC")) unroll_gemm_multi_pass_kc = atol(getenv("KB_MULTI_PASS_KC"));
     if (getenv("KB_FUSED_B_PACKING")) unroll_gemm_fused_b_packing = atoi(getenv("KB_FUSED_B_PACKING"));
     if (argc >= 2 && strcmp(argv[1], "vmath") == 0) {  // vmath timings only
         bench_vmath();

@@ -1529,10 +1529,8 @@ static const kernel_set avx2_set = {
 
 static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 
-long unroll_gemm_multi_pass_kc = KC_MAX;
-
-/// The number of K blocks: one up to KC_MAX, else blocks of about unroll_gemm_multi_pass_kc.
-static long kc_block_count(long K) { return K <= KC_MAX ? 1 : ceil_div(K, unroll_gemm_multi_pass_kc); }
+/// The number of K blocks, split evenly (K = 600 -> 2 x 300): every entry and packed layout cuts K the same way.
+static long kc_block_count(long K) { return ceil_div(K, KC_MAX); }
 
 long unroll_sgemm_max_single_pass_k(void) { return KC_MAX; }
 

@@ -22,8 +22,6 @@ void unroll_kernels_force_portable(int force);
 
 /// GEMM tuning knob: non-transposed B is read in place (not packed) when M <= this value (-1: built-in rule).
 extern long unroll_gemm_unpacked_max_m;
-/// GEMM tuning knob: the K block size aimed at when K needs more than one pass (K > KC_MAX).
-extern long unroll_gemm_multi_pass_kc;
 /// Harness switch: 0 packs B before the tiles in unroll_sgemm_shared_b(_blocks) instead of in their first tile.
 extern int unroll_gemm_fused_b_packing;
 
