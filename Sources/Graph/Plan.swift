@@ -137,6 +137,29 @@ public final class Plan {
         releaseSegments()
     }
 
+    /// Packs the reused right operands for this replay's products: the larger ones (a recurrent kernel and its
+    /// transpose) on both cores at once, each operand on one.
+    private func packOperands() {
+        let jobs = packedOperands.map { operand in
+            let value = parameters[operand.parameter].value, matrix = operand.matrix
+            return UncheckedSendable(value: (operand.transposed, matrix.rows, matrix.columns, value.base, value.shape[1],
+                                             matrix.storage.pointer))
+        }
+        let bytes = packedOperands.reduce(0) { $0 + $1.matrix.byteCount }
+        let pack: @Sendable (Int) -> Void = { k in
+            let (transposed, rows, columns, source, stride, target) = jobs[k].value
+            unroll_sgemm_pack_b(transposed ? 1 : 0, rows, columns, source, stride, target)
+        }
+        if jobs.count > 1 && bytes >= Plan.parallelPackingBytes {
+            forkJoin(iterations: jobs.count, pack)
+        } else {
+            for k in jobs.indices { pack(k) }
+        }
+    }
+
+    /// Packed bytes from which the operands are packed on several cores (below it a fork costs more than it saves).
+    static let parallelPackingBytes = 1 << 20
+
     /// Runs the plan on new values of its inputs (same shapes as traced) and returns the outputs' values, then
     /// the requested gradients. Parameters' gradients are added to ``Parameter/gradient``.
     public func replay(_ inputs: [Tensor]) -> [Tensor] {
@@ -152,11 +175,7 @@ public final class Plan {
             }
         }
         let start = profiler == nil ? 0 : PlanProfiler.now()
-        for operand in packedOperands {
-            let value = parameters[operand.parameter].value, matrix = operand.matrix
-            unroll_sgemm_pack_b(operand.transposed ? 1 : 0, matrix.rows, matrix.columns, value.base, value.shape[1],
-                                matrix.storage.pointer)
-        }
+        packOperands()
         return withExtendedLifetime(inputs) {
             if let profiler {
                 profiler.packingNanoseconds &+= PlanProfiler.now() &- start
