@@ -35,6 +35,9 @@ public final class Plan {
     struct Buffer {
         enum Kind: Equatable {
             case arena, input(Int), parameter(Int), constant(Int)
+            /// Parameter k's gradient tensor (``Plan/parameterGradients``): the plan writes the gradient where the
+            /// handover finds it (see `Plan+ParameterGradients.swift`).
+            case parameterGradient(Int)
         }
         var kind: Kind
         var count: Int
@@ -110,6 +113,7 @@ public final class Plan {
         }
         parameterGradients = Array(repeating: nil, count: parameters.count)
         if fusing { computeCheapProductsWhereRead() }
+        placeParameterGradients()
         shareRightOperands()
         formSegments()
         formConcurrentGroups()
@@ -172,6 +176,7 @@ public final class Plan {
             case .input(let k): pointers[b] = inputs[k].base
             case .parameter(let k): pointers[b] = parameters[k].value.base
             case .constant(let k): pointers[b] = constants[k].base
+            case .parameterGradient(let k): pointers[b] = parameterGradientStorage(k)
             }
         }
         let start = profiler == nil ? 0 : PlanProfiler.now()
@@ -299,7 +304,9 @@ public final class Plan {
         case .parameterGradient(let k, let location):
             let parameter = parameters[k]
             let source = address(location)
-            if parameter.gradient == nil {
+            if parameter.gradient == nil, case .parameterGradient = storage[location.buffer].kind {
+                parameter.gradient = parameterGradients[k]  // written in place by the replay
+            } else if parameter.gradient == nil {
                 // Reuse last replay's tensor when nothing else holds it (the optimizer has cleared it).
                 var gradient = parameterGradients[k] ?? Tensor(uninitializedShape: parameter.shape)
                 parameterGradients[k] = nil
