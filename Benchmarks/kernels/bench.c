@@ -418,9 +418,9 @@ static void test_stacked(const char *label) {
             for (int v = 0; v < 2; v++) {
                 for (int i = 0; i < 3; i++)
                     for (long j = 0; j < ms[i] * N; j++) C[v][i][j] = beta == 0.0f ? NAN : 0.5f;
-                unroll_sgemm_stacked_part big = {M1, 1, A1, M1, beta, C[v][0], N};
-                unroll_sgemm_stacked_part small = {M2, 1, A2, M2, beta, C[v][1], N};
-                unroll_sgemm_stacked_part ones = {1, 0, NULL, 0, beta, C[v][2], N};
+                unroll_sgemm_stacked_part big = {M1, 1, A1, M1, beta, C[v][0], N, 0};
+                unroll_sgemm_stacked_part small = {M2, 1, A2, M2, beta, C[v][1], N, 0};
+                unroll_sgemm_stacked_part ones = {1, 0, NULL, 0, beta, C[v][2], N, 0};
                 unroll_sgemm_stacked_part parts[3] = {big, small, ones};
                 if (ones_first) {
                     parts[0] = ones;
@@ -528,7 +528,7 @@ static void bench_shared(long M1, long M2, long N, long K) {
     float *B = aligned_alloc(64, sizeof(float) * (K * N + 16));
     for (long i = 0; i < K * N; i++) B[i] = frand();
     unroll_sgemm_stacked_part parts[3] = {
-        {M2, 1, A[0], M2, 0.0f, C2[0], N}, {M1, 1, A[1], M1, 0.0f, C2[1], N}, {1, 1, NULL, 1, 0.0f, C2[2], N}};
+        {M2, 1, A[0], M2, 0.0f, C2[0], N, 0}, {M1, 1, A[1], M1, 0.0f, C2[1], N, 0}, {1, 1, NULL, 1, 0.0f, C2[2], N, 0}};
     float *S = aligned_alloc(64, sizeof(float) * (unroll_sgemm_stacked_a_size(3, parts, K) + 16));
     int blocked[2];
     for (int i = 0; i < 2; i++) blocked[i] = unroll_sgemm_packs_a(1, 0, Ms[i], N, K, 1.0f);

@@ -195,6 +195,8 @@ struct SharedGEMMLeft {
     var a: UnsafePointer<Float>?, lda: Int
     var beta: Float
     var c: UnsafeMutablePointer<Float>, ldc: Int
+    /// Leading rows of K in which `op(A)` is zero (skipped with the same bits; see `unroll_sgemm_stacked_part`).
+    var zeroRows = 0
 }
 
 /// Products that share their right operand, `Cᵢ = op(Aᵢ)·op(B) + βᵢ·Cᵢ`, their rows stacked into one packed `op(A)`
@@ -210,7 +212,7 @@ func sharedGEMM(transposeB: Bool, n: Int, k: Int, b: UnsafePointer<Float>, ldb: 
     let order = lefts.indices.sorted { lefts[$0].m > lefts[$1].m || (lefts[$0].m == lefts[$1].m && $0 < $1) }
     let parts = order.map { i in
         unroll_sgemm_stacked_part(m: lefts[i].m, trans_a: lefts[i].transposeA ? 1 : 0, a: lefts[i].a, lda: lefts[i].lda,
-                                  beta: lefts[i].beta, c: lefts[i].c, ldc: lefts[i].ldc)
+                                  beta: lefts[i].beta, c: lefts[i].c, ldc: lefts[i].ldc, zero_k: lefts[i].zeroRows)
     }
     let rows = lefts.reduce(0) { $0 + Swift.max(0, $1.m) }
     let floats = parts.withUnsafeBufferPointer { unroll_sgemm_stacked_a_size($0.count, $0.baseAddress, k) }

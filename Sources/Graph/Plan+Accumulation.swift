@@ -149,8 +149,16 @@ extension PlanLowering {
 
     /// Whether record `index` is a constant (not fed at replay) whose every element is zero.
     func isZeroConstant(_ index: Int) -> Bool {
-        guard let location = value[index], case .constant(let k) = plan.storage[location.buffer].kind else { return false }
-        return plan.constants[k].scalars.allSatisfy { $0 == 0 }
+        guard let location = value[index] else { return false }
+        return isZeroConstant(location, count: count(index))
+    }
+
+    /// Whether `count` floats from `location` lie in a constant (not fed at replay) and are all zero.
+    func isZeroConstant(_ location: Location, count: Int) -> Bool {
+        guard case .constant(let k) = plan.storage[location.buffer].kind else { return false }
+        let scalars = plan.constants[k].scalars
+        guard location.offset + count <= scalars.count else { return false }
+        return scalars[location.offset..<(location.offset + count)].allSatisfy { $0 == 0 }
     }
 
     /// Runs accumulated addition `sum`'s product into its addend's place; the addition's value is that place.

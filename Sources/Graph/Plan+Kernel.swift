@@ -22,6 +22,9 @@ extension Plan {
         /// A row of `n` floats `C` starts from in every row (a bias), instead of zeros or its own value: the GEMM
         /// stores each tile's product onto it, `C` written without being read (`unroll_sgemm_row`).
         var row: Location? = nil
+        /// Leading rows of K in which `op(A)` is zero (a weight gradient's term of the zero initial state): a shared
+        /// product's kernel starts its first K block after them (`unroll_sgemm_stacked_part.zero_k`).
+        var zeroRows = 0
     }
 
     /// A parameter used as the right operand of many products, packed once per replay in one orientation.

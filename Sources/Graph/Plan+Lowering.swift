@@ -590,9 +590,12 @@ struct PlanLowering {
             }
         }
         let (target, accumulating) = gradientTarget(index)
-        emit(.matmul(Plan.Product(transposeA: true, transposeB: false, m: first.leftColumns, n: first.rightColumns,
-                                  k: totalRows, a: a, lda: first.leftColumns, b: g, ldb: first.rightColumns, c: target,
-                                  ldc: first.rightColumns, accumulating: accumulating)),
+        var product = Plan.Product(transposeA: true, transposeB: false, m: first.leftColumns, n: first.rightColumns,
+                                   k: totalRows, a: a, lda: first.leftColumns, b: g, ldb: first.rightColumns, c: target,
+                                   ldc: first.rightColumns, accumulating: accumulating)
+        // The terms of a zero constant (the zero initial state) add +0: a shared product's kernel skips their rows.
+        product.zeroRows = products.prefix { isZeroConstant($0.left, count: $0.rows * $0.leftColumns) }.reduce(0) { $0 + $1.rows }
+        emit(.matmul(product),
              kind: .stackedMatmul, nodes: [index], flops: 2 * first.leftColumns * first.rightColumns * totalRows,
              reads: [a, g] + (accumulating ? [target] : []), writes: [target])
     }

@@ -248,7 +248,7 @@ public final class Plan {
                        lefts: products.map { product in
                            SharedGEMMLeft(transposeA: product.transposeA, m: product.m, a: address(product.a),
                                           lda: product.lda, beta: product.accumulating ? 1 : 0, c: address(product.c),
-                                          ldc: product.ldc)
+                                          ldc: product.ldc, zeroRows: product.zeroRows)
                        } + rowSums.map { sum in
                            SharedGEMMLeft(transposeA: true, m: 1, a: nil, lda: 1, beta: sum.accumulating ? 1 : 0,
                                           c: address(sum.target), ldc: sum.width)

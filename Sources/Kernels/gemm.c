@@ -2017,10 +2017,14 @@ static int stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, 
                             if (nr == NR && row + mr <= starts[p] + parts[p].m) {
                                 float *c = parts[p].c + (row - starts[p]) * parts[p].ldc + column;
                                 float beta = pc == 0 ? parts[p].beta : 1.0f;
-                                if (source && ir == 0)
+                                if (source && ir == 0) {
                                     ks->packing[mr](kc, apanel, source, ldb, bp + jr * kc, c, parts[p].ldc, alpha, beta);
-                                else
-                                    ks->kern[mr](kc, apanel, bpanel, ldbk, c, parts[p].ldc, alpha, beta);
+                                } else {
+                                    // Leading rows of K where this part's op(A) is zero add +0: start after them.
+                                    long skip = pc == 0 && parts[p].zero_k > 0 && parts[p].zero_k < kc ? parts[p].zero_k : 0;
+                                    ks->kern[mr](kc - skip, apanel + skip * MR, bpanel + skip * ldbk, ldbk, c, parts[p].ldc,
+                                                 alpha, beta);
+                                }
                                 continue;
                             }
                             // A ragged column panel, or rows of several parts: through the tile, each part's rows

@@ -233,7 +233,7 @@ final class SharedBGEMMTests: XCTestCase {
             let parts = lefts.indices.map { j in
                 unroll_sgemm_stacked_part(m: lefts[j].m, trans_a: lefts[j].transposeA ? 1 : 0,
                                           a: aPointers[j].map { UnsafePointer($0) }, lda: lefts[j].lda, beta: beta,
-                                          c: targets[j], ldc: lefts[j].ldc)
+                                          c: targets[j], ldc: lefts[j].ldc, zero_k: 0)
             }
             let size = unroll_sgemm_stacked_a_size(parts.count, parts, k)
             XCTAssertEqual(size, unroll_sgemm_packed_a_size(193, k))

@@ -98,7 +98,10 @@ int unroll_sgemm_prepacked_a_blocks(int transB, long M, long K, float alpha, con
 
 /// One part of a stacked left operand (unroll_sgemm_pack_stacked_a, unroll_sgemm_stacked_b): m rows of op(A)
 /// (A [m, K], or with trans_a A stored [K, m]; with a NULL A, rows of ones: the product is then the column sums
-/// of op(B), a bias gradient), and its product's C (row stride ldc, pointing at column 0) and beta.
+/// of op(B), a bias gradient), and its product's C (row stride ldc, pointing at column 0) and beta. zero_k: how
+/// many leading rows of K op(A) is zero in (a recurrent layer's zero initial state): while they lie in the first K
+/// block, the kernel starts that block's sum after them for the panels of this part alone, which gives the same
+/// bits as summing their +0 products for a finite B (an fma chain from +0 stays +0 over them).
 typedef struct {
     long m;
     int trans_a;
@@ -107,6 +110,7 @@ typedef struct {
     float beta;
     float *c;
     long ldc;
+    long zero_k;
 } unroll_sgemm_stacked_part;
 /// Floats of the packed op(A) that stacks the parts' rows in order (unroll_sgemm_pack_a's layout for their total).
 size_t unroll_sgemm_stacked_a_size(long count, const unroll_sgemm_stacked_part *parts, long K);
