@@ -321,7 +321,7 @@ static void check_prepacked_a(int tA, int tB, long M, long N, long K, float alph
         failures++;
     }
     // K blocks outermost over column blocks (gemm()'s blocks, up to 16 of multiples of 16, plus an empty one), run
-    // in contiguous runs as 1, 2, 3 and 7 threads take them, alone and through the shared-B entry beside a second
+    // in contiguous runs as 1, 2, 3 and 7 threads take them, alone and through the stacked entry beside a second
     // product of other rows (op(A2) transposed, so both transposes of A meet one B).
     long units = (N + 15) / 16, count = units / 4 < 1 ? 1 : units / 4 > 16 ? 16 : units / 4, edges[18];
     for (long q = 0; q <= count; q++) edges[q] = 16 * (q * units / count) < N ? 16 * (q * units / count) : N;
@@ -339,29 +339,33 @@ static void check_prepacked_a(int tA, int tB, long M, long N, long K, float alph
     unroll_sgemm(1, tB, M2, N, K, alpha, A2, M2 + 1, B, ldb, beta, D2, ldc);
     unroll_sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C2, ldc);
     unroll_sgemm_pack_a(1, M2, K, A2, M2 + 1, 0, M2, P2);
+    // Both products' rows stacked into one packed op(A) for the stacked entry.
+    unroll_sgemm_stacked_part stack[2] = {{M, tA, A, lda, beta, NULL, ldc, 0}, {M2, 1, A2, M2 + 1, beta, NULL, ldc, 0}};
+    float *S = malloc(sizeof(float) * (unroll_sgemm_stacked_a_size(2, stack, K) + 1));
+    unroll_sgemm_pack_stacked_a(2, stack, K, 0, (M + M2 + 5) / 6, S);
     int second = unroll_sgemm_packs_a(1, tB, M2, N, K, alpha);
     const int threads[] = {1, 2, 3, 7};
     for (int t = 0; t < 4; t++)
         for (int shared = 0; shared < 1 + second; shared++) {
             memcpy(C3, C0, sizeof(float) * M * ldc);
             memcpy(D1, D0, sizeof(float) * M2 * ldc);
-            unroll_sgemm_shared_left lefts[2] = {{M, P, beta, C3, ldc}, {M2, P2, beta, D1, ldc}};
+            unroll_sgemm_stacked_part parts[2] = {{M, tA, A, lda, beta, C3, ldc, 0}, {M2, 1, A2, M2 + 1, beta, D1, ldc, 0}};
             int ok = 1;
             for (int w = 0; w < threads[t]; w++) {
                 long q0 = w * blocks / threads[t], q1 = (w + 1) * blocks / threads[t];
-                ok &= shared ? unroll_sgemm_shared_b_blocks(2, lefts, tB, N, K, alpha, B, ldb, edges + q0, q1 - q0)
+                ok &= shared ? unroll_sgemm_stacked_b_blocks(2, parts, S, tB, N, K, alpha, B, ldb, edges + q0, q1 - q0)
                              : unroll_sgemm_prepacked_a_blocks(tB, M, K, alpha, P, B, ldb, edges + q0, q1 - q0, beta,
                                                                C3, ldc);
             }
             if (!ok || memcmp(C3, C2, sizeof(float) * M * ldc) ||
                 (shared && memcmp(D1, D2, sizeof(float) * M2 * ldc))) {
                 printf("FAIL %s blocks, K outermost, %d threads: tA=%d tB=%d M=%ld N=%ld K=%ld alpha=%g beta=%g\n",
-                       shared ? "shared-B" : "prepacked A", threads[t], tA, tB, M, N, K, alpha, beta);
+                       shared ? "stacked" : "prepacked A", threads[t], tA, tB, M, N, K, alpha, beta);
                 failures++;
             }
         }
     free(C0); free(C3); free(D0);
-    free(A2); free(D1); free(D2); free(P2);
+    free(A2); free(D1); free(D2); free(P2); free(S);
     free(A); free(B); free(C1); free(C2); free(P);
 }
 

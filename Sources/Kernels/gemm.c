@@ -9,7 +9,7 @@
 // are per thread (thread-local, 64-byte aligned, grown on demand, freed when the thread exits). With B
 // pre-packed (unroll_sgemm_prepacked_b) a small non-transposed A is read in place, rows lda apart.
 //
-// Column blocks from a pre-packed A (unroll_sgemm_prepacked_a_blocks, unroll_sgemm_shared_b_blocks) run the K blocks
+// Column blocks from a pre-packed A (unroll_sgemm_prepacked_a_blocks, unroll_sgemm_stacked_b_blocks) run the K blocks
 // outermost over all the blocks of a call, and the first tile over each panel of a non-transposed B packs it as it
 // reads it (ukernel_packing_*), so the copy's loads overlap multiply-adds instead of running as a pass of their own.
 //
@@ -1776,87 +1776,6 @@ int unroll_sgemm_prepacked_a(int transB, long M, long K, float alpha, const floa
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Shared B: several products with the same right operand (an LSTM's input and recurrent weight gradients,
-// Xᵀ·D and Hᵀ·D over all time steps) each packed all of op(B) for their own few rows. Here each K x N block of
-// op(B) is packed once and every left operand, pre-packed, runs over it: packed_gemm's K blocks and per-product
-// M blocks, the same micro-kernels and store, so each C_i has the bits of its own unroll_sgemm_prepacked_a call.
-
-/// Column blocks [edges[q], edges[q+1]) (q < blocks, edges ascending) of the products in `lefts`, the K blocks
-/// outermost: every block runs over K block pc before any runs over pc + 1, so op(A_i)'s panels of one K block
-/// stay in L2 for all the blocks (block by block, every block streamed all of packed op(A_i) from L3 again). A
-/// C element's sum over the K blocks runs in the same order either way, so the bits are those of one
-/// unroll_sgemm_shared_b call per block.
-static int shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K, float alpha,
-                           const float *B, long ldb, const long *edges, long blocks) {
-    long first = edges[0] < 0 ? 0 : edges[0], last = edges[blocks] > N ? N : edges[blocks];
-    if (count <= 0 || blocks <= 0 || last <= first) return 1;
-    if (K <= 0 || alpha == 0.0f) {
-        for (long i = 0; i < count; i++)
-            scale_c(lefts[i].m, last - first, lefts[i].beta, lefts[i].c + first, lefts[i].ldc);
-        return 1;
-    }
-    const kernel_set *ks = current_set();
-    long kc_blocks = kc_block_count(K), kc_size = ceil_div(K, kc_blocks);
-    long widest = 0;
-    for (long q = 0; q < blocks; q++) {
-        long width = edges[q + 1] - edges[q];
-        if (width > widest) widest = width;
-    }
-    long widest_nc = widest <= 0 ? NR : ceil_div(ceil_div(widest, ceil_div(widest, NC_MAX)), NR) * NR;
-    // B is read in place where packed_gemm would read it so for all the rows together (it is so for each alone).
-    long rows = 0;
-    for (long i = 0; i < count; i++) rows += lefts[i].m > 0 ? lefts[i].m : 0;
-    int b_in_place = !transB && rows <= in_place_max_m(ldb);
-    // The first tile over each panel of a non-transposed B packs it: the copy's loads overlap multiply-adds.
-    int b_packing = !transB && !b_in_place && ks->packing[MR] && unroll_gemm_fused_b_packing;
-    workspace *ws = get_ws(0, (size_t)kc_size * (b_in_place ? NR : widest_nc));
-    if (!ws) return 0;
-    for (long pc = 0; pc < K; pc += kc_size) {
-        long kc = K - pc < kc_size ? K - pc : kc_size;
-        for (long q = 0; q < blocks; q++) {
-            long n0 = edges[q] < 0 ? 0 : edges[q], n1 = edges[q + 1] > N ? N : edges[q + 1];
-            if (n1 <= n0) continue;
-            long width = n1 - n0;
-            long nc_blocks = ceil_div(width, NC_MAX), nc_size = ceil_div(ceil_div(width, nc_blocks), NR) * NR;
-            const float *b = transB ? B + n0 * ldb : B + n0;
-            for (long jc = 0; jc < width; jc += nc_size) {
-                long nc = width - jc < nc_size ? width - jc : nc_size;
-                if (!b_in_place && !b_packing) ks->pack_b(transB, b, ldb, pc, kc, jc, nc, ws->b);
-                int packed = !b_packing;
-                for (long i = 0; i < count; i++) {
-                    const unroll_sgemm_shared_left *left = &lefts[i];
-                    if (left->m <= 0) continue;
-                    long mc_blocks = ceil_div(left->m, MC_MAX);
-                    long mc_size = ceil_div(ceil_div(left->m, mc_blocks), MR) * MR;
-                    multiply_b_block(ks, 0, left->m, NULL, 0, left->packed_a, mc_size, NULL, pc, kc, jc, nc, ws->b,
-                                     b_in_place, !packed, b, ldb, alpha, pc == 0 ? left->beta : 1.0f, NULL,
-                                     left->c + n0, left->ldc);
-                    packed = 1;
-                }
-            }
-        }
-    }
-    return 1;
-}
-
-int unroll_sgemm_shared_b(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K, float alpha,
-                          const float *B, long ldb, long n0, long n1) {
-    long edges[2] = {n0, n1};
-    return shared_b_blocks(count, lefts, transB, N, K, alpha, B, ldb, edges, 1);
-}
-
-int unroll_sgemm_shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K,
-                                 float alpha, const float *B, long ldb, const long *edges, long blocks) {
-    return shared_b_blocks(count, lefts, transB, N, K, alpha, B, ldb, edges, blocks);
-}
-
-int unroll_sgemm_prepacked_a_blocks(int transB, long M, long K, float alpha, const float *packed, const float *B,
-                                    long ldb, const long *edges, long blocks, float beta, float *C, long ldc) {
-    unroll_sgemm_shared_left left = {M, packed, beta, C, ldc};
-    return shared_b_blocks(1, &left, transB, LONG_MAX, K, alpha, B, ldb, edges, blocks);
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Stacked left operands: several products with the same right operand (a recurrent layer's weight gradients Hᵀ·D
 // and Xᵀ·D over all time steps, and its bias gradient, the column sums of D = 1ᵀ·D) each streamed all of op(B)
 // for their own few rows; a one-row product or a row sum ran memory-bound on its own. Here their rows are stacked
@@ -1938,7 +1857,8 @@ static long stacked_part_at(long count, const unroll_sgemm_stacked_part *parts, 
 }
 
 /// Column blocks [edges[q], edges[q+1]) (q < blocks, edges ascending) of the stacked products, the K blocks
-/// outermost as in shared_b_blocks (each K block of the packed op(A) stays in L2 for all the blocks); a C element
+/// outermost: every block runs over K block pc before any runs over pc + 1, so the packed op(A)'s panels of one K
+/// block stay in L2 for all the blocks (block by block, every block streamed all of it from L3 again); a C element
 /// sums its K blocks in the same order either way, so the bits are those of one call per block.
 static int stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, const float *packed, int transB,
                             long N, long K, float alpha, const float *B, long ldb, const long *edges, long blocks) {
@@ -1969,7 +1889,7 @@ static int stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, 
     long widest_nc = widest <= 0 ? NR : ceil_div(ceil_div(widest, ceil_div(widest, NC_MAX)), NR) * NR;
     // B is read in place where packed_gemm would read it so for all the rows together.
     int b_in_place = !transB && M <= in_place_max_m(ldb);
-    // The first tile over each panel of a non-transposed B packs it, as in shared_b_blocks.
+    // The first tile over each panel of a non-transposed B packs it: the copy's loads overlap multiply-adds.
     int b_packing = !transB && !b_in_place && ks->packing[MR] && unroll_gemm_fused_b_packing;
     workspace *ws = get_ws(0, (size_t)kc_size * (b_in_place ? NR : widest_nc));
     if (!ws) {
@@ -2062,6 +1982,13 @@ int unroll_sgemm_stacked_b(long count, const unroll_sgemm_stacked_part *parts, c
 int unroll_sgemm_stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, const float *packed, int transB,
                                   long N, long K, float alpha, const float *B, long ldb, const long *edges, long blocks) {
     return stacked_b_blocks(count, parts, packed, transB, N, K, alpha, B, ldb, edges, blocks);
+}
+
+int unroll_sgemm_prepacked_a_blocks(int transB, long M, long K, float alpha, const float *packed, const float *B,
+                                    long ldb, const long *edges, long blocks, float beta, float *C, long ldc) {
+    // One stacked part: its packed layout is unroll_sgemm_pack_a's for M rows, and its tiles those of packed_gemm.
+    unroll_sgemm_stacked_part part = {M, 0, packed, 0, beta, C, ldc, 0};
+    return stacked_b_blocks(1, &part, packed, transB, LONG_MAX, K, alpha, B, ldb, edges, blocks);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ void unroll_kernels_force_portable(int force);
 
 /// GEMM tuning knob: non-transposed B is read in place (not packed) when M <= this value (-1: built-in rule).
 extern long unroll_gemm_unpacked_max_m;
-/// Harness switch: 0 packs B before the tiles in unroll_sgemm_shared_b(_blocks) instead of in their first tile.
+/// Harness switch: 0 packs B before the tiles in unroll_sgemm_stacked_b(_blocks) (and so
+/// unroll_sgemm_prepacked_a_blocks) instead of in their first tile.
 extern int unroll_gemm_fused_b_packing;
 
 #endif

@@ -149,55 +149,31 @@ final class SharedBGEMMTests: XCTestCase {
         XCTAssertEqual(sharedCounts, [3, 3, 3, 3, 2, 2, 0, 0], "not the operands meant to lead the shared path")
     }
 
-    /// The C entry over uneven column ranges (multiples of 16), one call per range and one call over them all (K
-    /// blocks outermost, an empty block among them), gives each product `unroll_sgemm`'s bits and writes nothing
-    /// outside its columns.
-    func testSharedEntryOverColumnRanges() {
+    /// A product packed once (`unroll_sgemm_pack_a`, the stacked entry's single-part case) over uneven column ranges
+    /// (multiples of 16), one call per range and one call over them all (K blocks outermost, an empty block among
+    /// them), gets `unroll_sgemm`'s bits and writes nothing outside its columns.
+    func testPackedLeftOperandOverColumnRanges() {
         var random = SeededFloats(state: 47)
         let (n, k) = (250, 700)
         let b = random.array(k * n)
         let lefts = [Left(transposeA: true, m: 40, n: n, k: k, pad: 1, random: &random),
                      Left(transposeA: false, m: 151, n: n, k: k, pad: 0, random: &random)]
         for beta: Float in [0, 1] {
-            let packed = lefts.map { left -> UnsafeMutablePointer<Float> in
-                let panels = UnsafeMutablePointer<Float>.allocate(capacity: unroll_sgemm_packed_a_size(left.m, k))
-                unroll_sgemm_pack_a(left.transposeA ? 1 : 0, left.m, k, left.a, left.lda, 0, left.m, panels)
-                return panels
-            }
-            defer { packed.forEach { $0.deallocate() } }
-            var first = lefts[0].c, second = lefts[1].c
-            var firstInOneCall = first, secondInOneCall = second
-            firstInOneCall.withUnsafeMutableBufferPointer { c0 in
-                secondInOneCall.withUnsafeMutableBufferPointer { c1 in
-                    let arguments = [
-                        unroll_sgemm_shared_left(m: 40, packed_a: packed[0], beta: beta, c: c0.baseAddress,
-                                                 ldc: lefts[0].ldc),
-                        unroll_sgemm_shared_left(m: 151, packed_a: packed[1], beta: beta, c: c1.baseAddress,
-                                                 ldc: lefts[1].ldc),
-                    ]
-                    let edges = [0, 48, 48, 160, 250]
-                    XCTAssertEqual(unroll_sgemm_shared_b_blocks(2, arguments, 0, n, k, 1, b, n, edges, 4), 1)
-                }
-            }
-            for (n0, n1) in [(0, 48), (48, 160), (160, 250)] {
-                first.withUnsafeMutableBufferPointer { c0 in
-                    second.withUnsafeMutableBufferPointer { c1 in
-                        let arguments = [
-                            unroll_sgemm_shared_left(m: 40, packed_a: packed[0], beta: beta, c: c0.baseAddress,
-                                                     ldc: lefts[0].ldc),
-                            unroll_sgemm_shared_left(m: 151, packed_a: packed[1], beta: beta, c: c1.baseAddress,
-                                                     ldc: lefts[1].ldc),
-                        ]
-                        XCTAssertEqual(unroll_sgemm_shared_b(2, arguments, 0, n, k, 1, b, n, n0, n1), 1)
-                    }
-                }
-            }
-            let outputs = [first, second], inOneCall = [firstInOneCall, secondInOneCall]
             for (j, left) in lefts.enumerated() {
+                let packed = UnsafeMutablePointer<Float>.allocate(capacity: unroll_sgemm_packed_a_size(left.m, k))
+                defer { packed.deallocate() }
+                unroll_sgemm_pack_a(left.transposeA ? 1 : 0, left.m, k, left.a, left.lda, 0, left.m, packed)
+                var byRange = left.c, inOneCall = left.c
+                let edges = [0, 48, 48, 160, 250]
+                XCTAssertEqual(unroll_sgemm_prepacked_a_blocks(0, left.m, k, 1, packed, b, n, edges, 4, beta, &inOneCall,
+                                                               left.ldc), 1)
+                for (n0, n1) in [(0, 48), (48, 160), (160, 250)] {
+                    XCTAssertEqual(unroll_sgemm_prepacked_a(0, left.m, k, 1, packed, b, n, n0, n1, beta, &byRange, left.ldc), 1)
+                }
                 var expected = left.c
                 unroll_sgemm(left.transposeA ? 1 : 0, 0, left.m, n, k, 1, left.a, left.lda, b, n, beta, &expected, left.ldc)
-                assertSameBits(outputs[j], expected, "left \(j) beta \(beta)")
-                assertSameBits(inOneCall[j], expected, "left \(j) beta \(beta), blocks in one call")
+                assertSameBits(byRange, expected, "left \(j) beta \(beta)")
+                assertSameBits(inOneCall, expected, "left \(j) beta \(beta), blocks in one call")
             }
         }
     }

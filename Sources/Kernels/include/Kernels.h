@@ -69,30 +69,9 @@ void unroll_sgemm_pack_a(int transA, long M, long K, const float *A, long lda, l
 int unroll_sgemm_prepacked_a(int transB, long M, long K, float alpha, const float *packed, const float *B, long ldb,
                              long n0, long n1, float beta, float *C, long ldc);
 
-/// One left operand of unroll_sgemm_shared_b: op(A_i) ([m, K]) packed by unroll_sgemm_pack_a(.., m, K, ..) over
-/// all rows, and its product's C_i (row stride ldc, pointing at column 0) and beta.
-typedef struct {
-    long m;
-    const float *packed_a;
-    float beta;
-    float *c;
-    long ldc;
-} unroll_sgemm_shared_left;
-/// Columns [n0, n1) of `count` products sharing their right operand: C_i[m_i, N] = alpha * op(A_i) * op(B) +
-/// beta_i * C_i. Each K x N block of op(B) is packed once for all of them (each unroll_sgemm_prepacked_a call packs
-/// it again). Each C_i gets the bits of unroll_sgemm_prepacked_a for its own operands and range, hence of
-/// unroll_sgemm wherever unroll_sgemm_packs_a says it takes its blocked path. The C_i must not overlap each other,
-/// B or the packed operands. Thread-safe; returns 0 (nothing written) when out of memory for the B-packing buffer.
-int unroll_sgemm_shared_b(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K, float alpha,
-                          const float *B, long ldb, long n0, long n1);
-/// The column blocks [edges[q], edges[q+1]) for q < blocks (edges ascending, contiguous) of the products of
-/// unroll_sgemm_shared_b, as one call per block would compute them, bit for bit, but with the K blocks outermost:
-/// each K block of every packed op(A_i) is read from L2 by all the blocks in turn instead of once per block from
-/// L3. Same contract and return value as unroll_sgemm_shared_b.
-int unroll_sgemm_shared_b_blocks(long count, const unroll_sgemm_shared_left *lefts, int transB, long N, long K,
-                                 float alpha, const float *B, long ldb, const long *edges, long blocks);
 /// unroll_sgemm_prepacked_a over the column blocks [edges[q], edges[q+1]) for q < blocks (edges ascending,
-/// contiguous), bitwise one call per block, the K blocks outermost (see unroll_sgemm_shared_b_blocks).
+/// contiguous), bitwise one call per block, the K blocks outermost: the single-part case of
+/// unroll_sgemm_stacked_b_blocks (op(A) packed by unroll_sgemm_pack_a is a stack of one part).
 int unroll_sgemm_prepacked_a_blocks(int transB, long M, long K, float alpha, const float *packed, const float *B,
                                     long ldb, const long *edges, long blocks, float beta, float *C, long ldc);
 
@@ -127,7 +106,8 @@ void unroll_sgemm_pack_stacked_a(long count, const unroll_sgemm_stacked_part *pa
 int unroll_sgemm_stacked_b(long count, const unroll_sgemm_stacked_part *parts, const float *packed, int transB,
                            long N, long K, float alpha, const float *B, long ldb, long n0, long n1);
 /// unroll_sgemm_stacked_b over the column blocks [edges[q], edges[q+1]) for q < blocks (edges ascending,
-/// contiguous), bitwise one call per block, the K blocks outermost (see unroll_sgemm_shared_b_blocks).
+/// contiguous), bitwise one call per block, with the K blocks outermost: each K block of the packed op(A) is read from
+/// L2 by all the blocks in turn instead of once per block from L3.
 int unroll_sgemm_stacked_b_blocks(long count, const unroll_sgemm_stacked_part *parts, const float *packed, int transB,
                                   long N, long K, float alpha, const float *B, long ldb, const long *edges, long blocks);
 
