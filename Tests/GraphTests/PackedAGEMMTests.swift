@@ -62,15 +62,6 @@ final class PackedAGEMMTests: XCTestCase {
         }
     }
 
-    private func assertSameBits(_ got: [Float], _ expected: [Float], _ label: String,
-                                file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(got.count, expected.count, label, file: file, line: line)
-        let first = got.indices.first { index in
-            index >= expected.count || got[index].bitPattern != expected[index].bitPattern
-        }
-        XCTAssertNil(first, "\(label): first differing float at \(first ?? -1)", file: file, line: line)
-    }
-
     /// Rows and columns off the 6 x 16 tiles, K within one block of 512 and over two and three, every transpose,
     /// alpha 1 and -1.5, beta 0 (C full of NaN), 1 and 0.5, padded strides; packing and columns split unevenly.
     func testPrepackedAGivesTheBitsOfOneCall() {

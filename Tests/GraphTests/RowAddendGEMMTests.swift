@@ -52,13 +52,6 @@ final class RowAddendGEMMTests: XCTestCase {
         }
     }
 
-    private func assertSameBits(_ got: [Float], _ expected: [Float], _ label: String,
-                                file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(got.count, expected.count, label, file: file, line: line)
-        let first = got.indices.first { got[$0].bitPattern != expected[$0].bitPattern }
-        XCTAssertNil(first, "\(label): first differing float at \(first ?? -1)", file: file, line: line)
-    }
-
     /// Tiny products, one row, few columns, few rows of a transposed B (the unpacked paths), tiles with edge rows
     /// and columns, K of one block and of two and three (the row is added under the first only), every transpose.
     func testRowAddendGivesTheBitsOfSpreadingTheRowFirst() {

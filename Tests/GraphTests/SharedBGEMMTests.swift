@@ -30,12 +30,6 @@ final class SharedBGEMMTests: XCTestCase {
         }
     }
 
-    private func assertSameBits(_ got: [Float], _ expected: [Float], _ label: String,
-                                file: StaticString = #filePath, line: UInt = #line) {
-        let first = got.indices.first { got[$0].bitPattern != expected[$0].bitPattern }
-        XCTAssertNil(first, "\(label): first differing float at \(first ?? -1)", file: file, line: line)
-    }
-
     /// `got` against `op(A)·op(B) + beta·C` summed in doubles: within 1e-6 of the largest magnitude, and the padding
     /// columns of `C` untouched.
     private func assertProduct(_ got: [Float], _ left: Left, n: Int, k: Int, b: [Float], ldb: Int, transposeB: Bool,

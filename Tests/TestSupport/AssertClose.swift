@@ -39,3 +39,14 @@ public func relativeError(_ actual: Tensor, _ expected: Tensor) -> Float {
     let scale = max(1e-6, e.map { Swift.abs($0) }.max() ?? 0)
     return zip(a, e).map { Swift.abs($0 - $1) }.max().map { $0 / scale } ?? 0
 }
+
+/// Asserts that two float arrays have the same count and the same bit patterns (−0 and +0, NaN payloads included),
+/// naming `label` and the first float that differs.
+public func assertSameBits(_ got: [Float], _ expected: [Float], _ label: String,
+                           file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(got.count, expected.count, label, file: file, line: line)
+    let first = got.indices.first { index in
+        index >= expected.count || got[index].bitPattern != expected[index].bitPattern
+    }
+    XCTAssertNil(first, "\(label): first differing float at \(first ?? -1)", file: file, line: line)
+}
