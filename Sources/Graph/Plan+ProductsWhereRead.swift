@@ -42,7 +42,9 @@ extension Plan {
             }
             let kernel = steps[index]
             guard case .matmul(let product) = kernel.work else { return }
-            let slots = blockBuffers(for: blocks, of: product, at: index)
+            var blockOfRow = [Int](repeating: 0, count: product.m)
+            for (b, block) in blocks.enumerated() { for row in block.rows { blockOfRow[row] = b } }
+            let slots = blockBuffers(for: blocks, blockOfRow: blockOfRow, of: product, at: index)
             var inserted: [(position: Int, kernel: Kernel)] = []
             for (b, block) in blocks.enumerated() {
                 var piece = product
@@ -56,7 +58,7 @@ extension Plan {
                 blockKernel.flops = 2 * piece.m * product.n * product.k
                 inserted.append((block.position, blockKernel))
             }
-            if let slots { relocate(product, blocks: blocks, into: slots, skipping: index) }
+            if let slots { relocate(product, blocks: blocks, blockOfRow: blockOfRow, into: slots, skipping: index) }
             steps.remove(at: index)
             // From the last insertion point down, so earlier positions stay valid (positions counted with the
             // product still in place, hence − 1). The kernel now at `index` is looked at next.
@@ -121,13 +123,11 @@ extension Plan {
 
     /// One buffer per block, shared by blocks of one size whose lifetimes do not overlap, when every kernel but the
     /// product touches the result within one block's rows and the caller reads none of it; else `nil`.
-    private func blockBuffers(for blocks: [RowBlock], of product: Product, at index: Int) -> [Int]? {
+    private func blockBuffers(for blocks: [RowBlock], blockOfRow: [Int], of product: Product, at index: Int) -> [Int]? {
         let buffer = product.c.buffer
         guard product.c.offset == 0, storage[buffer].count == product.m * product.n,
               !(outputLocations.map(\.0) + gradientLocations.compactMap(\.0)).contains(where: { $0.buffer == buffer })
         else { return nil }
-        var blockOfRow = [Int](repeating: 0, count: product.m)
-        for (b, block) in blocks.enumerated() { for row in block.rows { blockOfRow[row] = b } }
         var blocks = blocks
         let output = Region(product.c, span: product.m * product.n, isWrite: true)
         for (k, kernel) in steps.enumerated() where k != index {
@@ -156,10 +156,8 @@ extension Plan {
     }
 
     /// Points every kernel but the product (at `skipping`) at the block buffers instead of the product's buffer.
-    private func relocate(_ product: Product, blocks: [RowBlock], into slots: [Int], skipping: Int) {
+    private func relocate(_ product: Product, blocks: [RowBlock], blockOfRow: [Int], into slots: [Int], skipping: Int) {
         let buffer = product.c.buffer, n = product.n
-        var blockOfRow = [Int](repeating: 0, count: product.m)
-        for (b, block) in blocks.enumerated() { for row in block.rows { blockOfRow[row] = b } }
         func moved(_ location: Location) -> Location {
             guard location.buffer == buffer else { return location }
             let b = blockOfRow[(location.offset - product.c.offset) / n]
