@@ -827,6 +827,40 @@ static void test_vmath_specials(void) {
     printf("  specials / tails / NaN / lanes independent: %s\n", ok ? "passed" : "FAILED");
 }
 
+// The AVX-512F loops against the AVX2 ones, bit for bit (a NaN's payload and sign aside: they follow the operand
+// order the compiler picks for each fused multiply-add): random bit patterns (NaN, infinities, subnormals), a dense
+// sweep of [-120, 120], and every tail length 0..40.
+static void test_vmath_avx512_bits(void) {
+    const long n = 1 << 20;
+    float *x = malloc(sizeof(float) * n), *a = malloc(sizeof(float) * n), *b = malloc(sizeof(float) * n);
+    for (long i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)i * 2654435761u;
+        if (i < n / 2) memcpy(&x[i], &u, sizeof u); else x[i] = -120.0f + 240.0f * (float)(i - n / 2) / (float)(n / 2);
+    }
+    vfun fs[3] = {unroll_vexp, unroll_vtanh, unroll_vsigmoid};
+    const char *names[3] = {"exp", "tanh", "sigmoid"};
+    for (int k = 0; k < 3; k++) {
+        long differ = 0;
+        unroll_kernels_avoid_avx512(1);
+        fs[k](x, a, n);
+        unroll_kernels_avoid_avx512(0);
+        unroll_vmath_avx512(k, x, b, n);
+        for (long i = 0; i < n; i++) differ += memcmp(&a[i], &b[i], sizeof(float)) != 0 && !(isnan(a[i]) && isnan(b[i]));
+        for (long len = 0; len <= 40; len++) {
+            float ta[48], tb[48];
+            for (int i = 0; i < 48; i++) ta[i] = tb[i] = 77.0f;
+            unroll_kernels_avoid_avx512(1);
+            fs[k](x + n - 100, ta, len);
+            unroll_kernels_avoid_avx512(0);
+            unroll_vmath_avx512(k, x + n - 100, tb, len);
+            differ += memcmp(ta, tb, sizeof ta) != 0;
+        }
+        printf("  %-8s AVX-512F against AVX2: %ld of %ld differ\n", names[k], differ, n + 41);
+        if (differ) failures++;
+    }
+    free(x); free(a); free(b);
+}
+
 static void test_vmath(const char *label) {
     printf("vmath %s:\n", label);
     test_vmath_one("exp", unroll_vexp, ref_exp, -20, 20, 1e-7);
@@ -1035,7 +1069,18 @@ static void bench_rows(long M, long N, long K) {
     free(A); free(B); free(C1); free(C2); free(P);
 }
 
+static void bench_vmath_once(void);
 static void bench_vmath(void) {
+    if (!unroll_has_avx512()) { bench_vmath_once(); return; }
+    printf("  AVX2:\n");
+    unroll_kernels_avoid_avx512(1);
+    bench_vmath_once();
+    unroll_kernels_avoid_avx512(0);
+    printf("  AVX-512F (same bits):\n");
+    bench_vmath_once();
+}
+
+static void bench_vmath_once(void) {
     const long sizes[] = {4096, 204800};
     const char *names[] = {"exp", "tanh", "sigmoid"};
     vfun fs[3] = {unroll_vexp, unroll_vtanh, unroll_vsigmoid};
@@ -1230,7 +1275,15 @@ int main(int argc, char **argv) {
             test_gemm("avx2 B in place");
             unroll_gemm_unpacked_max_m = -1;
             test_threads();
-            test_vmath("avx2");
+            if (unroll_has_avx512()) {
+                unroll_kernels_avoid_avx512(1);
+                test_vmath("avx2");
+                unroll_kernels_avoid_avx512(0);
+                test_vmath("avx-512f");
+                test_vmath_avx512_bits();
+            } else {
+                test_vmath("avx2");
+            }
         }
         unroll_kernels_force_portable(1);
         test_gemm("portable");

@@ -10,12 +10,17 @@
 
 #if UNROLL_X86 && (defined(__clang__) || defined(__GNUC__))
 #define UNROLL_AVX2 __attribute__((target("avx2,fma")))
+#define UNROLL_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #else
 #define UNROLL_AVX2
+#define UNROLL_AVX512
 #endif
 
 /// 1 when the AVX2 + FMA paths are taken (CPU check cached; honours the test override below).
 int unroll_kernels_use_avx2(void);
+
+/// 1 when the AVX-512F versions of the transcendentals may run (the CPU and OS have AVX-512F, no override).
+int unroll_kernels_use_avx512(void);
 
 /// Test hook: a non-zero value forces the portable fallbacks (for the C harness only; not thread-safe).
 void unroll_kernels_force_portable(int force);

@@ -140,8 +140,9 @@ void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long 
                                        const float *A, long lda, const float *packed, long n0, long n1, float beta,
                                        float *C, long ldc);
 
-/// Vector transcendentals (8-wide AVX2 + FMA polynomials; max relative error ~1e-7 for exp, ~2e-7 for
-/// tanh and sigmoid; NaN in, NaN out). Any n >= 0; a tail shorter than 8 is handled with masked accesses.
+/// Vector transcendentals (8-wide AVX2 + FMA polynomials, 16-wide with the same bits where AVX-512F is there; max
+/// relative error ~1e-7 for exp, ~2e-7 for tanh and sigmoid; NaN in, NaN out). Any n >= 0; a tail shorter than a
+/// vector is handled with masked accesses.
 /// y[i] = exp(x[i]); x and y may be the same array. exp(x) = +inf above ~88.72, subnormal below ~-87.3,
 /// 0 below ~-103.9.
 void unroll_vexp(const float *x, float *y, long n);
@@ -189,6 +190,16 @@ double unroll_fma_loop(long iterations);
 
 /// 1 when the AVX2 + FMA kernels are in use on this CPU, 0 for the portable fallbacks.
 int unroll_has_avx2_fma(void);
+
+/// 1 when this CPU and OS have AVX-512F. The transcendentals then run 16 lanes wide in optimised builds, with the
+/// same operations per lane as their AVX2 loops, so the same bits (a NaN result's payload aside).
+int unroll_has_avx512(void);
+/// Test hook: a non-zero value sends the transcendentals to their AVX2 loops even where AVX-512F is there.
+/// Process-wide; set it only while nothing else runs them.
+void unroll_kernels_avoid_avx512(int avoid);
+/// Test hook: runs the AVX-512F loop of `function` (0 exp, 1 tanh, 2 sigmoid) over x into y, whatever the build's
+/// optimisation. Returns 0 (nothing written) where the CPU or OS lacks AVX-512F, else 1.
+int unroll_vmath_avx512(int function, const float *x, float *y, long n);
 
 /// A hint to the CPU that the caller is in a spin-wait loop (x86 `pause`; nothing elsewhere): it saves power and
 /// frees the core's shared resources while a worker thread polls for its next job.
