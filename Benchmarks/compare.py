@@ -91,6 +91,8 @@ def run(label, cmd, env=None, cwd=ROOT, timeout=None):
         print("   %s: exit %d, %d result(s)%s" % (label, proc.returncode, len(found),
               ("; last output:\n      " + tail.replace("\n", "\n      ")) if tail else ""),
               file=sys.stderr, flush=True)
+    if found:  # this round's numbers, so that a slow round shows (the table keeps each side's best)
+        print("   %s" % ", ".join("%s %s" % (w, fmt(ms)) for w, ms in found.items()), file=sys.stderr, flush=True)
     return found
 
 
