@@ -84,42 +84,50 @@ extension Tensor {
 ///
 /// Columns are split in multiples of 16 (rows in multiples of 6 when there are few columns). Every
 /// element's value depends only on the shapes, never on the split, so any thread count gives the same bits.
-/// With `row` (`n` floats), `C = op(A) · op(B) + row` in every row instead (beta unused).
+/// With `row` (`n` floats), `C = op(A) · op(B) + row` in every row instead (beta unused); with `outer` as well,
+/// `C = op(A) · op(B) + x·wᵀ (+ row)` (`unroll_sgemm_prepacked_b_outer`; `x` one value per row, `ldx` apart).
 func packedGEMM(transposeA: Bool, m: Int, a: UnsafePointer<Float>, lda: Int, packed: PackedMatrix,
-                beta: Float, row: UnsafePointer<Float>? = nil, c: UnsafeMutablePointer<Float>, ldc: Int,
-                threads: Int? = nil) {
+                beta: Float, row: UnsafePointer<Float>? = nil,
+                outer: (x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>)? = nil,
+                c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil) {
     let n = packed.columns, k = packed.rows
     let panels = UnsafePointer(packed.storage.pointer)
     let flops = 2 * m * n * k
     let threads = threads ?? (flops >= 1_000_000 ? GEMMThreads.count : 1)
     let splitN = n >= 32 || n >= m
     if threads == 1 || (splitN ? n : m) < 2 * (splitN ? 16 : 6) {
-        prepackedGEMM(transposeA, m, n, k, a, lda, panels, 0, n, beta, row, c, ldc)
+        prepackedGEMM(transposeA, m, n, k, a, lda, panels, 0, n, beta, row, outer, c, ldc)
         return
     }
     let granule = splitN ? 16 : 6
     let total = splitN ? n : m
     let chunk = ((total + threads - 1) / threads + granule - 1) / granule * granule
-    let operands = UncheckedSendable(value: (a, panels, c, row))
+    let operands = UncheckedSendable(value: (a, panels, c, row, outer))
     forkJoin(iterations: threads) { part in
-        let (a, panels, c, row) = operands.value
+        let (a, panels, c, row, outer) = operands.value
         let start = part * chunk
         let end = Swift.min(total, start + chunk)
         guard start < end else { return }
         if splitN {
-            prepackedGEMM(transposeA, m, n, k, a, lda, panels, start, end, beta, row, c, ldc)
+            prepackedGEMM(transposeA, m, n, k, a, lda, panels, start, end, beta, row, outer, c, ldc)
         } else {
             let aPart = transposeA ? a + start : a + start * lda
-            prepackedGEMM(transposeA, end - start, n, k, aPart, lda, panels, 0, n, beta, row, c + start * ldc, ldc)
+            let outerPart = outer.map { (x: $0.x + start * $0.ldx, ldx: $0.ldx, w: $0.w) }
+            prepackedGEMM(transposeA, end - start, n, k, aPart, lda, panels, 0, n, beta, row, outerPart, c + start * ldc, ldc)
         }
     }
 }
 
-/// `unroll_sgemm_prepacked_b` (alpha 1), or with `row` `unroll_sgemm_prepacked_b_row`.
+/// `unroll_sgemm_prepacked_b` (alpha 1), or with `row` `unroll_sgemm_prepacked_b_row`, or with `outer`
+/// `unroll_sgemm_prepacked_b_outer`.
 func prepackedGEMM(_ transposeA: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, _ lda: Int,
                    _ panels: UnsafePointer<Float>, _ n0: Int, _ n1: Int, _ beta: Float, _ row: UnsafePointer<Float>?,
+                   _ outer: (x: UnsafePointer<Float>, ldx: Int, w: UnsafePointer<Float>)?,
                    _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-    if let row {
+    if let outer {
+        unroll_sgemm_prepacked_b_outer(transposeA ? 1 : 0, m, n, k, 1, a, lda, panels, n0, n1, outer.x, outer.ldx, outer.w,
+                                       row, c, ldc)
+    } else if let row {
         unroll_sgemm_prepacked_b_row(transposeA ? 1 : 0, m, n, k, 1, a, lda, panels, n0, n1, row, c, ldc)
     } else {
         unroll_sgemm_prepacked_b(transposeA ? 1 : 0, m, n, k, 1, a, lda, panels, n0, n1, beta, c, ldc)

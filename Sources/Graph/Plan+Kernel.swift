@@ -25,6 +25,15 @@ extension Plan {
         /// Leading rows of K in which `op(A)` is zero (a weight gradient's term of the zero initial state): a shared
         /// product's kernel starts its first K block after them (`unroll_sgemm_stacked_part.zero_k`).
         var zeroRows = 0
+        /// An outer product `x·wᵀ` (plus `row`, when set) that `C` starts from instead of zeros: a one-column product
+        /// computed as this product's tiles are stored (`unroll_sgemm_prepacked_b_outer`; see `Plan+OuterAddends.swift`).
+        var outer: OuterAddend? = nil
+    }
+
+    /// The outer-product addend of a product: `x` holds one value per row of `C` (`ldx` apart), `w` one per column.
+    struct OuterAddend {
+        var x: Location, ldx: Int
+        var w: Location
     }
 
     /// A parameter used as the right operand of many products, packed once per replay in one orientation.
@@ -238,7 +247,9 @@ extension Plan {
                 ? kernel.nodes.prefix(8).map(String.init).joined(separator: ",") + ",… (\(kernel.nodes.count))"
                 : kernel.nodes.map(String.init).joined(separator: ",")
             var detail = kernel.instructions.isEmpty ? nodes : nodes + " / " + kernel.instructions.joined(separator: " ")
-            if let addend = kernel.addend {
+            if case .matmul(let product) = steps[index].work, product.outer != nil {
+                detail += " / onto the one-column product \(kernel.nodes[0]), formed as its tiles are stored"
+            } else if let addend = kernel.addend {
                 detail += steps[index].addendIsRow ? " / + \(addend) in each row" : " / += into \(addend)'s buffer"
             }
             lines.append(String(index).padding(toLength: 8, withPad: " ", startingAt: 0)

@@ -182,6 +182,7 @@ extension Plan.Kernel.Work {
         func product(_ p: Plan.Product) -> Plan.Product {
             var p = p
             (p.a, p.b, p.c, p.row) = (move(p.a), move(p.b), move(p.c), p.row.map(move))
+            if let outer = p.outer { p.outer = Plan.OuterAddend(x: move(outer.x), ldx: outer.ldx, w: move(outer.w)) }
             return p
         }
         func rowSum(_ s: Plan.RowSum) -> Plan.RowSum {

@@ -22,6 +22,9 @@ extension Plan {
             third: UnsafeMutablePointer<Float>? = nil
         /// Product: the row `C` starts from in every row (a bias), or `nil`.
         var row: UnsafeMutablePointer<Float>? = nil
+        /// Product: the outer-product addend's column `x` (`ldx` apart) and row `w`, or `nil` (``Plan/OuterAddend``).
+        var outerX: UnsafeMutablePointer<Float>? = nil, outerW: UnsafeMutablePointer<Float>? = nil
+        var ldx = 0
         var k = 0, lda = 0, ldb = 0, ldc = 0
         var transposeB = false, accumulating = false
         var sourceStride = 0, targetStride = 0
@@ -44,8 +47,9 @@ extension Plan {
                               operandCount: program.operandCount, registerCount: program.registerCount, operands: operands,
                               columns: columns)
         case .matmul(let product):
-            return PartKernel(kind: product.packed == nil ? .matmul : .packedMatmul, columns: product.n, k: product.k,
-                              lda: product.lda, ldb: product.ldb, ldc: product.ldc, transposeB: product.transposeB, accumulating: product.accumulating)
+            return PartKernel(kind: product.packed == nil ? .matmul : .packedMatmul, columns: product.n, ldx: product.outer?.ldx ?? 0,
+                              k: product.k, lda: product.lda, ldb: product.ldb, ldc: product.ldc, transposeB: product.transposeB,
+                              accumulating: product.accumulating)
         case .fill(_, let width):
             return PartKernel(kind: .fill, columns: width)
         case .copyRows(let copy):
@@ -112,6 +116,8 @@ extension Plan {
             resolved[offset].second = product.packed.map { packedOperands[$0].matrix.storage.pointer } ?? at(product.b)
             resolved[offset].third = at(product.c)
             resolved[offset].row = product.row.map(at)
+            resolved[offset].outerX = product.outer.map { at($0.x) }
+            resolved[offset].outerW = product.outer.map { at($0.w) }
         case .fill(let location, _):
             resolved[offset].third = at(location)
         case .copyRows(let copy):
@@ -148,8 +154,11 @@ extension Plan {
             case .matmul, .packedMatmul:
                 let n = kernel.columns, beta: Float = kernel.accumulating ? 1 : 0
                 let a = kernel.first! + first * kernel.lda, c = kernel.third! + first * kernel.ldc
-                if kernel.kind == .packedMatmul {
-                    prepackedGEMM(false, count, n, kernel.k, a, kernel.lda, kernel.second!, 0, n, beta, kernel.row, c, kernel.ldc)
+                if let x = kernel.outerX {
+                    unroll_sgemm_prepacked_b_outer(0, count, n, kernel.k, 1, a, kernel.lda, kernel.second!, 0, n,
+                                                   x + first * kernel.ldx, kernel.ldx, kernel.outerW, kernel.row, c, kernel.ldc)
+                } else if kernel.kind == .packedMatmul {
+                    prepackedGEMM(false, count, n, kernel.k, a, kernel.lda, kernel.second!, 0, n, beta, kernel.row, nil, c, kernel.ldc)
                 } else if let row = kernel.row {
                     unroll_sgemm_row(0, kernel.transposeB ? 1 : 0, count, n, kernel.k, 1, a, kernel.lda, kernel.second,
                                      kernel.ldb, row, c, kernel.ldc)

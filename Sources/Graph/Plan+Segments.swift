@@ -113,7 +113,9 @@ extension Plan {
                 RowAccess(location: product.a, rowStride: product.lda, width: product.k, isWrite: false),
                 RowAccess(location: product.b, rowStride: 0, width: bSpan, isWrite: false),
                 RowAccess(location: product.c, rowStride: product.ldc, width: product.n, isWrite: true),
-            ] + (product.row.map { [RowAccess(location: $0, rowStride: 0, width: product.n, isWrite: false)] } ?? []))
+            ] + (product.row.map { [RowAccess(location: $0, rowStride: 0, width: product.n, isWrite: false)] } ?? [])
+              + (product.outer.map { [RowAccess(location: $0.x, rowStride: $0.ldx, width: 1, isWrite: false),
+                                      RowAccess(location: $0.w, rowStride: 0, width: product.n, isWrite: false)] } ?? []))
         case .fill(let location, let count):
             guard count % rows == 0 else { return nil }
             let width = count / rows
@@ -177,6 +179,8 @@ extension Plan {
                     Region(p.b, span: (bRows - 1) * p.ldb + bColumns, isWrite: false),
                     Region(p.c, span: (p.m - 1) * p.ldc + p.n, isWrite: true)]
                 + (p.row.map { [Region($0, span: p.n, isWrite: false)] } ?? [])
+                + (p.outer.map { [Region($0.x, span: (p.m - 1) * $0.ldx + 1, isWrite: false),
+                                  Region($0.w, span: p.n, isWrite: false)] } ?? [])
         case .fill(let location, let count):
             return [Region(location, span: count, isWrite: true)]
         case .copyRows(let copy):

@@ -112,7 +112,10 @@ public final class Plan {
             second.lower(outputs: outputs.map(\.index), root: root?.index, gradients: gradients.map(\.index))
         }
         parameterGradients = Array(repeating: nil, count: parameters.count)
-        if fusing { computeCheapProductsWhereRead() }
+        if fusing {
+            computeCheapProductsWhereRead()
+            addOneColumnProductsIntoTheirReaders()
+        }
         placeParameterGradients()
         shareRightOperands()
         formSegments()
@@ -234,9 +237,10 @@ public final class Plan {
         case .matmul(let product):
             let row = product.row.map { UnsafePointer(address($0)) }
             if let packed = product.packed {
+                let outer = product.outer.map { (x: UnsafePointer(address($0.x)), ldx: $0.ldx, w: UnsafePointer(address($0.w))) }
                 packedGEMM(transposeA: product.transposeA, m: product.m, a: address(product.a), lda: product.lda,
                            packed: packedOperands[packed].matrix, beta: product.accumulating ? 1 : 0, row: row,
-                           c: address(product.c), ldc: product.ldc)
+                           outer: outer, c: address(product.c), ldc: product.ldc)
                 return
             }
             gemm(transposeA: product.transposeA, transposeB: product.transposeB, m: product.m, n: product.n, k: product.k,

@@ -235,6 +235,22 @@ static void store_row_portable(long mr, long nr, const float *t, const float *ro
     }
 }
 
+/// Stores an mr x nr corner of a tile as alpha * T + a, a = x_i w_j (+ row_j) rounded as a K = 1 product (from zero)
+/// stored onto `row` (or alone), and T added to it as a kernel's beta = 1 store: the bits of that product followed by
+/// this one accumulated into it. x: one value per row, ldx apart; w and row: nr floats (row may be NULL).
+static void store_outer_portable(long mr, long nr, const float *t, const float *x, long ldx, const float *w,
+                                 const float *row, float *c, long ldc, float alpha) {
+    for (long i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        const float *ti = t + i * NR;
+        for (long j = 0; j < nr; j++) {
+            float a = 0.0f + x[i * ldx] * w[j];
+            if (row) a = 1.0f * a + row[j];
+            ci[j] = alpha * ti[j] + 1.0f * a;
+        }
+    }
+}
+
 /// Micro-kernel: (kc, A panel, B panel, B row stride, C, ldc, alpha, beta).
 typedef void (*ukernel_t)(long, const float *, const float *, long, float *, long, float, float);
 typedef void (*pack_a_t)(int, const float *, long, long, long, long, long, float *);
@@ -242,6 +258,14 @@ typedef void (*pack_b_t)(int, const float *, long, long, long, long, long, float
 typedef void (*store_t)(long, long, const float *, float *, long, float, float);
 /// Stores an mr x nr corner of a tile (row stride NR) as alpha * T + row, rounded as a kernel's beta = 1 store.
 typedef void (*store_row_t)(long, long, const float *, const float *, float *, long, float);
+/// An outer-product addend of a product: x (one value per row of C, ldx apart) times w (one per column).
+typedef struct {
+    const float *x;
+    long ldx;
+    const float *w;
+} outer_addend;
+typedef void (*store_outer_t)(long, long, const float *, const float *, long, const float *, const float *, float *, long,
+                              float);
 /// Micro-kernel reading op(A) in place: (kc, A rows, lda, B panel, B row stride, C, ldc, alpha, beta).
 typedef void (*ukernel_rows_t)(long, const float *, long, const float *, long, float *, long, float, float);
 /// Micro-kernel that packs the 16-column panel of B it reads: (kc, A panel, B rows ldb apart, ldb, packed panel
@@ -258,6 +282,7 @@ typedef struct {
     ukernel_rows_t rows[MR + 1];  // same as kern, A read in place (optional: NULL means pack A)
     store_row_t store_row;  // a tile onto a row addend, rounded as store_edge with beta = 1 onto that row
     ukernel_packing_t packing[MR + 1];  // same as kern, packing B as it goes (optional: NULL means pack B first)
+    store_outer_t store_outer;  // a tile onto an outer-product addend x wᵀ (+ row), rounded as store_row then beta = 1
 } kernel_set;
 
 static const kernel_set portable_set = {
@@ -265,7 +290,7 @@ static const kernel_set portable_set = {
      ukernel_portable_6},
     {NULL, NULL, NULL, NULL, NULL, NULL, NULL},
     pack_a_portable, pack_b_portable, store_edge, {NULL, NULL, NULL, NULL, NULL, NULL, NULL}, store_row_portable,
-    {NULL, NULL, NULL, NULL, NULL, NULL, NULL}};
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL}, store_outer_portable};
 
 /// Direct (unpacked) GEMM for small problems, portable. Requires K >= 1.
 /// transB == 0: each C row is built from scaled rows of B (unit stride, vectorisable); else dot products.
@@ -484,6 +509,40 @@ static void store_row_avx2(long mr, long nr, const float *t, const float *row, f
         float *ci = c + i * ldc;
         const float *ti = t + i * NR;
         for (long j = 0; j < nr; j++) ci[j] = _mm_cvtss_f32(_mm_fmadd_ss(vs, _mm_set_ss(ti[j]), _mm_set_ss(row[j])));
+    }
+}
+
+/// store_outer_portable with the AVX2 kernels' rounding: a = fma(x_i, w_j, 0) (a K = 1 tile from zero), then
+/// fma(1, a, row_j) (store_row), then fma(alpha, t, a) (a beta = 1 store onto it).
+UNROLL_AVX2
+static void store_outer_avx2(long mr, long nr, const float *t, const float *x, long ldx, const float *w,
+                             const float *row, float *c, long ldc, float alpha) {
+    __m256 va = _mm256_set1_ps(alpha), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    if (nr == NR) {
+        __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+        __m256 r0 = row ? _mm256_loadu_ps(row) : zero, r1 = row ? _mm256_loadu_ps(row + 8) : zero;
+        for (long i = 0; i < mr; i++) {
+            __m256 xi = _mm256_set1_ps(x[i * ldx]);
+            __m256 a0 = _mm256_fmadd_ps(xi, w0, zero), a1 = _mm256_fmadd_ps(xi, w1, zero);
+            if (row) {
+                a0 = _mm256_fmadd_ps(one, a0, r0);
+                a1 = _mm256_fmadd_ps(one, a1, r1);
+            }
+            _mm256_storeu_ps(c + i * ldc, _mm256_fmadd_ps(va, _mm256_load_ps(t + i * NR), a0));
+            _mm256_storeu_ps(c + i * ldc + 8, _mm256_fmadd_ps(va, _mm256_load_ps(t + i * NR + 8), a1));
+        }
+        return;
+    }
+    __m128 vs = _mm_set_ss(alpha), one1 = _mm_set_ss(1.0f), zero1 = _mm_setzero_ps();
+    for (long i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        const float *ti = t + i * NR;
+        __m128 xi = _mm_set_ss(x[i * ldx]);
+        for (long j = 0; j < nr; j++) {
+            __m128 a = _mm_fmadd_ss(xi, _mm_set_ss(w[j]), zero1);
+            if (row) a = _mm_fmadd_ss(one1, a, _mm_set_ss(row[j]));
+            ci[j] = _mm_cvtss_f32(_mm_fmadd_ss(vs, _mm_set_ss(ti[j]), a));
+        }
     }
 }
 
@@ -1517,11 +1576,12 @@ static const kernel_set avx2_set = {
      ukernel_rows_avx2_6},
     store_row_avx2,
 #if defined(UNROLL_HAVE_ASM_KERNEL) && (!defined(__OPTIMIZE__) || defined(UNROLL_FORCE_ASM_KERNEL))
-    {NULL, NULL, NULL, NULL, NULL, NULL, NULL}};  // unoptimised builds: pack B first, then the assembly kernels
+    {NULL, NULL, NULL, NULL, NULL, NULL, NULL},  // unoptimised builds: pack B first, then the assembly kernels
 #else
     {NULL, ukernel_packing_avx2_1, ukernel_packing_avx2_2, ukernel_packing_avx2_3, ukernel_packing_avx2_4,
-     ukernel_packing_avx2_5, ukernel_packing_avx2_6}};
+     ukernel_packing_avx2_5, ukernel_packing_avx2_6},
 #endif
+    store_outer_avx2};
 #endif  // UNROLL_X86
 
 // ---------------------------------------------------------------------------------------------------------
@@ -2059,11 +2119,11 @@ static long rows_block(long left) {
 /// and micro-kernel operation order, so the bits equal the packed-A path.
 static void prepacked_rows(const kernel_set *ks, long M, long K, long npad, long kc_size, float alpha,
                            const float *A, long lda, const float *packed, long n0, long n1, float beta,
-                           const float *c_row, float *C, long ldc) {
+                           const float *c_row, const outer_addend *outer, float *C, long ldc) {
     _Alignas(64) float tile[MR * NR];
     for (long pc = 0; pc < K; pc += kc_size) {
         long kc = K - pc < kc_size ? K - pc : kc_size;
-        float beta_eff = pc == 0 && !c_row ? beta : 1.0f;
+        float beta_eff = pc == 0 && !c_row && !outer ? beta : 1.0f;
         const float *block = packed + pc * npad;
         for (long js = n0 / NR * NR; js < n1; js += NR) {
             long lo = (n0 > js ? n0 : js) - js, hi = (n1 < js + NR ? n1 : js + NR) - js;
@@ -2072,7 +2132,11 @@ static void prepacked_rows(const kernel_set *ks, long M, long K, long npad, long
                 mr = rows_block(M - ir);
                 const float *arows = A + ir * lda + pc;
                 float *cptr = C + ir * ldc + js + lo;
-                if (c_row && pc == 0) {
+                if (outer && pc == 0) {
+                    ks->rows[mr](kc, arows, lda, bpanel, NR, tile, NR, 1.0f, 0.0f);
+                    ks->store_outer(mr, hi - lo, tile + lo, outer->x + ir * outer->ldx, outer->ldx, outer->w + js + lo,
+                                    c_row ? c_row + js + lo : NULL, cptr, ldc, alpha);
+                } else if (c_row && pc == 0) {
                     ks->rows[mr](kc, arows, lda, bpanel, NR, tile, NR, 1.0f, 0.0f);
                     ks->store_row(mr, hi - lo, tile + lo, c_row + js + lo, cptr, ldc, alpha);
                 } else if (lo == 0 && hi == NR) {
@@ -2086,14 +2150,27 @@ static void prepacked_rows(const kernel_set *ks, long M, long K, long npad, long
     }
 }
 
-/// unroll_sgemm_prepacked_b_choosing, with `c_row` as unroll_sgemm_prepacked_b_row (beta ignored).
+/// Writes columns [n0, n1) of the outer-product addend x wᵀ (+ row) into C, rounded as store_outer_* round it (the
+/// fallback paths then add the product onto it with beta = 1).
+static void spread_outer(long M, long n0, long n1, const outer_addend *outer, const float *row, float *C, long ldc) {
+    for (long i = 0; i < M; i++)
+        for (long j = n0; j < n1; j++) {
+            float a = 0.0f + outer->x[i * outer->ldx] * outer->w[j];
+            C[i * ldc + j] = row ? 1.0f * a + row[j] : a;
+        }
+}
+
+/// unroll_sgemm_prepacked_b_choosing, with `c_row` as unroll_sgemm_prepacked_b_row (beta ignored), and with `outer`
+/// as unroll_sgemm_prepacked_b_outer (c_row then the row of its addend).
 static void prepacked_b(int a_in_place, int transA, long M, long N, long K, float alpha, const float *A, long lda,
-                        const float *packed, long n0, long n1, float beta, const float *c_row, float *C, long ldc) {
+                        const float *packed, long n0, long n1, float beta, const float *c_row,
+                        const outer_addend *outer, float *C, long ldc) {
     if (n1 > N) n1 = N;
     if (n0 < 0) n0 = 0;
     if (M <= 0 || n1 <= n0) return;
     if (K <= 0 || alpha == 0.0f) {
-        if (c_row) spread_row(M, n1 - n0, c_row + n0, C + n0, ldc);
+        if (outer) spread_outer(M, n0, n1, outer, c_row, C, ldc);
+        else if (c_row) spread_row(M, n1 - n0, c_row + n0, C + n0, ldc);
         else scale_c(M, n1 - n0, beta, C + n0, ldc);
         return;
     }
@@ -2111,13 +2188,16 @@ static void prepacked_b(int a_in_place, int transA, long M, long N, long K, floa
 #endif
     }
     if (a_in_place && !transA && ks->rows[1]) {
-        prepacked_rows(ks, M, K, npad, kc_size, alpha, A, lda, packed, n0, n1, beta, c_row, C, ldc);
+        prepacked_rows(ks, M, K, npad, kc_size, alpha, A, lda, packed, n0, n1, beta, c_row, outer, C, ldc);
         return;
     }
     long mc_blocks = ceil_div(M, MC_MAX), mc_size = ceil_div(ceil_div(M, mc_blocks), MR) * MR;
     workspace *ws = get_ws((size_t)mc_size * kc_size, 0);
     if (!ws) {
-        if (c_row) {
+        if (outer) {
+            spread_outer(M, n0, n1, outer, c_row, C, ldc);
+            beta = 1.0f;
+        } else if (c_row) {
             spread_row(M, n1 - n0, c_row + n0, C + n0, ldc);
             beta = 1.0f;
         }
@@ -2128,7 +2208,7 @@ static void prepacked_b(int a_in_place, int transA, long M, long N, long K, floa
     _Alignas(64) float tile[MR * NR];
     for (long pc = 0; pc < K; pc += kc_size) {
         long kc = K - pc < kc_size ? K - pc : kc_size;
-        float beta_eff = pc == 0 && !c_row ? beta : 1.0f;
+        float beta_eff = pc == 0 && !c_row && !outer ? beta : 1.0f;
         const float *block = packed + pc * npad;
         for (long ic = 0; ic < M; ic += mc_size) {
             long mc = M - ic < mc_size ? M - ic : mc_size;
@@ -2140,12 +2220,16 @@ static void prepacked_b(int a_in_place, int transA, long M, long N, long K, floa
                     long mr = mc - ir < MR ? mc - ir : MR;
                     const float *apanel = ap + ir * kc;
                     float *cptr = C + (ic + ir) * ldc + js + lo;
-                    if (c_row && pc == 0) {
+                    if ((c_row || outer) && pc == 0) {
                         if (hi <= 8 && ks->kern8[mr])
                             ks->kern8[mr](kc, apanel, bpanel, NR, tile, NR, 1.0f, 0.0f);
                         else
                             ks->kern[mr](kc, apanel, bpanel, NR, tile, NR, 1.0f, 0.0f);
-                        ks->store_row(mr, hi - lo, tile + lo, c_row + js + lo, cptr, ldc, alpha);
+                        if (outer)
+                            ks->store_outer(mr, hi - lo, tile + lo, outer->x + (ic + ir) * outer->ldx, outer->ldx,
+                                            outer->w + js + lo, c_row ? c_row + js + lo : NULL, cptr, ldc, alpha);
+                        else
+                            ks->store_row(mr, hi - lo, tile + lo, c_row + js + lo, cptr, ldc, alpha);
                     } else if (lo == 0 && hi == NR) {
                         ks->kern[mr](kc, apanel, bpanel, NR, cptr, ldc, alpha, beta_eff);
                     } else {
@@ -2164,15 +2248,22 @@ static void prepacked_b(int a_in_place, int transA, long M, long N, long K, floa
 void unroll_sgemm_prepacked_b_choosing(int a_in_place, int transA, long M, long N, long K, float alpha,
                                        const float *A, long lda, const float *packed, long n0, long n1, float beta,
                                        float *C, long ldc) {
-    prepacked_b(a_in_place, transA, M, N, K, alpha, A, lda, packed, n0, n1, beta, NULL, C, ldc);
+    prepacked_b(a_in_place, transA, M, N, K, alpha, A, lda, packed, n0, n1, beta, NULL, NULL, C, ldc);
 }
 
 void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, const float *A, long lda,
                               const float *packed, long n0, long n1, float beta, float *C, long ldc) {
-    prepacked_b(-1, transA, M, N, K, alpha, A, lda, packed, n0, n1, beta, NULL, C, ldc);
+    prepacked_b(-1, transA, M, N, K, alpha, A, lda, packed, n0, n1, beta, NULL, NULL, C, ldc);
 }
 
 void unroll_sgemm_prepacked_b_row(int transA, long M, long N, long K, float alpha, const float *A, long lda,
                                   const float *packed, long n0, long n1, const float *row, float *C, long ldc) {
-    prepacked_b(-1, transA, M, N, K, alpha, A, lda, packed, n0, n1, 1.0f, row, C, ldc);
+    prepacked_b(-1, transA, M, N, K, alpha, A, lda, packed, n0, n1, 1.0f, row, NULL, C, ldc);
+}
+
+void unroll_sgemm_prepacked_b_outer(int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                                    const float *packed, long n0, long n1, const float *x, long ldx, const float *w,
+                                    const float *row, float *C, long ldc) {
+    outer_addend outer = {x, ldx, w};
+    prepacked_b(-1, transA, M, N, K, alpha, A, lda, packed, n0, n1, 1.0f, row, &outer, C, ldc);
 }

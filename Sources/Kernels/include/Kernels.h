@@ -133,6 +133,13 @@ void unroll_sgemm_prepacked_b(int transA, long M, long N, long K, float alpha, c
 /// (`row` points at column 0, like C).
 void unroll_sgemm_prepacked_b_row(int transA, long M, long N, long K, float alpha, const float *A, long lda,
                                   const float *packed, long n0, long n1, const float *row, float *C, long ldc);
+/// unroll_sgemm_prepacked_b onto an outer-product addend: columns [n0, n1) of alpha * op(A) * op(B) + a, with
+/// a[i][j] = x[i * ldx] * w[j] (+ row[j] when `row` is not NULL). `w` and `row` point at column 0, like C. The bits
+/// are those of a K = 1 product x·wᵀ (unroll_sgemm_row onto `row`, or unroll_sgemm) stored into C and this product
+/// then added into it with beta = 1: the addend is formed as each tile is stored, so C is written once, never read.
+void unroll_sgemm_prepacked_b_outer(int transA, long M, long N, long K, float alpha, const float *A, long lda,
+                                    const float *packed, long n0, long n1, const float *x, long ldx, const float *w,
+                                    const float *row, float *C, long ldc);
 /// unroll_sgemm_prepacked_b with its choice for a non-transposed A forced, for tests and benchmarks: 1 reads the
 /// rows of A in place (where the CPU's kernels allow it), 0 packs A into panels, -1 decides by size as
 /// unroll_sgemm_prepacked_b does. The result bits are the same either way.
