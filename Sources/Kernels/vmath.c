@@ -107,109 +107,41 @@ static float sigmoid_scalar(float x) {
 
 #if UNROLL_X86
 
-// e^a - 1 = 2^n (1 + q) - 1 for the tanh and sigmoid below: n = round(a / ln2), r = a - n ln2 (two-part ln2),
-// q = e^r - 1 = r + r^2 P(r) with P of degree 4 (minimax for the relative error of e^r on |r| <= ln2 / 2,
-// coefficients rounded to float one at a time, the rest refitted). Returns q; *n_out = n (as a float).
-UNROLL_AVX2
-static inline __m256 expm1_core8(__m256 a, __m256 *n_out) {
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(LOG2E)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), a);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
-    __m256 p = _mm256_set1_ps(XC6);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(XC5));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(XC4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(XC3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(XC2));
-    *n_out = n;
-    return _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
-}
-
-UNROLL_AVX2
-static inline __m256 pow2_8(__m256 n) {  // 2^n for integral -126 <= n <= 127, exact
-    __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
-}
-
-UNROLL_AVX2
-static inline __m256 scaled_one_factor8(__m256 q, __m256 n) {
-    // 2^n (1 + q) as one FMA from exact parts: the fast path, while every 2^n is normal.
-    __m256 s = pow2_8(n);
-    return _mm256_fmadd_ps(s, q, s);
-}
-
-UNROLL_AVX2
-static inline __m256 scaled_two_factors8(__m256 q, __m256 n) {
-    // 2^n (1 + q) as 2^(n/2) (1 + q) 2^(n - n/2): each factor normal for every n the slow paths clamp to, so
-    // results that overflow give +inf and those below FLT_MIN come out as subnormals.
-    __m256i ni = _mm256_cvtps_epi32(n);
-    __m256i n1 = _mm256_srai_epi32(ni, 1);
-    __m256i n2 = _mm256_sub_epi32(ni, n1);
-    __m256i bias = _mm256_set1_epi32(127);
-    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-    return _mm256_mul_ps(_mm256_fmadd_ps(s1, q, s1), s2);
-}
-
-UNROLL_AVX2
-static inline __m256 exp8(__m256 x) {
-    // While every |x| <= 87, s = 2^n is normal and e^x = s (1 + q) is one FMA. A vector holding some larger |x|
-    // clamps x to [-104, 89] and scales by two factors 2^(n/2) 2^(n - n/2), so that results that overflow give
-    // +inf and results below FLT_MIN come out as scaled subnormals; where the result is normal both give the same
-    // bits (scaling by a power of two is exact), so a lane's result never depends on its neighbours.
-    __m256 n, q;
-    __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(ax, _mm256_set1_ps(EXP_FAST_HI), _CMP_GT_OQ)), 0)) {
-        // min/max return their second operand when one is NaN: x stays NaN.
-        x = _mm256_min_ps(_mm256_set1_ps(EXP_HI), x);
-        x = _mm256_max_ps(_mm256_set1_ps(EXP_LO), x);
-        q = expm1_core8(x, &n);
-        return scaled_two_factors8(q, n);
-    }
-    q = expm1_core8(x, &n);
-    return scaled_one_factor8(q, n);
-}
-
-UNROLL_AVX2
-static inline __m256 tanh8(__m256 x) {
-    // With s = 2^n and e^a = s (1 + q) for a = -2|x|: tanh|x| = (1 - e^a) / (1 + e^a), numerator and denominator
-    // each one rounding from exact s and q (1 - s, 1 + s are exact for n >= -23), so small |x| (n = 0: s = 1,
-    // numerator -q) loses nothing to cancellation. a >= -18.5 keeps s normal; tanh rounds to 1 long before.
-    __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 ax = _mm256_andnot_ps(sign, x);
-    __m256 a = _mm256_mul_ps(ax, _mm256_set1_ps(-2.0f));
-    a = _mm256_max_ps(_mm256_set1_ps(TANH_LO), a);  // max returns its second operand for NaN: a stays NaN
-    __m256 n;
-    __m256 q = expm1_core8(a, &n);
-    __m256 s = pow2_8(n);
-    __m256 one = _mm256_set1_ps(1.0f);
-    __m256 num = _mm256_fnmadd_ps(s, q, _mm256_sub_ps(one, s));
-    __m256 den = _mm256_fmadd_ps(s, q, _mm256_add_ps(one, s));
-    return _mm256_or_ps(_mm256_div_ps(num, den), _mm256_and_ps(sign, x));
-}
-
-UNROLL_AVX2
-static inline __m256 sigmoid8(__m256 x) {
-    // e = exp(-|x|) = s (1 + q) never overflows; sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0 (keeps
-    // the tiny results of very negative x, down to subnormals, instead of flushing them to 0). While every
-    // -|x| >= -87, s = 2^n is normal and e is one rounding (an FMA). Only a vector with some |x| > 87 takes the
-    // slower scaling by two factors 2^(n/2) 2^(n - n/2), which gives the same bits wherever e is normal (scaling
-    // by a power of two is exact there): a lane's result never depends on its neighbours.
-    __m256 one = _mm256_set1_ps(1.0f);
-    __m256 a = _mm256_or_ps(x, _mm256_set1_ps(-0.0f));  // -|x|; NaN stays NaN (and fails the compare)
-    __m256 n, q, e;
-    if (__builtin_expect(_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(SIGMOID_FAST_LO), _CMP_LT_OQ)), 0)) {
-        a = _mm256_max_ps(_mm256_set1_ps(EXP_LO), a);
-        q = expm1_core8(a, &n);
-        e = scaled_two_factors8(q, n);
-    } else {
-        q = expm1_core8(a, &n);
-        e = scaled_one_factor8(q, n);
-    }
-    // The numerator by x's sign bit (-0 takes e = 1, the same as 1): no compare.
-    __m256 num = _mm256_blendv_ps(one, e, x);
-    return _mm256_div_ps(num, _mm256_add_ps(one, e));
-}
+// The functions at both widths come from vmath_lanes.h (one algorithm; see its header for the operations it needs).
+#define VF __m256
+#define VI __m256i
+#define VM __m256i
+#define V_TARGET UNROLL_AVX2
+#define V_NAME(name) name##8
+#define V_LANES 8
+#define V_SET1 _mm256_set1_ps
+#define V_SET1I _mm256_set1_epi32
+#define V_ADD _mm256_add_ps
+#define V_SUB _mm256_sub_ps
+#define V_MUL _mm256_mul_ps
+#define V_DIV _mm256_div_ps
+#define V_MIN _mm256_min_ps
+#define V_MAX _mm256_max_ps
+#define V_FMADD _mm256_fmadd_ps
+#define V_FNMADD _mm256_fnmadd_ps
+#define V_ROUND(v) _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define V_CVT _mm256_cvtps_epi32
+#define V_ADDI _mm256_add_epi32
+#define V_SUBI _mm256_sub_epi32
+#define V_SRAI _mm256_srai_epi32
+#define V_SLLI _mm256_slli_epi32
+#define V_ANDI _mm256_and_si256
+#define V_ORI _mm256_or_si256
+#define V_ASF _mm256_castsi256_ps
+#define V_ASI _mm256_castps_si256
+#define V_ANY_GT(a, b) (_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ)) != 0)
+#define V_ANY_LT(a, b) (_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ)) != 0)
+#define V_SIGN_SELECT(a, b, x) _mm256_blendv_ps(a, b, x)
+#define V_LOAD _mm256_loadu_ps
+#define V_STORE _mm256_storeu_ps
+#define V_TAIL vm_tail_mask
+#define V_LOAD_TAIL(m, p) _mm256_maskload_ps(p, m)
+#define V_STORE_TAIL(p, m, v) _mm256_maskstore_ps(p, m, v)
 
 UNROLL_AVX2
 static inline __m256i vm_tail_mask(long n) {  // lanes 0 .. n-1 set, 0 <= n <= 8
@@ -217,22 +149,7 @@ static inline __m256i vm_tail_mask(long n) {  // lanes 0 .. n-1 set, 0 <= n <= 8
     return _mm256_loadu_si256((const __m256i *)(bits + 8 - n));
 }
 
-#define VMATH_LOOP(fn)                                                                    \
-    long i = 0;                                                                           \
-    for (; i + 16 <= n; i += 16) {                                                        \
-        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);                \
-        _mm256_storeu_ps(y + i, fn(a));                                                   \
-        _mm256_storeu_ps(y + i + 8, fn(b));                                               \
-    }                                                                                     \
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, fn(_mm256_loadu_ps(x + i)));       \
-    if (i < n) {                                                                          \
-        __m256i m = vm_tail_mask(n - i);                                                  \
-        _mm256_maskstore_ps(y + i, m, fn(_mm256_maskload_ps(x + i, m)));                  \
-    }
-
-UNROLL_AVX2 __attribute__((unused)) static void vexp_avx2(const float *x, float *y, long n) { VMATH_LOOP(exp8) }
-UNROLL_AVX2 __attribute__((unused)) static void vtanh_avx2(const float *x, float *y, long n) { VMATH_LOOP(tanh8) }
-UNROLL_AVX2 __attribute__((unused)) static void vsigmoid_avx2(const float *x, float *y, long n) { VMATH_LOOP(sigmoid8) }
+#include "vmath_lanes.h"
 
 // The same three loops in inline assembly (identical operation order, so identical results), used when
 // this file is compiled without optimisation: SwiftPM debug builds use -O0, where the intrinsics versions
@@ -451,128 +368,89 @@ __attribute__((unused)) static void vsigmoid_asm(const float *x, float *y, long 
 }
 #endif
 
-// AVX-512F: the AVX2 functions above, 16 lanes wide, operation for operation (the same roundings in the same order
-// per lane, the same per-vector choice of the fast or slow scaling, which gives the same bits wherever a result is
-// normal), so a lane's bits never depend on the width (a NaN's payload and sign aside: which NaN operand a fused
-// multiply-add passes on follows the instruction form the compiler picks). Zen 4 runs a 512-bit operation as two 256-bit halves, so the
-// gain is in instructions (half as many to issue per element): sigmoid 0.39 -> 0.26 ns per element on one core. Only
-// AVX-512F instructions are used (bit operations through the integer forms, sign masks by integer compare).
+// AVX-512F: 16 lanes, the same operations per lane (vmath_lanes.h). Zen 4 runs a 512-bit operation as two 256-bit
+// halves, so the gain is in instructions (half as many to issue per element): sigmoid 0.38 -> 0.27 ns per element on
+// one core. Only AVX-512F instructions are used (bit operations through the integer forms, sign masks by integer
+// compare).
+#undef VF
+#undef VI
+#undef VM
+#undef V_TARGET
+#undef V_NAME
+#undef V_LANES
+#undef V_SET1
+#undef V_SET1I
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_DIV
+#undef V_MIN
+#undef V_MAX
+#undef V_FMADD
+#undef V_FNMADD
+#undef V_ROUND
+#undef V_CVT
+#undef V_ADDI
+#undef V_SUBI
+#undef V_SRAI
+#undef V_SLLI
+#undef V_ANDI
+#undef V_ORI
+#undef V_ASF
+#undef V_ASI
+#undef V_ANY_GT
+#undef V_ANY_LT
+#undef V_SIGN_SELECT
+#undef V_LOAD
+#undef V_STORE
+#undef V_TAIL
+#undef V_LOAD_TAIL
+#undef V_STORE_TAIL
+#define VF __m512
+#define VI __m512i
+#define VM __mmask16
+#define V_TARGET UNROLL_AVX512
+#define V_NAME(name) name##16
+#define V_LANES 16
+#define V_SET1 _mm512_set1_ps
+#define V_SET1I _mm512_set1_epi32
+#define V_ADD _mm512_add_ps
+#define V_SUB _mm512_sub_ps
+#define V_MUL _mm512_mul_ps
+#define V_DIV _mm512_div_ps
+#define V_MIN _mm512_min_ps
+#define V_MAX _mm512_max_ps
+#define V_FMADD _mm512_fmadd_ps
+#define V_FNMADD _mm512_fnmadd_ps
+#define V_ROUND(v) _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define V_CVT _mm512_cvtps_epi32
+#define V_ADDI _mm512_add_epi32
+#define V_SUBI _mm512_sub_epi32
+#define V_SRAI _mm512_srai_epi32
+#define V_SLLI _mm512_slli_epi32
+#define V_ANDI _mm512_and_si512
+#define V_ORI _mm512_or_si512
+#define V_ASF _mm512_castsi512_ps
+#define V_ASI _mm512_castps_si512
+#define V_ANY_GT(a, b) (_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ) != 0)
+#define V_ANY_LT(a, b) (_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ) != 0)
+#define V_SIGN_SELECT(a, b, x) _mm512_mask_blend_ps(_mm512_cmplt_epi32_mask(_mm512_castps_si512(x), _mm512_setzero_si512()), a, b)
+#define V_LOAD _mm512_loadu_ps
+#define V_STORE _mm512_storeu_ps
+#define V_TAIL(count) ((__mmask16)((1u << (count)) - 1u))
+#define V_LOAD_TAIL(m, p) _mm512_maskz_loadu_ps(m, p)
+#define V_STORE_TAIL(p, m, v) _mm512_mask_storeu_ps(p, m, v)
 
-UNROLL_AVX512
-static inline __m512 expm1_core16(__m512 a, __m512 *n_out) {
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(a, _mm512_set1_ps(LOG2E)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), a);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
-    __m512 p = _mm512_set1_ps(XC6);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(XC5));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(XC4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(XC3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(XC2));
-    *n_out = n;
-    return _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
-}
-
-UNROLL_AVX512
-static inline __m512 pow2_16(__m512 n) {
-    __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
-}
-
-UNROLL_AVX512
-static inline __m512 scaled_one_factor16(__m512 q, __m512 n) {
-    __m512 s = pow2_16(n);
-    return _mm512_fmadd_ps(s, q, s);
-}
-
-UNROLL_AVX512
-static inline __m512 scaled_two_factors16(__m512 q, __m512 n) {
-    __m512i ni = _mm512_cvtps_epi32(n);
-    __m512i n1 = _mm512_srai_epi32(ni, 1);
-    __m512i n2 = _mm512_sub_epi32(ni, n1);
-    __m512i bias = _mm512_set1_epi32(127);
-    __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
-    __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
-    return _mm512_mul_ps(_mm512_fmadd_ps(s1, q, s1), s2);
-}
-
-UNROLL_AVX512
-static inline __m512 abs16(__m512 x) {
-    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
-}
-
-UNROLL_AVX512
-static inline __m512 exp16(__m512 x) {  // exp8
-    __m512 n, q;
-    if (__builtin_expect(_mm512_cmp_ps_mask(abs16(x), _mm512_set1_ps(EXP_FAST_HI), _CMP_GT_OQ) != 0, 0)) {
-        x = _mm512_min_ps(_mm512_set1_ps(EXP_HI), x);  // as vminps: the second operand (x) when one is NaN
-        x = _mm512_max_ps(_mm512_set1_ps(EXP_LO), x);
-        q = expm1_core16(x, &n);
-        return scaled_two_factors16(q, n);
-    }
-    q = expm1_core16(x, &n);
-    return scaled_one_factor16(q, n);
-}
-
-UNROLL_AVX512
-static inline __m512 tanh16(__m512 x) {  // tanh8
-    __m512i sign = _mm512_set1_epi32((int)0x80000000u);
-    __m512 a = _mm512_mul_ps(abs16(x), _mm512_set1_ps(-2.0f));
-    a = _mm512_max_ps(_mm512_set1_ps(TANH_LO), a);
-    __m512 n;
-    __m512 q = expm1_core16(a, &n);
-    __m512 s = pow2_16(n);
-    __m512 one = _mm512_set1_ps(1.0f);
-    __m512 num = _mm512_fnmadd_ps(s, q, _mm512_sub_ps(one, s));
-    __m512 den = _mm512_fmadd_ps(s, q, _mm512_add_ps(one, s));
-    __m512i t = _mm512_castps_si512(_mm512_div_ps(num, den));
-    return _mm512_castsi512_ps(_mm512_or_si512(t, _mm512_and_si512(sign, _mm512_castps_si512(x))));
-}
-
-UNROLL_AVX512
-static inline __m512 sigmoid16(__m512 x) {  // sigmoid8
-    __m512 one = _mm512_set1_ps(1.0f);
-    __m512 a = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u)));
-    __m512 n, q, e;
-    if (__builtin_expect(_mm512_cmp_ps_mask(a, _mm512_set1_ps(SIGMOID_FAST_LO), _CMP_LT_OQ) != 0, 0)) {
-        a = _mm512_max_ps(_mm512_set1_ps(EXP_LO), a);
-        q = expm1_core16(a, &n);
-        e = scaled_two_factors16(q, n);
-    } else {
-        q = expm1_core16(a, &n);
-        e = scaled_one_factor16(q, n);
-    }
-    // e where x's sign bit is set (as vblendvps by x), else 1.
-    __mmask16 negative = _mm512_cmplt_epi32_mask(_mm512_castps_si512(x), _mm512_setzero_si512());
-    __m512 num = _mm512_mask_blend_ps(negative, one, e);
-    return _mm512_div_ps(num, _mm512_add_ps(one, e));
-}
-
-#define VMATH_LOOP16(fn)                                                                  \
-    long i = 0;                                                                           \
-    for (; i + 32 <= n; i += 32) {                                                        \
-        __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);               \
-        _mm512_storeu_ps(y + i, fn(a));                                                   \
-        _mm512_storeu_ps(y + i + 16, fn(b));                                              \
-    }                                                                                     \
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, fn(_mm512_loadu_ps(x + i)));     \
-    if (i < n) {                                                                          \
-        __mmask16 m = (__mmask16)((1u << (n - i)) - 1u);                                  \
-        _mm512_mask_storeu_ps(y + i, m, fn(_mm512_maskz_loadu_ps(m, x + i)));             \
-    }
-
-UNROLL_AVX512 static void vexp_avx512(const float *x, float *y, long n) { VMATH_LOOP16(exp16) }
-UNROLL_AVX512 static void vtanh_avx512(const float *x, float *y, long n) { VMATH_LOOP16(tanh16) }
-UNROLL_AVX512 static void vsigmoid_avx512(const float *x, float *y, long n) { VMATH_LOOP16(sigmoid16) }
+#include "vmath_lanes.h"
 
 #if defined(UNROLL_HAVE_ASM_VMATH) && (!defined(__OPTIMIZE__) || defined(UNROLL_FORCE_ASM_KERNEL))
 #define VEXP_X86 vexp_asm
 #define VTANH_X86 vtanh_asm
 #define VSIGMOID_X86 vsigmoid_asm
 #else
-#define VEXP_X86 vexp_avx2
-#define VTANH_X86 vtanh_avx2
-#define VSIGMOID_X86 vsigmoid_avx2
+#define VEXP_X86 vexp8
+#define VTANH_X86 vtanh8
+#define VSIGMOID_X86 vsigmoid8
 // Optimised builds take the AVX-512 loops where the CPU has them (without optimisation their intrinsics would run
 // far slower than the assembly above).
 #define UNROLL_VMATH_AVX512 1
@@ -585,7 +463,7 @@ void unroll_vexp(const float *x, float *y, long n) {
 #if UNROLL_X86
 #if defined(UNROLL_VMATH_AVX512)
     if (unroll_kernels_use_avx512()) {
-        vexp_avx512(x, y, n);
+        vexp16(x, y, n);
         return;
     }
 #endif
@@ -601,7 +479,7 @@ void unroll_vtanh(const float *x, float *y, long n) {
 #if UNROLL_X86
 #if defined(UNROLL_VMATH_AVX512)
     if (unroll_kernels_use_avx512()) {
-        vtanh_avx512(x, y, n);
+        vtanh16(x, y, n);
         return;
     }
 #endif
@@ -617,7 +495,7 @@ void unroll_vsigmoid(const float *x, float *y, long n) {
 #if UNROLL_X86
 #if defined(UNROLL_VMATH_AVX512)
     if (unroll_kernels_use_avx512()) {
-        vsigmoid_avx512(x, y, n);
+        vsigmoid16(x, y, n);
         return;
     }
 #endif
@@ -632,9 +510,9 @@ void unroll_vsigmoid(const float *x, float *y, long n) {
 int unroll_vmath_avx512(int function, const float *x, float *y, long n) {
 #if UNROLL_X86
     if (!unroll_has_avx512() || function < 0 || function > 2) return 0;
-    if (function == 0) vexp_avx512(x, y, n);
-    else if (function == 1) vtanh_avx512(x, y, n);
-    else vsigmoid_avx512(x, y, n);
+    if (function == 0) vexp16(x, y, n);
+    else if (function == 1) vtanh16(x, y, n);
+    else vsigmoid16(x, y, n);
     return 1;
 #else
     (void)function, (void)x, (void)y, (void)n;
