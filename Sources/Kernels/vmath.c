@@ -1,6 +1,7 @@
 // Vectorised transcendentals: exp, tanh, sigmoid.
 //
-// AVX2 + FMA (8 lanes, masked tails, chosen at run time) share one core: for a = n ln2 + r (n = round(a / ln2),
+// AVX2 + FMA (8 lanes) and AVX-512F (16 lanes, in optimised builds), masked tails, chosen at run time, share one
+// algorithm (vmath_lanes.h, written once for both widths) and one core: for a = n ln2 + r (n = round(a / ln2),
 // two-part ln2, with FMA), e^a = 2^n (1 + q) with q = e^r - 1 = r + r^2 P(r), P of degree 4 (minimax for the
 // relative error of e^r on |r| <= ln2 / 2, coefficients rounded to float one at a time and the rest refitted), so
 // that e^a, 1 - e^a and 1 + e^a are each one FMA from exact parts.
@@ -103,7 +104,7 @@ static float sigmoid_scalar(float x) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// AVX2 + FMA versions.
+// AVX2 + FMA and AVX-512F versions.
 
 #if UNROLL_X86
 
