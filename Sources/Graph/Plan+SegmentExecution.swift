@@ -154,11 +154,11 @@ extension Plan {
             case .matmul, .packedMatmul:
                 let n = kernel.columns, beta: Float = kernel.accumulating ? 1 : 0
                 let a = kernel.first! + first * kernel.lda, c = kernel.third! + first * kernel.ldc
-                if let x = kernel.outerX {
-                    unroll_sgemm_prepacked_b_outer(0, count, n, kernel.k, 1, a, kernel.lda, kernel.second!, 0, n,
-                                                   x + first * kernel.ldx, kernel.ldx, kernel.outerW, kernel.row, c, kernel.ldc)
-                } else if kernel.kind == .packedMatmul {
-                    prepackedGEMM(false, count, n, kernel.k, a, kernel.lda, kernel.second!, 0, n, beta, kernel.row, nil, c, kernel.ldc)
+                if kernel.kind == .packedMatmul {
+                    let outer = kernel.outerX.map { (x: UnsafePointer($0 + first * kernel.ldx), ldx: kernel.ldx,
+                                                      w: UnsafePointer(kernel.outerW!)) }
+                    prepackedGEMM(false, count, n, kernel.k, a, kernel.lda, kernel.second!, 0, n, beta, kernel.row, outer, c,
+                                  kernel.ldc)
                 } else if let row = kernel.row {
                     unroll_sgemm_row(0, kernel.transposeB ? 1 : 0, count, n, kernel.k, 1, a, kernel.lda, kernel.second,
                                      kernel.ldb, row, c, kernel.ldc)

@@ -1623,14 +1623,12 @@ static long padded_m(long M) { return ceil_div(M, MR) * MR; }
 
 /// One K block (rows pc .. pc+kc of op(B)) times columns jc .. jc+nc: every M block of op(A), packed into `a_buf`
 /// or read from `packed_a` (unroll_sgemm_pack_a's layout), over the panels of op(B) packed in `bp` (or, with
-/// `b_in_place`, a non-transposed B read where it lies, a ragged last panel packed into `bp`). With `b_packing` (a
-/// non-transposed B, ks->packing present) the panels are not packed yet: the first tile over each full panel packs
-/// it into `bp` as it reads it from B (a ragged one is packed first). C (at column 0 of the product) gets alpha * the
-/// block's sum + beta_eff * C.
+/// `b_in_place`, a non-transposed B read where it lies, a ragged last panel packed into `bp`). C (at column 0 of
+/// the product) gets alpha * the block's sum + beta_eff * C.
 static void multiply_b_block(const kernel_set *ks, int transA, long M, const float *A, long lda, const float *packed_a,
                              long mc_size, float *a_buf, long pc, long kc, long jc, long nc, float *bp, int b_in_place,
-                             int b_packing, const float *B, long ldb, float alpha, float beta_eff, const float *c_row,
-                             float *C, long ldc) {
+                             const float *B, long ldb, float alpha, float beta_eff, const float *c_row, float *C,
+                             long ldc) {
     long mpad = padded_m(M);
     _Alignas(64) float tile[MR * NR];
     for (long ic = 0; ic < M; ic += mc_size) {
@@ -1646,24 +1644,7 @@ static void multiply_b_block(const kernel_set *ks, int transA, long M, const flo
             long nr = nc - jr < NR ? nc - jr : NR;
             const float *bpanel;
             long ldbk = NR;
-            long ir = 0;
-            if (b_packing && ic == 0) {
-                bpanel = bp + jr * kc;
-                float *cptr = C + jc + jr;
-                if (nr == NR) {
-                    long mr = mc < MR ? mc : MR;
-                    const float *source = B + pc * ldb + jc + jr;
-                    if (c_row) {
-                        ks->packing[mr](kc, ap, source, ldb, bp + jr * kc, tile, NR, 1.0f, 0.0f);
-                        ks->store_row(mr, nr, tile, c_row + jc + jr, cptr, ldc, alpha);
-                    } else {
-                        ks->packing[mr](kc, ap, source, ldb, bp + jr * kc, cptr, ldc, alpha, beta_eff);
-                    }
-                    ir = MR;
-                } else {
-                    pack_b_portable(0, B, ldb, pc, kc, jc + jr, nr, bp + jr * kc);
-                }
-            } else if (!b_in_place) {
+            if (!b_in_place) {
                 bpanel = bp + jr * kc;
             } else if (nr == NR) {
                 bpanel = B + pc * ldb + jc + jr;
@@ -1672,7 +1653,7 @@ static void multiply_b_block(const kernel_set *ks, int transA, long M, const flo
                 pack_b_portable(0, B, ldb, pc, kc, jc + jr, nr, bp);
                 bpanel = bp;
             }
-            for (; ir < mc; ir += MR) {
+            for (long ir = 0; ir < mc; ir += MR) {
                 long mr = mc - ir < MR ? mc - ir : MR;
                 const float *apanel = ap + ir * kc;
                 float *cptr = C + (ic + ir) * ldc + jc + jr;
@@ -1722,8 +1703,8 @@ static int packed_gemm(const kernel_set *ks, int transA, int transB, long M, lon
             long kc = K - pc < kc_size ? K - pc : kc_size;
             float beta_eff = pc == 0 && !c_row ? beta : 1.0f;
             if (!b_in_place) ks->pack_b(transB, B, ldb, pc, kc, jc, nc, bp);
-            multiply_b_block(ks, transA, M, A, lda, packed_a, mc_size, ws->a, pc, kc, jc, nc, bp, b_in_place, 0, B,
-                             ldb, alpha, beta_eff, pc == 0 ? c_row : NULL, C, ldc);
+            multiply_b_block(ks, transA, M, A, lda, packed_a, mc_size, ws->a, pc, kc, jc, nc, bp, b_in_place, B, ldb,
+                             alpha, beta_eff, pc == 0 ? c_row : NULL, C, ldc);
         }
     }
     return 1;
@@ -2132,13 +2113,13 @@ static void prepacked_rows(const kernel_set *ks, long M, long K, long npad, long
                 mr = rows_block(M - ir);
                 const float *arows = A + ir * lda + pc;
                 float *cptr = C + ir * ldc + js + lo;
-                if (outer && pc == 0) {
+                if ((c_row || outer) && pc == 0) {
                     ks->rows[mr](kc, arows, lda, bpanel, NR, tile, NR, 1.0f, 0.0f);
-                    ks->store_outer(mr, hi - lo, tile + lo, outer->x + ir * outer->ldx, outer->ldx, outer->w + js + lo,
-                                    c_row ? c_row + js + lo : NULL, cptr, ldc, alpha);
-                } else if (c_row && pc == 0) {
-                    ks->rows[mr](kc, arows, lda, bpanel, NR, tile, NR, 1.0f, 0.0f);
-                    ks->store_row(mr, hi - lo, tile + lo, c_row + js + lo, cptr, ldc, alpha);
+                    if (outer)
+                        ks->store_outer(mr, hi - lo, tile + lo, outer->x + ir * outer->ldx, outer->ldx,
+                                        outer->w + js + lo, c_row ? c_row + js + lo : NULL, cptr, ldc, alpha);
+                    else
+                        ks->store_row(mr, hi - lo, tile + lo, c_row + js + lo, cptr, ldc, alpha);
                 } else if (lo == 0 && hi == NR) {
                     ks->rows[mr](kc, arows, lda, bpanel, NR, cptr, ldc, alpha, beta_eff);
                 } else {

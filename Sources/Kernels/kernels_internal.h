@@ -19,7 +19,8 @@
 /// 1 when the AVX2 + FMA paths are taken (CPU check cached; honours the test override below).
 int unroll_kernels_use_avx2(void);
 
-/// 1 when the AVX-512F versions of the transcendentals may run (the CPU and OS have AVX-512F, no override).
+/// 1 when the AVX-512F loops of the transcendentals and the element-wise interpreter may run (the CPU and OS have
+/// AVX-512F, no override).
 int unroll_kernels_use_avx512(void);
 
 /// Test hook: a non-zero value forces the portable fallbacks (for the C harness only; not thread-safe).

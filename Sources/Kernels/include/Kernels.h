@@ -201,7 +201,8 @@ int unroll_has_avx2_fma(void);
 /// 1 when this CPU and OS have AVX-512F. The transcendentals then run 16 lanes wide in optimised builds, with the
 /// same operations per lane as their AVX2 loops, so the same bits (a NaN result's payload aside).
 int unroll_has_avx512(void);
-/// Test hook: a non-zero value sends the transcendentals to their AVX2 loops even where AVX-512F is there.
+/// Test hook: a non-zero value sends the transcendentals and the element-wise interpreter to their AVX2 loops even
+/// where AVX-512F is there.
 /// Process-wide; set it only while nothing else runs them.
 void unroll_kernels_avoid_avx512(int avoid);
 /// Test hook: runs the AVX-512F loop of `function` (0 exp, 1 tanh, 2 sigmoid) over x into y, whatever the build's
